@@ -1,0 +1,203 @@
+//! The one authorisation layer. Every read and write in kho — JSON API, web pages, and later the
+//! portal and the exchange — asks these functions, so the rules live in one place and can be
+//! tested as a matrix without a server.
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorCode};
+use crate::model::{AccessLevel, Role};
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Principal {
+    Anonymous,
+    Member(Member),
+}
+
+/// A signed-in government user, or a machine using one of their tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub user_id: i64,
+    pub username: String,
+    pub agency_id: i64,
+    pub role: Role,
+    /// Set when the request came with an API token rather than a browser session.
+    pub token_id: Option<i64>,
+}
+
+impl Principal {
+    pub fn member(&self) -> Option<&Member> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::Member(m) => Some(m),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::Member(m) if m.role == Role::Admin)
+    }
+
+    /// How the actor is written in the audit log: `user:7:nguyenvana` or `token:3:user:7:nguyenvana`.
+    pub fn audit_label(&self) -> String {
+        match self {
+            Principal::Anonymous => "anonymous".to_string(),
+            Principal::Member(m) => match m.token_id {
+                Some(t) => format!("token:{t}:user:{}:{}", m.user_id, m.username),
+                None => format!("user:{}:{}", m.user_id, m.username),
+            },
+        }
+    }
+
+    pub fn require_member(&self) -> Result<&Member, Error> {
+        self.member().ok_or_else(|| {
+            Error::new(ErrorCode::AuthenticationRequired, "sign in or send a bearer token")
+        })
+    }
+
+    pub fn require_admin(&self) -> Result<&Member, Error> {
+        let m = self.require_member()?;
+        if m.role == Role::Admin {
+            Ok(m)
+        } else {
+            Err(Error::forbidden("only a platform administrator may do this"))
+        }
+    }
+}
+
+/// What decides who may read a dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct DatasetAccess<'a> {
+    pub owner_agency_id: i64,
+    pub level: AccessLevel,
+    pub allowed_agency_ids: &'a [i64],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Action {
+    Read,
+    Update,
+    Delete,
+}
+
+/// May `p` read the dataset's metadata (and, later, its data)?
+pub fn can_read(p: &Principal, d: DatasetAccess<'_>) -> bool {
+    match p {
+        Principal::Anonymous => d.level == AccessLevel::Open,
+        Principal::Member(m) => {
+            m.role == Role::Admin
+                || m.agency_id == d.owner_agency_id
+                || match d.level {
+                    AccessLevel::Open | AccessLevel::Shared => true,
+                    AccessLevel::Restricted => d.allowed_agency_ids.contains(&m.agency_id),
+                    AccessLevel::Private => false,
+                }
+        }
+    }
+}
+
+/// May `p` create a dataset owned by `agency_id`?
+pub fn check_create(p: &Principal, agency_id: i64) -> Result<(), Error> {
+    let m = p.require_member()?;
+    match m.role {
+        Role::Admin => Ok(()),
+        Role::Steward if m.agency_id == agency_id => Ok(()),
+        Role::Steward => Err(Error::forbidden("a steward may only create datasets for their own agency")),
+        Role::Viewer => Err(Error::forbidden("viewers may not create datasets")),
+    }
+}
+
+/// Decide an action on an existing dataset. A caller who may not even read it gets `not_found`,
+/// because for restricted and private data its existence is itself confidential.
+pub fn check_dataset(p: &Principal, action: Action, d: DatasetAccess<'_>) -> Result<(), Error> {
+    if !can_read(p, d) {
+        // Open data is readable by all, so this is a non-open dataset: say nothing of it.
+        return Err(Error::not_found("dataset"));
+    }
+    match action {
+        Action::Read => Ok(()),
+        Action::Update | Action::Delete => {
+            let m = p.require_member()?;
+            match m.role {
+                Role::Admin => Ok(()),
+                Role::Steward if m.agency_id == d.owner_agency_id => Ok(()),
+                Role::Steward => Err(Error::forbidden("this dataset belongs to another agency")),
+                Role::Viewer => Err(Error::forbidden("viewers may not change datasets")),
+            }
+        }
+    }
+}
+
+/// Reads of anything but open data are recorded in the audit log.
+pub fn read_is_audited(level: AccessLevel) -> bool {
+    level != AccessLevel::Open
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWNER: i64 = 10;
+    const ALLOWED: i64 = 20;
+    const OTHER: i64 = 30;
+
+    fn member(role: Role, agency_id: i64) -> Principal {
+        Principal::Member(Member { user_id: 1, username: "u".into(), agency_id, role, token_id: None })
+    }
+
+    fn outcome(p: &Principal, action: Action, level: AccessLevel) -> &'static str {
+        let d = DatasetAccess { owner_agency_id: OWNER, level, allowed_agency_ids: &[ALLOWED] };
+        match check_dataset(p, action, d) {
+            Ok(()) => "allow",
+            Err(e) if e.code == ErrorCode::NotFound => "404",
+            Err(e) if e.code == ErrorCode::Forbidden => "403",
+            Err(e) if e.code == ErrorCode::AuthenticationRequired => "401",
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+
+    /// The full matrix, written out so that a change to any cell is a deliberate edit here.
+    #[test]
+    fn dataset_matrix() {
+        use AccessLevel::*;
+        let principals = [
+            ("anonymous", Principal::Anonymous),
+            ("viewer-owner", member(Role::Viewer, OWNER)),
+            ("viewer-allowed", member(Role::Viewer, ALLOWED)),
+            ("viewer-other", member(Role::Viewer, OTHER)),
+            ("steward-owner", member(Role::Steward, OWNER)),
+            ("steward-allowed", member(Role::Steward, ALLOWED)),
+            ("steward-other", member(Role::Steward, OTHER)),
+            ("admin", member(Role::Admin, OTHER)),
+        ];
+        // rows: principal; columns: open, shared, restricted, private; each cell "read/update".
+        let expected = [
+            ["allow/401", "404/404", "404/404", "404/404"],
+            ["allow/403", "allow/403", "allow/403", "allow/403"],
+            ["allow/403", "allow/403", "allow/403", "404/404"],
+            ["allow/403", "allow/403", "404/404", "404/404"],
+            ["allow/allow", "allow/allow", "allow/allow", "allow/allow"],
+            ["allow/403", "allow/403", "allow/403", "404/404"],
+            ["allow/403", "allow/403", "404/404", "404/404"],
+            ["allow/allow", "allow/allow", "allow/allow", "allow/allow"],
+        ];
+        for ((name, p), row) in principals.iter().zip(expected) {
+            for (level, cell) in [Open, Shared, Restricted, Private].into_iter().zip(row) {
+                let got = format!("{}/{}", outcome(p, Action::Read, level), outcome(p, Action::Update, level));
+                assert_eq!(got, cell, "{name} on {level}");
+                assert_eq!(outcome(p, Action::Delete, level), outcome(p, Action::Update, level));
+            }
+        }
+    }
+
+    #[test]
+    fn create_rules() {
+        assert!(check_create(&member(Role::Admin, OTHER), OWNER).is_ok());
+        assert!(check_create(&member(Role::Steward, OWNER), OWNER).is_ok());
+        assert_eq!(check_create(&member(Role::Steward, OTHER), OWNER).unwrap_err().code, ErrorCode::Forbidden);
+        assert_eq!(check_create(&member(Role::Viewer, OWNER), OWNER).unwrap_err().code, ErrorCode::Forbidden);
+        assert_eq!(
+            check_create(&Principal::Anonymous, OWNER).unwrap_err().code,
+            ErrorCode::AuthenticationRequired
+        );
+    }
+}

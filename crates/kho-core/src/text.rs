@@ -1,0 +1,126 @@
+//! Text rules shared by every part of kho: slugs and names, and the Vietnamese folding that lets
+//! "ha noi", "HA NOI" and "Hà Nội" (and "Hoà"/"Hòa") match one another.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Lower-case, strip Vietnamese (and other Latin) diacritics, map đ→d, and collapse whitespace.
+/// Works on NFC or NFD input alike, so tone-mark placement ("Hoà" vs "Hòa") does not matter.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last_space = true;
+    for c in s.nfd() {
+        if unicode_normalization::char::is_combining_mark(c) {
+            continue;
+        }
+        let c = match c {
+            'đ' | 'Đ' => 'd',
+            c => c,
+        };
+        if c.is_whitespace() {
+            if !last_space {
+                out.push(' ');
+                last_space = true;
+            }
+            continue;
+        }
+        for l in c.to_lowercase() {
+            out.push(l);
+        }
+        last_space = false;
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// A URL-safe identifier made from a (Vietnamese) title: "Dân số theo xã" → "dan-so-theo-xa".
+pub fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in fold(s).chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out.truncate(100);
+    out
+}
+
+/// Why a slug is not acceptable, or `None` if it is. Slugs appear in URLs, so no path separators,
+/// dots or upper case; they are also stable identifiers, so keep them plain.
+pub fn slug_problem(s: &str) -> Option<&'static str> {
+    if s.len() < 2 || s.len() > 100 {
+        return Some("must be 2 to 100 characters long");
+    }
+    if s.contains('/') || s.contains('\\') || s.contains("..") {
+        return Some("must not contain path separators ('/', '\\\\') or '..'");
+    }
+    if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Some("may contain only lower-case letters a–z, digits and '-'");
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        return Some("must not start or end with '-'");
+    }
+    None
+}
+
+/// Dictionary term names: `snake_case`, starting with a letter (e.g. `cccd`, `commune_code`).
+pub fn is_valid_term_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Why a username is not acceptable, or `None`.
+pub fn username_problem(s: &str) -> Option<&'static str> {
+    if s.len() < 3 || s.len() > 64 {
+        return Some("must be 3 to 64 characters long");
+    }
+    if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')) {
+        return Some("may contain only a–z, 0–9, '.', '_' and '-'");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_matches_vietnamese_variants() {
+        assert_eq!(fold("Hà Nội"), "ha noi");
+        assert_eq!(fold("HA  NOI "), "ha noi");
+        assert_eq!(fold("ha noi"), "ha noi");
+        assert_eq!(fold("Hoà Bình"), fold("Hòa Bình"));
+        assert_eq!(fold("Đắk Lắk"), "dak lak");
+        // Decomposed input (as some GSO files have) folds the same as precomposed.
+        let nfd: String = "Thuỷ".nfd().collect();
+        assert_eq!(fold(&nfd), fold("Thủy"));
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Dân số theo xã, phường (2024)"), "dan-so-theo-xa-phuong-2024");
+        assert_eq!(slug_problem("dan-so"), None);
+        assert!(slug_problem("a").is_some());
+        assert!(slug_problem("../etc").is_some());
+        assert!(slug_problem("a/b").is_some());
+        assert!(slug_problem("Dan-So").is_some());
+        assert!(slug_problem("-x-").is_some());
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_valid_term_name("commune_code"));
+        assert!(!is_valid_term_name("Commune"));
+        assert!(!is_valid_term_name("1x"));
+        assert_eq!(username_problem("nguyen.van.a"), None);
+        assert!(username_problem("Ng").is_some());
+    }
+}
