@@ -1,0 +1,243 @@
+//! The metadata store seam. Fine-grained traits, one per concern, that every backend implements
+//! (SQLite by default, PostgreSQL at scale); the service layer and front ends depend only on
+//! these. Every write takes the [`AuditEvent`] that records it, and a backend must append that
+//! event in the same transaction as the write, so that the log never misses a change and never
+//! records one that did not happen.
+
+use async_trait::async_trait;
+use kho_core::audit::{AuditEvent, AuditRecord};
+use kho_core::model::{
+    AdminEra, AdminLevel, AdminUnit, Agency, ApiToken, CrosswalkEntry, Dataset, DatasetRevision, DictionaryTerm,
+    NewAgency, NewDictionaryTerm, Role, User,
+};
+use kho_core::Result;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Default)]
+pub struct AdminUnitFilter {
+    pub era: Option<AdminEra>,
+    pub level: Option<AdminLevel>,
+    pub parent_code: Option<String>,
+    /// Matched against names with or without diacritics.
+    pub q: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[async_trait]
+pub trait AdminUnitStore: Send + Sync {
+    async fn admin_unit_count(&self) -> Result<i64>;
+    /// Replace the whole catalogue and crosswalk (they ship with the binary).
+    async fn load_admin_units(&self, units: &[AdminUnit], crosswalk: &[CrosswalkEntry]) -> Result<()>;
+    async fn admin_unit(&self, era: AdminEra, code: &str) -> Result<Option<AdminUnit>>;
+    async fn list_admin_units(&self, filter: &AdminUnitFilter) -> Result<(Vec<AdminUnit>, i64)>;
+    async fn crosswalk_from(&self, old_code: &str) -> Result<Vec<CrosswalkEntry>>;
+}
+
+#[async_trait]
+pub trait AgencyStore: Send + Sync {
+    async fn create_agency(&self, new: &NewAgency, audit: AuditEvent) -> Result<Agency>;
+    async fn update_agency(&self, id: i64, new: &NewAgency, audit: AuditEvent) -> Result<Agency>;
+    async fn agency(&self, id: i64) -> Result<Option<Agency>>;
+    async fn agency_by_code(&self, code: &str) -> Result<Option<Agency>>;
+    async fn list_agencies(&self) -> Result<Vec<Agency>>;
+}
+
+/// A user row with its password hash, which never leaves the service layer.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUserRecord {
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub agency_id: i64,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub display_name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub agency_id: Option<i64>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(&self, new: &NewUserRecord, audit: AuditEvent) -> Result<User>;
+    async fn update_user(&self, id: i64, update: &UserUpdate, audit: AuditEvent) -> Result<User>;
+    async fn user(&self, id: i64) -> Result<Option<User>>;
+    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>>;
+    async fn list_users(&self, agency_id: Option<i64>) -> Result<Vec<User>>;
+    async fn user_count(&self) -> Result<i64>;
+}
+
+/// Failed sign-ins, counted per key (username and address) to slow down guessing.
+#[async_trait]
+pub trait LoginThrottleStore: Send + Sync {
+    async fn record_login_failure(&self, key: &str, at: OffsetDateTime) -> Result<()>;
+    async fn login_failures_since(&self, key: &str, since: OffsetDateTime) -> Result<(i64, Option<OffsetDateTime>)>;
+    async fn clear_login_failures(&self, key: &str) -> Result<()>;
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// `secret_hash` is the SHA-256 of the cookie value; the cookie itself is never stored.
+    async fn create_session(&self, secret_hash: &str, record: &SessionRecord) -> Result<()>;
+    async fn session(&self, secret_hash: &str) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, secret_hash: &str) -> Result<()>;
+    async fn delete_user_sessions(&self, user_id: i64) -> Result<()>;
+    async fn purge_expired_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTokenRecord {
+    pub name: String,
+    pub prefix: String,
+    pub secret_hash: String,
+    pub user_id: i64,
+    pub agency_id: i64,
+    pub role: Role,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn create_token(&self, new: &NewTokenRecord, audit: AuditEvent) -> Result<ApiToken>;
+    async fn token_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>>;
+    async fn token(&self, id: i64) -> Result<Option<ApiToken>>;
+    async fn list_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>>;
+    async fn revoke_token(&self, id: i64, at: OffsetDateTime, audit: AuditEvent) -> Result<ApiToken>;
+    async fn touch_token(&self, id: i64, at: OffsetDateTime) -> Result<()>;
+}
+
+/// Which datasets a listing may return: the SQL does the filtering so that paging is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Administrators see everything.
+    All,
+    /// Anonymous callers see open datasets only.
+    OpenOnly,
+    /// A government user of this agency.
+    Agency(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetFilter {
+    pub visibility: Visibility,
+    pub owner_agency_id: Option<i64>,
+    /// Folded (diacritic-free, lower-case) words that must all occur in title, slug or tags.
+    pub q: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveMode {
+    /// A new dataset; fails with `slug_taken` if the slug is in use.
+    Create,
+    /// Replace the stored dataset, which must still be at this revision.
+    Update { expected_revision: i64 },
+    /// Mark it deleted (it stays in the revision history); must be at this revision.
+    Delete { expected_revision: i64 },
+}
+
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    /// Store `dataset` (with its resources) and a revision snapshot of it, in one transaction.
+    /// `dataset.revision` must already be the new revision number.
+    async fn save_dataset(
+        &self,
+        dataset: &Dataset,
+        mode: SaveMode,
+        change: &str,
+        audit: AuditEvent,
+    ) -> Result<()>;
+    /// By id or slug; deleted datasets are not returned.
+    async fn dataset(&self, id_or_slug: &str) -> Result<Option<Dataset>>;
+    async fn list_datasets(&self, filter: &DatasetFilter) -> Result<(Vec<Dataset>, i64)>;
+    async fn dataset_revisions(&self, dataset_id: &str) -> Result<Vec<DatasetRevision>>;
+}
+
+#[async_trait]
+pub trait DictionaryStore: Send + Sync {
+    /// Adds the next version of the term (version 1 for a new name).
+    async fn add_term_version(&self, term: &NewDictionaryTerm, audit: AuditEvent) -> Result<DictionaryTerm>;
+    /// Every version of every term, ordered by name then version.
+    async fn terms(&self) -> Result<Vec<DictionaryTerm>>;
+    async fn term_versions(&self, name: &str) -> Result<Vec<DictionaryTerm>>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Entries with `seq` lower than this (paging backwards from the newest).
+    pub before_seq: Option<i64>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub object_id: Option<String>,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord>;
+    /// Newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// Oldest first, from `from_seq` on, for verification.
+    async fn audit_chunk(&self, from_seq: i64, limit: i64) -> Result<Vec<AuditRecord>>;
+}
+
+/// Small instance-wide settings (the configured province, first-start markers).
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+}
+
+/// Everything a backend provides.
+pub trait MetaStore:
+    AdminUnitStore
+    + AgencyStore
+    + UserStore
+    + LoginThrottleStore
+    + SessionStore
+    + TokenStore
+    + CatalogStore
+    + DictionaryStore
+    + AuditStore
+    + SettingsStore
+{
+}
+
+impl<T> MetaStore for T where
+    T: AdminUnitStore
+        + AgencyStore
+        + UserStore
+        + LoginThrottleStore
+        + SessionStore
+        + TokenStore
+        + CatalogStore
+        + DictionaryStore
+        + AuditStore
+        + SettingsStore
+{
+}
+
+#[cfg(feature = "story")]
+pub mod story;

@@ -1,0 +1,29 @@
+use kho_meta::AdminUnitStore;
+use kho_meta_sqlite::SqliteStore;
+
+#[tokio::test]
+async fn sqlite_passes_the_store_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
+    kho_meta::story::run(&store).await;
+}
+
+#[tokio::test]
+async fn admin_units_load_and_search_without_diacritics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
+    let units = kho_refdata::admin_units().unwrap();
+    let cw = kho_refdata::crosswalk().unwrap();
+    store.load_admin_units(&units, &cw).await.unwrap();
+    assert_eq!(store.admin_unit_count().await.unwrap(), units.len() as i64);
+    let f = kho_meta::AdminUnitFilter {
+        era: Some(kho_core::model::AdminEra::Current),
+        q: Some("ha noi".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let (found, _) = store.list_admin_units(&f).await.unwrap();
+    assert!(found.iter().any(|u| u.full_name == "Thành phố Hà Nội"));
+    let old = store.crosswalk_from("00001").await.unwrap();
+    assert_eq!(old[0].new_code, "00097");
+}

@@ -1,0 +1,230 @@
+//! One scenario that every metadata backend must pass. Each backend's test suite calls [`run`]
+//! on a fresh, empty store.
+
+use kho_core::audit::{AuditEvent, ChainVerifier};
+use kho_core::model::*;
+use kho_core::ErrorCode;
+use time::OffsetDateTime;
+
+use crate::*;
+
+fn ev(action: &str) -> AuditEvent {
+    AuditEvent::new("story", action, "test", "")
+}
+
+fn dataset(id: &str, slug: &str, owner: i64, level: AccessLevel, allowed: Vec<i64>) -> Dataset {
+    let now = OffsetDateTime::now_utc();
+    Dataset {
+        id: id.into(),
+        input: DatasetInput {
+            slug: slug.into(),
+            title: format!("Dân số {slug}"),
+            title_en: None,
+            description: String::new(),
+            description_en: None,
+            owner_agency_id: Some(owner),
+            catalogs: vec![CatalogKind::Shared],
+            access_level: level,
+            allowed_agency_ids: allowed,
+            license: None,
+            frequency: Frequency::Annual,
+            sector: None,
+            tags: vec!["thống kê".into()],
+            spatial: None,
+            temporal_start: None,
+            temporal_end: None,
+            contact_name: None,
+            contact_email: None,
+        },
+        revision: 1,
+        created_at: now,
+        modified_at: now,
+        resources: vec![Resource {
+            id: format!("{id}-r1"),
+            dataset_id: id.into(),
+            input: ResourceInput {
+                name: "bang-1".into(),
+                title: None,
+                description: None,
+                schema: serde_json::json!({"fields": [{"name": "x", "type": "integer"}]}),
+            },
+            created_at: now,
+            modified_at: now,
+        }],
+    }
+}
+
+pub async fn run(store: &dyn MetaStore) {
+    // Agencies.
+    let root = store
+        .create_agency(
+            &NewAgency {
+                code: "ubnd-tinh".into(),
+                name: "UBND tỉnh".into(),
+                name_en: None,
+                kind: AgencyKind::ProvinceCommittee,
+                parent_id: None,
+                admin_unit_code: Some("14".into()),
+            },
+            ev("agency.create"),
+        )
+        .await
+        .unwrap();
+    let mk = |code: &str| NewAgency {
+        code: code.into(),
+        name: code.into(),
+        name_en: None,
+        kind: AgencyKind::Department,
+        parent_id: Some(root.id),
+        admin_unit_code: None,
+    };
+    let a = store.create_agency(&mk("so-a"), ev("agency.create")).await.unwrap();
+    let b = store.create_agency(&mk("so-b"), ev("agency.create")).await.unwrap();
+    let c = store.create_agency(&mk("so-c"), ev("agency.create")).await.unwrap();
+    let dup = store.create_agency(&mk("so-a"), ev("agency.create")).await.unwrap_err();
+    assert_eq!(dup.code, ErrorCode::SlugTaken);
+    assert_eq!(store.list_agencies().await.unwrap().len(), 4);
+    assert_eq!(store.agency_by_code("so-b").await.unwrap().unwrap().id, b.id);
+
+    // Users and credentials.
+    let u = store
+        .create_user(
+            &NewUserRecord {
+                username: "steward-a".into(),
+                display_name: "Nguyễn Văn A".into(),
+                email: None,
+                agency_id: a.id,
+                role: Role::Steward,
+                password_hash: "h1".into(),
+            },
+            ev("user.create"),
+        )
+        .await
+        .unwrap();
+    let creds = store.user_credentials("steward-a").await.unwrap().unwrap();
+    assert_eq!(creds.password_hash, "h1");
+    let u2 = store
+        .update_user(u.id, &UserUpdate { active: Some(false), ..Default::default() }, ev("user.update"))
+        .await
+        .unwrap();
+    assert!(!u2.active);
+    assert_eq!(u2.display_name, "Nguyễn Văn A");
+
+    // Tokens.
+    let t = store
+        .create_token(
+            &NewTokenRecord {
+                name: "etl".into(),
+                prefix: "kho_abcd".into(),
+                secret_hash: "secret-hash".into(),
+                user_id: u.id,
+                agency_id: a.id,
+                role: Role::Viewer,
+                expires_at: None,
+            },
+            ev("token.create"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.token_by_secret_hash("secret-hash").await.unwrap().unwrap().id, t.id);
+    let revoked = store.revoke_token(t.id, OffsetDateTime::now_utc(), ev("token.revoke")).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+
+    // Datasets: visibility in listings, revisions, optimistic concurrency.
+    for (id, level, allowed) in [
+        ("d-open", AccessLevel::Open, vec![]),
+        ("d-shared", AccessLevel::Shared, vec![]),
+        ("d-restricted", AccessLevel::Restricted, vec![b.id]),
+        ("d-private", AccessLevel::Private, vec![]),
+    ] {
+        store.save_dataset(&dataset(id, id, a.id, level, allowed), SaveMode::Create, "create", ev("dataset.create")).await.unwrap();
+    }
+    let clash = store
+        .save_dataset(&dataset("d-other", "d-open", a.id, AccessLevel::Open, vec![]), SaveMode::Create, "create", ev("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(clash.code, ErrorCode::SlugTaken);
+    let visible = |v| async move {
+        let f = DatasetFilter { visibility: v, owner_agency_id: None, q: None, limit: 100, offset: 0 };
+        let (list, total) = store.list_datasets(&f).await.unwrap();
+        assert_eq!(list.len() as i64, total);
+        let mut ids: Vec<String> = list.into_iter().map(|d| d.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(visible(Visibility::OpenOnly).await, vec!["d-open"]);
+    assert_eq!(visible(Visibility::Agency(c.id)).await, vec!["d-open", "d-shared"]);
+    assert_eq!(visible(Visibility::Agency(b.id)).await, vec!["d-open", "d-restricted", "d-shared"]);
+    assert_eq!(visible(Visibility::Agency(a.id)).await.len(), 4);
+    assert_eq!(visible(Visibility::All).await.len(), 4);
+    let f = DatasetFilter { visibility: Visibility::All, owner_agency_id: None, q: Some("DAN SO d-shared".into()), limit: 10, offset: 0 };
+    assert_eq!(store.list_datasets(&f).await.unwrap().1, 1);
+
+    let mut d = store.dataset("d-shared").await.unwrap().unwrap();
+    assert_eq!(d.resources.len(), 1);
+    d.input.title = "Đổi tên".into();
+    d.revision = 2;
+    store.save_dataset(&d, SaveMode::Update { expected_revision: 1 }, "update", ev("dataset.update")).await.unwrap();
+    // A second writer still holding revision 1 loses, and nothing is overwritten.
+    let mut stale = d.clone();
+    stale.input.title = "Ghi đè".into();
+    let err = store.save_dataset(&stale, SaveMode::Update { expected_revision: 1 }, "update", ev("x")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict);
+    assert_eq!(store.dataset("d-shared").await.unwrap().unwrap().input.title, "Đổi tên");
+    let revs = store.dataset_revisions("d-shared").await.unwrap();
+    assert_eq!(revs.iter().map(|r| r.revision).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(revs[1].snapshot["title"], "Dân số d-shared");
+
+    let mut del = store.dataset("d-open").await.unwrap().unwrap();
+    del.revision = 2;
+    store.save_dataset(&del, SaveMode::Delete { expected_revision: 1 }, "delete", ev("dataset.delete")).await.unwrap();
+    assert!(store.dataset("d-open").await.unwrap().is_none());
+    assert_eq!(store.dataset_revisions("d-open").await.unwrap().len(), 2);
+
+    // Dictionary versions.
+    let term = NewDictionaryTerm {
+        name: "cccd".into(),
+        title: "CCCD".into(),
+        title_en: None,
+        description: String::new(),
+        description_en: None,
+        field_type: "string".into(),
+        format: None,
+        constraints: serde_json::json!({"pattern": "^[0-9]{12}$"}),
+        references: None,
+        examples: vec![],
+    };
+    assert_eq!(store.add_term_version(&term, ev("term.create")).await.unwrap().version, 1);
+    assert_eq!(store.add_term_version(&term, ev("term.create")).await.unwrap().version, 2);
+    assert_eq!(store.term_versions("cccd").await.unwrap().len(), 2);
+
+    // Sessions and throttling.
+    let now = OffsetDateTime::now_utc();
+    let rec = SessionRecord { user_id: u.id, csrf_token: "c".into(), created_at: now, expires_at: now + time::Duration::hours(1) };
+    store.create_session("sh", &rec).await.unwrap();
+    assert_eq!(store.session("sh").await.unwrap().unwrap().csrf_token, "c");
+    store.delete_user_sessions(u.id).await.unwrap();
+    assert!(store.session("sh").await.unwrap().is_none());
+    store.record_login_failure("k", now).await.unwrap();
+    store.record_login_failure("k", now).await.unwrap();
+    assert_eq!(store.login_failures_since("k", now - time::Duration::minutes(1)).await.unwrap().0, 2);
+    store.clear_login_failures("k").await.unwrap();
+    assert_eq!(store.login_failures_since("k", now - time::Duration::minutes(1)).await.unwrap().0, 0);
+
+    // Every write above left one audit entry, and the chain verifies.
+    let all = store.audit_chunk(1, 10_000).await.unwrap();
+    let mut v = ChainVerifier::default();
+    for r in &all {
+        v.push(r).unwrap();
+    }
+    // 4 agencies, 2 users, 2 tokens, 4 creates, an update and a delete of datasets (the conflict and the clash wrote nothing), 2 terms.
+    assert_eq!(v.checked, 4 + 2 + 2 + 6 + 2);
+    let newest = store.list_audit(&AuditFilter { limit: 3, ..Default::default() }).await.unwrap();
+    assert_eq!(newest[0].seq, all.last().unwrap().seq);
+    assert_eq!(newest[0].action, "term.create");
+
+    // Settings.
+    store.set_setting("province", "14").await.unwrap();
+    store.set_setting("province", "40").await.unwrap();
+    assert_eq!(store.setting("province").await.unwrap().as_deref(), Some("40"));
+}
