@@ -1,0 +1,88 @@
+//! kho's use cases. Every operation takes the caller's [`Ctx`] (who, from where), asks the one
+//! policy in `kho_core::policy` whether it is allowed, validates its input, writes through the
+//! metadata store and records the audit event in the same transaction. Front ends (web pages,
+//! JSON API, CLI) call these and nothing below them.
+
+pub mod agencies;
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod catalog;
+pub mod dictionary;
+pub mod users;
+
+use std::sync::Arc;
+
+use kho_core::audit::AuditEvent;
+use kho_core::policy::Principal;
+use kho_meta::MetaStore;
+
+/// Settings the use cases need; the CLI fills them from file, environment and flags.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// GSO code of the province this instance serves (e.g. "14" for Sơn La).
+    pub province_code: String,
+    pub session_ttl: time::Duration,
+    /// Failed sign-ins allowed within `lockout_window` before further attempts are refused.
+    pub lockout_threshold: i64,
+    pub lockout_window: time::Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            province_code: "14".into(),
+            session_ttl: time::Duration::hours(12),
+            lockout_threshold: 5,
+            lockout_window: time::Duration::minutes(15),
+        }
+    }
+}
+
+/// The application: the store plus settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Kho {
+    pub store: Arc<dyn MetaStore>,
+    pub config: Arc<ServiceConfig>,
+}
+
+impl Kho {
+    pub fn new(store: Arc<dyn MetaStore>, config: ServiceConfig) -> Self {
+        Kho { store, config: Arc::new(config) }
+    }
+}
+
+/// Who is calling and from where.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub principal: Principal,
+    pub ip: Option<String>,
+}
+
+impl Ctx {
+    pub fn anonymous(ip: Option<String>) -> Self {
+        Ctx { principal: Principal::Anonymous, ip }
+    }
+
+    /// The context of the command line, acting as the platform itself.
+    pub fn system() -> Self {
+        Ctx {
+            principal: Principal::Member(kho_core::policy::Member {
+                user_id: 0,
+                username: "system".into(),
+                agency_id: 0,
+                role: kho_core::model::Role::Admin,
+                token_id: None,
+            }),
+            ip: None,
+        }
+    }
+
+    pub fn event(&self, action: &str, object_type: &str, object_id: impl Into<String>) -> AuditEvent {
+        let actor = match &self.principal {
+            Principal::Member(m) if m.user_id == 0 => "system".to_string(),
+            p => p.audit_label(),
+        };
+        AuditEvent::new(actor, action, object_type, object_id).ip(self.ip.clone())
+    }
+}

@@ -1,0 +1,194 @@
+//! Passwords, browser sessions and API tokens.
+//!
+//! Passwords are hashed with argon2id. Session cookies and API tokens are long random secrets;
+//! only their SHA-256 is stored, so a copy of the database does not let anyone sign in.
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use kho_core::model::{Role, User};
+use kho_core::policy::{Member, Principal};
+use kho_core::{Error, ErrorCode, Result};
+use kho_meta::SessionRecord;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::{Ctx, Kho};
+
+pub const TOKEN_PREFIX: &str = "kho_";
+
+pub fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Hash a password with argon2id (the crate's recommended parameters). CPU-heavy: runs on the
+/// blocking pool so it never stalls the server's event loop.
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        Argon2::default()
+            .hash_password_with_salt(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| Error::internal(format!("password hashing: {e}")))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("password hashing task: {e}")))?
+}
+
+pub async fn verify_password(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_string(), hash.to_string());
+    tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
+        .await
+        .unwrap_or(false)
+}
+
+/// A hash of a password nobody knows, verified when the username does not exist so that a
+/// wrong username takes as long as a wrong password and reveals nothing.
+static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+pub fn password_problem(password: &str) -> Option<&'static str> {
+    if password.chars().count() < 10 {
+        return Some("must be at least 10 characters long");
+    }
+    if password.len() > 1024 {
+        return Some("must be at most 1024 bytes");
+    }
+    None
+}
+
+/// A freshly signed-in browser session: the cookie value and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub secret: String,
+    pub csrf_token: String,
+    pub user: User,
+    pub expires_at: OffsetDateTime,
+}
+
+impl Kho {
+    fn member_of(user: &User, role: Role, token_id: Option<i64>, agency_id: i64) -> Principal {
+        Principal::Member(Member { user_id: user.id, username: user.username.clone(), agency_id, role, token_id })
+    }
+
+    /// Check a username and password; on success open a session. Failures are counted per
+    /// username and per address; past the threshold, attempts are refused until the window ends.
+    pub async fn sign_in(&self, ctx: &Ctx, username: &str, password: &str) -> Result<NewSession> {
+        let username = username.trim().to_lowercase();
+        let now = OffsetDateTime::now_utc();
+        let since = now - self.config.lockout_window;
+        let keys = [format!("user:{username}"), format!("ip:{}", ctx.ip.as_deref().unwrap_or("-"))];
+        for key in &keys {
+            let (failures, last) = self.store.login_failures_since(key, since).await?;
+            // An address gets more room than a single account, since many people share one NAT.
+            let limit = if key.starts_with("ip:") { self.config.lockout_threshold * 4 } else { self.config.lockout_threshold };
+            if failures >= limit {
+                let retry = last.map_or(self.config.lockout_window, |l| l + self.config.lockout_window - now);
+                let secs = retry.whole_seconds().max(1) as u64;
+                self.store
+                    .append_audit(ctx.event("auth.sign_in", "user", &username).outcome("locked_out"))
+                    .await?;
+                return Err(Error::new(
+                    ErrorCode::TooManyAttempts,
+                    format!("too many failed sign-in attempts; try again in {secs} seconds"),
+                )
+                .with_retry_after(secs));
+            }
+        }
+        let creds = self.store.user_credentials(&username).await?;
+        let ok = match &creds {
+            Some(c) => verify_password(password, &c.password_hash).await && c.user.active,
+            None => {
+                let dummy = DUMMY_HASH
+                    .get_or_try_init(|| hash_password("kho-dummy-password-never-matches"))
+                    .await?;
+                verify_password(password, dummy).await;
+                false
+            }
+        };
+        let Some(creds) = creds.filter(|_| ok) else {
+            for key in &keys {
+                self.store.record_login_failure(key, now).await?;
+            }
+            self.store.append_audit(ctx.event("auth.sign_in", "user", &username).outcome("failed")).await?;
+            return Err(Error::new(ErrorCode::InvalidCredentials, "the username or password is wrong"));
+        };
+        self.store.clear_login_failures(&keys[0]).await?;
+        let secret = random_secret(32);
+        let record = SessionRecord {
+            user_id: creds.user.id,
+            csrf_token: random_secret(16),
+            created_at: now,
+            expires_at: now + self.config.session_ttl,
+        };
+        self.store.create_session(&sha256_hex(&secret), &record).await?;
+        let signed_in = Ctx { principal: Self::member_of(&creds.user, creds.user.role, None, creds.user.agency_id), ip: ctx.ip.clone() };
+        self.store.append_audit(signed_in.event("auth.sign_in", "user", creds.user.id.to_string())).await?;
+        Ok(NewSession { secret, csrf_token: record.csrf_token, user: creds.user, expires_at: record.expires_at })
+    }
+
+    /// The member behind a session cookie, with the session's CSRF token; `None` if the cookie is
+    /// unknown, expired, or its user was deactivated.
+    pub async fn session_principal(&self, secret: &str) -> Result<Option<(Principal, String)>> {
+        let hash = sha256_hex(secret);
+        let Some(s) = self.store.session(&hash).await? else { return Ok(None) };
+        if s.expires_at < OffsetDateTime::now_utc() {
+            self.store.delete_session(&hash).await?;
+            return Ok(None);
+        }
+        let Some(user) = self.store.user(s.user_id).await?.filter(|u| u.active) else { return Ok(None) };
+        Ok(Some((Self::member_of(&user, user.role, None, user.agency_id), s.csrf_token)))
+    }
+
+    pub async fn sign_out(&self, ctx: &Ctx, secret: &str) -> Result<()> {
+        self.store.delete_session(&sha256_hex(secret)).await?;
+        if let Some(m) = ctx.principal.member() {
+            self.store.append_audit(ctx.event("auth.sign_out", "user", m.user_id.to_string())).await?;
+        }
+        Ok(())
+    }
+
+    /// Resolve `Authorization: Bearer <token>`. Each way a token can be bad has its own code.
+    pub async fn token_principal(&self, token: &str) -> Result<Principal> {
+        let token = token.trim();
+        let well_formed = token.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
+            rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !well_formed {
+            return Err(Error::new(
+                ErrorCode::InvalidToken,
+                "malformed bearer token: expected 'kho_' followed by 64 hexadecimal characters",
+            ));
+        }
+        let Some(t) = self.store.token_by_secret_hash(&sha256_hex(token)).await? else {
+            return Err(Error::new(ErrorCode::InvalidToken, "unknown bearer token"));
+        };
+        let now = OffsetDateTime::now_utc();
+        if t.revoked_at.is_some() {
+            return Err(Error::new(ErrorCode::TokenRevoked, format!("token '{}' was revoked", t.name)));
+        }
+        if t.expires_at.is_some_and(|e| e <= now) {
+            return Err(Error::new(ErrorCode::TokenExpired, format!("token '{}' has expired", t.name)));
+        }
+        let Some(user) = self.store.user(t.user_id).await?.filter(|u| u.active) else {
+            return Err(Error::new(ErrorCode::InvalidToken, "the token's user is deactivated"));
+        };
+        if t.agency_id != user.agency_id {
+            return Err(Error::new(ErrorCode::InvalidToken, "the token's user has moved to another agency; issue a new token"));
+        }
+        // Recording every use would turn each read into a write; once a minute is enough to
+        // show operators which tokens are alive.
+        if t.last_used_at.is_none_or(|l| now - l > time::Duration::minutes(1)) {
+            self.store.touch_token(t.id, now).await?;
+        }
+        // A token never carries more than its user has today (roles can be lowered later).
+        let role = if t.role.rank() <= user.role.rank() { t.role } else { user.role };
+        Ok(Self::member_of(&user, role, Some(t.id), t.agency_id))
+    }
+}

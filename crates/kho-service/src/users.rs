@@ -1,0 +1,230 @@
+//! People and machines: user accounts (managed by administrators) and API tokens.
+
+use kho_core::model::{ApiToken, Role, User};
+use kho_core::policy::Principal;
+use kho_core::text::username_problem;
+use kho_core::{Detail, Error, ErrorCode, Result};
+use kho_meta::{NewTokenRecord, NewUserRecord, UserUpdate};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::auth::{TOKEN_PREFIX, hash_password, password_problem, random_secret, sha256_hex, verify_password};
+use crate::{Ctx, Kho};
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub agency_id: i64,
+    pub role: Role,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub agency_id: Option<i64>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    /// Sets a new password (administrators only; users change their own with `change_password`).
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub name: String,
+    /// The token's role: the caller's own (default) or a weaker one.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Days until it expires; none means it never expires.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+    /// Administrators may issue a token for another user.
+    #[serde(default)]
+    pub user_id: Option<i64>,
+}
+
+/// A token as created: the secret is returned this once and never again.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+impl Kho {
+    pub async fn create_user(&self, ctx: &Ctx, new: NewUser) -> Result<User> {
+        ctx.principal.require_admin()?;
+        let username = new.username.trim().to_lowercase();
+        let mut problems = Vec::new();
+        if let Some(p) = username_problem(&username) {
+            problems.push(Detail::new("username", p));
+        }
+        if new.display_name.trim().is_empty() {
+            problems.push(Detail::new("display_name", "must not be empty"));
+        }
+        if let Some(p) = password_problem(&new.password) {
+            problems.push(Detail::new("password", p));
+        }
+        if let Some(e) = &new.email {
+            if !e.contains('@') {
+                problems.push(Detail::new("email", "is not an email address"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::validation(problems));
+        }
+        self.require_agency(new.agency_id, "agency_id").await?;
+        let record = NewUserRecord {
+            username: username.clone(),
+            display_name: new.display_name.trim().to_string(),
+            email: new.email.filter(|e| !e.trim().is_empty()),
+            agency_id: new.agency_id,
+            role: new.role,
+            password_hash: hash_password(&new.password).await?,
+        };
+        let event = ctx
+            .event("user.create", "user", "")
+            .detail(serde_json::json!({"username": username, "role": new.role, "agency_id": new.agency_id}));
+        self.store.create_user(&record, event).await
+    }
+
+    pub async fn update_user(&self, ctx: &Ctx, id: i64, changes: UserChanges) -> Result<User> {
+        ctx.principal.require_admin()?;
+        self.store.user(id).await?.ok_or_else(|| Error::not_found("user"))?;
+        if let Some(a) = changes.agency_id {
+            self.require_agency(a, "agency_id").await?;
+        }
+        let password_hash = match &changes.password {
+            Some(p) => {
+                if let Some(problem) = password_problem(p) {
+                    return Err(Error::validation(vec![Detail::new("password", problem)]));
+                }
+                Some(hash_password(p).await?)
+            }
+            None => None,
+        };
+        let update = UserUpdate {
+            display_name: changes.display_name.clone(),
+            email: changes.email.clone().map(|e| Some(e).filter(|e| !e.is_empty())),
+            agency_id: changes.agency_id,
+            role: changes.role,
+            active: changes.active,
+            password_hash,
+        };
+        let event = ctx.event("user.update", "user", id.to_string()).detail(serde_json::json!({
+            "role": changes.role, "agency_id": changes.agency_id, "active": changes.active,
+            "password_changed": changes.password.is_some(),
+        }));
+        let user = self.store.update_user(id, &update, event).await?;
+        if changes.active == Some(false) || changes.password.is_some() || changes.role.is_some() {
+            // Sessions carry the old rights until they end; end them now.
+            self.store.delete_user_sessions(id).await?;
+        }
+        Ok(user)
+    }
+
+    /// A user changes their own password, proving they know the current one.
+    pub async fn change_password(&self, ctx: &Ctx, current: &str, new: &str) -> Result<()> {
+        let m = ctx.principal.require_member()?;
+        let user = self.store.user(m.user_id).await?.ok_or_else(|| Error::not_found("user"))?;
+        let creds = self.store.user_credentials(&user.username).await?.ok_or_else(|| Error::not_found("user"))?;
+        if !verify_password(current, &creds.password_hash).await {
+            return Err(Error::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+        }
+        if let Some(p) = password_problem(new) {
+            return Err(Error::validation(vec![Detail::new("new_password", p)]));
+        }
+        let update = UserUpdate { password_hash: Some(hash_password(new).await?), ..Default::default() };
+        self.store.update_user(user.id, &update, ctx.event("user.password", "user", user.id.to_string())).await?;
+        Ok(())
+    }
+
+    pub async fn list_users(&self, ctx: &Ctx, agency_id: Option<i64>) -> Result<Vec<User>> {
+        let m = ctx.principal.require_member()?;
+        if m.role == Role::Admin {
+            self.store.list_users(agency_id).await
+        } else {
+            // Others see the people of their own agency (to know whom to ask), nothing more.
+            self.store.list_users(Some(m.agency_id)).await
+        }
+    }
+
+    pub async fn get_user(&self, ctx: &Ctx, id: i64) -> Result<User> {
+        let m = ctx.principal.require_member()?;
+        let user = self.store.user(id).await?.ok_or_else(|| Error::not_found("user"))?;
+        if m.role != Role::Admin && user.agency_id != m.agency_id {
+            return Err(Error::not_found("user"));
+        }
+        Ok(user)
+    }
+
+    pub async fn create_token(&self, ctx: &Ctx, new: NewToken) -> Result<CreatedToken> {
+        let m = ctx.principal.require_member()?;
+        if m.token_id.is_some() {
+            return Err(Error::forbidden("a token cannot issue tokens; sign in to create one"));
+        }
+        let user = match new.user_id {
+            Some(id) if id != m.user_id => {
+                ctx.principal.require_admin()?;
+                self.store.user(id).await?.ok_or_else(|| Error::not_found("user"))?
+            }
+            _ => self.store.user(m.user_id).await?.ok_or_else(|| Error::not_found("user"))?,
+        };
+        let mut problems = Vec::new();
+        let name = new.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            problems.push(Detail::new("name", "must be 1 to 100 characters"));
+        }
+        let role = new.role.unwrap_or(user.role);
+        if role.rank() > user.role.rank() {
+            problems.push(Detail::new("role", format!("cannot exceed the user's own role '{}'", user.role)));
+        }
+        let expires_at = match new.expires_in_days {
+            Some(d) if !(1..=3650).contains(&d) => {
+                problems.push(Detail::new("expires_in_days", "must be between 1 and 3650"));
+                None
+            }
+            Some(d) => Some(OffsetDateTime::now_utc() + time::Duration::days(d)),
+            None => None,
+        };
+        if !problems.is_empty() {
+            return Err(Error::validation(problems));
+        }
+        let secret = format!("{TOKEN_PREFIX}{}", random_secret(32));
+        let record = NewTokenRecord {
+            name: name.clone(),
+            prefix: secret[..TOKEN_PREFIX.len() + 8].to_string(),
+            secret_hash: sha256_hex(&secret),
+            user_id: user.id,
+            agency_id: user.agency_id,
+            role,
+            expires_at,
+        };
+        let event = ctx
+            .event("token.create", "token", "")
+            .detail(serde_json::json!({"name": name, "user_id": user.id, "role": role}));
+        let token = self.store.create_token(&record, event).await?;
+        Ok(CreatedToken { token, secret })
+    }
+
+    pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<kho_core::model::ApiToken>> {
+        let m = ctx.principal.require_member()?;
+        let user = if m.role == Role::Admin { None } else { Some(m.user_id) };
+        self.store.list_tokens(user).await
+    }
+
+    pub async fn revoke_token(&self, ctx: &Ctx, id: i64) -> Result<ApiToken> {
+        let m = ctx.principal.require_member()?;
+        let t = self.store.token(id).await?.ok_or_else(|| Error::not_found("token"))?;
+        if t.user_id != m.user_id && !matches!(&ctx.principal, Principal::Member(m) if m.role == Role::Admin) {
+            return Err(Error::not_found("token"));
+        }
+        self.store.revoke_token(id, OffsetDateTime::now_utc(), ctx.event("token.revoke", "token", id.to_string())).await
+    }
+}
