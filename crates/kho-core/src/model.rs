@@ -228,6 +228,10 @@ pub struct DatasetInput {
     pub contact_name: Option<String>,
     #[serde(default)]
     pub contact_email: Option<String>,
+    /// Only when creating a dataset: its first resources. Later, resources are added and
+    /// changed one at a time.
+    #[serde(default, skip_serializing)]
+    pub resources: Vec<ResourceInput>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

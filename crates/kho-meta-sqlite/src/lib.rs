@@ -245,7 +245,7 @@ impl AdminUnitStore for SqliteStore {
 
     async fn load_admin_units(&self, units: &[AdminUnit], crosswalk: &[CrosswalkEntry]) -> Result<()> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         sqlx::query("DELETE FROM admin_units").execute(&mut *tx).await.map_err(db_err)?;
         sqlx::query("DELETE FROM admin_crosswalk").execute(&mut *tx).await.map_err(db_err)?;
         for u in units {
@@ -348,7 +348,7 @@ const AGENCY_COLS: &str = "id, code, name, name_en, kind, parent_id, admin_unit_
 impl AgencyStore for SqliteStore {
     async fn create_agency(&self, new: &NewAgency, audit: AuditEvent) -> Result<Agency> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let res = sqlx::query(
             "INSERT INTO agencies (code, name, name_en, kind, parent_id, admin_unit_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -383,7 +383,7 @@ impl AgencyStore for SqliteStore {
 
     async fn update_agency(&self, id: i64, new: &NewAgency, audit: AuditEvent) -> Result<Agency> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let res = sqlx::query(
             "UPDATE agencies SET code = ?, name = ?, name_en = ?, kind = ?, parent_id = ?, admin_unit_code = ? WHERE id = ?",
         )
@@ -448,7 +448,7 @@ const USER_COLS: &str = "id, username, display_name, email, agency_id, role, act
 impl UserStore for SqliteStore {
     async fn create_user(&self, new: &NewUserRecord, audit: AuditEvent) -> Result<User> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let res = sqlx::query(
             "INSERT INTO users (username, display_name, email, agency_id, role, active, password_hash, created_at)
              VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
@@ -484,7 +484,7 @@ impl UserStore for SqliteStore {
 
     async fn update_user(&self, id: i64, u: &UserUpdate, audit: AuditEvent) -> Result<User> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let row = sqlx::query(sql!("SELECT {USER_COLS}, password_hash FROM users WHERE id = ?"))
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -646,7 +646,7 @@ const TOKEN_COLS: &str = "id, name, prefix, user_id, agency_id, role, created_at
 impl TokenStore for SqliteStore {
     async fn create_token(&self, new: &NewTokenRecord, audit: AuditEvent) -> Result<ApiToken> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let id = sqlx::query(
             "INSERT INTO api_tokens (name, prefix, secret_hash, user_id, agency_id, role, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -706,7 +706,7 @@ impl TokenStore for SqliteStore {
 
     async fn revoke_token(&self, id: i64, at: OffsetDateTime, audit: AuditEvent) -> Result<ApiToken> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
             .bind(ts(at))
             .bind(id)
@@ -803,7 +803,7 @@ fn visibility_sql(v: Visibility) -> (String, Vec<i64>) {
 impl CatalogStore for SqliteStore {
     async fn save_dataset(&self, d: &Dataset, mode: SaveMode, change: &str, audit: AuditEvent) -> Result<()> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let mut body = d.input.clone();
         body.owner_agency_id = None;
         let body = to_json(&body)?;
@@ -1019,7 +1019,7 @@ const TERM_COLS: &str =
 impl DictionaryStore for SqliteStore {
     async fn add_term_version(&self, t: &NewDictionaryTerm, audit: AuditEvent) -> Result<DictionaryTerm> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let version: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM dictionary_terms WHERE name = ?")
             .bind(&t.name)
             .fetch_one(&mut *tx)
@@ -1079,7 +1079,7 @@ const AUDIT_COLS: &str = "seq, at, actor, action, object_type, object_id, ip, ou
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord> {
         let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let r = append_audit_in(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(r)

@@ -35,6 +35,7 @@ fn dataset(id: &str, slug: &str, owner: i64, level: AccessLevel, allowed: Vec<i6
             temporal_end: None,
             contact_name: None,
             contact_email: None,
+            resources: vec![],
         },
         revision: 1,
         created_at: now,

@@ -254,6 +254,7 @@ fn input(slug: &str, title: &str, title_en: &str, description: &str, level: Acce
         temporal_end: None,
         contact_name: Some("Bộ phận dữ liệu".into()),
         contact_email: Some("dulieu@example.gov.vn".into()),
+        resources: vec![],
     }
 }
 

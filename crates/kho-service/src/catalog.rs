@@ -208,6 +208,12 @@ impl Kho {
     pub async fn update_dataset(&self, ctx: &Ctx, id_or_slug: &str, mut input: DatasetInput, expected_revision: Option<i64>) -> Result<Dataset> {
         let mut d = self.dataset_for(ctx, id_or_slug, Action::Update).await?;
         Self::check_revision(&d, expected_revision)?;
+        if !input.resources.is_empty() {
+            return Err(Error::validation(vec![Detail::new(
+                "resources",
+                "resources cannot be changed here; create or replace each one with PUT /api/v1/datasets/{id}/resources/{name}",
+            )]));
+        }
         let new_owner = input.owner_agency_id.unwrap_or(d.owner_agency_id());
         if new_owner != d.owner_agency_id() {
             // Handing a dataset to another agency is a decision for the platform's operators.

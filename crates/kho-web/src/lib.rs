@@ -1,0 +1,97 @@
+//! kho's HTTP front end. A thin layer: it turns requests into calls on `kho_service::Kho` and
+//! results into JSON or HTML. It holds no business rules of its own.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod i18n;
+pub mod metrics;
+pub mod pages;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use kho_core::{Error, ErrorCode};
+use kho_service::Kho;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::{AppState, WebConfig};
+
+use crate::error::ApiError;
+
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    uptime_seconds: u64,
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    // A query proves the metadata store answers, not just that the process is alive.
+    match s.kho.store.setting("province_code").await {
+        Ok(_) => Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION"), uptime_seconds: s.started.elapsed().as_secs() })
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", version: env!("CARGO_PKG_VERSION"), uptime_seconds: 0 }))
+            .into_response(),
+    }
+}
+
+async fn fallback(method: Method, uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return ApiError(Error::new(ErrorCode::NotFound, format!("no endpoint {method} {}", uri.path()))).into_response();
+    }
+    (StatusCode::NOT_FOUND, axum::response::Html("<!doctype html><title>404</title><p>Không tìm thấy trang — page not found. <a href=\"/\">kho</a>")).into_response()
+}
+
+/// Build the whole application: API, pages, health, metrics and the API description.
+pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
+    let state = AppState {
+        kho,
+        config: Arc::new(config.clone()),
+        metrics: Arc::new(metrics::Metrics::default()),
+        started: std::time::Instant::now(),
+    };
+    let (api_router, openapi) = api::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let spec = {
+        let openapi = openapi.clone();
+        move || {
+            let openapi = openapi.clone();
+            async move { Json(openapi.as_ref().clone()) }
+        }
+    };
+    axum::Router::new()
+        .merge(api_router)
+        .merge(pages::routes())
+        .route("/health", get(health))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(spec))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves, then finish the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+}

@@ -1,1 +1,491 @@
-fn main() {}
+//! The `kho` command: the server and the operator's tools.
+
+mod config;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use kho_core::model::{AgencyKind, NewAgency, Role};
+use kho_meta_sqlite::SqliteStore;
+use kho_service::users::{NewToken, NewUser, UserChanges};
+use kho_service::{Ctx, Kho, ServiceConfig};
+
+use crate::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "kho", version, about = "kho — the provincial data platform (kho dữ liệu dùng chung)")]
+struct Cli {
+    /// Configuration file (TOML). Default: $KHO_CONFIG, else ./kho.toml if present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data folder (metadata database and data files). Default: ./kho-data.
+    #[arg(long, global = true, env = "KHO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// GSO code of the province this instance serves. Default: 14 (Sơn La).
+    #[arg(long, global = true, env = "KHO_PROVINCE_CODE")]
+    province: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (creates the data folder and the first administrator on first start).
+    Serve {
+        /// Address to listen on. Default: 127.0.0.1:8080.
+        #[arg(long, env = "KHO_LISTEN")]
+        listen: Option<String>,
+        /// Load demo content (departments, users, datasets) before serving.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Demo content.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Manage agencies.
+    Agency {
+        #[command(subcommand)]
+        command: AgencyCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the effective configuration.
+    Config,
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Load demo departments, users and datasets (idempotent).
+    Load,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. Without --password, a random one is generated and printed once.
+    Create(UserCreate),
+    /// List users.
+    List,
+    /// Set a user's password (generated if --password is not given).
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Lock a user out (their sessions end).
+    Deactivate { username: String },
+    /// Let a locked user sign in again.
+    Activate { username: String },
+}
+
+#[derive(Args)]
+struct UserCreate {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    display_name: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    /// Agency code (e.g. so-y-te). Default: the data center.
+    #[arg(long)]
+    agency: Option<String>,
+    /// admin, steward or viewer.
+    #[arg(long, default_value = "steward")]
+    role: String,
+    /// Shorthand for --role admin.
+    #[arg(long)]
+    admin: bool,
+    #[arg(long)]
+    password: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token for a user; the secret is printed once.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// The token's role (at most the user's).
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+    /// List tokens.
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum AgencyCommand {
+    /// List agencies as a tree.
+    List,
+    /// Create an agency.
+    Create {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        name_en: Option<String>,
+        /// province_committee, department, data_center, commune_committee, other.
+        #[arg(long, default_value = "department")]
+        kind: String,
+        /// Parent agency code. Default: the province People's Committee.
+        #[arg(long)]
+        parent: Option<String>,
+        /// GSO code of the administrative unit it governs.
+        #[arg(long)]
+        admin_unit: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit with status 1 and name the first broken entry if any.
+    Verify,
+    /// Show the newest entries.
+    Tail {
+        #[arg(short = 'n', long, default_value_t = 20)]
+        count: i64,
+    },
+}
+
+/// An exclusive lock on the data folder, held while `kho serve` runs, so that a second server
+/// on the same folder refuses to start instead of corrupting it.
+struct DataLock {
+    _file: File,
+}
+
+fn lock_data_dir(dir: &Path) -> anyhow::Result<DataLock> {
+    let path = dir.join("kho.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            writeln!(file, "{}", std::process::id())?;
+            Ok(DataLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "another kho server (pid {}) is already using the data folder {}; stop it first or choose another folder with --data-dir",
+                pid.trim(),
+                dir.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
+async fn open(cfg: &Config) -> anyhow::Result<Kho> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
+    let store = SqliteStore::open(&cfg.data_dir.join("kho.db")).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let service = ServiceConfig {
+        province_code: cfg.province_code.clone(),
+        session_ttl: time::Duration::hours(cfg.session_ttl_hours.max(1)),
+        lockout_threshold: cfg.lockout_threshold.max(1),
+        lockout_window: time::Duration::minutes(cfg.lockout_minutes.max(1)),
+    };
+    Ok(Kho::new(Arc::new(store), service))
+}
+
+/// Open and make sure the instance is initialised (reference data, agencies, first admin).
+async fn ready(cfg: &Config) -> anyhow::Result<(Kho, kho_service::bootstrap::InitReport)> {
+    let kho = open(cfg).await?;
+    let report = kho.init(cfg.initial_admin_password.as_deref()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    Ok((kho, report))
+}
+
+fn e(err: kho_core::Error) -> anyhow::Error {
+    let mut msg = format!("{} ({})", err.message, err.code);
+    for d in &err.details {
+        msg.push_str(&format!("\n  {}: {}", d.path, d.message));
+    }
+    anyhow::anyhow!(msg)
+}
+
+fn print_first_admin(report: &kho_service::bootstrap::InitReport) {
+    if let Some((user, password)) = &report.first_admin {
+        println!("  first administrator: {user} / {password}");
+        println!("  (this password is shown only once: sign in and change it at /account,");
+        println!("   or set another with `kho user set-password {user}`)");
+    }
+}
+
+async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
+    let _lock = lock_data_dir(&cfg.data_dir)?;
+    let (kho, report) = ready(&cfg).await?;
+    let demo_users = if demo { kho.load_demo().await.map_err(e)? } else { vec![] };
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is another program using it?)", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let province = kho
+        .get_admin_unit(kho_core::model::AdminEra::Current, &cfg.province_code)
+        .await
+        .map(|u| u.full_name)
+        .unwrap_or_default();
+    println!("kho {} — {} (GSO {})", env!("CARGO_PKG_VERSION"), province, cfg.province_code);
+    println!("  data folder: {}", cfg.data_dir.display());
+    println!("  listening on http://{addr}  (ready in {} ms)", started.elapsed().as_millis());
+    print_first_admin(&report);
+    if !demo_users.is_empty() {
+        println!("  demo users (username / password):");
+        for (u, p) in &demo_users {
+            println!("    {u} / {p}");
+        }
+    }
+    if report.first_admin.is_none() && demo_users.is_empty() {
+        println!("  sign in at http://{addr}/sign-in (create users with `kho user create`)");
+    }
+    let web = kho_web::WebConfig { cookie_secure: cfg.cookie_secure, max_body_bytes: cfg.max_body_bytes, trust_proxy: cfg.trust_proxy };
+    let app = kho_web::app(kho.clone(), web);
+    let purge = kho.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let _ = purge.store.purge_expired_sessions(time::OffsetDateTime::now_utc()).await;
+        }
+    });
+    kho_web::serve(listener, app, shutdown_signal()).await?;
+    println!("kho stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn parse_role(s: &str) -> anyhow::Result<Role> {
+    s.parse::<Role>().map_err(e)
+}
+
+async fn user_id(kho: &Kho, username: &str) -> anyhow::Result<i64> {
+    Ok(kho
+        .store
+        .user_credentials(&username.to_lowercase())
+        .await
+        .map_err(e)?
+        .with_context(|| format!("no user named '{username}'"))?
+        .user
+        .id)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides { data_dir: cli.data_dir.clone(), listen, province_code: cli.province.clone() };
+    let cfg = config::load(cli.config.as_deref(), &overrides)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KHO_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log)))
+        .with_writer(std::io::stderr)
+        .init();
+    let system = Ctx::system();
+    match cli.command {
+        Command::Serve { demo, .. } => serve(cfg, demo).await?,
+        Command::Config => println!("{}", serde_json::to_string_pretty(&cfg)?.replace(cfg.initial_admin_password.as_deref().unwrap_or("\u{0}"), "***")),
+        Command::Demo { command: DemoCommand::Load } => {
+            let (kho, report) = ready(&cfg).await?;
+            print_first_admin(&report);
+            let users = kho.load_demo().await.map_err(e)?;
+            if users.is_empty() {
+                println!("demo content was already loaded");
+            } else {
+                println!("demo content loaded; demo users (username / password):");
+                for (u, p) in users {
+                    println!("  {u} / {p}");
+                }
+            }
+        }
+        Command::User { command } => {
+            let (kho, report) = ready(&cfg).await?;
+            print_first_admin(&report);
+            match command {
+                UserCommand::Create(u) => {
+                    let agency = match &u.agency {
+                        Some(code) => kho.get_agency(code).await.map_err(e)?,
+                        None => kho.get_agency(kho_service::bootstrap::DATA_CENTER_CODE).await.map_err(e)?,
+                    };
+                    let role = if u.admin { Role::Admin } else { parse_role(&u.role)? };
+                    let generated = u.password.is_none();
+                    let password = u.password.unwrap_or_else(|| kho_service::auth::random_secret(9));
+                    let user = kho
+                        .create_user(
+                            &system,
+                            NewUser {
+                                display_name: u.display_name.unwrap_or_else(|| u.username.clone()),
+                                username: u.username,
+                                email: u.email,
+                                agency_id: agency.id,
+                                role,
+                                password: password.clone(),
+                            },
+                        )
+                        .await
+                        .map_err(e)?;
+                    println!("created {} ({}, {}) in {}", user.username, user.id, user.role, agency.name);
+                    if generated {
+                        println!("password: {password}  (shown only once)");
+                    }
+                }
+                UserCommand::List => {
+                    let agencies = kho.list_agencies().await.map_err(e)?;
+                    for u in kho.list_users(&system, None).await.map_err(e)? {
+                        let agency = agencies.iter().find(|a| a.id == u.agency_id).map_or("", |a| a.code.as_str());
+                        println!("{:>4}  {:<24} {:<8} {:<8} {}  {}", u.id, u.username, u.role, if u.active { "active" } else { "locked" }, agency, u.display_name);
+                    }
+                }
+                UserCommand::SetPassword { username, password } => {
+                    let id = user_id(&kho, &username).await?;
+                    let generated = password.is_none();
+                    let password = password.unwrap_or_else(|| kho_service::auth::random_secret(9));
+                    kho.update_user(&system, id, UserChanges { password: Some(password.clone()), ..Default::default() }).await.map_err(e)?;
+                    println!("password of {username} changed; their sessions were ended");
+                    if generated {
+                        println!("password: {password}  (shown only once)");
+                    }
+                }
+                UserCommand::Deactivate { username } => {
+                    let id = user_id(&kho, &username).await?;
+                    kho.update_user(&system, id, UserChanges { active: Some(false), ..Default::default() }).await.map_err(e)?;
+                    println!("{username} can no longer sign in");
+                }
+                UserCommand::Activate { username } => {
+                    let id = user_id(&kho, &username).await?;
+                    kho.update_user(&system, id, UserChanges { active: Some(true), ..Default::default() }).await.map_err(e)?;
+                    println!("{username} can sign in again");
+                }
+            }
+        }
+        Command::Token { command } => {
+            let (kho, _) = ready(&cfg).await?;
+            match command {
+                TokenCommand::Create { user, name, role, expires_in_days } => {
+                    let id = user_id(&kho, &user).await?;
+                    let role = role.as_deref().map(parse_role).transpose()?;
+                    let created = kho
+                        .create_token(&system, NewToken { name, role, expires_in_days, user_id: Some(id) })
+                        .await
+                        .map_err(e)?;
+                    eprintln!("token {} created for {user} ({}); the secret below is shown only once:", created.token.id, created.token.role);
+                    println!("{}", created.secret);
+                }
+                TokenCommand::List => {
+                    for t in kho.list_tokens(&system).await.map_err(e)? {
+                        let status = if t.revoked_at.is_some() { "revoked" } else if t.expires_at.is_some_and(|x| x <= time::OffsetDateTime::now_utc()) { "expired" } else { "active" };
+                        println!("{:>4}  {:<24} {}…  user {:<4} {:<8} {}", t.id, t.name, t.prefix, t.user_id, t.role, status);
+                    }
+                }
+                TokenCommand::Revoke { id } => {
+                    kho.revoke_token(&system, id).await.map_err(e)?;
+                    println!("token {id} revoked");
+                }
+            }
+        }
+        Command::Agency { command } => {
+            let (kho, _) = ready(&cfg).await?;
+            match command {
+                AgencyCommand::List => {
+                    fn print(nodes: &[kho_service::agencies::AgencyNode], depth: usize) {
+                        for n in nodes {
+                            println!("{}{} [{}] {}", "  ".repeat(depth), n.agency.name, n.agency.code, n.agency.admin_unit_code.as_deref().unwrap_or(""));
+                            print(&n.children, depth + 1);
+                        }
+                    }
+                    print(&kho.agency_tree().await.map_err(e)?, 0);
+                }
+                AgencyCommand::Create { code, name, name_en, kind, parent, admin_unit } => {
+                    let kind = kind.parse::<AgencyKind>().map_err(e)?;
+                    let parent = kho.get_agency(parent.as_deref().unwrap_or(kho_service::bootstrap::PROVINCE_COMMITTEE_CODE)).await.map_err(e)?;
+                    let a = kho
+                        .create_agency(&system, NewAgency { code, name, name_en, kind, parent_id: Some(parent.id), admin_unit_code: admin_unit })
+                        .await
+                        .map_err(e)?;
+                    println!("created agency {} [{}] under {}", a.name, a.code, parent.name);
+                }
+            }
+        }
+        Command::Audit { command } => {
+            let kho = open(&cfg).await?;
+            match command {
+                AuditCommand::Verify => {
+                    let r = kho.verify_audit().await.map_err(e)?;
+                    match r.broken_at {
+                        None => println!("audit log intact: {} entries verified", r.entries_checked),
+                        Some(seq) => {
+                            println!(
+                                "audit log BROKEN at entry {seq}: {} ({} entries before it verified)",
+                                r.reason.unwrap_or_default(),
+                                r.entries_checked
+                            );
+                            return Ok(1);
+                        }
+                    }
+                }
+                AuditCommand::Tail { count } => {
+                    let filter = kho_meta::AuditFilter { limit: count.clamp(1, 500), ..Default::default() };
+                    for r in kho.list_audit(&system, filter).await.map_err(e)?.into_iter().rev() {
+                        println!("{:>6} {} {:<32} {:<24} {}:{} {} {}", r.seq, r.at, r.actor, r.action, r.object_type, r.object_id, r.outcome, r.ip.unwrap_or_default());
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(2);
+        }
+    }
+}

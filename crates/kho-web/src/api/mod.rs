@@ -1,0 +1,103 @@
+//! The JSON API under `/api/v1`, described by OpenAPI 3.1 generated from these handlers.
+
+pub mod agencies;
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod dictionary;
+pub mod users;
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "kho API",
+        description = "kho, the provincial data platform: catalog, data dictionary, agencies, users and tokens, audit.\n\n\
+Authenticate with `Authorization: Bearer <token>` (create tokens in the web pages or with `kho token create`). \
+Browser sessions may call the API too; requests that change data must then send the session's `X-CSRF-Token`.\n\n\
+Every error has the body `{code, message, details}`; `code` is stable.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    modifiers(&Security, &ErrorResponses),
+    tags(
+        (name = "auth", description = "Sign-in and the current user"),
+        (name = "agencies", description = "The province's agencies and the administrative units"),
+        (name = "users", description = "User accounts and API tokens"),
+        (name = "catalog", description = "Datasets, resources and Table Schemas"),
+        (name = "dictionary", description = "The shared data dictionary"),
+        (name = "audit", description = "The tamper-evident audit log")
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("kho_session"))));
+    }
+}
+
+/// Describe the error responses every endpoint can give, with the shared error body, so that
+/// clients see them without each handler repeating them.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::PartialSchema;
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert("ErrorBody".into(), crate::error::ErrorBody::schema());
+        let codes: Vec<String> = kho_core::ErrorCode::ALL
+            .iter()
+            .map(|c| format!("`{}` ({}): {}", c.as_str(), crate::error::status_of(*c).as_u16(), c.describe()))
+            .collect();
+        let body = || {
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))))
+                .build()
+        };
+        let standard = [
+            ("400", "Malformed request (bad_request, invalid_json)"),
+            ("401", "Not signed in, or the token is invalid, expired or revoked"),
+            ("403", "Signed in but not allowed (forbidden, csrf_failed)"),
+            ("404", "Not found, or not visible to you"),
+            ("413", "Body larger than the server accepts"),
+            ("415", "Body is not JSON"),
+            ("422", "Input failed validation; `details` names each field"),
+            ("429", "Too many attempts; see Retry-After"),
+            ("500", "Unexpected server error"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+                for (status, desc) in standard {
+                    op.responses.responses.entry(status.to_string()).or_insert_with(|| {
+                        RefOr::T(ResponseBuilder::new().description(desc).content("application/json", body()).build())
+                    });
+                }
+            }
+        }
+        let info = &mut openapi.info;
+        let mut d = info.description.clone().unwrap_or_default();
+        d.push_str("\n\n### Error codes\n\n");
+        d.push_str(&codes.join("\n\n"));
+        info.description = Some(d);
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(agencies::router())
+        .merge(users::router())
+        .merge(catalog::router())
+        .merge(dictionary::router())
+        .merge(audit::router())
+}

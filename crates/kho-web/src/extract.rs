@@ -1,0 +1,161 @@
+//! Request extractors: who is calling (bearer token or session cookie), in which language,
+//! from which address; and a JSON body reader whose failures are kho errors.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum_extra::extract::CookieJar;
+use kho_core::policy::Principal;
+use kho_core::{Error, ErrorCode};
+use kho_service::Ctx;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "kho_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
+    if trust_proxy {
+        if let Some(xff) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            if let Some(first) = xff.split(',').next().map(str::trim).filter(|s| !s.is_empty()) {
+                return Some(first.to_string());
+            }
+        }
+    }
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+/// The caller of a request: anonymous, a signed-in browser session, or a bearer token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub ctx: Ctx,
+    /// The session's CSRF token when the caller came with a session cookie.
+    pub session_csrf: Option<String>,
+    pub session_secret: Option<String>,
+}
+
+impl Caller {
+    pub fn principal(&self) -> &Principal {
+        &self.ctx.principal
+    }
+}
+
+async fn resolve(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
+    let ip = client_ip(parts, state.config.trust_proxy);
+    if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        let auth = auth.to_str().map_err(|_| Error::new(ErrorCode::InvalidToken, "Authorization header is not valid text"))?;
+        let token = auth
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| Error::new(ErrorCode::InvalidToken, "Authorization must be 'Bearer <token>'"))?;
+        let principal = state.kho.token_principal(token).await?;
+        return Ok(Caller { ctx: Ctx { principal, ip }, session_csrf: None, session_secret: None });
+    }
+    let jar = CookieJar::from_headers(&parts.headers);
+    if let Some(secret) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) {
+        if let Some((principal, csrf)) = state.kho.session_principal(&secret).await? {
+            return Ok(Caller { ctx: Ctx { principal, ip }, session_csrf: Some(csrf), session_secret: Some(secret) });
+        }
+    }
+    Ok(Caller { ctx: Ctx::anonymous(ip), session_csrf: None, session_secret: None })
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
+        let caller = resolve(parts, state).await?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// A caller of the JSON API. A browser session (cookie) may only change things when the
+/// request also carries the session's CSRF token in `X-CSRF-Token`; bearer tokens need none,
+/// since a browser never attaches them on its own.
+#[derive(Debug, Clone)]
+pub struct ApiCaller(pub Caller);
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            if let Some(expected) = &caller.session_csrf {
+                let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+                if sent != Some(expected.as_str()) {
+                    return Err(ApiError(Error::new(
+                        ErrorCode::CsrfFailed,
+                        "requests authenticated by a session cookie must send the session's X-CSRF-Token header",
+                    )));
+                }
+            }
+        }
+        Ok(ApiCaller(caller))
+    }
+}
+
+/// A JSON body. Unlike axum's own, every failure is a kho error with a stable code and a
+/// message that says where the body went wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        }
+    }
+}
+
+pub fn json_rejection(r: JsonRejection) -> Error {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => {
+            Error::new(ErrorCode::UnsupportedMediaType, "send the body as JSON with 'Content-Type: application/json'")
+        }
+        JsonRejection::JsonSyntaxError(e) => Error::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {}", e.body_text())),
+        JsonRejection::JsonDataError(e) => Error::new(ErrorCode::InvalidJson, format!("the body does not have the expected shape: {}", e.body_text())),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Error::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
+        }
+        other => Error::new(ErrorCode::BadRequest, other.body_text()),
+    }
+}
+
+/// Query-string parameters; a malformed one is a `bad_request` naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError(Error::new(ErrorCode::BadRequest, format!("invalid query string: {}", e.body_text())))),
+        }
+    }
+}
+
+/// The revision a client last saw, from `If-Match` ("3" or 3), to refuse lost updates.
+pub fn if_match_revision(headers: &axum::http::HeaderMap) -> Result<Option<i64>, ApiError> {
+    match headers.get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v.to_str().unwrap_or("").trim().trim_start_matches("W/").trim_matches('"');
+            s.parse::<i64>().map(Some).map_err(|_| {
+                ApiError(Error::new(ErrorCode::BadRequest, "If-Match must be the dataset's revision number, e.g. \"3\""))
+            })
+        }
+    }
+}

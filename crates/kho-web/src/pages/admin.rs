@@ -1,0 +1,301 @@
+//! Account and administration pages: my password and tokens; users, agencies, audit log.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use kho_core::audit::AuditRecord;
+use kho_core::model::{AgencyKind, ApiToken, NewAgency, Role, User};
+use kho_core::{Detail, Error};
+use kho_meta::AuditFilter;
+use kho_service::users::{NewToken, NewUser, UserChanges};
+
+use super::catalog::{Opt, date};
+use super::{Base, FormData, Page, PageResult};
+use crate::state::AppState;
+
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub role: String,
+    pub user: String,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+    pub status: &'static str,
+}
+
+fn token_view(t: ApiToken, users: &[User]) -> TokenView {
+    let now = time::OffsetDateTime::now_utc();
+    TokenView {
+        id: t.id,
+        name: t.name,
+        prefix: t.prefix,
+        role: t.role.as_str().into(),
+        user: users.iter().find(|u| u.id == t.user_id).map(|u| u.username.clone()).unwrap_or_default(),
+        created: date(t.created_at),
+        expires: t.expires_at.map(date).unwrap_or_default(),
+        last_used: t.last_used_at.map(date).unwrap_or_default(),
+        status: if t.revoked_at.is_some() {
+            "revoked"
+        } else if t.expires_at.is_some_and(|e| e <= now) {
+            "expired"
+        } else {
+            "active"
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    b: &'a Base,
+    tokens: Vec<TokenView>,
+    new_secret: Option<String>,
+    message: Option<String>,
+    errors: Vec<Detail>,
+}
+
+async fn account_page(s: &AppState, page: &Page, new_secret: Option<String>, message: Option<String>, errors: Vec<Detail>) -> Result<Response, super::PageError> {
+    let tokens = s.kho.list_tokens(page.ctx()).await.map_err(|e| page.error(e))?;
+    let users = s.kho.list_users(page.ctx(), None).await.map_err(|e| page.error(e))?;
+    let tokens = tokens.into_iter().map(|t| token_view(t, &users)).collect();
+    let has_errors = !errors.is_empty();
+    let mut resp = page.render(&AccountPage { b: &page.base, tokens, new_secret, message, errors });
+    if has_errors {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn account(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("account");
+    page.member()?;
+    account_page(&s, &page, None, None, vec![]).await
+}
+
+pub async fn account_submit(State(s): State<AppState>, page: Page, f: FormData) -> PageResult {
+    let page = page.with_active("account");
+    page.member()?;
+    page.check_csrf(&f)?;
+    let tr = page.tr();
+    match f.get("action") {
+        Some("password") => {
+            if f.get("new_password") != f.get("confirm_password") {
+                return account_page(&s, &page, None, None, vec![Detail::new("confirm_password", tr.t("account.password_mismatch"))]).await;
+            }
+            match s.kho.change_password(page.ctx(), f.get("current_password").unwrap_or(""), f.get("new_password").unwrap_or("")).await {
+                Ok(()) => account_page(&s, &page, None, Some(tr.t("account.password_changed").into()), vec![]).await,
+                Err(e) => {
+                    let details = if e.details.is_empty() { vec![Detail::new("current_password", tr.error(e.code))] } else { e.details };
+                    account_page(&s, &page, None, None, details).await
+                }
+            }
+        }
+        Some("create_token") => {
+            let new = NewToken {
+                name: f.text("name"),
+                role: f.opt("role").and_then(|r| r.parse::<Role>().ok()),
+                expires_in_days: f.opt("expires_in_days").and_then(|d| d.parse().ok()),
+                user_id: None,
+            };
+            match s.kho.create_token(page.ctx(), new).await {
+                Ok(created) => account_page(&s, &page, Some(created.secret), None, vec![]).await,
+                Err(e) if !e.details.is_empty() => account_page(&s, &page, None, None, e.details).await,
+                Err(e) => Err(page.error(e)),
+            }
+        }
+        Some("revoke_token") => {
+            let id = f.text("token_id").parse::<i64>().map_err(|_| page.error(Error::not_found("token")))?;
+            s.kho.revoke_token(page.ctx(), id).await.map_err(|e| page.error(e))?;
+            Ok(Redirect::to("/account").into_response())
+        }
+        _ => Err(page.error(Error::new(kho_core::ErrorCode::BadRequest, "unknown action"))),
+    }
+}
+
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub agency: String,
+    pub role: String,
+    pub active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage<'a> {
+    b: &'a Base,
+    users: Vec<UserRow>,
+    agencies: Vec<Opt>,
+    errors: Vec<Detail>,
+    message: Option<String>,
+}
+
+async fn users_page(s: &AppState, page: &Page, errors: Vec<Detail>, message: Option<String>) -> Result<Response, super::PageError> {
+    let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
+    let users = s
+        .kho
+        .list_users(page.ctx(), None)
+        .await
+        .map_err(|e| page.error(e))?
+        .into_iter()
+        .map(|u| UserRow {
+            agency: agencies.iter().find(|a| a.id == u.agency_id).map(|a| a.name.clone()).unwrap_or_default(),
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            role: u.role.as_str().into(),
+            active: u.active,
+        })
+        .collect();
+    let agencies = agencies.into_iter().map(|a| Opt { value: a.id.to_string(), label: a.name }).collect();
+    let has_errors = !errors.is_empty();
+    let mut resp = page.render(&UsersPage { b: &page.base, users, agencies, errors, message });
+    if has_errors {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+fn require_admin(page: &Page) -> Result<(), super::PageError> {
+    page.member()?;
+    page.caller.ctx.principal.require_admin().map(|_| ()).map_err(|e| page.error(e))
+}
+
+pub async fn users(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("admin");
+    require_admin(&page)?;
+    users_page(&s, &page, vec![], None).await
+}
+
+pub async fn users_submit(State(s): State<AppState>, page: Page, f: FormData) -> PageResult {
+    let page = page.with_active("admin");
+    require_admin(&page)?;
+    page.check_csrf(&f)?;
+    let result = match f.get("action") {
+        Some("create") => {
+            let role = f.text("role").parse::<Role>();
+            let agency_id = f.text("agency_id").parse::<i64>();
+            match (role, agency_id) {
+                (Ok(role), Ok(agency_id)) => s
+                    .kho
+                    .create_user(
+                        page.ctx(),
+                        NewUser {
+                            username: f.text("username"),
+                            display_name: f.text("display_name"),
+                            email: f.opt("email"),
+                            agency_id,
+                            role,
+                            password: f.get("password").unwrap_or("").to_string(),
+                        },
+                    )
+                    .await
+                    .map(|u| format!("{} {}", page.tr().t("users.created"), u.username)),
+                _ => Err(Error::validation(vec![Detail::new("role", "choose a role and an agency")])),
+            }
+        }
+        Some("toggle") => {
+            let id = f.text("user_id").parse::<i64>().unwrap_or(0);
+            let active = f.get("active") == Some("true");
+            s.kho
+                .update_user(page.ctx(), id, UserChanges { active: Some(active), ..Default::default() })
+                .await
+                .map(|u| format!("{} {}", page.tr().t("users.updated"), u.username))
+        }
+        _ => Err(Error::new(kho_core::ErrorCode::BadRequest, "unknown action")),
+    };
+    match result {
+        Ok(msg) => users_page(&s, &page, vec![], Some(msg)).await,
+        Err(e) if !e.details.is_empty() || e.code == kho_core::ErrorCode::UsernameTaken => {
+            let details = if e.details.is_empty() { vec![Detail::new("username", e.message.clone())] } else { e.details };
+            users_page(&s, &page, details, None).await
+        }
+        Err(e) => Err(page.error(e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_agencies.html")]
+struct AgenciesAdminPage<'a> {
+    b: &'a Base,
+    agencies: Vec<Opt>,
+    kinds: Vec<Opt>,
+    errors: Vec<Detail>,
+    message: Option<String>,
+}
+
+async fn agencies_page(s: &AppState, page: &Page, errors: Vec<Detail>, message: Option<String>) -> Result<Response, super::PageError> {
+    let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?.into_iter().map(|a| Opt { value: a.id.to_string(), label: a.name }).collect();
+    let kinds = AgencyKind::ALL.iter().map(|k| Opt { value: k.as_str().into(), label: page.base.t(&format!("agency_kind.{}", k.as_str())).into() }).collect();
+    let has_errors = !errors.is_empty();
+    let mut resp = page.render(&AgenciesAdminPage { b: &page.base, agencies, kinds, errors, message });
+    if has_errors {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn agencies(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("admin");
+    require_admin(&page)?;
+    agencies_page(&s, &page, vec![], None).await
+}
+
+pub async fn agencies_submit(State(s): State<AppState>, page: Page, f: FormData) -> PageResult {
+    let page = page.with_active("admin");
+    require_admin(&page)?;
+    page.check_csrf(&f)?;
+    let kind = f.text("kind").parse::<AgencyKind>().unwrap_or(AgencyKind::Other);
+    let new = NewAgency {
+        code: f.text("code"),
+        name: f.text("name"),
+        name_en: f.opt("name_en"),
+        kind,
+        parent_id: f.text("parent_id").parse().ok(),
+        admin_unit_code: f.opt("admin_unit_code"),
+    };
+    match s.kho.create_agency(page.ctx(), new).await {
+        Ok(a) => agencies_page(&s, &page, vec![], Some(format!("{} {}", page.tr().t("agencies.created"), a.name))).await,
+        Err(e) if !e.details.is_empty() || e.code == kho_core::ErrorCode::SlugTaken => {
+            let details = if e.details.is_empty() { vec![Detail::new("code", e.message.clone())] } else { e.details };
+            agencies_page(&s, &page, details, None).await
+        }
+        Err(e) => Err(page.error(e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+struct AuditPage<'a> {
+    b: &'a Base,
+    entries: Vec<(AuditRecord, String, String)>,
+    next_before: Option<i64>,
+    verify: kho_service::audit::VerifyReport,
+}
+
+pub async fn audit(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("admin");
+    require_admin(&page)?;
+    let q = page.base.path.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default();
+    let before = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "before").and_then(|(_, v)| v.parse::<i64>().ok());
+    let per = 50;
+    let entries = s
+        .kho
+        .list_audit(page.ctx(), AuditFilter { before_seq: before, limit: per, ..Default::default() })
+        .await
+        .map_err(|e| page.error(e))?;
+    let next_before = (entries.len() as i64 == per).then(|| entries.last().map(|e| e.seq)).flatten();
+    let verify = s.kho.verify_audit().await.map_err(|e| page.error(e))?;
+    let entries = entries
+        .into_iter()
+        .map(|e| {
+            let at = date(e.at);
+            let short = e.hash.chars().take(12).collect();
+            (e, at, short)
+        })
+        .collect();
+    Ok(page.render(&AuditPage { b: &page.base, entries, next_before, verify }))
+}

@@ -1,0 +1,742 @@
+//! Catalog pages: the steward's home, dataset list, dataset and schema forms, dataset view.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use kho_core::model::{AccessLevel, CatalogKind, Dataset, DatasetInput, Frequency, ResourceInput, Role};
+use kho_core::table_schema::{FIELD_TYPES, TERM_PROPERTY};
+use kho_core::text::slugify;
+use kho_core::{Detail, Error, ErrorCode};
+use kho_service::catalog::DatasetQuery;
+use serde_json::{Map, Value, json};
+
+use super::{Base, FormData, Page, PageResult};
+use crate::state::AppState;
+
+pub const LICENSES: &[&str] = &["CC-BY-4.0", "CC0-1.0", "ODC-BY-1.0", "ODbL-1.0", "OGL-VN"];
+const BLANK_ROWS: usize = 3;
+
+pub struct DatasetRow {
+    pub slug: String,
+    pub title: String,
+    pub owner: String,
+    pub access: &'static str,
+    pub access_label: &'static str,
+    pub modified: String,
+    pub revision: i64,
+    pub resources: usize,
+}
+
+pub fn date(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    format!("{:02}/{:02}/{} {:02}:{:02}", t.day(), u8::from(t.month()), t.year(), t.hour(), t.minute())
+}
+
+async fn rows(s: &AppState, tr: crate::i18n::Tr, list: Vec<Dataset>) -> Vec<DatasetRow> {
+    let agencies = s.kho.list_agencies().await.unwrap_or_default();
+    list.into_iter()
+        .map(|d| DatasetRow {
+            owner: agencies.iter().find(|a| a.id == d.owner_agency_id()).map(|a| a.name.clone()).unwrap_or_default(),
+            slug: d.input.slug,
+            title: d.input.title,
+            access: d.input.access_level.as_str(),
+            access_label: tr.t(&format!("access.{}", d.input.access_level.as_str())),
+            modified: date(d.modified_at),
+            revision: d.revision,
+            resources: d.resources.len(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    b: &'a Base,
+    mine: Vec<DatasetRow>,
+    recent: Vec<DatasetRow>,
+    visible_total: i64,
+    can_create: bool,
+}
+
+pub async fn home(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("home");
+    let mine = match page.caller.ctx.principal.member() {
+        Some(m) => {
+            let q = DatasetQuery { owner_agency_id: Some(m.agency_id), limit: 20, ..Default::default() };
+            s.kho.list_datasets(page.ctx(), &q).await.map_err(|e| page.error(e))?.0
+        }
+        None => vec![],
+    };
+    let (recent, visible_total) =
+        s.kho.list_datasets(page.ctx(), &DatasetQuery { limit: 10, ..Default::default() }).await.map_err(|e| page.error(e))?;
+    let can_create = page.caller.ctx.principal.member().is_some_and(|m| m.role != Role::Viewer);
+    let tpl = HomePage { b: &page.base, mine: rows(&s, page.tr(), mine).await, recent: rows(&s, page.tr(), recent).await, visible_total, can_create };
+    Ok(page.render(&tpl))
+}
+
+#[derive(Template)]
+#[template(path = "datasets.html")]
+struct ListPage<'a> {
+    b: &'a Base,
+    items: Vec<DatasetRow>,
+    q: String,
+    total: i64,
+    page_no: i64,
+    pages: i64,
+    can_create: bool,
+}
+
+pub async fn list(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("datasets");
+    let query = page.base.path.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default();
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let q = get("q").unwrap_or_default();
+    let page_no = get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1);
+    let per = 25;
+    let dq = DatasetQuery { q: Some(q.chars().take(200).collect()), limit: per, offset: (page_no - 1) * per, ..Default::default() };
+    let (items, total) = s.kho.list_datasets(page.ctx(), &dq).await.map_err(|e| page.error(e))?;
+    let can_create = page.caller.ctx.principal.member().is_some_and(|m| m.role != Role::Viewer);
+    let tpl = ListPage { b: &page.base, items: rows(&s, page.tr(), items).await, q, total, page_no, pages: (total + per - 1) / per, can_create };
+    Ok(page.render(&tpl))
+}
+
+/// One row of the schema editor.
+#[derive(Debug, Clone, Default)]
+pub struct FieldRow {
+    pub name: String,
+    pub title: String,
+    pub ty: String,
+    pub term: String,
+    pub required: bool,
+}
+
+/// The values of the dataset form, as typed (so a rejected form comes back as it was sent).
+#[derive(Debug, Clone, Default)]
+pub struct DatasetForm {
+    pub slug: String,
+    pub title: String,
+    pub title_en: String,
+    pub description: String,
+    pub owner_agency_id: i64,
+    pub access_level: String,
+    pub catalogs: Vec<String>,
+    pub allowed: Vec<i64>,
+    pub license: String,
+    pub frequency: String,
+    pub sector: String,
+    pub tags: String,
+    pub spatial: String,
+    pub temporal_start: String,
+    pub temporal_end: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    pub resource_name: String,
+    pub resource_title: String,
+    pub rows: Vec<FieldRow>,
+    pub schema_json: String,
+}
+
+impl DatasetForm {
+    fn from_dataset(d: &Dataset) -> Self {
+        let i = &d.input;
+        DatasetForm {
+            slug: i.slug.clone(),
+            title: i.title.clone(),
+            title_en: i.title_en.clone().unwrap_or_default(),
+            description: i.description.clone(),
+            owner_agency_id: d.owner_agency_id(),
+            access_level: i.access_level.as_str().into(),
+            catalogs: i.catalogs.iter().map(|c| c.as_str().to_string()).collect(),
+            allowed: i.allowed_agency_ids.clone(),
+            license: i.license.clone().unwrap_or_default(),
+            frequency: i.frequency.as_str().into(),
+            sector: i.sector.clone().unwrap_or_default(),
+            tags: i.tags.join(", "),
+            spatial: i.spatial.clone().unwrap_or_default(),
+            temporal_start: i.temporal_start.map(|d| d.to_string()).unwrap_or_default(),
+            temporal_end: i.temporal_end.map(|d| d.to_string()).unwrap_or_default(),
+            contact_name: i.contact_name.clone().unwrap_or_default(),
+            contact_email: i.contact_email.clone().unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    fn from_form(f: &FormData) -> Self {
+        DatasetForm {
+            slug: f.text("slug"),
+            title: f.text("title"),
+            title_en: f.text("title_en"),
+            description: f.get("description").unwrap_or("").to_string(),
+            owner_agency_id: f.text("owner_agency_id").parse().unwrap_or(0),
+            access_level: f.text("access_level"),
+            catalogs: f.all("catalogs").into_iter().map(str::to_string).collect(),
+            allowed: f.all("allowed_agency_ids").into_iter().filter_map(|v| v.parse().ok()).collect(),
+            license: f.text("license"),
+            frequency: f.text("frequency"),
+            sector: f.text("sector"),
+            tags: f.text("tags"),
+            spatial: f.text("spatial"),
+            temporal_start: f.text("temporal_start"),
+            temporal_end: f.text("temporal_end"),
+            contact_name: f.text("contact_name"),
+            contact_email: f.text("contact_email"),
+            resource_name: f.text("resource_name"),
+            resource_title: f.text("resource_title"),
+            rows: rows_from_form(f),
+            schema_json: f.get("schema_json").unwrap_or("").trim().to_string(),
+        }
+    }
+
+    /// Build the API input; problems the form itself can see are returned with their field.
+    fn to_input(&self) -> (DatasetInput, Vec<Detail>) {
+        let mut problems = Vec::new();
+        let access_level = self.access_level.parse::<AccessLevel>().unwrap_or_else(|e| {
+            problems.push(Detail::new("access_level", e.message));
+            AccessLevel::Private
+        });
+        let frequency = self.frequency.parse::<Frequency>().unwrap_or_else(|e| {
+            problems.push(Detail::new("frequency", e.message));
+            Frequency::Irregular
+        });
+        let catalogs = self.catalogs.iter().filter_map(|c| c.parse::<CatalogKind>().ok()).collect();
+        let date = |field: &str, v: &str, problems: &mut Vec<Detail>| {
+            if v.is_empty() {
+                return None;
+            }
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            match time::Date::parse(v, &fmt) {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    problems.push(Detail::new(field, format!("'{v}' is not a date (yyyy-mm-dd)")));
+                    None
+                }
+            }
+        };
+        let temporal_start = date("temporal_start", &self.temporal_start, &mut problems);
+        let temporal_end = date("temporal_end", &self.temporal_end, &mut problems);
+        let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+        let input = DatasetInput {
+            slug: if self.slug.is_empty() { slugify(&self.title) } else { self.slug.clone() },
+            title: self.title.clone(),
+            title_en: opt(&self.title_en),
+            description: self.description.clone(),
+            description_en: None,
+            owner_agency_id: Some(self.owner_agency_id).filter(|id| *id > 0),
+            catalogs,
+            access_level,
+            allowed_agency_ids: if access_level == AccessLevel::Restricted { self.allowed.clone() } else { vec![] },
+            license: opt(&self.license),
+            frequency,
+            sector: opt(&self.sector),
+            tags: self.tags.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+            spatial: opt(&self.spatial),
+            temporal_start,
+            temporal_end,
+            contact_name: opt(&self.contact_name),
+            contact_email: opt(&self.contact_email),
+            resources: vec![],
+        };
+        (input, problems)
+    }
+
+    pub fn has_catalog(&self, c: &str) -> bool {
+        self.catalogs.iter().any(|x| x == c)
+    }
+
+    pub fn allows(&self, id: &str) -> bool {
+        self.allowed.iter().any(|a| a.to_string() == id)
+    }
+}
+
+fn rows_from_form(f: &FormData) -> Vec<FieldRow> {
+    let names = f.all("field_name");
+    let titles = f.all("field_title");
+    let types = f.all("field_type");
+    let terms = f.all("field_term");
+    let required = f.all("field_required");
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| FieldRow {
+            name: n.trim().to_string(),
+            title: titles.get(i).unwrap_or(&"").trim().to_string(),
+            ty: types.get(i).unwrap_or(&"").trim().to_string(),
+            term: terms.get(i).unwrap_or(&"").trim().to_string(),
+            required: required.get(i).is_some_and(|v| *v == "yes"),
+        })
+        .collect()
+}
+
+fn rows_from_schema(schema: &Value) -> Vec<FieldRow> {
+    schema
+        .get("fields")
+        .and_then(Value::as_array)
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|f| FieldRow {
+                    name: f.get("name").and_then(Value::as_str).unwrap_or("").into(),
+                    title: f.get("title").and_then(Value::as_str).unwrap_or("").into(),
+                    ty: f.get("type").and_then(Value::as_str).unwrap_or("").into(),
+                    term: f.get(TERM_PROPERTY).and_then(Value::as_str).unwrap_or("").into(),
+                    required: f.pointer("/constraints/required").and_then(Value::as_bool).unwrap_or(false),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Build the Table Schema from the editor: the raw JSON if the steward wrote one, else the
+/// rows merged into the existing schema (keeping each field's other properties, such as
+/// constraints set through JSON earlier).
+fn schema_from(form: &DatasetForm, base: Option<&Value>) -> Result<Option<Value>, Detail> {
+    if !form.schema_json.is_empty() {
+        return serde_json::from_str::<Value>(&form.schema_json)
+            .map(Some)
+            .map_err(|e| Detail::new("schema_json", format!("not valid JSON (line {}, column {}): {e}", e.line(), e.column())));
+    }
+    let rows: Vec<&FieldRow> = form.rows.iter().filter(|r| !r.name.is_empty()).collect();
+    if rows.is_empty() {
+        return Ok(base.cloned());
+    }
+    let old_fields: Vec<Value> = base.and_then(|b| b.get("fields")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let fields: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut f: Map<String, Value> = old_fields
+                .iter()
+                .find(|o| o.get("name").and_then(Value::as_str) == Some(r.name.as_str()))
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            f.insert("name".into(), json!(r.name));
+            for (key, v) in [("title", &r.title), ("type", &r.ty), (TERM_PROPERTY, &r.term)] {
+                if v.is_empty() {
+                    f.remove(key);
+                } else {
+                    f.insert(key.into(), json!(v));
+                }
+            }
+            if r.ty.is_empty() && r.term.is_empty() {
+                f.insert("type".into(), json!("string"));
+            }
+            let mut c = f.get("constraints").and_then(Value::as_object).cloned().unwrap_or_default();
+            if r.required {
+                c.insert("required".into(), json!(true));
+            } else {
+                c.remove("required");
+            }
+            if c.is_empty() {
+                f.remove("constraints");
+            } else {
+                f.insert("constraints".into(), Value::Object(c));
+            }
+            Value::Object(f)
+        })
+        .collect();
+    let mut schema = base.and_then(Value::as_object).cloned().unwrap_or_default();
+    schema.insert("fields".into(), Value::Array(fields));
+    Ok(Some(Value::Object(schema)))
+}
+
+pub struct Opt {
+    pub value: String,
+    pub label: String,
+}
+
+#[derive(Template)]
+#[template(path = "dataset_form.html")]
+struct DatasetFormPage<'a> {
+    b: &'a Base,
+    editing: bool,
+    action: String,
+    form: DatasetForm,
+    errors: Vec<Detail>,
+    error_title: String,
+    agencies: Vec<Opt>,
+    terms: Vec<Opt>,
+    types: &'static [&'static str],
+    licenses: &'static [&'static str],
+    access_levels: Vec<Opt>,
+    frequencies: Vec<Opt>,
+    catalogs: Vec<Opt>,
+    is_admin: bool,
+    with_resource: bool,
+    revision: i64,
+}
+
+impl DatasetFormPage<'_> {
+    pub fn err(&self, field: &str) -> bool {
+        self.errors.iter().any(|d| d.path == field || d.path.starts_with(&format!("{field}.")) || d.path.starts_with(&format!("{field}[")))
+    }
+}
+
+pub async fn options(s: &AppState, b: &Base) -> (Vec<Opt>, Vec<Opt>, Vec<Opt>, Vec<Opt>, Vec<Opt>) {
+    let agencies = s.kho.list_agencies().await.unwrap_or_default().into_iter().map(|a| Opt { value: a.id.to_string(), label: a.name }).collect();
+    let terms = s
+        .kho
+        .list_terms(None)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| Opt { label: format!("{} — {}", t.name, if b.tr.lang == crate::i18n::Lang::En { t.title_en.unwrap_or(t.title) } else { t.title }), value: t.name })
+        .collect();
+    let access = AccessLevel::ALL.iter().map(|a| Opt { value: a.as_str().into(), label: b.t(&format!("access.{}", a.as_str())).into() }).collect();
+    let freq = Frequency::ALL.iter().map(|f| Opt { value: f.as_str().into(), label: b.t(&format!("frequency.{}", f.as_str())).into() }).collect();
+    let cats = CatalogKind::ALL.iter().map(|c| Opt { value: c.as_str().into(), label: b.t(&format!("catalog.{}", c.as_str())).into() }).collect();
+    (agencies, terms, access, freq, cats)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn form_page(s: &AppState, page: &Page, editing: bool, action: String, form: DatasetForm, errors: Vec<Detail>, error_title: String, revision: i64) -> Response {
+    let (agencies, terms, access_levels, frequencies, catalogs) = options(s, &page.base).await;
+    let tpl = DatasetFormPage {
+        b: &page.base,
+        editing,
+        action,
+        form,
+        errors,
+        error_title,
+        agencies,
+        terms,
+        types: FIELD_TYPES,
+        licenses: LICENSES,
+        access_levels,
+        frequencies,
+        catalogs,
+        is_admin: page.base.is_admin(),
+        with_resource: !editing,
+        revision,
+    };
+    let has_errors = !tpl.errors.is_empty();
+    let mut resp = page.render(&tpl);
+    if has_errors {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    resp
+}
+
+fn blank_rows(rows: &mut Vec<FieldRow>) {
+    rows.retain(|r| !r.name.is_empty() || !r.term.is_empty());
+    rows.extend(std::iter::repeat_n(FieldRow::default(), BLANK_ROWS));
+}
+
+pub async fn new_page(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("datasets");
+    let m = page.member()?;
+    if m.role == Role::Viewer {
+        return Err(page.error(Error::forbidden("viewers may not create datasets")));
+    }
+    let mut form = DatasetForm {
+        owner_agency_id: m.agency_id,
+        access_level: "shared".into(),
+        frequency: "annual".into(),
+        spatial: s.kho.config.province_code.clone(),
+        ..Default::default()
+    };
+    blank_rows(&mut form.rows);
+    Ok(form_page(&s, &page, false, "/datasets/new".into(), form, vec![], String::new(), 0).await)
+}
+
+pub async fn new_submit(State(s): State<AppState>, page: Page, f: FormData) -> PageResult {
+    let page = page.with_active("datasets");
+    page.member()?;
+    page.check_csrf(&f)?;
+    let mut form = DatasetForm::from_form(&f);
+    let (input, mut problems) = form.to_input();
+    let schema = schema_from(&form, None).unwrap_or_else(|d| {
+        problems.push(d);
+        None
+    });
+    let mut resources = vec![];
+    if let Some(schema) = schema {
+        let name = if form.resource_name.is_empty() {
+            Some(slugify(&form.resource_title)).filter(|s| s.len() >= 2).unwrap_or_else(|| "du-lieu".into())
+        } else {
+            form.resource_name.clone()
+        };
+        resources.push(ResourceInput { name, title: Some(form.resource_title.clone()).filter(|t| !t.is_empty()), description: None, schema });
+    }
+    let result = if problems.is_empty() {
+        s.kho.create_dataset(page.ctx(), input, resources).await
+    } else {
+        Err(Error::validation(problems))
+    };
+    match result {
+        Ok(d) => Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response()),
+        Err(e) if is_form_error(&e) => {
+            let title = page.tr().error(e.code);
+            blank_rows(&mut form.rows);
+            Ok(form_page(&s, &page, false, "/datasets/new".into(), form, e.details.clone().into_iter().chain(detail_if_none(&e)).collect(), title, 0).await)
+        }
+        Err(e) => Err(page.error(e)),
+    }
+}
+
+/// Errors the steward can fix in the form are shown in it; others get the error page.
+fn is_form_error(e: &Error) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::ValidationFailed
+            | ErrorCode::InvalidTableSchema
+            | ErrorCode::UnknownDictionaryTerm
+            | ErrorCode::UnknownAdminUnit
+            | ErrorCode::UnknownAgency
+            | ErrorCode::SlugTaken
+            | ErrorCode::Conflict
+    )
+}
+
+fn detail_if_none(e: &Error) -> Option<Detail> {
+    e.details.is_empty().then(|| Detail::new("", e.message.clone()))
+}
+
+#[derive(Template)]
+#[template(path = "dataset.html")]
+struct DatasetPage<'a> {
+    b: &'a Base,
+    d: Dataset,
+    owner: String,
+    allowed: Vec<String>,
+    resources: Vec<ResourceView>,
+    revisions: Vec<RevisionView>,
+    can_edit: bool,
+    spatial: String,
+    created: String,
+    modified: String,
+}
+
+pub struct ResourceView {
+    pub name: String,
+    pub title: String,
+    pub fields: Vec<FieldView>,
+    pub primary_key: String,
+}
+
+pub struct FieldView {
+    pub name: String,
+    pub title: String,
+    pub ty: String,
+    pub term: String,
+    pub term_name: String,
+    pub required: bool,
+    pub description: String,
+}
+
+pub struct RevisionView {
+    pub revision: i64,
+    pub change: String,
+    pub by: String,
+    pub at: String,
+}
+
+pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String>) -> PageResult {
+    let page = page.with_active("datasets");
+    let d = s.kho.get_dataset(page.ctx(), &slug).await.map_err(|e| page.error(e))?;
+    let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
+    let name_of = |id: i64| agencies.iter().find(|a| a.id == id).map(|a| a.name.clone()).unwrap_or_else(|| id.to_string());
+    let mut resources = Vec::new();
+    for r in &d.resources {
+        let eff = s.kho.effective_schema(&r.input.schema).await.map_err(|e| page.error(e))?;
+        let fields = eff
+            .get("fields")
+            .and_then(Value::as_array)
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| {
+                        let term = f.get(TERM_PROPERTY).and_then(Value::as_str).unwrap_or("").to_string();
+                        FieldView {
+                            name: f.get("name").and_then(Value::as_str).unwrap_or("").into(),
+                            title: f.get("title").and_then(Value::as_str).unwrap_or("").into(),
+                            ty: f.get("type").and_then(Value::as_str).unwrap_or("any").into(),
+                            term_name: term.split('@').next().unwrap_or("").to_string(),
+                            term,
+                            required: f.pointer("/constraints/required").and_then(Value::as_bool).unwrap_or(false),
+                            description: f.get("description").and_then(Value::as_str).unwrap_or("").into(),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let primary_key = match r.input.schema.get("primaryKey") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
+            _ => String::new(),
+        };
+        resources.push(ResourceView { name: r.input.name.clone(), title: r.input.title.clone().unwrap_or_default(), fields, primary_key });
+    }
+    let revisions = s
+        .kho
+        .store
+        .dataset_revisions(&d.id)
+        .await
+        .map_err(|e| page.error(e))?
+        .into_iter()
+        .map(|r| RevisionView { revision: r.revision, change: r.change, by: r.changed_by, at: date(r.changed_at) })
+        .collect();
+    let spatial = match d.input.spatial.as_deref() {
+        Some(code) => s.kho.get_admin_unit(kho_core::model::AdminEra::Current, code).await.map(|u| u.full_name).unwrap_or_else(|_| code.into()),
+        None => String::new(),
+    };
+    let tpl = DatasetPage {
+        b: &page.base,
+        owner: name_of(d.owner_agency_id()),
+        allowed: d.input.allowed_agency_ids.iter().map(|a| name_of(*a)).collect(),
+        can_edit: s.kho.can_edit(page.ctx(), &d),
+        created: date(d.created_at),
+        modified: date(d.modified_at),
+        resources,
+        revisions,
+        spatial,
+        d,
+    };
+    Ok(page.render(&tpl))
+}
+
+pub async fn edit_page(State(s): State<AppState>, page: Page, Path(slug): Path<String>) -> PageResult {
+    let page = page.with_active("datasets");
+    page.member()?;
+    let d = s.kho.get_dataset(page.ctx(), &slug).await.map_err(|e| page.error(e))?;
+    if !s.kho.can_edit(page.ctx(), &d) {
+        return Err(page.error(Error::forbidden("this dataset belongs to another agency")));
+    }
+    let form = DatasetForm::from_dataset(&d);
+    Ok(form_page(&s, &page, true, format!("/datasets/{}/edit", d.input.slug), form, vec![], String::new(), d.revision).await)
+}
+
+pub async fn edit_submit(State(s): State<AppState>, page: Page, Path(slug): Path<String>, f: FormData) -> PageResult {
+    let page = page.with_active("datasets");
+    page.member()?;
+    page.check_csrf(&f)?;
+    let form = DatasetForm::from_form(&f);
+    let (input, problems) = form.to_input();
+    let revision = f.text("revision").parse::<i64>().ok();
+    let result = if problems.is_empty() {
+        s.kho.update_dataset(page.ctx(), &slug, input, revision).await
+    } else {
+        Err(Error::validation(problems))
+    };
+    match result {
+        Ok(d) => Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response()),
+        Err(e) if is_form_error(&e) => {
+            let title = page.tr().error(e.code);
+            let details = e.details.clone().into_iter().chain(detail_if_none(&e)).collect();
+            Ok(form_page(&s, &page, true, format!("/datasets/{slug}/edit"), form, details, title, revision.unwrap_or(0)).await)
+        }
+        Err(e) => Err(page.error(e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "resource_form.html")]
+struct ResourceFormPage<'a> {
+    b: &'a Base,
+    dataset_slug: String,
+    dataset_title: String,
+    editing: bool,
+    form: DatasetForm,
+    errors: Vec<Detail>,
+    error_title: String,
+    terms: Vec<Opt>,
+    types: &'static [&'static str],
+    revision: i64,
+}
+
+impl ResourceFormPage<'_> {
+    pub fn err(&self, field: &str) -> bool {
+        self.errors.iter().any(|d| d.path == field || d.path.starts_with(&format!("{field}.")))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn resource_page(s: &AppState, page: &Page, d: &Dataset, editing: bool, form: DatasetForm, errors: Vec<Detail>, error_title: String) -> Response {
+    let (_, terms, _, _, _) = options(s, &page.base).await;
+    let has_errors = !errors.is_empty();
+    let tpl = ResourceFormPage {
+        b: &page.base,
+        dataset_slug: d.input.slug.clone(),
+        dataset_title: d.input.title.clone(),
+        editing,
+        form,
+        errors,
+        error_title,
+        terms,
+        types: FIELD_TYPES,
+        revision: d.revision,
+    };
+    let mut resp = page.render(&tpl);
+    if has_errors {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    resp
+}
+
+async fn editable(s: &AppState, page: &Page, slug: &str) -> Result<Dataset, super::PageError> {
+    page.member()?;
+    let d = s.kho.get_dataset(page.ctx(), slug).await.map_err(|e| page.error(e))?;
+    if !s.kho.can_edit(page.ctx(), &d) {
+        return Err(page.error(Error::forbidden("this dataset belongs to another agency")));
+    }
+    Ok(d)
+}
+
+pub async fn resource_new_page(State(s): State<AppState>, page: Page, Path(slug): Path<String>) -> PageResult {
+    let page = page.with_active("datasets");
+    let d = editable(&s, &page, &slug).await?;
+    let mut form = DatasetForm::default();
+    blank_rows(&mut form.rows);
+    Ok(resource_page(&s, &page, &d, false, form, vec![], String::new()).await)
+}
+
+pub async fn resource_edit_page(State(s): State<AppState>, page: Page, Path((slug, name)): Path<(String, String)>) -> PageResult {
+    let page = page.with_active("datasets");
+    let d = editable(&s, &page, &slug).await?;
+    let r = d.resources.iter().find(|r| r.input.name == name).ok_or_else(|| page.error(Error::not_found("resource")))?;
+    let mut form = DatasetForm {
+        resource_name: r.input.name.clone(),
+        resource_title: r.input.title.clone().unwrap_or_default(),
+        rows: rows_from_schema(&r.input.schema),
+        ..Default::default()
+    };
+    blank_rows(&mut form.rows);
+    Ok(resource_page(&s, &page, &d, true, form, vec![], String::new()).await)
+}
+
+async fn resource_submit(s: AppState, page: Page, slug: String, existing: Option<String>, f: FormData) -> PageResult {
+    let page = page.with_active("datasets");
+    let d = editable(&s, &page, &slug).await?;
+    page.check_csrf(&f)?;
+    let mut form = DatasetForm::from_form(&f);
+    if let Some(name) = &existing {
+        form.resource_name = name.clone();
+    }
+    let base = existing.as_ref().and_then(|n| d.resources.iter().find(|r| &r.input.name == n)).map(|r| r.input.schema.clone());
+    let result = match schema_from(&form, base.as_ref()) {
+        Err(detail) => Err(Error::validation(vec![detail])),
+        Ok(None) => Err(Error::new(ErrorCode::InvalidTableSchema, "the schema has no fields").with_details(vec![Detail::new("schema.fields", "add at least one field")])),
+        Ok(Some(schema)) => {
+            let name = if form.resource_name.is_empty() { slugify(&form.resource_title) } else { form.resource_name.clone() };
+            let input = ResourceInput { name, title: Some(form.resource_title.clone()).filter(|t| !t.is_empty()), description: None, schema };
+            s.kho.put_resource(page.ctx(), &slug, input, f.text("revision").parse().ok()).await
+        }
+    };
+    match result {
+        Ok(d) => Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response()),
+        Err(e) if is_form_error(&e) => {
+            let title = page.tr().error(e.code);
+            let details = e.details.clone().into_iter().chain(detail_if_none(&e)).collect();
+            blank_rows(&mut form.rows);
+            Ok(resource_page(&s, &page, &d, existing.is_some(), form, details, title).await)
+        }
+        Err(e) => Err(page.error(e)),
+    }
+}
+
+pub async fn resource_submit_new(State(s): State<AppState>, page: Page, Path(slug): Path<String>, f: FormData) -> PageResult {
+    resource_submit(s, page, slug, None, f).await
+}
+
+pub async fn resource_submit_edit(State(s): State<AppState>, page: Page, Path((slug, name)): Path<(String, String)>, f: FormData) -> PageResult {
+    resource_submit(s, page, slug, Some(name), f).await
+}

@@ -1,0 +1,301 @@
+//! Server-rendered pages for stewards and administrators, Vietnamese first.
+//!
+//! Forms post back to the same URL and carry a CSRF token: the session's own token once
+//! signed in, or a random one mirrored in a cookie before (for the sign-in form).
+
+pub mod admin;
+pub mod auth;
+pub mod catalog;
+pub mod reference;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use kho_core::{Error, ErrorCode};
+
+use crate::extract::{Caller, SESSION_COOKIE};
+use crate::i18n::{Lang, Tr};
+use crate::state::AppState;
+
+pub const PRE_CSRF_COOKIE: &str = "kho_csrf";
+
+pub fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, secret))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.cookie_secure)
+        .max_age(state.kho.config.session_ttl)
+        .build()
+}
+
+/// What every page's layout needs.
+pub struct Base {
+    pub tr: Tr,
+    pub user: Option<UserView>,
+    pub csrf: String,
+    /// The current path, for the language switch.
+    pub path: String,
+    pub active: &'static str,
+}
+
+impl Base {
+    pub fn t(&self, key: &str) -> &'static str {
+        self.tr.t(key)
+    }
+
+    /// The text for an option value, e.g. `label("access", "open")`.
+    pub fn label(&self, group: &str, value: &str) -> &'static str {
+        self.tr.t(&format!("{group}.{value}"))
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role == "admin")
+    }
+
+    pub fn signed_in(&self) -> bool {
+        self.user.is_some()
+    }
+
+    pub fn lang_link(&self) -> String {
+        let sep = if self.path.contains('?') { '&' } else { '?' };
+        format!("{}{}lang={}", self.path, sep, self.tr.other_code())
+    }
+}
+
+pub struct UserView {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub agency_id: i64,
+    pub agency_name: String,
+}
+
+/// A page request: the caller, the language, and the layout's data.
+pub struct Page {
+    pub caller: Caller,
+    pub base: Base,
+    /// Cookies to set on the response (language choice, pre-session CSRF token).
+    pub jar: CookieJar,
+}
+
+impl Page {
+    pub fn tr(&self) -> Tr {
+        self.base.tr
+    }
+
+    pub fn ctx(&self) -> &kho_service::Ctx {
+        &self.caller.ctx
+    }
+
+    pub fn with_active(mut self, active: &'static str) -> Self {
+        self.base.active = active;
+        self
+    }
+
+    /// The signed-in member, or an error that sends the browser to the sign-in page.
+    pub fn member(&self) -> Result<&kho_core::policy::Member, PageError> {
+        self.caller.ctx.principal.member().ok_or_else(|| self.error(Error::new(ErrorCode::AuthenticationRequired, "sign in")))
+    }
+
+    pub fn error(&self, e: Error) -> PageError {
+        PageError { error: e, tr: self.base.tr, path: self.base.path.clone() }
+    }
+
+    /// Check a form's CSRF token against the session's (or, before sign-in, the cookie's).
+    pub fn check_csrf(&self, form: &FormData) -> Result<(), PageError> {
+        let sent = form.get("_csrf").unwrap_or("");
+        if sent.is_empty() || sent != self.base.csrf {
+            return Err(self.error(Error::new(ErrorCode::CsrfFailed, "the form's anti-forgery token is missing or stale")));
+        }
+        Ok(())
+    }
+
+    pub fn render<T: Template>(&self, t: &T) -> Response {
+        match t.render() {
+            Ok(html) => (self.jar.clone(), Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!("template: {e}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let lang = Lang::from_request(parts);
+        let tr = Tr::new(lang);
+        let path = parts.uri.path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
+        let caller = match Caller::from_request_parts(parts, state).await {
+            Ok(c) => c,
+            Err(e) => return Err(PageError { error: e.0, tr, path }.into_response()),
+        };
+        let mut jar = CookieJar::from_headers(&parts.headers);
+        let query_lang = parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("lang=")));
+        if query_lang {
+            jar = jar.add(Cookie::build(("kho_lang", lang.code())).path("/").same_site(SameSite::Lax).max_age(time::Duration::days(365)).build());
+        }
+        let csrf = match &caller.session_csrf {
+            Some(c) => c.clone(),
+            None => match jar.get(PRE_CSRF_COOKIE) {
+                Some(c) if c.value().len() == 32 => c.value().to_string(),
+                _ => {
+                    let v = kho_service::auth::random_secret(16);
+                    jar = jar.add(
+                        Cookie::build((PRE_CSRF_COOKIE, v.clone()))
+                            .path("/")
+                            .http_only(true)
+                            .same_site(SameSite::Strict)
+                            .secure(state.config.cookie_secure)
+                            .build(),
+                    );
+                    v
+                }
+            },
+        };
+        let user = match caller.ctx.principal.member() {
+            Some(m) => {
+                let user = state.kho.store.user(m.user_id).await.ok().flatten();
+                let agency = state.kho.store.agency(m.agency_id).await.ok().flatten();
+                user.map(|u| UserView {
+                    username: u.username,
+                    display_name: u.display_name,
+                    role: m.role.as_str().to_string(),
+                    agency_id: m.agency_id,
+                    agency_name: agency.map(|a| a.name).unwrap_or_default(),
+                })
+            }
+            None => None,
+        };
+        Ok(Page { caller, base: Base { tr, user, csrf, path, active: "" }, jar })
+    }
+}
+
+/// An error shown as a page: a sign-in redirect for 401, a localized explanation otherwise.
+pub struct PageError {
+    pub error: Error,
+    pub tr: Tr,
+    pub path: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    b: &'a Base,
+    status: u16,
+    explanation: String,
+    message: &'a str,
+    details: &'a [kho_core::Detail],
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = crate::error::status_of(self.error.code);
+        if self.error.code == ErrorCode::AuthenticationRequired {
+            let next = form_urlencoded::byte_serialize(self.path.as_bytes()).collect::<String>();
+            return Redirect::to(&format!("/sign-in?next={next}")).into_response();
+        }
+        if status.is_server_error() {
+            tracing::error!(code = %self.error.code, message = %self.error.message, "internal error on a page");
+        }
+        let base = Base { tr: self.tr, user: None, csrf: String::new(), path: self.path.clone(), active: "" };
+        let page = ErrorPage {
+            b: &base,
+            status: status.as_u16(),
+            explanation: self.tr.error(self.error.code),
+            message: if status.is_server_error() { "" } else { &self.error.message },
+            details: &self.error.details,
+        };
+        let html = page.render().unwrap_or_else(|_| "error".into());
+        let mut resp = (status, Html(html)).into_response();
+        if let Some(secs) = self.error.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// A urlencoded form body, keeping repeated keys in order (schema rows, checkboxes).
+#[derive(Debug, Default)]
+pub struct FormData(pub Vec<(String, String)>);
+
+impl FormData {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self, key: &str) -> String {
+        self.get(key).unwrap_or("").trim().to_string()
+    }
+
+    pub fn opt(&self, key: &str) -> Option<String> {
+        Some(self.text(key)).filter(|s| !s.is_empty())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for FormData {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected a form").into_response());
+        }
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(FormData(form_urlencoded::parse(&bytes).into_owned().collect())),
+            Err(e) => Err((e.status(), e.body_text()).into_response()),
+        }
+    }
+}
+
+/// Static assets compiled into the binary.
+pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let (body, ty): (&'static str, &str) = match name.as_str() {
+        "app.css" => (include_str!("../../static/app.css"), "text/css; charset=utf-8"),
+        "app.js" => (include_str!("../../static/app.js"), "text/javascript; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    ([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/", get(catalog::home))
+        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in_submit))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/datasets", get(catalog::list))
+        .route("/datasets/new", get(catalog::new_page).post(catalog::new_submit))
+        .route("/datasets/{slug}", get(catalog::view))
+        .route("/datasets/{slug}/edit", get(catalog::edit_page).post(catalog::edit_submit))
+        .route("/datasets/{slug}/resources/new", get(catalog::resource_new_page).post(catalog::resource_submit_new))
+        .route("/datasets/{slug}/resources/{name}/edit", get(catalog::resource_edit_page).post(catalog::resource_submit_edit))
+        .route("/dictionary", get(reference::dictionary))
+        .route("/dictionary/{name}", get(reference::term))
+        .route("/agencies", get(reference::agencies))
+        .route("/admin-units", get(reference::admin_units))
+        .route("/account", get(admin::account).post(admin::account_submit))
+        .route("/admin/users", get(admin::users).post(admin::users_submit))
+        .route("/admin/agencies", get(admin::agencies).post(admin::agencies_submit))
+        .route("/admin/audit", get(admin::audit))
+        .route("/static/{name}", get(asset))
+}

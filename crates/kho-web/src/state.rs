@@ -1,0 +1,30 @@
+use std::sync::Arc;
+
+use kho_service::Kho;
+
+use crate::metrics::Metrics;
+
+/// Settings of the HTTP front end.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (set when kho is served over HTTPS, directly or behind a proxy).
+    pub cookie_secure: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Trust `X-Forwarded-For` for the client address (only behind your own reverse proxy).
+    pub trust_proxy: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { cookie_secure: false, max_body_bytes: 2 * 1024 * 1024, trust_proxy: false }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub kho: Kho,
+    pub config: Arc<WebConfig>,
+    pub metrics: Arc<Metrics>,
+    pub started: std::time::Instant,
+}

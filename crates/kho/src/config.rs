@@ -1,0 +1,104 @@
+//! Configuration: built-in defaults that run out of the box, overridden by a TOML file
+//! (`--config`, `KHO_CONFIG`, or `kho.toml` in the working directory), then by `KHO_*`
+//! environment variables, then by command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where kho keeps its metadata database and data files.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: String,
+    /// GSO code of the province this instance serves.
+    pub province_code: String,
+    /// Mark cookies Secure; turn on when users reach kho over HTTPS.
+    pub cookie_secure: bool,
+    pub max_body_bytes: usize,
+    /// Trust X-Forwarded-For (only behind your own reverse proxy).
+    pub trust_proxy: bool,
+    pub session_ttl_hours: i64,
+    pub lockout_threshold: i64,
+    pub lockout_minutes: i64,
+    /// Password for the first administrator, instead of a generated one (for automated setups).
+    pub initial_admin_password: Option<String>,
+    /// Log filter, e.g. "info" or "kho=debug,tower_http=info".
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./kho-data"),
+            listen: "127.0.0.1:8080".into(),
+            province_code: "14".into(),
+            cookie_secure: false,
+            max_body_bytes: 2 * 1024 * 1024,
+            trust_proxy: false,
+            session_ttl_hours: 12,
+            lockout_threshold: 5,
+            lockout_minutes: 15,
+            initial_admin_password: None,
+            log: "info,tower_http=warn,sqlx=warn".into(),
+        }
+    }
+}
+
+/// Values given as flags; only those present override the other sources.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub province_code: Option<String>,
+}
+
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("KHO_CONFIG").map(PathBuf::from));
+    match file {
+        Some(f) => {
+            if !f.exists() {
+                anyhow::bail!("configuration file {} does not exist", f.display());
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        None => {
+            if Path::new("kho.toml").exists() {
+                fig = fig.merge(Toml::file("kho.toml"));
+            }
+        }
+    }
+    fig = fig.merge(Env::prefixed("KHO_").ignore(&["config"])).merge(Serialized::globals(overrides));
+    fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k.toml", "listen = \"0.0.0.0:9000\"\nprovince_code = \"40\"")?;
+            jail.set_env("KHO_PROVINCE_CODE", "01");
+            let c = load(Some(Path::new("k.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            assert_eq!(c.province_code, "01");
+            assert_eq!(c.data_dir, PathBuf::from("./kho-data"));
+            let o = Overrides { province_code: Some("14".into()), ..Default::default() };
+            let c = load(Some(Path::new("k.toml")), &o).map_err(|e| e.to_string())?;
+            assert_eq!(c.province_code, "14");
+            jail.create_file("bad.toml", "lisen = 1")?;
+            assert!(load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+}
