@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
 
@@ -30,8 +29,9 @@ impl Lang {
         }
     }
 
-    /// `?lang=` first (and it is remembered in a cookie by the page layer), then the cookie,
-    /// then the browser's preference; Vietnamese otherwise.
+    /// `?lang=` first (remembered in a cookie by the page layer), then that cookie. The
+    /// browser's Accept-Language is deliberately not consulted: many officials use browsers
+    /// set to English, and the platform speaks Vietnamese unless asked otherwise.
     pub fn from_request(parts: &Parts) -> Lang {
         let query = parts.uri.query().unwrap_or("");
         if let Some(l) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "lang").and_then(|(_, v)| Lang::parse(&v)) {
@@ -41,13 +41,7 @@ impl Lang {
         if let Some(l) = jar.get("kho_lang").and_then(|c| Lang::parse(c.value())) {
             return l;
         }
-        Self::from_accept_language(&parts.headers)
-    }
-
-    fn from_accept_language(headers: &HeaderMap) -> Lang {
-        let accept = headers.get("accept-language").and_then(|v| v.to_str().ok()).unwrap_or("");
-        let first = accept.split(',').next().unwrap_or("").trim().to_lowercase();
-        if first.starts_with("en") { Lang::En } else { Lang::Vi }
+        Lang::Vi
     }
 }
 

@@ -58,7 +58,9 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         metrics: Arc::new(metrics::Metrics::default()),
         started: std::time::Instant::now(),
     };
-    let (api_router, openapi) = api::router().split_for_parts();
+    let (api_router, mut openapi) = api::router().split_for_parts();
+    // Applied after the routes are collected, so that it reaches every operation.
+    utoipa::Modify::modify(&api::ErrorResponses, &mut openapi);
     let openapi = Arc::new(openapi);
     let spec = {
         let openapi = openapi.clone();

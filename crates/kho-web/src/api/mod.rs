@@ -24,7 +24,7 @@ Browser sessions may call the API too; requests that change data must then send 
 Every error has the body `{code, message, details}`; `code` is stable.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    modifiers(&Security, &ErrorResponses),
+    modifiers(&Security),
     tags(
         (name = "auth", description = "Sign-in and the current user"),
         (name = "agencies", description = "The province's agencies and the administrative units"),
@@ -48,7 +48,7 @@ impl Modify for Security {
 
 /// Describe the error responses every endpoint can give, with the shared error body, so that
 /// clients see them without each handler repeating them.
-struct ErrorResponses;
+pub struct ErrorResponses;
 
 impl Modify for ErrorResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

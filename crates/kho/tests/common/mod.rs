@@ -1,0 +1,221 @@
+//! A real `kho serve` process on a free port with its own data folder, and a small HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+pub fn kho_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kho")
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub stdout: Vec<String>,
+}
+
+impl Server {
+    pub fn start(demo: bool) -> Server {
+        Self::start_with(demo, &[])
+    }
+
+    pub fn start_with(demo: bool, env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, demo, env)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, demo: bool, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(kho_bin());
+        cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(dir.path().join("data"));
+        if demo {
+            cmd.arg("--demo");
+        }
+        cmd.env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD).env("KHO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start kho serve");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut stdout = Vec::new();
+        let mut base = None;
+        while base.is_none() {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                panic!("kho serve exited before listening: {stdout:?}");
+            }
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                base = rest.split_whitespace().next().map(str::to_string);
+            }
+            stdout.push(line);
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        Server { child, base: base.unwrap(), dir, stdout }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    pub async fn admin(&self) -> Client {
+        let c = self.client();
+        c.sign_in("admin", ADMIN_PASSWORD).await;
+        c
+    }
+
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client with its own cookie jar, optional bearer token and CSRF header.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+    pub csrf: Option<String>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Client { http, base: base.to_string(), token: None, csrf: None }
+    }
+
+    pub fn with_token(base: &str, token: &str) -> Client {
+        let mut c = Client::new(base);
+        c.token = Some(token.to_string());
+        c
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(c) = &self.csrf {
+            req = req.header("X-CSRF-Token", c);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::PUT, path, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Sign in through the JSON API; keeps the session cookie and CSRF token.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Resp {
+        let r = self.post("/api/v1/auth/sign-in", json!({"username": username, "password": password})).await;
+        r
+    }
+
+    pub async fn signed_in(base: &str, username: &str, password: &str) -> Client {
+        let mut c = Client::new(base);
+        let r = c.sign_in(username, password).await;
+        assert_eq!(r.status, StatusCode::OK, "sign in {username}: {}", r.text);
+        c.csrf = r.body["csrf_token"].as_str().map(str::to_string);
+        c
+    }
+
+    /// Submit an HTML form as a browser would, with the page's CSRF token.
+    pub async fn form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(format!("{}{}", self.base, path)).form(fields).send().await.expect("form post")
+    }
+
+    pub async fn page(&self, path: &str) -> (StatusCode, String) {
+        let r = self.http.get(format!("{}{}", self.base, path)).send().await.expect("page");
+        (r.status(), r.text().await.unwrap_or_default())
+    }
+}
+
+/// The value of `<input type="hidden" name="_csrf" value="…">` in a page.
+pub fn csrf_of(html: &str) -> String {
+    html.split("name=\"_csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string()
+}
+
+pub fn dataset(slug: &str, level: &str) -> Value {
+    json!({
+        "slug": slug,
+        "title": format!("Bộ dữ liệu {slug}"),
+        "access_level": level,
+        "frequency": "annual",
+        "tags": ["thử nghiệm"],
+        "resources": [{
+            "name": "bang-chinh",
+            "schema": {"fields": [
+                {"name": "ma_xa", "dictionaryTerm": "commune_code"},
+                {"name": "so_luong", "type": "integer", "constraints": {"minimum": 0}}
+            ], "primaryKey": "ma_xa"}
+        }]
+    })
+}
+
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("kho.db")
+}
