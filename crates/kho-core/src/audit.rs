@@ -116,10 +116,10 @@ impl Default for ChainVerifier {
 impl ChainVerifier {
     pub fn push(&mut self, r: &AuditRecord) -> Result<(), ChainBreak> {
         let fail = |reason: String| Err(ChainBreak { seq: r.seq, reason });
-        if let Some(seq) = self.expected_seq {
-            if r.seq != seq {
-                return fail(format!("expected entry {seq} next, found {} (entries missing)", r.seq));
-            }
+        if let Some(seq) = self.expected_seq
+            && r.seq != seq
+        {
+            return fail(format!("expected entry {seq} next, found {} (entries missing)", r.seq));
         }
         if r.prev_hash != self.expected_prev {
             return fail("prev_hash does not match the hash of the entry before it".into());

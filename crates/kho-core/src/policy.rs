@@ -49,18 +49,12 @@ impl Principal {
     }
 
     pub fn require_member(&self) -> Result<&Member, Error> {
-        self.member().ok_or_else(|| {
-            Error::new(ErrorCode::AuthenticationRequired, "sign in or send a bearer token")
-        })
+        self.member().ok_or_else(|| Error::new(ErrorCode::AuthenticationRequired, "sign in or send a bearer token"))
     }
 
     pub fn require_admin(&self) -> Result<&Member, Error> {
         let m = self.require_member()?;
-        if m.role == Role::Admin {
-            Ok(m)
-        } else {
-            Err(Error::forbidden("only a platform administrator may do this"))
-        }
+        if m.role == Role::Admin { Ok(m) } else { Err(Error::forbidden("only a platform administrator may do this")) }
     }
 }
 
@@ -195,9 +189,6 @@ mod tests {
         assert!(check_create(&member(Role::Steward, OWNER), OWNER).is_ok());
         assert_eq!(check_create(&member(Role::Steward, OTHER), OWNER).unwrap_err().code, ErrorCode::Forbidden);
         assert_eq!(check_create(&member(Role::Viewer, OWNER), OWNER).unwrap_err().code, ErrorCode::Forbidden);
-        assert_eq!(
-            check_create(&Principal::Anonymous, OWNER).unwrap_err().code,
-            ErrorCode::AuthenticationRequired
-        );
+        assert_eq!(check_create(&Principal::Anonymous, OWNER).unwrap_err().code, ErrorCode::AuthenticationRequired);
     }
 }

@@ -17,13 +17,36 @@ use crate::model::DictionaryTerm;
 pub const TERM_PROPERTY: &str = "dictionaryTerm";
 
 pub const FIELD_TYPES: &[&str] = &[
-    "string", "number", "integer", "boolean", "object", "array", "list", "date", "time", "datetime",
-    "year", "yearmonth", "duration", "geopoint", "geojson", "any",
+    "string",
+    "number",
+    "integer",
+    "boolean",
+    "object",
+    "array",
+    "list",
+    "date",
+    "time",
+    "datetime",
+    "year",
+    "yearmonth",
+    "duration",
+    "geopoint",
+    "geojson",
+    "any",
 ];
 
 const CONSTRAINTS: &[&str] = &[
-    "required", "unique", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "pattern", "enum", "jsonSchema",
+    "required",
+    "unique",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "pattern",
+    "enum",
+    "jsonSchema",
 ];
 
 const FIELDS_MATCH: &[&str] = &["exact", "equal", "subset", "superset", "partial"];
@@ -100,10 +123,10 @@ pub fn check(schema: &Value) -> Vec<Detail> {
     if let Some(mv) = obj.get("missingValues") {
         check_missing_values("missingValues", mv, &mut out);
     }
-    if let Some(fm) = obj.get("fieldsMatch") {
-        if !fm.as_str().is_some_and(|s| FIELDS_MATCH.contains(&s)) {
-            out.push(Detail::new("fieldsMatch", format!("must be one of: {}", FIELDS_MATCH.join(", "))));
-        }
+    if let Some(fm) = obj.get("fieldsMatch")
+        && !fm.as_str().is_some_and(|s| FIELDS_MATCH.contains(&s))
+    {
+        out.push(Detail::new("fieldsMatch", format!("must be one of: {}", FIELDS_MATCH.join(", "))));
     }
     out
 }
@@ -143,10 +166,10 @@ fn check_field(path: &str, f: &Value, out: &mut Vec<Detail>) -> Option<String> {
         check_format(&format!("{path}.format"), ty.unwrap_or("any"), fmt, out);
     }
     for key in ["title", "description", "rdfType"] {
-        if let Some(v) = f.get(key) {
-            if !v.is_string() {
-                out.push(Detail::new(format!("{path}.{key}"), "must be a string"));
-            }
+        if let Some(v) = f.get(key)
+            && !v.is_string()
+        {
+            out.push(Detail::new(format!("{path}.{key}"), "must be a string"));
         }
     }
     if let Some(t) = f.get(TERM_PROPERTY) {
@@ -187,7 +210,10 @@ fn check_format(path: &str, ty: &str, fmt: &Value, out: &mut Vec<Detail>) {
         _ => &["default"],
     };
     if !allowed.contains(&fmt) {
-        out.push(Detail::new(path, format!("'{fmt}' is not a format of type {ty}; expected one of: {}", allowed.join(", "))));
+        out.push(Detail::new(
+            path,
+            format!("'{fmt}' is not a format of type {ty}; expected one of: {}", allowed.join(", ")),
+        ));
     }
 }
 
@@ -205,7 +231,7 @@ fn check_constraints(path: &str, ty: &str, c: &Value, out: &mut Vec<Detail>) {
                 }
             }
             "minLength" | "maxLength" => {
-                if !v.as_u64().is_some() {
+                if v.as_u64().is_none() {
                     out.push(Detail::new(p, "must be a non-negative integer"));
                 } else if !matches!(ty, "string" | "array" | "list" | "object" | "any") {
                     out.push(Detail::new(p, format!("does not apply to type {ty}")));
@@ -260,15 +286,16 @@ fn check_constraints(path: &str, ty: &str, c: &Value, out: &mut Vec<Detail>) {
             )),
         }
     }
-    if let (Some(min), Some(max)) = (c.get("minLength").and_then(Value::as_u64), c.get("maxLength").and_then(Value::as_u64)) {
-        if min > max {
-            out.push(Detail::new(format!("{path}.minLength"), format!("{min} is greater than maxLength {max}")));
-        }
+    if let (Some(min), Some(max)) =
+        (c.get("minLength").and_then(Value::as_u64), c.get("maxLength").and_then(Value::as_u64))
+        && min > max
+    {
+        out.push(Detail::new(format!("{path}.minLength"), format!("{min} is greater than maxLength {max}")));
     }
-    if let (Some(min), Some(max)) = (c.get("minimum").and_then(Value::as_f64), c.get("maximum").and_then(Value::as_f64)) {
-        if min > max {
-            out.push(Detail::new(format!("{path}.minimum"), format!("{min} is greater than maximum {max}")));
-        }
+    if let (Some(min), Some(max)) = (c.get("minimum").and_then(Value::as_f64), c.get("maximum").and_then(Value::as_f64))
+        && min > max
+    {
+        out.push(Detail::new(format!("{path}.minimum"), format!("{min} is greater than maximum {max}")));
     }
 }
 
@@ -313,10 +340,10 @@ fn check_foreign_key(path: &str, fk: &Value, known: &HashSet<&str>, out: &mut Ve
         out.push(Detail::new(format!("{path}.reference"), "is required: an object with `fields` (and `resource`)"));
         return;
     };
-    if let Some(r) = reference.get("resource") {
-        if !r.is_string() {
-            out.push(Detail::new(format!("{path}.reference.resource"), "must be a string (\"\" for this resource)"));
-        }
+    if let Some(r) = reference.get("resource")
+        && !r.is_string()
+    {
+        out.push(Detail::new(format!("{path}.reference.resource"), "must be a string (\"\" for this resource)"));
     }
     match reference.get("fields") {
         None => out.push(Detail::new(format!("{path}.reference.fields"), "is required")),
@@ -324,7 +351,9 @@ fn check_foreign_key(path: &str, fk: &Value, known: &HashSet<&str>, out: &mut Ve
             let self_ref = reference.get("resource").and_then(Value::as_str).is_none_or(str::is_empty);
             if self_ref {
                 check_field_list(&format!("{path}.reference.fields"), rf, known, out);
-            } else if !(rf.is_string() || rf.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string))) {
+            } else if !(rf.is_string()
+                || rf.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string)))
+            {
                 out.push(Detail::new(format!("{path}.reference.fields"), "must be a field name or a list of them"));
             }
             if count_names(rf) != count_names(fields) {
@@ -378,17 +407,19 @@ pub fn check_terms(schema: &Value, lookup: &HashMap<String, Vec<DictionaryTerm>>
                     .strip_prefix("fields[")
                     .and_then(|s| s.split(']').next())
                     .and_then(|s| s.parse::<usize>().ok());
-                let own_type = idx
-                    .and_then(|i| fields.and_then(|f| f.get(i)))
-                    .and_then(|f| f.get("type"))
-                    .and_then(Value::as_str);
-                if let Some(t) = own_type {
-                    if t != term.field_type && t != "any" {
-                        out.push(Detail::new(
-                            path.replace(TERM_PROPERTY, "type"),
-                            format!("type '{t}' conflicts with dictionary term '{}' of type '{}'", term.name, term.field_type),
-                        ));
-                    }
+                let own_type =
+                    idx.and_then(|i| fields.and_then(|f| f.get(i))).and_then(|f| f.get("type")).and_then(Value::as_str);
+                if let Some(t) = own_type
+                    && t != term.field_type
+                    && t != "any"
+                {
+                    out.push(Detail::new(
+                        path.replace(TERM_PROPERTY, "type"),
+                        format!(
+                            "type '{t}' conflicts with dictionary term '{}' of type '{}'",
+                            term.name, term.field_type
+                        ),
+                    ));
                 }
             }
         }
@@ -498,7 +529,10 @@ mod tests {
         assert_eq!(paths(json!([])), vec![""]);
         assert_eq!(paths(json!({})), vec!["fields"]);
         assert_eq!(paths(json!({"fields": []})), vec!["fields"]);
-        assert_eq!(paths(json!({"fields": [{"name": "x", "dictionaryTerm": "Bad Name"}]})), vec!["fields[0].dictionaryTerm"]);
+        assert_eq!(
+            paths(json!({"fields": [{"name": "x", "dictionaryTerm": "Bad Name"}]})),
+            vec!["fields[0].dictionaryTerm"]
+        );
     }
 
     fn term(name: &str, version: i64, ty: &str) -> DictionaryTerm {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kho_core::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use kho_core::model::{
-    AdminEra, AdminUnit, Agency, AgencyKind, ApiToken, CrosswalkEntry, Dataset, DatasetInput,
-    DatasetRevision, DictionaryTerm, NewAgency, NewDictionaryTerm, Resource, ResourceInput, Role, User,
+    AdminEra, AdminUnit, Agency, AgencyKind, ApiToken, CrosswalkEntry, Dataset, DatasetInput, DatasetRevision,
+    DictionaryTerm, NewAgency, NewDictionaryTerm, Resource, ResourceInput, Role, User,
 };
 use kho_core::text::fold;
 use kho_core::{Error, ErrorCode, Result};
@@ -249,20 +249,22 @@ impl AdminUnitStore for SqliteStore {
         sqlx::query("DELETE FROM admin_units").execute(&mut *tx).await.map_err(db_err)?;
         sqlx::query("DELETE FROM admin_crosswalk").execute(&mut *tx).await.map_err(db_err)?;
         for u in units {
-            sqlx::query(sql!("INSERT INTO admin_units ({UNIT_COLS}, name_folded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-                .bind(u.era.as_str())
-                .bind(&u.code)
-                .bind(u.level.as_str())
-                .bind(&u.name)
-                .bind(&u.full_name)
-                .bind(&u.name_en)
-                .bind(&u.unit_type)
-                .bind(&u.unit_type_en)
-                .bind(&u.parent_code)
-                .bind(fold(&u.full_name))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(sql!(
+                "INSERT INTO admin_units ({UNIT_COLS}, name_folded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(u.era.as_str())
+            .bind(&u.code)
+            .bind(u.level.as_str())
+            .bind(&u.name)
+            .bind(&u.full_name)
+            .bind(&u.name_en)
+            .bind(&u.unit_type)
+            .bind(&u.unit_type_en)
+            .bind(&u.parent_code)
+            .bind(fold(&u.full_name))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         }
         for c in crosswalk {
             sqlx::query("INSERT INTO admin_crosswalk (old_code, new_code, partial) VALUES (?, ?, ?)")
@@ -327,13 +329,20 @@ impl AdminUnitStore for SqliteStore {
     }
 
     async fn crosswalk_from(&self, old_code: &str) -> Result<Vec<CrosswalkEntry>> {
-        let rows = sqlx::query("SELECT old_code, new_code, partial FROM admin_crosswalk WHERE old_code = ? ORDER BY new_code")
-            .bind(old_code)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows =
+            sqlx::query("SELECT old_code, new_code, partial FROM admin_crosswalk WHERE old_code = ? ORDER BY new_code")
+                .bind(old_code)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
         rows.iter()
-            .map(|r| Ok(CrosswalkEntry { old_code: get(r, "old_code")?, new_code: get(r, "new_code")?, partial: get::<i64>(r, "partial")? != 0 }))
+            .map(|r| {
+                Ok(CrosswalkEntry {
+                    old_code: get(r, "old_code")?,
+                    new_code: get(r, "new_code")?,
+                    partial: get::<i64>(r, "partial")? != 0,
+                })
+            })
             .collect()
     }
 }
@@ -465,7 +474,10 @@ impl UserStore for SqliteStore {
         let id = match res {
             Ok(r) => r.last_insert_rowid(),
             Err(e) if is_unique_violation(&e) => {
-                return Err(Error::new(ErrorCode::UsernameTaken, format!("username '{}' is already taken", new.username)));
+                return Err(Error::new(
+                    ErrorCode::UsernameTaken,
+                    format!("username '{}' is already taken", new.username),
+                ));
             }
             Err(e) => return Err(db_err(e)),
         };
@@ -537,14 +549,13 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_users(&self, agency_id: Option<i64>) -> Result<Vec<User>> {
-        let rows = sqlx::query(sql!(
-            "SELECT {USER_COLS} FROM users WHERE (? IS NULL OR agency_id = ?) ORDER BY username"
-        ))
-        .bind(agency_id)
-        .bind(agency_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows =
+            sqlx::query(sql!("SELECT {USER_COLS} FROM users WHERE (? IS NULL OR agency_id = ?) ORDER BY username"))
+                .bind(agency_id)
+                .bind(agency_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
         rows.iter().map(user_row).collect()
     }
 
@@ -587,15 +598,17 @@ impl LoginThrottleStore for SqliteStore {
 impl SessionStore for SqliteStore {
     async fn create_session(&self, secret_hash: &str, r: &SessionRecord) -> Result<()> {
         let _w = self.write.lock().await;
-        sqlx::query("INSERT INTO sessions (secret_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(secret_hash)
-            .bind(r.user_id)
-            .bind(&r.csrf_token)
-            .bind(ts(r.created_at))
-            .bind(ts(r.expires_at))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO sessions (secret_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(secret_hash)
+        .bind(r.user_id)
+        .bind(&r.csrf_token)
+        .bind(ts(r.created_at))
+        .bind(ts(r.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -618,19 +631,31 @@ impl SessionStore for SqliteStore {
 
     async fn delete_session(&self, secret_hash: &str) -> Result<()> {
         let _w = self.write.lock().await;
-        sqlx::query("DELETE FROM sessions WHERE secret_hash = ?").bind(secret_hash).execute(&self.pool).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM sessions WHERE secret_hash = ?")
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
     async fn delete_user_sessions(&self, user_id: i64) -> Result<()> {
         let _w = self.write.lock().await;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(&self.pool).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
     async fn purge_expired_sessions(&self, now: OffsetDateTime) -> Result<u64> {
         let _w = self.write.lock().await;
-        let r = sqlx::query("DELETE FROM sessions WHERE expires_at < ?").bind(ts(now)).execute(&self.pool).await.map_err(db_err)?;
+        let r = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         sqlx::query("DELETE FROM login_failures WHERE at < ?")
             .bind(ts(now - time::Duration::days(1)))
             .execute(&self.pool)
@@ -695,12 +720,13 @@ impl TokenStore for SqliteStore {
     }
 
     async fn list_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>> {
-        let rows = sqlx::query(sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE (? IS NULL OR user_id = ?) ORDER BY id"))
-            .bind(user_id)
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows =
+            sqlx::query(sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE (? IS NULL OR user_id = ?) ORDER BY id"))
+                .bind(user_id)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
         rows.iter().map(token_row).collect()
     }
 
@@ -740,11 +766,13 @@ impl TokenStore for SqliteStore {
 }
 
 async fn load_resources(conn: &mut SqliteConnection, dataset_id: &str) -> Result<Vec<Resource>> {
-    let rows = sqlx::query("SELECT id, dataset_id, body, created_at, modified_at FROM resources WHERE dataset_id = ? ORDER BY position")
-        .bind(dataset_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    let rows = sqlx::query(
+        "SELECT id, dataset_id, body, created_at, modified_at FROM resources WHERE dataset_id = ? ORDER BY position",
+    )
+    .bind(dataset_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
     rows.iter()
         .map(|r| {
             Ok(Resource {
@@ -828,8 +856,11 @@ impl CatalogStore for SqliteStore {
                 match res {
                     Ok(_) => {}
                     Err(e) if is_unique_violation(&e) => {
-                        return Err(Error::new(ErrorCode::SlugTaken, format!("dataset slug '{}' is already in use", d.input.slug))
-                            .with_details(vec![kho_core::Detail::new("slug", "is already used by another dataset")]));
+                        return Err(Error::new(
+                            ErrorCode::SlugTaken,
+                            format!("dataset slug '{}' is already in use", d.input.slug),
+                        )
+                        .with_details(vec![kho_core::Detail::new("slug", "is already used by another dataset")]));
                     }
                     Err(e) => return Err(db_err(e)),
                 }
@@ -861,8 +892,11 @@ impl CatalogStore for SqliteStore {
                     }
                     Ok(_) => {}
                     Err(e) if is_unique_violation(&e) => {
-                        return Err(Error::new(ErrorCode::SlugTaken, format!("dataset slug '{}' is already in use", d.input.slug))
-                            .with_details(vec![kho_core::Detail::new("slug", "is already used by another dataset")]));
+                        return Err(Error::new(
+                            ErrorCode::SlugTaken,
+                            format!("dataset slug '{}' is already in use", d.input.slug),
+                        )
+                        .with_details(vec![kho_core::Detail::new("slug", "is already used by another dataset")]));
                     }
                     Err(e) => return Err(db_err(e)),
                 }
@@ -881,7 +915,11 @@ impl CatalogStore for SqliteStore {
                 .await
                 .map_err(db_err)?;
         }
-        sqlx::query("DELETE FROM resources WHERE dataset_id = ?").bind(&d.id).execute(&mut *tx).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM resources WHERE dataset_id = ?")
+            .bind(&d.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         for (pos, r) in d.resources.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO resources (id, dataset_id, name, position, body, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -915,22 +953,22 @@ impl CatalogStore for SqliteStore {
 
     async fn dataset(&self, id_or_slug: &str) -> Result<Option<Dataset>> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        let row = sqlx::query(sql!(
-            "SELECT {DATASET_COLS} FROM datasets WHERE (id = ? OR slug = ?) AND deleted_at IS NULL"
-        ))
-        .bind(id_or_slug)
-        .bind(id_or_slug)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let mut d = dataset_row(&row)?;
-        d.input.allowed_agency_ids =
-            sqlx::query_scalar("SELECT agency_id FROM dataset_allowed_agencies WHERE dataset_id = ? ORDER BY agency_id")
-                .bind(&d.id)
-                .fetch_all(&mut *conn)
+        let row =
+            sqlx::query(sql!("SELECT {DATASET_COLS} FROM datasets WHERE (id = ? OR slug = ?) AND deleted_at IS NULL"))
+                .bind(id_or_slug)
+                .bind(id_or_slug)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut d = dataset_row(&row)?;
+        d.input.allowed_agency_ids = sqlx::query_scalar(
+            "SELECT agency_id FROM dataset_allowed_agencies WHERE dataset_id = ? ORDER BY agency_id",
+        )
+        .bind(&d.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
         d.resources = load_resources(&mut conn, &d.id).await?;
         Ok(Some(d))
     }
@@ -976,12 +1014,13 @@ impl CatalogStore for SqliteStore {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut d = dataset_row(r)?;
-            d.input.allowed_agency_ids =
-                sqlx::query_scalar("SELECT agency_id FROM dataset_allowed_agencies WHERE dataset_id = ? ORDER BY agency_id")
-                    .bind(&d.id)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+            d.input.allowed_agency_ids = sqlx::query_scalar(
+                "SELECT agency_id FROM dataset_allowed_agencies WHERE dataset_id = ? ORDER BY agency_id",
+            )
+            .bind(&d.id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
             d.resources = load_resources(&mut conn, &d.id).await?;
             out.push(d);
         }
@@ -1012,19 +1051,19 @@ impl CatalogStore for SqliteStore {
     }
 }
 
-const TERM_COLS: &str =
-    "name, version, title, title_en, description, description_en, field_type, format, constraints, refs, examples, created_at";
+const TERM_COLS: &str = "name, version, title, title_en, description, description_en, field_type, format, constraints, refs, examples, created_at";
 
 #[async_trait]
 impl DictionaryStore for SqliteStore {
     async fn add_term_version(&self, t: &NewDictionaryTerm, audit: AuditEvent) -> Result<DictionaryTerm> {
         let _w = self.write.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-        let version: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM dictionary_terms WHERE name = ?")
-            .bind(&t.name)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM dictionary_terms WHERE name = ?")
+                .bind(&t.name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
         sqlx::query(sql!("INSERT INTO dictionary_terms ({TERM_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
             .bind(&t.name)
             .bind(version)
@@ -1129,13 +1168,14 @@ impl SettingsStore for SqliteStore {
 
     async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         let _w = self.write.lock().await;
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 }
-

@@ -5,12 +5,12 @@
 //! records one that did not happen.
 
 use async_trait::async_trait;
+use kho_core::Result;
 use kho_core::audit::{AuditEvent, AuditRecord};
 use kho_core::model::{
     AdminEra, AdminLevel, AdminUnit, Agency, ApiToken, CrosswalkEntry, Dataset, DatasetRevision, DictionaryTerm,
     NewAgency, NewDictionaryTerm, Role, User,
 };
-use kho_core::Result;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Default)]
@@ -162,13 +162,7 @@ pub enum SaveMode {
 pub trait CatalogStore: Send + Sync {
     /// Store `dataset` (with its resources) and a revision snapshot of it, in one transaction.
     /// `dataset.revision` must already be the new revision number.
-    async fn save_dataset(
-        &self,
-        dataset: &Dataset,
-        mode: SaveMode,
-        change: &str,
-        audit: AuditEvent,
-    ) -> Result<()>;
+    async fn save_dataset(&self, dataset: &Dataset, mode: SaveMode, change: &str, audit: AuditEvent) -> Result<()>;
     /// By id or slug; deleted datasets are not returned.
     async fn dataset(&self, id_or_slug: &str) -> Result<Option<Dataset>>;
     async fn list_datasets(&self, filter: &DatasetFilter) -> Result<(Vec<Dataset>, i64)>;

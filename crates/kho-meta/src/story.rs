@@ -1,9 +1,9 @@
 //! One scenario that every metadata backend must pass. Each backend's test suite calls [`run`]
 //! on a fresh, empty store.
 
+use kho_core::ErrorCode;
 use kho_core::audit::{AuditEvent, ChainVerifier};
 use kho_core::model::*;
-use kho_core::ErrorCode;
 use time::OffsetDateTime;
 
 use crate::*;
@@ -138,10 +138,18 @@ pub async fn run(store: &dyn MetaStore) {
         ("d-restricted", AccessLevel::Restricted, vec![b.id]),
         ("d-private", AccessLevel::Private, vec![]),
     ] {
-        store.save_dataset(&dataset(id, id, a.id, level, allowed), SaveMode::Create, "create", ev("dataset.create")).await.unwrap();
+        store
+            .save_dataset(&dataset(id, id, a.id, level, allowed), SaveMode::Create, "create", ev("dataset.create"))
+            .await
+            .unwrap();
     }
     let clash = store
-        .save_dataset(&dataset("d-other", "d-open", a.id, AccessLevel::Open, vec![]), SaveMode::Create, "create", ev("x"))
+        .save_dataset(
+            &dataset("d-other", "d-open", a.id, AccessLevel::Open, vec![]),
+            SaveMode::Create,
+            "create",
+            ev("x"),
+        )
         .await
         .unwrap_err();
     assert_eq!(clash.code, ErrorCode::SlugTaken);
@@ -158,7 +166,13 @@ pub async fn run(store: &dyn MetaStore) {
     assert_eq!(visible(Visibility::Agency(b.id)).await, vec!["d-open", "d-restricted", "d-shared"]);
     assert_eq!(visible(Visibility::Agency(a.id)).await.len(), 4);
     assert_eq!(visible(Visibility::All).await.len(), 4);
-    let f = DatasetFilter { visibility: Visibility::All, owner_agency_id: None, q: Some("DAN SO d-shared".into()), limit: 10, offset: 0 };
+    let f = DatasetFilter {
+        visibility: Visibility::All,
+        owner_agency_id: None,
+        q: Some("DAN SO d-shared".into()),
+        limit: 10,
+        offset: 0,
+    };
     assert_eq!(store.list_datasets(&f).await.unwrap().1, 1);
 
     let mut d = store.dataset("d-shared").await.unwrap().unwrap();
@@ -169,7 +183,8 @@ pub async fn run(store: &dyn MetaStore) {
     // A second writer still holding revision 1 loses, and nothing is overwritten.
     let mut stale = d.clone();
     stale.input.title = "Ghi đè".into();
-    let err = store.save_dataset(&stale, SaveMode::Update { expected_revision: 1 }, "update", ev("x")).await.unwrap_err();
+    let err =
+        store.save_dataset(&stale, SaveMode::Update { expected_revision: 1 }, "update", ev("x")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Conflict);
     assert_eq!(store.dataset("d-shared").await.unwrap().unwrap().input.title, "Đổi tên");
     let revs = store.dataset_revisions("d-shared").await.unwrap();
@@ -201,7 +216,12 @@ pub async fn run(store: &dyn MetaStore) {
 
     // Sessions and throttling.
     let now = OffsetDateTime::now_utc();
-    let rec = SessionRecord { user_id: u.id, csrf_token: "c".into(), created_at: now, expires_at: now + time::Duration::hours(1) };
+    let rec = SessionRecord {
+        user_id: u.id,
+        csrf_token: "c".into(),
+        created_at: now,
+        expires_at: now + time::Duration::hours(1),
+    };
     store.create_session("sh", &rec).await.unwrap();
     assert_eq!(store.session("sh").await.unwrap().unwrap().csrf_token, "c");
     store.delete_user_sessions(u.id).await.unwrap();

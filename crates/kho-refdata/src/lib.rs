@@ -82,10 +82,8 @@ fn units(
         .iter()
         .map(|r| {
             let type_id = field(name, r, "administrative_unit_id")?;
-            let (unit_type, unit_type_en) = types
-                .get(type_id)
-                .cloned()
-                .ok_or_else(|| RefError(format!("{name}: unknown unit type {type_id}")))?;
+            let (unit_type, unit_type_en) =
+                types.get(type_id).cloned().ok_or_else(|| RefError(format!("{name}: unknown unit type {type_id}")))?;
             let code = field(name, r, "code")?;
             Ok(AdminUnit {
                 code: if era == AdminEra::Current { fix(code) } else { code.to_string() },
@@ -107,7 +105,8 @@ fn units(
 pub fn admin_units() -> Result<Vec<AdminUnit>, RefError> {
     let post = unit_types("post-2025/administrative_units.csv", POST_TYPES)?;
     let pre = unit_types("pre-2025/administrative_units.csv", PRE_TYPES)?;
-    let mut out = units("post-2025/provinces.csv", POST_PROVINCES, AdminEra::Current, AdminLevel::Province, None, &post)?;
+    let mut out =
+        units("post-2025/provinces.csv", POST_PROVINCES, AdminEra::Current, AdminLevel::Province, None, &post)?;
     out.extend(units(
         "post-2025/wards.csv",
         POST_WARDS,

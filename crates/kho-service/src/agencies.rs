@@ -85,7 +85,10 @@ impl Kho {
             let mut cur = Some(p);
             while let (Some(c), Some(me)) = (cur, id) {
                 if c == me {
-                    return Err(Error::validation(vec![Detail::new("parent_id", "would make the agency its own ancestor")]));
+                    return Err(Error::validation(vec![Detail::new(
+                        "parent_id",
+                        "would make the agency its own ancestor",
+                    )]));
                 }
                 cur = self.store.agency(c).await?.and_then(|a| a.parent_id);
             }
@@ -99,7 +102,8 @@ impl Kho {
     pub async fn create_agency(&self, ctx: &Ctx, new: NewAgency) -> Result<Agency> {
         ctx.principal.require_admin()?;
         self.check_agency(&new, None).await?;
-        let event = ctx.event("agency.create", "agency", "").detail(serde_json::json!({"code": new.code, "name": new.name}));
+        let event =
+            ctx.event("agency.create", "agency", "").detail(serde_json::json!({"code": new.code, "name": new.name}));
         self.store.create_agency(&new, event).await
     }
 
@@ -107,7 +111,9 @@ impl Kho {
         ctx.principal.require_admin()?;
         self.store.agency(id).await?.ok_or_else(|| Error::not_found("agency"))?;
         self.check_agency(&new, Some(id)).await?;
-        let event = ctx.event("agency.update", "agency", id.to_string()).detail(serde_json::json!({"code": new.code, "name": new.name}));
+        let event = ctx
+            .event("agency.update", "agency", id.to_string())
+            .detail(serde_json::json!({"code": new.code, "name": new.name}));
         self.store.update_agency(id, &new, event).await
     }
 

@@ -87,13 +87,12 @@ impl Kho {
         for key in &keys {
             let (failures, last) = self.store.login_failures_since(key, since).await?;
             // An address gets more room than a single account, since many people share one NAT.
-            let limit = if key.starts_with("ip:") { self.config.lockout_threshold * 4 } else { self.config.lockout_threshold };
+            let limit =
+                if key.starts_with("ip:") { self.config.lockout_threshold * 4 } else { self.config.lockout_threshold };
             if failures >= limit {
                 let retry = last.map_or(self.config.lockout_window, |l| l + self.config.lockout_window - now);
                 let secs = retry.whole_seconds().max(1) as u64;
-                self.store
-                    .append_audit(ctx.event("auth.sign_in", "user", &username).outcome("locked_out"))
-                    .await?;
+                self.store.append_audit(ctx.event("auth.sign_in", "user", &username).outcome("locked_out")).await?;
                 return Err(Error::new(
                     ErrorCode::TooManyAttempts,
                     format!("too many failed sign-in attempts; try again in {secs} seconds"),
@@ -105,9 +104,7 @@ impl Kho {
         let ok = match &creds {
             Some(c) => verify_password(password, &c.password_hash).await && c.user.active,
             None => {
-                let dummy = DUMMY_HASH
-                    .get_or_try_init(|| hash_password("kho-dummy-password-never-matches"))
-                    .await?;
+                let dummy = DUMMY_HASH.get_or_try_init(|| hash_password("kho-dummy-password-never-matches")).await?;
                 verify_password(password, dummy).await;
                 false
             }
@@ -128,7 +125,10 @@ impl Kho {
             expires_at: now + self.config.session_ttl,
         };
         self.store.create_session(&sha256_hex(&secret), &record).await?;
-        let signed_in = Ctx { principal: Self::member_of(&creds.user, creds.user.role, None, creds.user.agency_id), ip: ctx.ip.clone() };
+        let signed_in = Ctx {
+            principal: Self::member_of(&creds.user, creds.user.role, None, creds.user.agency_id),
+            ip: ctx.ip.clone(),
+        };
         self.store.append_audit(signed_in.event("auth.sign_in", "user", creds.user.id.to_string())).await?;
         Ok(NewSession { secret, csrf_token: record.csrf_token, user: creds.user, expires_at: record.expires_at })
     }
@@ -157,9 +157,9 @@ impl Kho {
     /// Resolve `Authorization: Bearer <token>`. Each way a token can be bad has its own code.
     pub async fn token_principal(&self, token: &str) -> Result<Principal> {
         let token = token.trim();
-        let well_formed = token.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
-            rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit())
-        });
+        let well_formed = token
+            .strip_prefix(TOKEN_PREFIX)
+            .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
         if !well_formed {
             return Err(Error::new(
                 ErrorCode::InvalidToken,
@@ -180,7 +180,10 @@ impl Kho {
             return Err(Error::new(ErrorCode::InvalidToken, "the token's user is deactivated"));
         };
         if t.agency_id != user.agency_id {
-            return Err(Error::new(ErrorCode::InvalidToken, "the token's user has moved to another agency; issue a new token"));
+            return Err(Error::new(
+                ErrorCode::InvalidToken,
+                "the token's user has moved to another agency; issue a new token",
+            ));
         }
         // Recording every use would turn each read into a write; once a minute is enough to
         // show operators which tokens are alive.

@@ -57,7 +57,9 @@ impl Kho {
             Some(p) if p != province => {
                 return Err(Error::new(
                     ErrorCode::Conflict,
-                    format!("this data folder belongs to province {p}; it cannot serve province {province}. Use another data folder or set province_code = \"{p}\""),
+                    format!(
+                        "this data folder belongs to province {p}; it cannot serve province {province}. Use another data folder or set province_code = \"{p}\""
+                    ),
                 ));
             }
             Some(_) => {}
@@ -74,7 +76,7 @@ impl Kho {
                     &ctx,
                     NewAgency {
                         code: PROVINCE_COMMITTEE_CODE.into(),
-                        name: format!("Ủy ban nhân dân {}", unit.full_name.to_lowercase().replacen("tỉnh", "tỉnh", 1)),
+                        name: format!("Ủy ban nhân dân {}", lower_first(&unit.full_name)),
                         name_en: Some(format!("People's Committee of {}", unit.name_en)),
                         kind: AgencyKind::ProvinceCommittee,
                         parent_id: None,
@@ -164,8 +166,16 @@ impl Kho {
             ("so-noi-vu", "Sở Nội vụ", "Department of Home Affairs"),
             ("so-y-te", "Sở Y tế", "Department of Health"),
             ("so-giao-duc-va-dao-tao", "Sở Giáo dục và Đào tạo", "Department of Education and Training"),
-            ("so-nong-nghiep-va-moi-truong", "Sở Nông nghiệp và Môi trường", "Department of Agriculture and Environment"),
-            ("so-van-hoa-the-thao-va-du-lich", "Sở Văn hóa, Thể thao và Du lịch", "Department of Culture, Sports and Tourism"),
+            (
+                "so-nong-nghiep-va-moi-truong",
+                "Sở Nông nghiệp và Môi trường",
+                "Department of Agriculture and Environment",
+            ),
+            (
+                "so-van-hoa-the-thao-va-du-lich",
+                "Sở Văn hóa, Thể thao và Du lịch",
+                "Department of Culture, Sports and Tourism",
+            ),
             ("so-cong-thuong", "Sở Công Thương", "Department of Industry and Trade"),
             ("so-khoa-hoc-va-cong-nghe", "Sở Khoa học và Công nghệ", "Department of Science and Technology"),
         ];
@@ -234,7 +244,20 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn input(slug: &str, title: &str, title_en: &str, description: &str, level: AccessLevel, catalogs: Vec<CatalogKind>, frequency: Frequency, sector: &str, tags: &[&str], spatial: &str) -> DatasetInput {
+// Positional on purpose: the demo datasets below read as a table, one call per dataset.
+#[allow(clippy::too_many_arguments)]
+fn input(
+    slug: &str,
+    title: &str,
+    title_en: &str,
+    description: &str,
+    level: AccessLevel,
+    catalogs: Vec<CatalogKind>,
+    frequency: Frequency,
+    sector: &str,
+    tags: &[&str],
+    spatial: &str,
+) -> DatasetInput {
     DatasetInput {
         slug: slug.into(),
         title: title.into(),
@@ -245,7 +268,8 @@ fn input(slug: &str, title: &str, title_en: &str, description: &str, level: Acce
         catalogs,
         access_level: level,
         allowed_agency_ids: vec![],
-        license: Some(if level == AccessLevel::Open { "CC-BY-4.0" } else { "" }.into()).filter(|l: &String| !l.is_empty()),
+        license: Some(if level == AccessLevel::Open { "CC-BY-4.0" } else { "" }.into())
+            .filter(|l: &String| !l.is_empty()),
         frequency,
         sector: Some(sector.into()),
         tags: tags.iter().map(|t| t.to_string()).collect(),

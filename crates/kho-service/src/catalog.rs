@@ -80,17 +80,18 @@ impl Kho {
             problems.push(Detail::new("tags", "at most 50 tags"));
         }
         input.tags = tags;
-        if let (Some(s), Some(e)) = (input.temporal_start, input.temporal_end) {
-            if s > e {
-                problems.push(Detail::new("temporal_end", "is before temporal_start"));
-            }
+        if let (Some(s), Some(e)) = (input.temporal_start, input.temporal_end)
+            && s > e
+        {
+            problems.push(Detail::new("temporal_end", "is before temporal_start"));
         }
-        if let Some(e) = input.contact_email.as_deref().filter(|e| !e.is_empty()) {
-            if !e.contains('@') {
-                problems.push(Detail::new("contact_email", "is not an email address"));
-            }
+        if let Some(e) = input.contact_email.as_deref().filter(|e| !e.is_empty())
+            && !e.contains('@')
+        {
+            problems.push(Detail::new("contact_email", "is not an email address"));
         }
-        for (name, v) in [("license", &input.license), ("sector", &input.sector), ("contact_name", &input.contact_name)] {
+        for (name, v) in [("license", &input.license), ("sector", &input.sector), ("contact_name", &input.contact_name)]
+        {
             if v.as_ref().is_some_and(|v| v.chars().count() > 200) {
                 problems.push(Detail::new(name, "must be at most 200 characters"));
             }
@@ -119,7 +120,12 @@ impl Kho {
         if !problems.is_empty() {
             let details: Vec<Detail> = problems
                 .into_iter()
-                .map(|d| Detail::new(if d.path.is_empty() { "schema".into() } else { format!("schema.{}", d.path) }, d.message))
+                .map(|d| {
+                    Detail::new(
+                        if d.path.is_empty() { "schema".into() } else { format!("schema.{}", d.path) },
+                        d.message,
+                    )
+                })
                 .collect();
             let first = &details[0];
             return Err(Error::new(ErrorCode::InvalidTableSchema, format!("{}: {}", first.path, first.message))
@@ -138,7 +144,12 @@ impl Kho {
         Ok(())
     }
 
-    pub async fn create_dataset(&self, ctx: &Ctx, mut input: DatasetInput, resources: Vec<ResourceInput>) -> Result<Dataset> {
+    pub async fn create_dataset(
+        &self,
+        ctx: &Ctx,
+        mut input: DatasetInput,
+        resources: Vec<ResourceInput>,
+    ) -> Result<Dataset> {
         let m = ctx.principal.require_member()?;
         let owner = input.owner_agency_id.unwrap_or(m.agency_id);
         input.owner_agency_id = Some(owner);
@@ -148,7 +159,10 @@ impl Kho {
         for (i, r) in resources.iter().enumerate() {
             self.check_resource(r).await.map_err(|e| prefix_details(e, &format!("resources[{i}].")))?;
             if !names.insert(r.name.clone()) {
-                return Err(Error::validation(vec![Detail::new(format!("resources[{i}].name"), "is used by another resource of this dataset")]));
+                return Err(Error::validation(vec![Detail::new(
+                    format!("resources[{i}].name"),
+                    "is used by another resource of this dataset",
+                )]));
             }
         }
         let now = OffsetDateTime::now_utc();
@@ -156,7 +170,13 @@ impl Kho {
         let dataset = Dataset {
             resources: resources
                 .into_iter()
-                .map(|r| Resource { id: uuid::Uuid::now_v7().to_string(), dataset_id: id.clone(), input: r, created_at: now, modified_at: now })
+                .map(|r| Resource {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    dataset_id: id.clone(),
+                    input: r,
+                    created_at: now,
+                    modified_at: now,
+                })
                 .collect(),
             id,
             input,
@@ -164,7 +184,8 @@ impl Kho {
             created_at: now,
             modified_at: now,
         };
-        let event = ctx.event("dataset.create", "dataset", &dataset.id).detail(serde_json::json!({"slug": dataset.input.slug}));
+        let event =
+            ctx.event("dataset.create", "dataset", &dataset.id).detail(serde_json::json!({"slug": dataset.input.slug}));
         self.store.save_dataset(&dataset, SaveMode::Create, "create", event).await?;
         Ok(dataset)
     }
@@ -205,7 +226,13 @@ impl Kho {
         }
     }
 
-    pub async fn update_dataset(&self, ctx: &Ctx, id_or_slug: &str, mut input: DatasetInput, expected_revision: Option<i64>) -> Result<Dataset> {
+    pub async fn update_dataset(
+        &self,
+        ctx: &Ctx,
+        id_or_slug: &str,
+        mut input: DatasetInput,
+        expected_revision: Option<i64>,
+    ) -> Result<Dataset> {
         let mut d = self.dataset_for(ctx, id_or_slug, Action::Update).await?;
         Self::check_revision(&d, expected_revision)?;
         if !input.resources.is_empty() {
@@ -217,7 +244,9 @@ impl Kho {
         let new_owner = input.owner_agency_id.unwrap_or(d.owner_agency_id());
         if new_owner != d.owner_agency_id() {
             // Handing a dataset to another agency is a decision for the platform's operators.
-            ctx.principal.require_admin().map_err(|_| Error::forbidden("only an administrator may change a dataset's owner"))?;
+            ctx.principal
+                .require_admin()
+                .map_err(|_| Error::forbidden("only an administrator may change a dataset's owner"))?;
         }
         input.owner_agency_id = Some(new_owner);
         self.check_dataset_input(&mut input).await?;
@@ -241,7 +270,13 @@ impl Kho {
     }
 
     /// Create or replace the resource named `input.name`.
-    pub async fn put_resource(&self, ctx: &Ctx, id_or_slug: &str, input: ResourceInput, expected_revision: Option<i64>) -> Result<Dataset> {
+    pub async fn put_resource(
+        &self,
+        ctx: &Ctx,
+        id_or_slug: &str,
+        input: ResourceInput,
+        expected_revision: Option<i64>,
+    ) -> Result<Dataset> {
         let mut d = self.dataset_for(ctx, id_or_slug, Action::Update).await?;
         Self::check_revision(&d, expected_revision)?;
         self.check_resource(&input).await?;
@@ -253,14 +288,22 @@ impl Kho {
                 "resource_update"
             }
             None => {
-                d.resources.push(Resource { id: uuid::Uuid::now_v7().to_string(), dataset_id: d.id.clone(), input, created_at: now, modified_at: now });
+                d.resources.push(Resource {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    dataset_id: d.id.clone(),
+                    input,
+                    created_at: now,
+                    modified_at: now,
+                });
                 "resource_create"
             }
         };
         let previous = d.revision;
         d.revision += 1;
         d.modified_at = now;
-        let event = ctx.event(&format!("dataset.{change}"), "dataset", &d.id).detail(serde_json::json!({"revision": d.revision}));
+        let event = ctx
+            .event(&format!("dataset.{change}"), "dataset", &d.id)
+            .detail(serde_json::json!({"revision": d.revision}));
         self.store.save_dataset(&d, SaveMode::Update { expected_revision: previous }, change, event).await?;
         Ok(d)
     }
@@ -275,7 +318,8 @@ impl Kho {
         let previous = d.revision;
         d.revision += 1;
         d.modified_at = OffsetDateTime::now_utc();
-        let event = ctx.event("dataset.resource_delete", "dataset", &d.id).detail(serde_json::json!({"resource": name}));
+        let event =
+            ctx.event("dataset.resource_delete", "dataset", &d.id).detail(serde_json::json!({"resource": name}));
         self.store.save_dataset(&d, SaveMode::Update { expected_revision: previous }, "resource_delete", event).await?;
         Ok(d)
     }

@@ -15,7 +15,10 @@ pub const TERM_REFERENCES: &[&str] = &["admin_unit:province", "admin_unit:commun
 pub fn check_term(t: &NewDictionaryTerm) -> Vec<Detail> {
     let mut out = Vec::new();
     if !is_valid_term_name(&t.name) {
-        out.push(Detail::new("name", "must be snake_case: a–z, 0–9 and '_', starting with a letter, at most 64 characters"));
+        out.push(Detail::new(
+            "name",
+            "must be snake_case: a–z, 0–9 and '_', starting with a letter, at most 64 characters",
+        ));
     }
     if t.title.trim().is_empty() {
         out.push(Detail::new("title", "must not be empty"));
@@ -32,10 +35,10 @@ pub fn check_term(t: &NewDictionaryTerm) -> Vec<Detail> {
             out.push(Detail::new(d.path.replacen("fields[0].", "", 1), d.message));
         }
     }
-    if let Some(r) = &t.references {
-        if !TERM_REFERENCES.contains(&r.as_str()) {
-            out.push(Detail::new("references", format!("must be one of: {}", TERM_REFERENCES.join(", "))));
-        }
+    if let Some(r) = &t.references
+        && !TERM_REFERENCES.contains(&r.as_str())
+    {
+        out.push(Detail::new("references", format!("must be one of: {}", TERM_REFERENCES.join(", "))));
     }
     out
 }

@@ -71,10 +71,10 @@ impl Kho {
         if let Some(p) = password_problem(&new.password) {
             problems.push(Detail::new("password", p));
         }
-        if let Some(e) = &new.email {
-            if !e.contains('@') {
-                problems.push(Detail::new("email", "is not an email address"));
-            }
+        if let Some(e) = &new.email
+            && !e.contains('@')
+        {
+            problems.push(Detail::new("email", "is not an email address"));
         }
         if !problems.is_empty() {
             return Err(Error::validation(problems));

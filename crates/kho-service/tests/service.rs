@@ -73,7 +73,7 @@ async fn first_start_demo_sign_in_tokens_and_schemas() {
         temporal_end: None,
         contact_name: None,
         contact_email: None,
-            resources: vec![],
+        resources: vec![],
     };
     let err = kho.create_dataset(&admin, input.clone(), vec![]).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::UnknownAdminUnit);

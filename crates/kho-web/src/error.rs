@@ -11,12 +11,17 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         BadRequest | InvalidJson => StatusCode::BAD_REQUEST,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ValidationFailed | InvalidTableSchema | UnknownDictionaryTerm | UnknownAdminUnit | UnknownAgency | InvalidSlug => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        ValidationFailed
+        | InvalidTableSchema
+        | UnknownDictionaryTerm
+        | UnknownAdminUnit
+        | UnknownAgency
+        | InvalidSlug => StatusCode::UNPROCESSABLE_ENTITY,
         SlugTaken | UsernameTaken | TermVersionExists | Conflict => StatusCode::CONFLICT,
         NotFound => StatusCode::NOT_FOUND,
-        AuthenticationRequired | InvalidCredentials | InvalidToken | TokenExpired | TokenRevoked => StatusCode::UNAUTHORIZED,
+        AuthenticationRequired | InvalidCredentials | InvalidToken | TokenExpired | TokenRevoked => {
+            StatusCode::UNAUTHORIZED
+        }
         CsrfFailed | Forbidden => StatusCode::FORBIDDEN,
         TooManyAttempts | RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -59,10 +64,10 @@ impl IntoResponse for ApiError {
             details: e.details,
         };
         let mut resp = (status, axum::Json(body)).into_response();
-        if let Some(secs) = e.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = e.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"kho\""));

@@ -20,12 +20,11 @@ pub const SESSION_COOKIE: &str = "kho_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
-    if trust_proxy {
-        if let Some(xff) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            if let Some(first) = xff.split(',').next().map(str::trim).filter(|s| !s.is_empty()) {
-                return Some(first.to_string());
-            }
-        }
+    if trust_proxy
+        && let Some(xff) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(first) = xff.split(',').next().map(str::trim).filter(|s| !s.is_empty())
+    {
+        return Some(first.to_string());
     }
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
@@ -48,7 +47,8 @@ impl Caller {
 async fn resolve(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
     let ip = client_ip(parts, state.config.trust_proxy);
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-        let auth = auth.to_str().map_err(|_| Error::new(ErrorCode::InvalidToken, "Authorization header is not valid text"))?;
+        let auth =
+            auth.to_str().map_err(|_| Error::new(ErrorCode::InvalidToken, "Authorization header is not valid text"))?;
         let token = auth
             .strip_prefix("Bearer ")
             .ok_or_else(|| Error::new(ErrorCode::InvalidToken, "Authorization must be 'Bearer <token>'"))?;
@@ -56,10 +56,10 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
         return Ok(Caller { ctx: Ctx { principal, ip }, session_csrf: None, session_secret: None });
     }
     let jar = CookieJar::from_headers(&parts.headers);
-    if let Some(secret) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) {
-        if let Some((principal, csrf)) = state.kho.session_principal(&secret).await? {
-            return Ok(Caller { ctx: Ctx { principal, ip }, session_csrf: Some(csrf), session_secret: Some(secret) });
-        }
+    if let Some(secret) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string())
+        && let Some((principal, csrf)) = state.kho.session_principal(&secret).await?
+    {
+        return Ok(Caller { ctx: Ctx { principal, ip }, session_csrf: Some(csrf), session_secret: Some(secret) });
     }
     Ok(Caller { ctx: Ctx::anonymous(ip), session_csrf: None, session_secret: None })
 }
@@ -89,15 +89,13 @@ impl FromRequestParts<AppState> for ApiCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if !safe {
-            if let Some(expected) = &caller.session_csrf {
-                let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-                if sent != Some(expected.as_str()) {
-                    return Err(ApiError(Error::new(
-                        ErrorCode::CsrfFailed,
-                        "requests authenticated by a session cookie must send the session's X-CSRF-Token header",
-                    )));
-                }
+        if !safe && let Some(expected) = &caller.session_csrf {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent != Some(expected.as_str()) {
+                return Err(ApiError(Error::new(
+                    ErrorCode::CsrfFailed,
+                    "requests authenticated by a session cookie must send the session's X-CSRF-Token header",
+                )));
             }
         }
         Ok(ApiCaller(caller))
@@ -124,8 +122,12 @@ pub fn json_rejection(r: JsonRejection) -> Error {
         JsonRejection::MissingJsonContentType(_) => {
             Error::new(ErrorCode::UnsupportedMediaType, "send the body as JSON with 'Content-Type: application/json'")
         }
-        JsonRejection::JsonSyntaxError(e) => Error::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {}", e.body_text())),
-        JsonRejection::JsonDataError(e) => Error::new(ErrorCode::InvalidJson, format!("the body does not have the expected shape: {}", e.body_text())),
+        JsonRejection::JsonSyntaxError(e) => {
+            Error::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {}", e.body_text()))
+        }
+        JsonRejection::JsonDataError(e) => {
+            Error::new(ErrorCode::InvalidJson, format!("the body does not have the expected shape: {}", e.body_text()))
+        }
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             Error::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
         }
@@ -142,7 +144,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(e) => Err(ApiError(Error::new(ErrorCode::BadRequest, format!("invalid query string: {}", e.body_text())))),
+            Err(e) => {
+                Err(ApiError(Error::new(ErrorCode::BadRequest, format!("invalid query string: {}", e.body_text()))))
+            }
         }
     }
 }
@@ -154,7 +158,10 @@ pub fn if_match_revision(headers: &axum::http::HeaderMap) -> Result<Option<i64>,
         Some(v) => {
             let s = v.to_str().unwrap_or("").trim().trim_start_matches("W/").trim_matches('"');
             s.parse::<i64>().map(Some).map_err(|_| {
-                ApiError(Error::new(ErrorCode::BadRequest, "If-Match must be the dataset's revision number, e.g. \"3\""))
+                ApiError(Error::new(
+                    ErrorCode::BadRequest,
+                    "If-Match must be the dataset's revision number, e.g. \"3\"",
+                ))
             })
         }
     }

@@ -36,18 +36,32 @@ struct Health {
 async fn health(State(s): State<AppState>) -> Response {
     // A query proves the metadata store answers, not just that the process is alive.
     match s.kho.store.setting("province_code").await {
-        Ok(_) => Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION"), uptime_seconds: s.started.elapsed().as_secs() })
-            .into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", version: env!("CARGO_PKG_VERSION"), uptime_seconds: 0 }))
+        Ok(_) => Json(Health {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: s.started.elapsed().as_secs(),
+        })
+        .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health { status: "unavailable", version: env!("CARGO_PKG_VERSION"), uptime_seconds: 0 }),
+        )
             .into_response(),
     }
 }
 
 async fn fallback(method: Method, uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        return ApiError(Error::new(ErrorCode::NotFound, format!("no endpoint {method} {}", uri.path()))).into_response();
+        return ApiError(Error::new(ErrorCode::NotFound, format!("no endpoint {method} {}", uri.path())))
+            .into_response();
     }
-    (StatusCode::NOT_FOUND, axum::response::Html("<!doctype html><title>404</title><p>Không tìm thấy trang — page not found. <a href=\"/\">kho</a>")).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        axum::response::Html(
+            "<!doctype html><title>404</title><p>Không tìm thấy trang — page not found. <a href=\"/\">kho</a>",
+        ),
+    )
+        .into_response()
 }
 
 /// Build the whole application: API, pages, health, metrics and the API description.
@@ -95,5 +109,7 @@ pub async fn serve(
     app: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -37,7 +37,8 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("kho");
         let requests = Family::<Labels, Counter>::default();
         let latency = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        let (datasets, users, audit_entries, uptime) = (Gauge::default(), Gauge::default(), Gauge::default(), Gauge::default());
+        let (datasets, users, audit_entries, uptime) =
+            (Gauge::default(), Gauge::default(), Gauge::default(), Gauge::default());
         registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by method and route", latency.clone());
         registry.register("datasets", "Datasets in the catalog (not deleted)", datasets.clone());
@@ -63,7 +64,9 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
             ("status".into(), resp.status().as_u16().to_string()),
         ])
         .inc();
-    m.latency.get_or_create(&vec![("method".into(), method), ("route".into(), route)]).observe(start.elapsed().as_secs_f64());
+    m.latency
+        .get_or_create(&vec![("method".into(), method), ("route".into(), route)])
+        .observe(start.elapsed().as_secs_f64());
     resp
 }
 
@@ -73,7 +76,13 @@ pub async fn render(State(state): State<AppState>) -> Response {
     if let Ok(n) = store.user_count().await {
         m.users.set(n);
     }
-    let filter = kho_meta::DatasetFilter { visibility: kho_meta::Visibility::All, owner_agency_id: None, q: None, limit: 1, offset: 0 };
+    let filter = kho_meta::DatasetFilter {
+        visibility: kho_meta::Visibility::All,
+        owner_agency_id: None,
+        q: None,
+        limit: 1,
+        offset: 0,
+    };
     if let Ok((_, n)) = store.list_datasets(&filter).await {
         m.datasets.set(n);
     }
@@ -85,5 +94,6 @@ pub async fn render(State(state): State<AppState>) -> Response {
     if encode(&mut out, &m.registry).is_err() {
         return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();
     }
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response()
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out)
+        .into_response()
 }

@@ -16,6 +16,7 @@ pub struct Config {
     /// Address to listen on.
     pub listen: String,
     /// GSO code of the province this instance serves.
+    #[serde(deserialize_with = "gso_code")]
     pub province_code: String,
     /// Mark cookies Secure; turn on when users reach kho over HTTPS.
     pub cookie_secure: bool,
@@ -29,6 +30,21 @@ pub struct Config {
     pub initial_admin_password: Option<String>,
     /// Log filter, e.g. "info" or "kho=debug,tower_http=info".
     pub log: String,
+}
+
+/// Environment values that look like numbers reach us as numbers ("01" as 1): accept both and
+/// restore the zero-padded two-digit code.
+fn gso_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Code {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Code::deserialize(d)? {
+        Code::Text(s) => s,
+        Code::Number(n) => format!("{n:02}"),
+    })
 }
 
 impl Default for Config {
@@ -85,6 +101,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // figment's Jail fixes the closure's error type; its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
     fn defaults_then_file_then_flags() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("k.toml", "listen = \"0.0.0.0:9000\"\nprovince_code = \"40\"")?;

@@ -206,7 +206,8 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<DataLock> {
 }
 
 async fn open(cfg: &Config) -> anyhow::Result<Kho> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
     let store = SqliteStore::open(&cfg.data_dir.join("kho.db")).await.map_err(|e| anyhow::anyhow!(e.message))?;
     let service = ServiceConfig {
         province_code: cfg.province_code.clone(),
@@ -242,7 +243,8 @@ fn print_first_admin(report: &kho_service::bootstrap::InitReport) {
 
 async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
     let _lock = lock_data_dir(&cfg.data_dir)?;
     let (kho, report) = ready(&cfg).await?;
     let demo_users = if demo { kho.load_demo().await.map_err(e)? } else { vec![] };
@@ -268,7 +270,11 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     if report.first_admin.is_none() && demo_users.is_empty() {
         println!("  sign in at http://{addr}/sign-in (create users with `kho user create`)");
     }
-    let web = kho_web::WebConfig { cookie_secure: cfg.cookie_secure, max_body_bytes: cfg.max_body_bytes, trust_proxy: cfg.trust_proxy };
+    let web = kho_web::WebConfig {
+        cookie_secure: cfg.cookie_secure,
+        max_body_bytes: cfg.max_body_bytes,
+        trust_proxy: cfg.trust_proxy,
+    };
     let app = kho_web::app(kho.clone(), web);
     let purge = kho.clone();
     tokio::spawn(async move {
@@ -321,13 +327,20 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     let overrides = Overrides { data_dir: cli.data_dir.clone(), listen, province_code: cli.province.clone() };
     let cfg = config::load(cli.config.as_deref(), &overrides)?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KHO_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log)))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KHO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log)),
+        )
         .with_writer(std::io::stderr)
         .init();
     let system = Ctx::system();
     match cli.command {
         Command::Serve { demo, .. } => serve(cfg, demo).await?,
-        Command::Config => println!("{}", serde_json::to_string_pretty(&cfg)?.replace(cfg.initial_admin_password.as_deref().unwrap_or("\u{0}"), "***")),
+        Command::Config => println!(
+            "{}",
+            serde_json::to_string_pretty(&cfg)?
+                .replace(cfg.initial_admin_password.as_deref().unwrap_or("\u{0}"), "***")
+        ),
         Command::Demo { command: DemoCommand::Load } => {
             let (kho, report) = ready(&cfg).await?;
             print_first_admin(&report);
@@ -376,14 +389,28 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     let agencies = kho.list_agencies().await.map_err(e)?;
                     for u in kho.list_users(&system, None).await.map_err(e)? {
                         let agency = agencies.iter().find(|a| a.id == u.agency_id).map_or("", |a| a.code.as_str());
-                        println!("{:>4}  {:<24} {:<8} {:<8} {}  {}", u.id, u.username, u.role, if u.active { "active" } else { "locked" }, agency, u.display_name);
+                        println!(
+                            "{:>4}  {:<24} {:<8} {:<8} {}  {}",
+                            u.id,
+                            u.username,
+                            u.role,
+                            if u.active { "active" } else { "locked" },
+                            agency,
+                            u.display_name
+                        );
                     }
                 }
                 UserCommand::SetPassword { username, password } => {
                     let id = user_id(&kho, &username).await?;
                     let generated = password.is_none();
                     let password = password.unwrap_or_else(|| kho_service::auth::random_secret(9));
-                    kho.update_user(&system, id, UserChanges { password: Some(password.clone()), ..Default::default() }).await.map_err(e)?;
+                    kho.update_user(
+                        &system,
+                        id,
+                        UserChanges { password: Some(password.clone()), ..Default::default() },
+                    )
+                    .await
+                    .map_err(e)?;
                     println!("password of {username} changed; their sessions were ended");
                     if generated {
                         println!("password: {password}  (shown only once)");
@@ -391,12 +418,16 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
                 UserCommand::Deactivate { username } => {
                     let id = user_id(&kho, &username).await?;
-                    kho.update_user(&system, id, UserChanges { active: Some(false), ..Default::default() }).await.map_err(e)?;
+                    kho.update_user(&system, id, UserChanges { active: Some(false), ..Default::default() })
+                        .await
+                        .map_err(e)?;
                     println!("{username} can no longer sign in");
                 }
                 UserCommand::Activate { username } => {
                     let id = user_id(&kho, &username).await?;
-                    kho.update_user(&system, id, UserChanges { active: Some(true), ..Default::default() }).await.map_err(e)?;
+                    kho.update_user(&system, id, UserChanges { active: Some(true), ..Default::default() })
+                        .await
+                        .map_err(e)?;
                     println!("{username} can sign in again");
                 }
             }
@@ -411,13 +442,25 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                         .create_token(&system, NewToken { name, role, expires_in_days, user_id: Some(id) })
                         .await
                         .map_err(e)?;
-                    eprintln!("token {} created for {user} ({}); the secret below is shown only once:", created.token.id, created.token.role);
+                    eprintln!(
+                        "token {} created for {user} ({}); the secret below is shown only once:",
+                        created.token.id, created.token.role
+                    );
                     println!("{}", created.secret);
                 }
                 TokenCommand::List => {
                     for t in kho.list_tokens(&system).await.map_err(e)? {
-                        let status = if t.revoked_at.is_some() { "revoked" } else if t.expires_at.is_some_and(|x| x <= time::OffsetDateTime::now_utc()) { "expired" } else { "active" };
-                        println!("{:>4}  {:<24} {}…  user {:<4} {:<8} {}", t.id, t.name, t.prefix, t.user_id, t.role, status);
+                        let status = if t.revoked_at.is_some() {
+                            "revoked"
+                        } else if t.expires_at.is_some_and(|x| x <= time::OffsetDateTime::now_utc()) {
+                            "expired"
+                        } else {
+                            "active"
+                        };
+                        println!(
+                            "{:>4}  {:<24} {}…  user {:<4} {:<8} {}",
+                            t.id, t.name, t.prefix, t.user_id, t.role, status
+                        );
                     }
                 }
                 TokenCommand::Revoke { id } => {
@@ -432,7 +475,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 AgencyCommand::List => {
                     fn print(nodes: &[kho_service::agencies::AgencyNode], depth: usize) {
                         for n in nodes {
-                            println!("{}{} [{}] {}", "  ".repeat(depth), n.agency.name, n.agency.code, n.agency.admin_unit_code.as_deref().unwrap_or(""));
+                            println!(
+                                "{}{} [{}] {}",
+                                "  ".repeat(depth),
+                                n.agency.name,
+                                n.agency.code,
+                                n.agency.admin_unit_code.as_deref().unwrap_or("")
+                            );
                             print(&n.children, depth + 1);
                         }
                     }
@@ -440,9 +489,22 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
                 AgencyCommand::Create { code, name, name_en, kind, parent, admin_unit } => {
                     let kind = kind.parse::<AgencyKind>().map_err(e)?;
-                    let parent = kho.get_agency(parent.as_deref().unwrap_or(kho_service::bootstrap::PROVINCE_COMMITTEE_CODE)).await.map_err(e)?;
+                    let parent = kho
+                        .get_agency(parent.as_deref().unwrap_or(kho_service::bootstrap::PROVINCE_COMMITTEE_CODE))
+                        .await
+                        .map_err(e)?;
                     let a = kho
-                        .create_agency(&system, NewAgency { code, name, name_en, kind, parent_id: Some(parent.id), admin_unit_code: admin_unit })
+                        .create_agency(
+                            &system,
+                            NewAgency {
+                                code,
+                                name,
+                                name_en,
+                                kind,
+                                parent_id: Some(parent.id),
+                                admin_unit_code: admin_unit,
+                            },
+                        )
                         .await
                         .map_err(e)?;
                     println!("created agency {} [{}] under {}", a.name, a.code, parent.name);
@@ -469,7 +531,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 AuditCommand::Tail { count } => {
                     let filter = kho_meta::AuditFilter { limit: count.clamp(1, 500), ..Default::default() };
                     for r in kho.list_audit(&system, filter).await.map_err(e)?.into_iter().rev() {
-                        println!("{:>6} {} {:<32} {:<24} {}:{} {} {}", r.seq, r.at, r.actor, r.action, r.object_type, r.object_id, r.outcome, r.ip.unwrap_or_default());
+                        println!(
+                            "{:>6} {} {:<32} {:<24} {}:{} {} {}",
+                            r.seq,
+                            r.at,
+                            r.actor,
+                            r.action,
+                            r.object_type,
+                            r.object_id,
+                            r.outcome,
+                            r.ip.unwrap_or_default()
+                        );
                     }
                 }
             }

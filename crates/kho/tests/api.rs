@@ -20,7 +20,14 @@ async fn health_metrics_and_openapi() {
     let o = c.get("/openapi.json").await;
     assert_eq!(o.body["openapi"], "3.1.0");
     let paths = o.body["paths"].as_object().unwrap();
-    for p in ["/api/v1/datasets", "/api/v1/datasets/{id}", "/api/v1/dictionary/terms", "/api/v1/tokens", "/api/v1/audit", "/api/v1/agencies/tree"] {
+    for p in [
+        "/api/v1/datasets",
+        "/api/v1/datasets/{id}",
+        "/api/v1/dictionary/terms",
+        "/api/v1/tokens",
+        "/api/v1/audit",
+        "/api/v1/agencies/tree",
+    ] {
         assert!(paths.contains_key(p), "{p} missing from OpenAPI");
     }
     // Every operation documents the shared error body.
@@ -55,10 +62,14 @@ async fn sign_in_failures_lockout_and_csrf() {
     let s2 = Server::start(false);
     let mut admin = Client::signed_in(&s2.base, "admin", ADMIN_PASSWORD).await;
     let csrf = admin.csrf.take();
-    let no_csrf = admin.post("/api/v1/agencies", json!({"code": "so-moi", "name": "Sở Mới", "kind": "department"})).await;
+    let no_csrf =
+        admin.post("/api/v1/agencies", json!({"code": "so-moi", "name": "Sở Mới", "kind": "department"})).await;
     assert_eq!((no_csrf.status, no_csrf.code()), (StatusCode::FORBIDDEN, "csrf_failed"));
     admin.csrf = Some("wrong".into());
-    assert_eq!(admin.post("/api/v1/agencies", json!({"code": "so-moi", "name": "Sở Mới", "kind": "department"})).await.code(), "csrf_failed");
+    assert_eq!(
+        admin.post("/api/v1/agencies", json!({"code": "so-moi", "name": "Sở Mới", "kind": "department"})).await.code(),
+        "csrf_failed"
+    );
     admin.csrf = csrf;
     let ok = admin.post("/api/v1/agencies", json!({"code": "so-moi", "name": "Sở Mới", "kind": "department"})).await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
@@ -74,7 +85,8 @@ async fn tokens_are_shown_once_scoped_and_revocable() {
     let s = Server::start(true);
     let admin = Client::signed_in(&s.base, "admin", ADMIN_PASSWORD).await;
     let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
-    let created = steward.post("/api/v1/tokens", json!({"name": "đồng bộ", "role": "viewer", "expires_in_days": 30})).await;
+    let created =
+        steward.post("/api/v1/tokens", json!({"name": "đồng bộ", "role": "viewer", "expires_in_days": 30})).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let secret = created.body["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("kho_") && secret.len() == 68);
@@ -87,7 +99,12 @@ async fn tokens_are_shown_once_scoped_and_revocable() {
     let t = Client::with_token(&s.base, &secret);
     assert_eq!(t.get("/api/v1/me").await.body["role"], "viewer");
     assert_eq!(t.get("/api/v1/datasets/co-so-y-te").await.status, StatusCode::OK);
-    let denied = t.put("/api/v1/datasets/co-so-y-te", json!({"slug": "co-so-y-te", "title": "x", "access_level": "shared", "frequency": "annual"})).await;
+    let denied = t
+        .put(
+            "/api/v1/datasets/co-so-y-te",
+            json!({"slug": "co-so-y-te", "title": "x", "access_level": "shared", "frequency": "annual"}),
+        )
+        .await;
     assert_eq!((denied.status, denied.code()), (StatusCode::FORBIDDEN, "forbidden"));
     // A stronger role than the user's is refused.
     let too_strong = steward.post("/api/v1/tokens", json!({"name": "x", "role": "admin"})).await;
@@ -120,7 +137,8 @@ async fn tokens_are_shown_once_scoped_and_revocable() {
     assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "token_expired"));
 
     // A token cannot mint tokens.
-    let admin_tok = admin.post("/api/v1/tokens", json!({"name": "ci"})).await.body["secret"].as_str().unwrap().to_string();
+    let admin_tok =
+        admin.post("/api/v1/tokens", json!({"name": "ci"})).await.body["secret"].as_str().unwrap().to_string();
     let r = Client::with_token(&s.base, &admin_tok).post("/api/v1/tokens", json!({"name": "child"})).await;
     assert_eq!(r.code(), "forbidden");
 }
@@ -139,7 +157,9 @@ async fn world() -> World {
     let admin = Client::signed_in(&s.base, "admin", ADMIN_PASSWORD).await;
     let mut ids = Vec::new();
     for code in ["so-a", "so-b", "so-c"] {
-        let r = admin.post("/api/v1/agencies", json!({"code": code, "name": format!("Sở {code}"), "kind": "department"})).await;
+        let r = admin
+            .post("/api/v1/agencies", json!({"code": code, "name": format!("Sở {code}"), "kind": "department"}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         ids.push(r.body["id"].as_i64().unwrap());
     }
@@ -211,7 +231,11 @@ async fn authorization_matrix() {
             let after_update = admin.get(&path).await;
             let delete = c.delete(&path).await;
             let got = [read.status.as_u16(), update.status.as_u16(), delete.status.as_u16()];
-            assert_eq!(&got, cells, "{name} on {level}: read {} / update {} / delete {}", read.text, update.text, delete.text);
+            assert_eq!(
+                &got, cells,
+                "{name} on {level}: read {} / update {} / delete {}",
+                read.text, update.text, delete.text
+            );
             for (status, resp) in got.iter().zip([&read, &update, &delete]) {
                 if *status >= 400 {
                     assert_eq!(resp.code(), code_of(*status), "{name} on {level}");
@@ -232,7 +256,8 @@ async fn authorization_matrix() {
     // Listings return exactly what each caller may read.
     for (name, row) in expected {
         let c = &w.clients.iter().find(|(n, _)| n == name).unwrap().1;
-        let mut readable: Vec<String> = levels.iter().zip(row).filter(|(_, cells)| cells[0] == 200).map(|(l, _)| l.to_string()).collect();
+        let mut readable: Vec<String> =
+            levels.iter().zip(row).filter(|(_, cells)| cells[0] == 200).map(|(l, _)| l.to_string()).collect();
         readable.sort();
         assert_eq!(listed(c).await, readable, "{name}");
     }
@@ -308,9 +333,24 @@ async fn catalog_bad_input_is_named_and_loses_nothing() {
     // Malformed JSON, wrong content type, unknown fields, oversized body.
     let r = steward.send(Method::POST, "/api/v1/datasets", None, &[("content-type", "application/json")]).await;
     assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_json"));
-    let r = steward.http.post(s.url("/api/v1/datasets")).header("X-CSRF-Token", steward.csrf.clone().unwrap()).header("content-type", "application/json").body("{\"slug\": ").send().await.unwrap();
+    let r = steward
+        .http
+        .post(s.url("/api/v1/datasets"))
+        .header("X-CSRF-Token", steward.csrf.clone().unwrap())
+        .header("content-type", "application/json")
+        .body("{\"slug\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = steward.http.post(s.url("/api/v1/datasets")).header("X-CSRF-Token", steward.csrf.clone().unwrap()).body("slug=x").send().await.unwrap();
+    let r = steward
+        .http
+        .post(s.url("/api/v1/datasets"))
+        .header("X-CSRF-Token", steward.csrf.clone().unwrap())
+        .body("slug=x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let mut extra = dataset("thua-truong", "shared");
     extra["unexpected"] = json!(1);
@@ -338,10 +378,14 @@ async fn catalog_bad_input_is_named_and_loses_nothing() {
     let r = steward.send(Method::PUT, "/api/v1/datasets/benh-vien", Some(edit), &[("If-Match", "\"1\"")]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = steward
-        .put("/api/v1/datasets/benh-vien/resources/giuong-benh", json!({"title": "Giường bệnh", "schema": {"fields": [{"name": "so_giuong", "type": "integer"}]}}))
+        .put(
+            "/api/v1/datasets/benh-vien/resources/giuong-benh",
+            json!({"title": "Giường bệnh", "schema": {"fields": [{"name": "so_giuong", "type": "integer"}]}}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let bad_res = steward.put("/api/v1/datasets/benh-vien/resources/giuong-benh", json!({"schema": {"fields": "x"}})).await;
+    let bad_res =
+        steward.put("/api/v1/datasets/benh-vien/resources/giuong-benh", json!({"schema": {"fields": "x"}})).await;
     assert_eq!(bad_res.code(), "invalid_table_schema");
     let revs = steward.get("/api/v1/datasets/benh-vien/revisions").await;
     let changes: Vec<&str> = revs.body.as_array().unwrap().iter().map(|r| r["change"].as_str().unwrap()).collect();
@@ -393,7 +437,12 @@ async fn dictionary_agencies_and_admin_units() {
     let children = root["children"].as_array().unwrap();
     assert_eq!(children.iter().filter(|c| c["kind"] == "commune_committee").count(), 75);
     assert!(children.iter().any(|c| c["code"] == "so-y-te"));
-    let r = admin.post("/api/v1/agencies", json!({"code": "xa-moi", "name": "UBND xã mới", "kind": "commune_committee", "admin_unit_code": "12345"})).await;
+    let r = admin
+        .post(
+            "/api/v1/agencies",
+            json!({"code": "xa-moi", "name": "UBND xã mới", "kind": "commune_committee", "admin_unit_code": "12345"}),
+        )
+        .await;
     assert_eq!(r.code(), "unknown_admin_unit");
     let r = admin.post("/api/v1/agencies", json!({"code": "so-y-te", "name": "Trùng", "kind": "department"})).await;
     assert_eq!(r.code(), "slug_taken");
@@ -414,7 +463,8 @@ async fn dictionary_agencies_and_admin_units() {
 
 async fn listed(c: &Client) -> Vec<String> {
     let r = c.get("/api/v1/datasets?limit=1000").await;
-    let mut levels: Vec<String> = r.body["items"].as_array().unwrap().iter().map(|d| d["access_level"].as_str().unwrap().to_string()).collect();
+    let mut levels: Vec<String> =
+        r.body["items"].as_array().unwrap().iter().map(|d| d["access_level"].as_str().unwrap().to_string()).collect();
     levels.sort();
     levels.dedup();
     levels

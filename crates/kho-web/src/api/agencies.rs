@@ -22,7 +22,11 @@ async fn list(State(s): State<AppState>) -> ApiResult<Json<Vec<Agency>>> {
 /// Create an agency (administrators).
 #[utoipa::path(post, path = "/api/v1/agencies", tag = "agencies", request_body = NewAgency,
     responses((status = 201, body = Agency)))]
-async fn create(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiJson(body): ApiJson<NewAgency>) -> ApiResult<(StatusCode, Json<Agency>)> {
+async fn create(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiJson(body): ApiJson<NewAgency>,
+) -> ApiResult<(StatusCode, Json<Agency>)> {
     Ok((StatusCode::CREATED, Json(s.kho.create_agency(&c.ctx, body).await?)))
 }
 
@@ -43,7 +47,12 @@ async fn get(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Jso
 /// Replace an agency's description (administrators).
 #[utoipa::path(put, path = "/api/v1/agencies/{id}", tag = "agencies", request_body = NewAgency,
     params(("id" = i64, Path, description = "Agency id")), responses((status = 200, body = Agency)))]
-async fn update(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Path<i64>, ApiJson(body): ApiJson<NewAgency>) -> ApiResult<Json<Agency>> {
+async fn update(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<NewAgency>,
+) -> ApiResult<Json<Agency>> {
     Ok(Json(s.kho.update_agency(&c.ctx, id, body).await?))
 }
 
@@ -92,7 +101,11 @@ pub struct EraQuery {
 /// One administrative unit by GSO code.
 #[utoipa::path(get, path = "/api/v1/admin-units/{code}", tag = "agencies", params(("code" = String, Path), EraQuery),
     responses((status = 200, body = AdminUnit)))]
-async fn unit(State(s): State<AppState>, Path(code): Path<String>, ApiQuery(q): ApiQuery<EraQuery>) -> ApiResult<Json<AdminUnit>> {
+async fn unit(
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    ApiQuery(q): ApiQuery<EraQuery>,
+) -> ApiResult<Json<AdminUnit>> {
     Ok(Json(s.kho.get_admin_unit(q.era.unwrap_or(AdminEra::Current), &code).await?))
 }
 

@@ -26,8 +26,18 @@ pub struct AuditQuery {
 
 /// Audit entries, newest first (administrators).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = Vec<AuditRecord>)))]
-async fn list(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<Vec<AuditRecord>>> {
-    let filter = AuditFilter { before_seq: q.before, actor: q.actor, action: q.action, object_id: q.object_id, limit: q.limit.unwrap_or(100) };
+async fn list(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditRecord>>> {
+    let filter = AuditFilter {
+        before_seq: q.before,
+        actor: q.actor,
+        action: q.action,
+        object_id: q.object_id,
+        limit: q.limit.unwrap_or(100),
+    };
     Ok(Json(s.kho.list_audit(&c.ctx, filter).await?))
 }
 

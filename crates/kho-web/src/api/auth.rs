@@ -42,7 +42,12 @@ pub struct Me {
 /// Sign in with a username and password; sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignIn,
     responses((status = 200, description = "Signed in", body = SignedIn)))]
-async fn sign_in(State(s): State<AppState>, ApiCaller(c): ApiCaller, jar: CookieJar, ApiJson(body): ApiJson<SignIn>) -> ApiResult<Response> {
+async fn sign_in(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<SignIn>,
+) -> ApiResult<Response> {
     let session = s.kho.sign_in(&c.ctx, &body.username, &body.password).await?;
     let jar = jar.add(session_cookie(&s, session.secret.clone()));
     let out = SignedIn { user: session.user, csrf_token: session.csrf_token, expires_at: session.expires_at };
@@ -79,7 +84,11 @@ pub struct ChangePassword {
 /// Change my own password.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = ChangePassword,
     responses((status = 204, description = "Changed")))]
-async fn change_password(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiJson(body): ApiJson<ChangePassword>) -> ApiResult<axum::http::StatusCode> {
+async fn change_password(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> ApiResult<axum::http::StatusCode> {
     s.kho.change_password(&c.ctx, &body.current_password, &body.new_password).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

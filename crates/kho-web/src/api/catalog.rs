@@ -45,7 +45,11 @@ fn with_etag(d: Dataset) -> Response {
 
 /// Datasets the caller may see, newest change first.
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "catalog", params(ListQuery), responses((status = 200, body = DatasetPage)))]
-async fn list(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<DatasetPage>> {
+async fn list(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<DatasetPage>> {
     let query = DatasetQuery {
         owner_agency_id: q.owner_agency_id,
         q: q.q.map(|s| s.chars().take(500).collect()),
@@ -58,7 +62,11 @@ async fn list(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiQuery(q): A
 
 /// Create a dataset, optionally with its first resources. The owner defaults to the caller's agency.
 #[utoipa::path(post, path = "/api/v1/datasets", tag = "catalog", request_body = DatasetInput, responses((status = 201, body = Dataset)))]
-async fn create(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiJson(mut body): ApiJson<DatasetInput>) -> ApiResult<Response> {
+async fn create(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiJson(mut body): ApiJson<DatasetInput>,
+) -> ApiResult<Response> {
     let resources = std::mem::take(&mut body.resources);
     let d = s.kho.create_dataset(&c.ctx, body, resources).await?;
     let mut resp = with_etag(d);
@@ -78,7 +86,13 @@ async fn get(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Path<
 #[utoipa::path(put, path = "/api/v1/datasets/{id}", tag = "catalog", request_body = DatasetInput,
     params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "Expected revision")),
     responses((status = 200, body = Dataset)))]
-async fn update(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Path<String>, headers: HeaderMap, ApiJson(body): ApiJson<DatasetInput>) -> ApiResult<Response> {
+async fn update(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<DatasetInput>,
+) -> ApiResult<Response> {
     let expected = if_match_revision(&headers)?;
     Ok(with_etag(s.kho.update_dataset(&c.ctx, &id, body, expected).await?))
 }
@@ -87,7 +101,12 @@ async fn update(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Pa
 #[utoipa::path(delete, path = "/api/v1/datasets/{id}", tag = "catalog",
     params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "Expected revision")),
     responses((status = 204, description = "Deleted")))]
-async fn delete(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<StatusCode> {
+async fn delete(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
     let expected = if_match_revision(&headers)?;
     s.kho.delete_dataset(&c.ctx, &id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -96,7 +115,11 @@ async fn delete(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Pa
 /// Every revision of a dataset, newest first, each with the full dataset as it was.
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/revisions", tag = "catalog", params(("id" = String, Path)),
     responses((status = 200, body = Vec<DatasetRevision>)))]
-async fn revisions(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Path<String>) -> ApiResult<Json<Vec<DatasetRevision>>> {
+async fn revisions(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<DatasetRevision>>> {
     Ok(Json(s.kho.dataset_revisions(&c.ctx, &id).await?))
 }
 
@@ -117,7 +140,13 @@ pub struct ResourceBody {
 #[utoipa::path(put, path = "/api/v1/datasets/{id}/resources/{name}", tag = "catalog", request_body = ResourceBody,
     params(("id" = String, Path), ("name" = String, Path), ("If-Match" = Option<String>, Header, description = "Expected revision")),
     responses((status = 200, body = Dataset)))]
-async fn put_resource(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path((id, name)): Path<(String, String)>, headers: HeaderMap, ApiJson(body): ApiJson<ResourceBody>) -> ApiResult<Response> {
+async fn put_resource(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ResourceBody>,
+) -> ApiResult<Response> {
     let expected = if_match_revision(&headers)?;
     let input = ResourceInput { name, title: body.title, description: body.description, schema: body.schema };
     Ok(with_etag(s.kho.put_resource(&c.ctx, &id, input, expected).await?))
@@ -126,7 +155,11 @@ async fn put_resource(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path((
 /// Remove a resource from a dataset.
 #[utoipa::path(delete, path = "/api/v1/datasets/{id}/resources/{name}", tag = "catalog",
     params(("id" = String, Path), ("name" = String, Path)), responses((status = 200, body = Dataset)))]
-async fn delete_resource(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path((id, name)): Path<(String, String)>) -> ApiResult<Response> {
+async fn delete_resource(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
     Ok(with_etag(s.kho.delete_resource(&c.ctx, &id, &name).await?))
 }
 
@@ -141,14 +174,21 @@ pub struct SchemaQuery {
 /// Frictionless Table Schema document).
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/resources/{name}/schema", tag = "catalog",
     params(("id" = String, Path), ("name" = String, Path), SchemaQuery), responses((status = 200, body = Object)))]
-async fn schema(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path((id, name)): Path<(String, String)>, ApiQuery(q): ApiQuery<SchemaQuery>) -> ApiResult<Json<serde_json::Value>> {
+async fn schema(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<SchemaQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     let d = s.kho.get_dataset(&c.ctx, &id).await?;
-    let r = d
-        .resources
-        .into_iter()
-        .find(|r| r.input.name == name || r.id == name)
-        .ok_or_else(|| ApiError(Error::new(ErrorCode::NotFound, format!("dataset has no resource '{name}'")).with_details(vec![Detail::new("name", "no such resource")])))?;
-    let schema = if q.resolved.unwrap_or(false) { s.kho.effective_schema(&r.input.schema).await? } else { r.input.schema };
+    let r = d.resources.into_iter().find(|r| r.input.name == name || r.id == name).ok_or_else(|| {
+        ApiError(
+            Error::new(ErrorCode::NotFound, format!("dataset has no resource '{name}'"))
+                .with_details(vec![Detail::new("name", "no such resource")]),
+        )
+    })?;
+    let schema =
+        if q.resolved.unwrap_or(false) { s.kho.effective_schema(&r.input.schema).await? } else { r.input.schema };
     Ok(Json(schema))
 }
 

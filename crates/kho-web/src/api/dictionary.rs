@@ -27,7 +27,11 @@ async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<TermQuery>) -> Ap
 /// Add a term, or the next version of an existing one (administrators). Versions are immutable.
 #[utoipa::path(post, path = "/api/v1/dictionary/terms", tag = "dictionary", request_body = NewDictionaryTerm,
     responses((status = 201, body = DictionaryTerm)))]
-async fn create(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiJson(body): ApiJson<NewDictionaryTerm>) -> ApiResult<(StatusCode, Json<DictionaryTerm>)> {
+async fn create(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiJson(body): ApiJson<NewDictionaryTerm>,
+) -> ApiResult<(StatusCode, Json<DictionaryTerm>)> {
     Ok((StatusCode::CREATED, Json(s.kho.add_term(&c.ctx, body).await?)))
 }
 

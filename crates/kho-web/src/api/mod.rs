@@ -41,8 +41,12 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("kho_session"))));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components
+            .add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("kho_session"))));
     }
 }
 
@@ -60,9 +64,7 @@ impl Modify for ErrorResponses {
             .map(|c| format!("`{}` ({}): {}", c.as_str(), crate::error::status_of(*c).as_u16(), c.describe()))
             .collect();
         let body = || {
-            ContentBuilder::new()
-                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))))
-                .build()
+            ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody")))).build()
         };
         let standard = [
             ("400", "Malformed request (bad_request, invalid_json)"),
@@ -76,7 +78,9 @@ impl Modify for ErrorResponses {
             ("500", "Unexpected server error"),
         ];
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+            for op in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+            {
                 for (status, desc) in standard {
                     op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                         RefOr::T(ResponseBuilder::new().description(desc).content("application/json", body()).build())

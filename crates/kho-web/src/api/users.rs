@@ -21,13 +21,21 @@ pub struct UserQuery {
 
 /// List users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery), responses((status = 200, body = Vec<User>)))]
-async fn list(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Json<Vec<User>>> {
+async fn list(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiQuery(q): ApiQuery<UserQuery>,
+) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(s.kho.list_users(&c.ctx, q.agency_id).await?))
 }
 
 /// Create a user (administrators).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser, responses((status = 201, body = User)))]
-async fn create(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiJson(body): ApiJson<NewUser>) -> ApiResult<(StatusCode, Json<User>)> {
+async fn create(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiJson(body): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
     Ok((StatusCode::CREATED, Json(s.kho.create_user(&c.ctx, body).await?)))
 }
 
@@ -41,7 +49,12 @@ async fn get(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Path<
 /// when their rights or password change.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserChanges,
     responses((status = 200, body = User)))]
-async fn update(State(s): State<AppState>, ApiCaller(c): ApiCaller, Path(id): Path<i64>, ApiJson(body): ApiJson<UserChanges>) -> ApiResult<Json<User>> {
+async fn update(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<UserChanges>,
+) -> ApiResult<Json<User>> {
     Ok(Json(s.kho.update_user(&c.ctx, id, body).await?))
 }
 
@@ -53,7 +66,11 @@ async fn tokens(State(s): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResult
 
 /// Create an API token. The secret is in this response only; kho keeps just its hash.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "users", request_body = NewToken, responses((status = 201, body = CreatedToken)))]
-async fn create_token(State(s): State<AppState>, ApiCaller(c): ApiCaller, ApiJson(body): ApiJson<NewToken>) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+async fn create_token(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiJson(body): ApiJson<NewToken>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     Ok((StatusCode::CREATED, Json(s.kho.create_token(&c.ctx, body).await?)))
 }
 

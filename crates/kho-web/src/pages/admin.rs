@@ -56,7 +56,13 @@ struct AccountPage<'a> {
     errors: Vec<Detail>,
 }
 
-async fn account_page(s: &AppState, page: &Page, new_secret: Option<String>, message: Option<String>, errors: Vec<Detail>) -> Result<Response, super::PageError> {
+async fn account_page(
+    s: &AppState,
+    page: &Page,
+    new_secret: Option<String>,
+    message: Option<String>,
+    errors: Vec<Detail>,
+) -> Result<Response, super::PageError> {
     let tokens = s.kho.list_tokens(page.ctx()).await.map_err(|e| page.error(e))?;
     let users = s.kho.list_users(page.ctx(), None).await.map_err(|e| page.error(e))?;
     let tokens = tokens.into_iter().map(|t| token_view(t, &users)).collect();
@@ -82,12 +88,31 @@ pub async fn account_submit(State(s): State<AppState>, page: Page, f: FormData) 
     match f.get("action") {
         Some("password") => {
             if f.get("new_password") != f.get("confirm_password") {
-                return account_page(&s, &page, None, None, vec![Detail::new("confirm_password", tr.t("account.password_mismatch"))]).await;
+                return account_page(
+                    &s,
+                    &page,
+                    None,
+                    None,
+                    vec![Detail::new("confirm_password", tr.t("account.password_mismatch"))],
+                )
+                .await;
             }
-            match s.kho.change_password(page.ctx(), f.get("current_password").unwrap_or(""), f.get("new_password").unwrap_or("")).await {
+            match s
+                .kho
+                .change_password(
+                    page.ctx(),
+                    f.get("current_password").unwrap_or(""),
+                    f.get("new_password").unwrap_or(""),
+                )
+                .await
+            {
                 Ok(()) => account_page(&s, &page, None, Some(tr.t("account.password_changed").into()), vec![]).await,
                 Err(e) => {
-                    let details = if e.details.is_empty() { vec![Detail::new("current_password", tr.error(e.code))] } else { e.details };
+                    let details = if e.details.is_empty() {
+                        vec![Detail::new("current_password", tr.error(e.code))]
+                    } else {
+                        e.details
+                    };
                     account_page(&s, &page, None, None, details).await
                 }
             }
@@ -133,7 +158,12 @@ struct UsersPage<'a> {
     message: Option<String>,
 }
 
-async fn users_page(s: &AppState, page: &Page, errors: Vec<Detail>, message: Option<String>) -> Result<Response, super::PageError> {
+async fn users_page(
+    s: &AppState,
+    page: &Page,
+    errors: Vec<Detail>,
+    message: Option<String>,
+) -> Result<Response, super::PageError> {
     let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
     let users = s
         .kho
@@ -210,7 +240,8 @@ pub async fn users_submit(State(s): State<AppState>, page: Page, f: FormData) ->
     match result {
         Ok(msg) => users_page(&s, &page, vec![], Some(msg)).await,
         Err(e) if !e.details.is_empty() || e.code == kho_core::ErrorCode::UsernameTaken => {
-            let details = if e.details.is_empty() { vec![Detail::new("username", e.message.clone())] } else { e.details };
+            let details =
+                if e.details.is_empty() { vec![Detail::new("username", e.message.clone())] } else { e.details };
             users_page(&s, &page, details, None).await
         }
         Err(e) => Err(page.error(e)),
@@ -227,9 +258,24 @@ struct AgenciesAdminPage<'a> {
     message: Option<String>,
 }
 
-async fn agencies_page(s: &AppState, page: &Page, errors: Vec<Detail>, message: Option<String>) -> Result<Response, super::PageError> {
-    let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?.into_iter().map(|a| Opt { value: a.id.to_string(), label: a.name }).collect();
-    let kinds = AgencyKind::ALL.iter().map(|k| Opt { value: k.as_str().into(), label: page.base.t(&format!("agency_kind.{}", k.as_str())).into() }).collect();
+async fn agencies_page(
+    s: &AppState,
+    page: &Page,
+    errors: Vec<Detail>,
+    message: Option<String>,
+) -> Result<Response, super::PageError> {
+    let agencies = s
+        .kho
+        .list_agencies()
+        .await
+        .map_err(|e| page.error(e))?
+        .into_iter()
+        .map(|a| Opt { value: a.id.to_string(), label: a.name })
+        .collect();
+    let kinds = AgencyKind::ALL
+        .iter()
+        .map(|k| Opt { value: k.as_str().into(), label: page.base.t(&format!("agency_kind.{}", k.as_str())).into() })
+        .collect();
     let has_errors = !errors.is_empty();
     let mut resp = page.render(&AgenciesAdminPage { b: &page.base, agencies, kinds, errors, message });
     if has_errors {
@@ -258,7 +304,9 @@ pub async fn agencies_submit(State(s): State<AppState>, page: Page, f: FormData)
         admin_unit_code: f.opt("admin_unit_code"),
     };
     match s.kho.create_agency(page.ctx(), new).await {
-        Ok(a) => agencies_page(&s, &page, vec![], Some(format!("{} {}", page.tr().t("agencies.created"), a.name))).await,
+        Ok(a) => {
+            agencies_page(&s, &page, vec![], Some(format!("{} {}", page.tr().t("agencies.created"), a.name))).await
+        }
         Err(e) if !e.details.is_empty() || e.code == kho_core::ErrorCode::SlugTaken => {
             let details = if e.details.is_empty() { vec![Detail::new("code", e.message.clone())] } else { e.details };
             agencies_page(&s, &page, details, None).await
@@ -280,7 +328,8 @@ pub async fn audit(State(s): State<AppState>, page: Page) -> PageResult {
     let page = page.with_active("admin");
     require_admin(&page)?;
     let q = page.base.path.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default();
-    let before = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "before").and_then(|(_, v)| v.parse::<i64>().ok());
+    let before =
+        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "before").and_then(|(_, v)| v.parse::<i64>().ok());
     let per = 50;
     let entries = s
         .kho

@@ -67,10 +67,19 @@ pub async fn home(State(s): State<AppState>, page: Page) -> PageResult {
         }
         None => vec![],
     };
-    let (recent, visible_total) =
-        s.kho.list_datasets(page.ctx(), &DatasetQuery { limit: 10, ..Default::default() }).await.map_err(|e| page.error(e))?;
+    let (recent, visible_total) = s
+        .kho
+        .list_datasets(page.ctx(), &DatasetQuery { limit: 10, ..Default::default() })
+        .await
+        .map_err(|e| page.error(e))?;
     let can_create = page.caller.ctx.principal.member().is_some_and(|m| m.role != Role::Viewer);
-    let tpl = HomePage { b: &page.base, mine: rows(&s, page.tr(), mine).await, recent: rows(&s, page.tr(), recent).await, visible_total, can_create };
+    let tpl = HomePage {
+        b: &page.base,
+        mine: rows(&s, page.tr(), mine).await,
+        recent: rows(&s, page.tr(), recent).await,
+        visible_total,
+        can_create,
+    };
     Ok(page.render(&tpl))
 }
 
@@ -94,10 +103,23 @@ pub async fn list(State(s): State<AppState>, page: Page) -> PageResult {
     let q = get("q").unwrap_or_default();
     let page_no = get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1);
     let per = 25;
-    let dq = DatasetQuery { q: Some(q.chars().take(200).collect()), limit: per, offset: (page_no - 1) * per, ..Default::default() };
+    let dq = DatasetQuery {
+        q: Some(q.chars().take(200).collect()),
+        limit: per,
+        offset: (page_no - 1) * per,
+        ..Default::default()
+    };
     let (items, total) = s.kho.list_datasets(page.ctx(), &dq).await.map_err(|e| page.error(e))?;
     let can_create = page.caller.ctx.principal.member().is_some_and(|m| m.role != Role::Viewer);
-    let tpl = ListPage { b: &page.base, items: rows(&s, page.tr(), items).await, q, total, page_no, pages: (total + per - 1) / per, can_create };
+    let tpl = ListPage {
+        b: &page.base,
+        items: rows(&s, page.tr(), items).await,
+        q,
+        total,
+        page_no,
+        pages: (total + per - 1) / per,
+        can_create,
+    };
     Ok(page.render(&tpl))
 }
 
@@ -292,15 +314,16 @@ fn rows_from_schema(schema: &Value) -> Vec<FieldRow> {
 /// constraints set through JSON earlier).
 fn schema_from(form: &DatasetForm, base: Option<&Value>) -> Result<Option<Value>, Detail> {
     if !form.schema_json.is_empty() {
-        return serde_json::from_str::<Value>(&form.schema_json)
-            .map(Some)
-            .map_err(|e| Detail::new("schema_json", format!("not valid JSON (line {}, column {}): {e}", e.line(), e.column())));
+        return serde_json::from_str::<Value>(&form.schema_json).map(Some).map_err(|e| {
+            Detail::new("schema_json", format!("not valid JSON (line {}, column {}): {e}", e.line(), e.column()))
+        });
     }
     let rows: Vec<&FieldRow> = form.rows.iter().filter(|r| !r.name.is_empty()).collect();
     if rows.is_empty() {
         return Ok(base.cloned());
     }
-    let old_fields: Vec<Value> = base.and_then(|b| b.get("fields")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let old_fields: Vec<Value> =
+        base.and_then(|b| b.get("fields")).and_then(Value::as_array).cloned().unwrap_or_default();
     let fields: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -368,28 +391,62 @@ struct DatasetFormPage<'a> {
 
 impl DatasetFormPage<'_> {
     pub fn err(&self, field: &str) -> bool {
-        self.errors.iter().any(|d| d.path == field || d.path.starts_with(&format!("{field}.")) || d.path.starts_with(&format!("{field}[")))
+        self.errors.iter().any(|d| {
+            d.path == field || d.path.starts_with(&format!("{field}.")) || d.path.starts_with(&format!("{field}["))
+        })
     }
 }
 
 pub async fn options(s: &AppState, b: &Base) -> (Vec<Opt>, Vec<Opt>, Vec<Opt>, Vec<Opt>, Vec<Opt>) {
-    let agencies = s.kho.list_agencies().await.unwrap_or_default().into_iter().map(|a| Opt { value: a.id.to_string(), label: a.name }).collect();
+    let agencies = s
+        .kho
+        .list_agencies()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| Opt { value: a.id.to_string(), label: a.name })
+        .collect();
     let terms = s
         .kho
         .list_terms(None)
         .await
         .unwrap_or_default()
         .into_iter()
-        .map(|t| Opt { label: format!("{} — {}", t.name, if b.tr.lang == crate::i18n::Lang::En { t.title_en.unwrap_or(t.title) } else { t.title }), value: t.name })
+        .map(|t| Opt {
+            label: format!(
+                "{} — {}",
+                t.name,
+                if b.tr.lang == crate::i18n::Lang::En { t.title_en.unwrap_or(t.title) } else { t.title }
+            ),
+            value: t.name,
+        })
         .collect();
-    let access = AccessLevel::ALL.iter().map(|a| Opt { value: a.as_str().into(), label: b.t(&format!("access.{}", a.as_str())).into() }).collect();
-    let freq = Frequency::ALL.iter().map(|f| Opt { value: f.as_str().into(), label: b.t(&format!("frequency.{}", f.as_str())).into() }).collect();
-    let cats = CatalogKind::ALL.iter().map(|c| Opt { value: c.as_str().into(), label: b.t(&format!("catalog.{}", c.as_str())).into() }).collect();
+    let access = AccessLevel::ALL
+        .iter()
+        .map(|a| Opt { value: a.as_str().into(), label: b.t(&format!("access.{}", a.as_str())).into() })
+        .collect();
+    let freq = Frequency::ALL
+        .iter()
+        .map(|f| Opt { value: f.as_str().into(), label: b.t(&format!("frequency.{}", f.as_str())).into() })
+        .collect();
+    let cats = CatalogKind::ALL
+        .iter()
+        .map(|c| Opt { value: c.as_str().into(), label: b.t(&format!("catalog.{}", c.as_str())).into() })
+        .collect();
     (agencies, terms, access, freq, cats)
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn form_page(s: &AppState, page: &Page, editing: bool, action: String, form: DatasetForm, errors: Vec<Detail>, error_title: String, revision: i64) -> Response {
+async fn form_page(
+    s: &AppState,
+    page: &Page,
+    editing: bool,
+    action: String,
+    form: DatasetForm,
+    errors: Vec<Detail>,
+    error_title: String,
+    revision: i64,
+) -> Response {
     let (agencies, terms, access_levels, frequencies, catalogs) = options(s, &page.base).await;
     let tpl = DatasetFormPage {
         b: &page.base,
@@ -456,7 +513,12 @@ pub async fn new_submit(State(s): State<AppState>, page: Page, f: FormData) -> P
         } else {
             form.resource_name.clone()
         };
-        resources.push(ResourceInput { name, title: Some(form.resource_title.clone()).filter(|t| !t.is_empty()), description: None, schema });
+        resources.push(ResourceInput {
+            name,
+            title: Some(form.resource_title.clone()).filter(|t| !t.is_empty()),
+            description: None,
+            schema,
+        });
     }
     let result = if problems.is_empty() {
         s.kho.create_dataset(page.ctx(), input, resources).await
@@ -468,7 +530,17 @@ pub async fn new_submit(State(s): State<AppState>, page: Page, f: FormData) -> P
         Err(e) if is_form_error(&e) => {
             let title = page.tr().error(e.code);
             blank_rows(&mut form.rows);
-            Ok(form_page(&s, &page, false, "/datasets/new".into(), form, e.details.clone().into_iter().chain(detail_if_none(&e)).collect(), title, 0).await)
+            Ok(form_page(
+                &s,
+                &page,
+                false,
+                "/datasets/new".into(),
+                form,
+                e.details.clone().into_iter().chain(detail_if_none(&e)).collect(),
+                title,
+                0,
+            )
+            .await)
         }
         Err(e) => Err(page.error(e)),
     }
@@ -535,7 +607,8 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
     let page = page.with_active("datasets");
     let d = s.kho.get_dataset(page.ctx(), &slug).await.map_err(|e| page.error(e))?;
     let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
-    let name_of = |id: i64| agencies.iter().find(|a| a.id == id).map(|a| a.name.clone()).unwrap_or_else(|| id.to_string());
+    let name_of =
+        |id: i64| agencies.iter().find(|a| a.id == id).map(|a| a.name.clone()).unwrap_or_else(|| id.to_string());
     let mut resources = Vec::new();
     for r in &d.resources {
         let eff = s.kho.effective_schema(&r.input.schema).await.map_err(|e| page.error(e))?;
@@ -564,7 +637,12 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
             _ => String::new(),
         };
-        resources.push(ResourceView { name: r.input.name.clone(), title: r.input.title.clone().unwrap_or_default(), fields, primary_key });
+        resources.push(ResourceView {
+            name: r.input.name.clone(),
+            title: r.input.title.clone().unwrap_or_default(),
+            fields,
+            primary_key,
+        });
     }
     let revisions = s
         .kho
@@ -576,7 +654,12 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         .map(|r| RevisionView { revision: r.revision, change: r.change, by: r.changed_by, at: date(r.changed_at) })
         .collect();
     let spatial = match d.input.spatial.as_deref() {
-        Some(code) => s.kho.get_admin_unit(kho_core::model::AdminEra::Current, code).await.map(|u| u.full_name).unwrap_or_else(|_| code.into()),
+        Some(code) => s
+            .kho
+            .get_admin_unit(kho_core::model::AdminEra::Current, code)
+            .await
+            .map(|u| u.full_name)
+            .unwrap_or_else(|_| code.into()),
         None => String::new(),
     };
     let tpl = DatasetPage {
@@ -602,7 +685,8 @@ pub async fn edit_page(State(s): State<AppState>, page: Page, Path(slug): Path<S
         return Err(page.error(Error::forbidden("this dataset belongs to another agency")));
     }
     let form = DatasetForm::from_dataset(&d);
-    Ok(form_page(&s, &page, true, format!("/datasets/{}/edit", d.input.slug), form, vec![], String::new(), d.revision).await)
+    Ok(form_page(&s, &page, true, format!("/datasets/{}/edit", d.input.slug), form, vec![], String::new(), d.revision)
+        .await)
 }
 
 pub async fn edit_submit(State(s): State<AppState>, page: Page, Path(slug): Path<String>, f: FormData) -> PageResult {
@@ -622,7 +706,17 @@ pub async fn edit_submit(State(s): State<AppState>, page: Page, Path(slug): Path
         Err(e) if is_form_error(&e) => {
             let title = page.tr().error(e.code);
             let details = e.details.clone().into_iter().chain(detail_if_none(&e)).collect();
-            Ok(form_page(&s, &page, true, format!("/datasets/{slug}/edit"), form, details, title, revision.unwrap_or(0)).await)
+            Ok(form_page(
+                &s,
+                &page,
+                true,
+                format!("/datasets/{slug}/edit"),
+                form,
+                details,
+                title,
+                revision.unwrap_or(0),
+            )
+            .await)
         }
         Err(e) => Err(page.error(e)),
     }
@@ -650,7 +744,15 @@ impl ResourceFormPage<'_> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn resource_page(s: &AppState, page: &Page, d: &Dataset, editing: bool, form: DatasetForm, errors: Vec<Detail>, error_title: String) -> Response {
+async fn resource_page(
+    s: &AppState,
+    page: &Page,
+    d: &Dataset,
+    editing: bool,
+    form: DatasetForm,
+    errors: Vec<Detail>,
+    error_title: String,
+) -> Response {
     let (_, terms, _, _, _) = options(s, &page.base).await;
     let has_errors = !errors.is_empty();
     let tpl = ResourceFormPage {
@@ -689,10 +791,15 @@ pub async fn resource_new_page(State(s): State<AppState>, page: Page, Path(slug)
     Ok(resource_page(&s, &page, &d, false, form, vec![], String::new()).await)
 }
 
-pub async fn resource_edit_page(State(s): State<AppState>, page: Page, Path((slug, name)): Path<(String, String)>) -> PageResult {
+pub async fn resource_edit_page(
+    State(s): State<AppState>,
+    page: Page,
+    Path((slug, name)): Path<(String, String)>,
+) -> PageResult {
     let page = page.with_active("datasets");
     let d = editable(&s, &page, &slug).await?;
-    let r = d.resources.iter().find(|r| r.input.name == name).ok_or_else(|| page.error(Error::not_found("resource")))?;
+    let r =
+        d.resources.iter().find(|r| r.input.name == name).ok_or_else(|| page.error(Error::not_found("resource")))?;
     let mut form = DatasetForm {
         resource_name: r.input.name.clone(),
         resource_title: r.input.title.clone().unwrap_or_default(),
@@ -711,13 +818,21 @@ async fn resource_submit(s: AppState, page: Page, slug: String, existing: Option
     if let Some(name) = &existing {
         form.resource_name = name.clone();
     }
-    let base = existing.as_ref().and_then(|n| d.resources.iter().find(|r| &r.input.name == n)).map(|r| r.input.schema.clone());
+    let base =
+        existing.as_ref().and_then(|n| d.resources.iter().find(|r| &r.input.name == n)).map(|r| r.input.schema.clone());
     let result = match schema_from(&form, base.as_ref()) {
         Err(detail) => Err(Error::validation(vec![detail])),
-        Ok(None) => Err(Error::new(ErrorCode::InvalidTableSchema, "the schema has no fields").with_details(vec![Detail::new("schema.fields", "add at least one field")])),
+        Ok(None) => Err(Error::new(ErrorCode::InvalidTableSchema, "the schema has no fields")
+            .with_details(vec![Detail::new("schema.fields", "add at least one field")])),
         Ok(Some(schema)) => {
-            let name = if form.resource_name.is_empty() { slugify(&form.resource_title) } else { form.resource_name.clone() };
-            let input = ResourceInput { name, title: Some(form.resource_title.clone()).filter(|t| !t.is_empty()), description: None, schema };
+            let name =
+                if form.resource_name.is_empty() { slugify(&form.resource_title) } else { form.resource_name.clone() };
+            let input = ResourceInput {
+                name,
+                title: Some(form.resource_title.clone()).filter(|t| !t.is_empty()),
+                description: None,
+                schema,
+            };
             s.kho.put_resource(page.ctx(), &slug, input, f.text("revision").parse().ok()).await
         }
     };
@@ -733,10 +848,20 @@ async fn resource_submit(s: AppState, page: Page, slug: String, existing: Option
     }
 }
 
-pub async fn resource_submit_new(State(s): State<AppState>, page: Page, Path(slug): Path<String>, f: FormData) -> PageResult {
+pub async fn resource_submit_new(
+    State(s): State<AppState>,
+    page: Page,
+    Path(slug): Path<String>,
+    f: FormData,
+) -> PageResult {
     resource_submit(s, page, slug, None, f).await
 }
 
-pub async fn resource_submit_edit(State(s): State<AppState>, page: Page, Path((slug, name)): Path<(String, String)>, f: FormData) -> PageResult {
+pub async fn resource_submit_edit(
+    State(s): State<AppState>,
+    page: Page,
+    Path((slug, name)): Path<(String, String)>,
+    f: FormData,
+) -> PageResult {
     resource_submit(s, page, slug, Some(name), f).await
 }

@@ -99,7 +99,11 @@ impl Page {
 
     /// The signed-in member, or an error that sends the browser to the sign-in page.
     pub fn member(&self) -> Result<&kho_core::policy::Member, PageError> {
-        self.caller.ctx.principal.member().ok_or_else(|| self.error(Error::new(ErrorCode::AuthenticationRequired, "sign in")))
+        self.caller
+            .ctx
+            .principal
+            .member()
+            .ok_or_else(|| self.error(Error::new(ErrorCode::AuthenticationRequired, "sign in")))
     }
 
     pub fn error(&self, e: Error) -> PageError {
@@ -110,7 +114,9 @@ impl Page {
     pub fn check_csrf(&self, form: &FormData) -> Result<(), PageError> {
         let sent = form.get("_csrf").unwrap_or("");
         if sent.is_empty() || sent != self.base.csrf {
-            return Err(self.error(Error::new(ErrorCode::CsrfFailed, "the form's anti-forgery token is missing or stale")));
+            return Err(
+                self.error(Error::new(ErrorCode::CsrfFailed, "the form's anti-forgery token is missing or stale"))
+            );
         }
         Ok(())
     }
@@ -140,7 +146,13 @@ impl FromRequestParts<AppState> for Page {
         let mut jar = CookieJar::from_headers(&parts.headers);
         let query_lang = parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("lang=")));
         if query_lang {
-            jar = jar.add(Cookie::build(("kho_lang", lang.code())).path("/").same_site(SameSite::Lax).max_age(time::Duration::days(365)).build());
+            jar = jar.add(
+                Cookie::build(("kho_lang", lang.code()))
+                    .path("/")
+                    .same_site(SameSite::Lax)
+                    .max_age(time::Duration::days(365))
+                    .build(),
+            );
         }
         let csrf = match &caller.session_csrf {
             Some(c) => c.clone(),
@@ -215,10 +227,10 @@ impl IntoResponse for PageError {
         };
         let html = page.render().unwrap_or_else(|_| "error".into());
         let mut resp = (status, Html(html)).into_response();
-        if let Some(secs) = self.error.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.error.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }
@@ -288,7 +300,10 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/datasets/{slug}", get(catalog::view))
         .route("/datasets/{slug}/edit", get(catalog::edit_page).post(catalog::edit_submit))
         .route("/datasets/{slug}/resources/new", get(catalog::resource_new_page).post(catalog::resource_submit_new))
-        .route("/datasets/{slug}/resources/{name}/edit", get(catalog::resource_edit_page).post(catalog::resource_submit_edit))
+        .route(
+            "/datasets/{slug}/resources/{name}/edit",
+            get(catalog::resource_edit_page).post(catalog::resource_submit_edit),
+        )
         .route("/dictionary", get(reference::dictionary))
         .route("/dictionary/{name}", get(reference::term))
         .route("/agencies", get(reference::agencies))

@@ -130,7 +130,8 @@ pub async fn admin_units(State(s): State<AppState>, page: Page) -> PageResult {
     let mut successors = Vec::new();
     if legacy {
         for u in units.iter().take(20) {
-            let new: Vec<String> = s.kho.crosswalk(&u.code).await.unwrap_or_default().into_iter().map(|c| c.new_code).collect();
+            let new: Vec<String> =
+                s.kho.crosswalk(&u.code).await.unwrap_or_default().into_iter().map(|c| c.new_code).collect();
             successors.push((u.code.clone(), new.join(", ")));
         }
     }

@@ -38,7 +38,10 @@ impl Server {
         if demo {
             cmd.arg("--demo");
         }
-        cmd.env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD).env("KHO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("KHO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -171,8 +174,7 @@ impl Client {
 
     /// Sign in through the JSON API; keeps the session cookie and CSRF token.
     pub async fn sign_in(&self, username: &str, password: &str) -> Resp {
-        let r = self.post("/api/v1/auth/sign-in", json!({"username": username, "password": password})).await;
-        r
+        self.post("/api/v1/auth/sign-in", json!({"username": username, "password": password})).await
     }
 
     pub async fn signed_in(base: &str, username: &str, password: &str) -> Client {

@@ -1,0 +1,131 @@
+//! The `kho` command itself: help, a second server on the same folder, users and tokens from
+//! the command line, and audit verification catching a tampered log.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use reqwest::StatusCode;
+
+fn kho(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(kho_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("KHO_LOG", "warn")
+        .env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .expect("run kho")
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["demo", "--help"],
+        vec!["demo", "load", "--help"],
+        vec!["user", "--help"],
+        vec!["user", "create", "--help"],
+        vec!["user", "list", "--help"],
+        vec!["user", "set-password", "--help"],
+        vec!["token", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["token", "revoke", "--help"],
+        vec!["agency", "--help"],
+        vec!["agency", "create", "--help"],
+        vec!["audit", "--help"],
+        vec!["audit", "verify", "--help"],
+        vec!["config", "--help"],
+    ] {
+        let o = kho(dir.path(), &args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("Usage:"), "{args:?}");
+    }
+    let o = kho(dir.path(), &["no-such-command"]);
+    assert!(!o.status.success());
+}
+
+#[tokio::test]
+async fn second_server_on_the_same_folder_is_refused() {
+    let s = Server::start(true);
+    let before = s.admin().await.get("/api/v1/datasets").await.body["total"].clone();
+    let o = Command::new(kho_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(s.data_dir())
+        .env("KHO_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let out = text(&o);
+    assert!(out.contains("another kho server") && out.contains("already using the data folder"), "{out}");
+    // The running server and its data are untouched.
+    assert_eq!(s.admin().await.get("/api/v1/datasets").await.body["total"], before);
+    assert_eq!(s.client().get("/health").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn users_and_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = kho(
+        &data,
+        &["user", "create", "--username", "nguyenvana", "--display-name", "Nguyễn Văn A", "--role", "viewer"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("password: "), "a generated password is printed once");
+    let o = kho(&data, &["user", "create", "--username", "nguyenvana", "--role", "viewer"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("username_taken"), "{}", text(&o));
+    let o = kho(&data, &["user", "create", "--username", "x", "--role", "king"]);
+    assert!(text(&o).contains("not a valid Role"), "{}", text(&o));
+    let o = kho(&data, &["token", "create", "--user", "nguyenvana", "--name", "etl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let secret = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(secret.starts_with("kho_"));
+    let o = kho(&data, &["agency", "create", "--code", "so-xay-dung", "--name", "Sở Xây dựng"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = kho(&data, &["agency", "list"]);
+    assert!(text(&o).contains("Sở Xây dựng [so-xay-dung]"));
+    let o = kho(&data, &["user", "list"]);
+    assert!(text(&o).contains("nguyenvana"));
+
+    let s = Server::start_in(dir, false, &[]);
+    let c = Client::with_token(&s.base, &secret);
+    let me = c.get("/api/v1/me").await;
+    assert_eq!((me.body["user"]["username"].as_str(), me.body["role"].as_str()), (Some("nguyenvana"), Some("viewer")));
+    let id = s.admin().await.get("/api/v1/tokens").await.body[0]["id"].as_i64().unwrap();
+    let o = kho(&s.data_dir(), &["token", "revoke", &id.to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(c.get("/api/v1/me").await.code(), "token_revoked");
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_first_tampered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = kho(&data, &["demo", "load"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = kho(&data, &["audit", "verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("audit log intact"), "{}", text(&o));
+
+    // The database refuses to change the log…
+    let url = format!("sqlite://{}", db_path(&data).display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let refused = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 5").execute(&pool).await;
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    // …but someone with the file can drop the guard; verification still catches it.
+    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 5").execute(&pool).await.unwrap();
+    pool.close().await;
+    let o = kho(&data, &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("BROKEN at entry 5"), "{}", text(&o));
+}

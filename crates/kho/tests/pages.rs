@@ -1,0 +1,142 @@
+//! The server-rendered pages, driven as a browser without JavaScript would: forms, cookies,
+//! CSRF tokens and redirects.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+
+async fn signed_in_browser(s: &Server, user: &str, password: &str) -> Client {
+    let c = s.client();
+    let (status, html) = c.page("/sign-in").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<html lang=\"vi\">") && html.contains("Đăng nhập"));
+    let csrf = csrf_of(&html);
+    assert_eq!(csrf.len(), 32);
+    let r = c
+        .form("/sign-in", &[("_csrf", &csrf), ("username", user), ("password", password), ("next", "/datasets")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(r.headers()["location"], "/datasets");
+    c
+}
+
+#[tokio::test]
+async fn pages_render_in_both_languages() {
+    let s = Server::start(true);
+    let c = s.client();
+    for path in [
+        "/",
+        "/datasets",
+        "/dictionary",
+        "/dictionary/cccd",
+        "/agencies",
+        "/admin-units",
+        "/admin-units?q=son+la",
+        "/datasets/dan-so-dien-tich-tinh",
+        "/sign-in",
+    ] {
+        let (status, html) = c.page(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(html.contains("lang=\"vi\""), "{path}");
+        assert!(!html.contains("⟨?⟩"), "{path} shows a missing text");
+    }
+    let (_, html) = c.page("/?lang=en").await;
+    assert!(html.contains("lang=\"en\"") && html.contains("shared data warehouse"));
+    // The choice is remembered.
+    let (_, html) = c.page("/dictionary").await;
+    assert!(html.contains("Shared data dictionary"));
+    // Non-open datasets do not exist for anonymous visitors; admin pages send to sign-in.
+    assert_eq!(c.page("/datasets/co-so-y-te").await.0, StatusCode::NOT_FOUND);
+    let r = c.http.get(s.url("/admin/users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/sign-in?next="));
+}
+
+#[tokio::test]
+async fn steward_creates_a_dataset_through_the_form() {
+    let s = Server::start(true);
+    let c = signed_in_browser(&s, "yte.canbo", "demo-yte-canbo").await;
+    let (status, html) = c.page("/datasets/new").await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_of(&html);
+
+    // Without the CSRF token the form is refused and nothing is created.
+    let r = c
+        .form("/datasets/new", &[("title", "Trạm y tế xã"), ("access_level", "shared"), ("frequency", "annual")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // A schema that references an unknown type comes back with the problem named.
+    let fields = |ty: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("title", "Trạm y tế xã".to_string()),
+            ("access_level", "shared".to_string()),
+            ("frequency", "annual".to_string()),
+            ("spatial", "14".to_string()),
+            ("resource_title", "Danh sách trạm".to_string()),
+            ("field_name", "ma_xa".to_string()),
+            ("field_title", "Mã xã".to_string()),
+            ("field_type", String::new()),
+            ("field_term", "commune_code".to_string()),
+            ("field_required", "yes".to_string()),
+            ("field_name", "so_bac_si".to_string()),
+            ("field_title", "Số bác sĩ".to_string()),
+            ("field_type", ty.to_string()),
+            ("field_term", String::new()),
+            ("field_required", "no".to_string()),
+            ("field_name", String::new()),
+            ("field_title", String::new()),
+            ("field_type", String::new()),
+            ("field_term", String::new()),
+            ("field_required", "no".to_string()),
+        ]
+    };
+    let bad: Vec<(&str, String)> = fields("so-nguyen");
+    let r = c.http.post(s.url("/datasets/new")).form(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Lược đồ bảng (Table Schema) không hợp lệ"), "{html}");
+    assert!(html.contains("resources[0].schema.fields[1].type"));
+    assert!(html.contains("value=\"Trạm y tế xã\""), "the form keeps what was typed");
+
+    let good = fields("integer");
+    let r = c.http.post(s.url("/datasets/new")).form(&good).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/datasets/tram-y-te-xa");
+    let (status, html) = c.page("/datasets/tram-y-te-xa").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("commune_code@1") && html.contains("so_bac_si"));
+    let (_, list) = c.page("/").await;
+    assert!(list.contains("Trạm y tế xã"));
+
+    // The API sees the same dataset, with the schema as built by the form.
+    let api = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let d = api.get("/api/v1/datasets/tram-y-te-xa").await;
+    assert_eq!(d.body["resources"][0]["schema"]["fields"][0]["constraints"]["required"], true);
+    assert_eq!(d.body["resources"][0]["schema"]["fields"][1]["type"], "integer");
+
+    // Another agency's steward cannot open the edit form.
+    let other = signed_in_browser(&s, "taichinh.canbo", "demo-taichinh-canbo").await;
+    assert_eq!(other.page("/datasets/tram-y-te-xa/edit").await.0, StatusCode::FORBIDDEN);
+
+    // Sign-out needs the token too, then the session is gone.
+    let (_, html) = c.page("/").await;
+    let r = c.form("/sign-out", &[("_csrf", &csrf_of(&html))]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(c.http.get(s.url("/datasets/new")).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn wrong_password_on_the_form_says_so_in_vietnamese() {
+    let s = Server::start(false);
+    let c = s.client();
+    let (_, html) = c.page("/sign-in").await;
+    let r =
+        c.form("/sign-in", &[("_csrf", &csrf_of(&html)), ("username", "admin"), ("password", "sai-mat-khau")]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("Tên đăng nhập hoặc mật khẩu không đúng"));
+    let r = c.form("/sign-in", &[("_csrf", "forged"), ("username", "admin"), ("password", ADMIN_PASSWORD)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
