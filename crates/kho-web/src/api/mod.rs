@@ -22,7 +22,7 @@ use crate::state::AppState;
 Authenticate with `Authorization: Bearer <token>` (create tokens in the web pages or with `kho token create`). \
 Browser sessions may call the API too; requests that change data must then send the session's `X-CSRF-Token`.\n\n\
 Every error has the body `{code, message, details}`; `code` is stable.",
-        license(name = "Apache-2.0", identifier = "Apache-2.0")
+        license(name = "MIT", identifier = "MIT")
     ),
     modifiers(&Security),
     tags(
@@ -59,6 +59,7 @@ impl Modify for ErrorResponses {
         use utoipa::PartialSchema;
         let components = openapi.components.get_or_insert_with(Default::default);
         components.schemas.insert("ErrorBody".into(), crate::error::ErrorBody::schema());
+        components.schemas.insert("Detail".into(), kho_core::Detail::schema());
         let codes: Vec<String> = kho_core::ErrorCode::ALL
             .iter()
             .map(|c| format!("`{}` ({}): {}", c.as_str(), crate::error::status_of(*c).as_u16(), c.describe()))

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# kho's whole test suite, from a fresh clone: installs what it needs, then runs formatting and
+# lint checks, the Rust unit and integration tests, the browser tests in headless Chromium and
+# the schemathesis fuzz of the JSON API.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kho-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing test tools (Chromium, playwright-core, schemathesis) where missing"
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+if ! command -v schemathesis >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check schemathesis
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+
+step "Rust unit and integration tests"
+cargo test --workspace --all-targets 2>&1 | tee "$logs/cargo.log"
+
+step "browser tests (headless Chromium)"
+cargo build -p kho --quiet
+(cd tests/browser && npm test) 2>&1 | tee "$logs/browser.log"
+
+step "schemathesis against /openapi.json (fails on any 5xx)"
+scripts/schemathesis.sh 25 2>&1 | tee "$logs/schemathesis.log"
+
+# One closing line for the whole suite: Rust tests, browser tests and the fuzzed operations.
+rust_passed=$(grep -o '[0-9]* passed' "$logs/cargo.log" | awk '{s+=$1} END {print s+0}')
+rust_failed=$(grep -o '[0-9]* failed' "$logs/cargo.log" | awk '{s+=$1} END {print s+0}')
+browser_passed=$(awk '/^# pass/ {print $3}' "$logs/browser.log")
+browser_failed=$(awk '/^# fail/ {print $3}' "$logs/browser.log")
+fuzz_ops=$(grep -o 'Tested: [0-9]*' "$logs/schemathesis.log" | awk '{s+=$2} END {print s+0}')
+echo
+echo "Rust: $rust_passed passed; browser: $browser_passed passed; schemathesis: $fuzz_ops operations without a server error"
+echo "tests: $((rust_passed + browser_passed + fuzz_ops)) passed, $((rust_failed + browser_failed)) failed"
