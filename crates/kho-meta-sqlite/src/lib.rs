@@ -47,6 +47,28 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
+/// A unique-constraint violation becomes the given domain error; anything else is internal.
+fn unique_or(e: sqlx::Error, err: impl FnOnce() -> Error) -> Error {
+    if is_unique_violation(&e) { err() } else { db_err(e) }
+}
+
+/// A key bound into a single-row lookup.
+enum Key<'a> {
+    Id(i64),
+    Text(&'a str),
+}
+
+/// Read back the row with this id inside the caller's transaction (to return what was written).
+async fn reread<T>(
+    conn: &mut SqliteConnection,
+    sql: sqlx::AssertSqlSafe<String>,
+    id: i64,
+    map: fn(&SqliteRow) -> Result<T>,
+) -> Result<T> {
+    let row = sqlx::query(sql).bind(id).fetch_one(&mut *conn).await.map_err(db_err)?;
+    map(&row)
+}
+
 fn ts(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
 }
@@ -92,6 +114,30 @@ impl SqliteStore {
             .map_err(|e| Error::internal(format!("cannot open metadata database {}: {e}", path.display())))?;
         MIGRATOR.run(&pool).await.map_err(|e| Error::internal(format!("migrating {}: {e}", path.display())))?;
         Ok(SqliteStore { pool, write: Mutex::new(()) })
+    }
+
+    /// One row by key, or none.
+    async fn find<T>(
+        &self,
+        sql: sqlx::AssertSqlSafe<String>,
+        key: Key<'_>,
+        map: fn(&SqliteRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let q = sqlx::query(sql);
+        let q = match key {
+            Key::Id(id) => q.bind(id),
+            Key::Text(t) => q.bind(t.to_string()),
+        };
+        let row = q.fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(map).transpose()
+    }
+
+    /// Start a write: take the process-wide write lock, then an immediate (write-locking)
+    /// transaction, so that concurrent writers queue instead of failing.
+    async fn write(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, sqlx::Transaction<'_, sqlx::Sqlite>)> {
+        let guard = self.write.lock().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        Ok((guard, tx))
     }
 
     pub async fn close(&self) {
@@ -244,8 +290,7 @@ impl AdminUnitStore for SqliteStore {
     }
 
     async fn load_admin_units(&self, units: &[AdminUnit], crosswalk: &[CrosswalkEntry]) -> Result<()> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         sqlx::query("DELETE FROM admin_units").execute(&mut *tx).await.map_err(db_err)?;
         sqlx::query("DELETE FROM admin_crosswalk").execute(&mut *tx).await.map_err(db_err)?;
         for u in units {
@@ -356,8 +401,7 @@ const AGENCY_COLS: &str = "id, code, name, name_en, kind, parent_id, admin_unit_
 #[async_trait]
 impl AgencyStore for SqliteStore {
     async fn create_agency(&self, new: &NewAgency, audit: AuditEvent) -> Result<Agency> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let res = sqlx::query(
             "INSERT INTO agencies (code, name, name_en, kind, parent_id, admin_unit_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -372,27 +416,22 @@ impl AgencyStore for SqliteStore {
         .await;
         let id = match res {
             Ok(r) => r.last_insert_rowid(),
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::new(ErrorCode::SlugTaken, format!("agency code '{}' is already in use", new.code)));
+            Err(e) => {
+                return Err(unique_or(e, || {
+                    Error::new(ErrorCode::SlugTaken, format!("agency code '{}' is already in use", new.code))
+                }));
             }
-            Err(e) => return Err(db_err(e)),
         };
         let mut audit = audit;
         audit.object_id = id.to_string();
         append_audit_in(&mut tx, audit).await?;
-        let row = sqlx::query(sql!("SELECT {AGENCY_COLS} FROM agencies WHERE id = ?"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let agency = agency_row(&row)?;
+        let agency = reread(&mut tx, sql!("SELECT {AGENCY_COLS} FROM agencies WHERE id = ?"), id, agency_row).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(agency)
     }
 
     async fn update_agency(&self, id: i64, new: &NewAgency, audit: AuditEvent) -> Result<Agency> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let res = sqlx::query(
             "UPDATE agencies SET code = ?, name = ?, name_en = ?, kind = ?, parent_id = ?, admin_unit_code = ? WHERE id = ?",
         )
@@ -408,38 +447,24 @@ impl AgencyStore for SqliteStore {
         match res {
             Ok(r) if r.rows_affected() == 0 => return Err(Error::not_found("agency")),
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::new(ErrorCode::SlugTaken, format!("agency code '{}' is already in use", new.code)));
+            Err(e) => {
+                return Err(unique_or(e, || {
+                    Error::new(ErrorCode::SlugTaken, format!("agency code '{}' is already in use", new.code))
+                }));
             }
-            Err(e) => return Err(db_err(e)),
         }
         append_audit_in(&mut tx, audit).await?;
-        let row = sqlx::query(sql!("SELECT {AGENCY_COLS} FROM agencies WHERE id = ?"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let agency = agency_row(&row)?;
+        let agency = reread(&mut tx, sql!("SELECT {AGENCY_COLS} FROM agencies WHERE id = ?"), id, agency_row).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(agency)
     }
 
     async fn agency(&self, id: i64) -> Result<Option<Agency>> {
-        let row = sqlx::query(sql!("SELECT {AGENCY_COLS} FROM agencies WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(agency_row).transpose()
+        self.find(sql!("SELECT {AGENCY_COLS} FROM agencies WHERE id = ?"), Key::Id(id), agency_row).await
     }
 
     async fn agency_by_code(&self, code: &str) -> Result<Option<Agency>> {
-        let row = sqlx::query(sql!("SELECT {AGENCY_COLS} FROM agencies WHERE code = ?"))
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(agency_row).transpose()
+        self.find(sql!("SELECT {AGENCY_COLS} FROM agencies WHERE code = ?"), Key::Text(code), agency_row).await
     }
 
     async fn list_agencies(&self) -> Result<Vec<Agency>> {
@@ -456,8 +481,7 @@ const USER_COLS: &str = "id, username, display_name, email, agency_id, role, act
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn create_user(&self, new: &NewUserRecord, audit: AuditEvent) -> Result<User> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let res = sqlx::query(
             "INSERT INTO users (username, display_name, email, agency_id, role, active, password_hash, created_at)
              VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
@@ -484,19 +508,13 @@ impl UserStore for SqliteStore {
         let mut audit = audit;
         audit.object_id = id.to_string();
         append_audit_in(&mut tx, audit).await?;
-        let row = sqlx::query(sql!("SELECT {USER_COLS} FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let user = user_row(&row)?;
+        let user = reread(&mut tx, sql!("SELECT {USER_COLS} FROM users WHERE id = ?"), id, user_row).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(user)
     }
 
     async fn update_user(&self, id: i64, u: &UserUpdate, audit: AuditEvent) -> Result<User> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let row = sqlx::query(sql!("SELECT {USER_COLS}, password_hash FROM users WHERE id = ?"))
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -517,23 +535,13 @@ impl UserStore for SqliteStore {
             .await
             .map_err(db_err)?;
         append_audit_in(&mut tx, audit).await?;
-        let row = sqlx::query(sql!("SELECT {USER_COLS} FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let user = user_row(&row)?;
+        let user = reread(&mut tx, sql!("SELECT {USER_COLS} FROM users WHERE id = ?"), id, user_row).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(user)
     }
 
     async fn user(&self, id: i64) -> Result<Option<User>> {
-        let row = sqlx::query(sql!("SELECT {USER_COLS} FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(user_row).transpose()
+        self.find(sql!("SELECT {USER_COLS} FROM users WHERE id = ?"), Key::Id(id), user_row).await
     }
 
     async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
@@ -670,8 +678,7 @@ const TOKEN_COLS: &str = "id, name, prefix, user_id, agency_id, role, created_at
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create_token(&self, new: &NewTokenRecord, audit: AuditEvent) -> Result<ApiToken> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let id = sqlx::query(
             "INSERT INTO api_tokens (name, prefix, secret_hash, user_id, agency_id, role, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -691,32 +698,18 @@ impl TokenStore for SqliteStore {
         let mut audit = audit;
         audit.object_id = id.to_string();
         append_audit_in(&mut tx, audit).await?;
-        let row = sqlx::query(sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let token = token_row(&row)?;
+        let token = reread(&mut tx, sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"), id, token_row).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(token)
     }
 
     async fn token_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
-        let row = sqlx::query(sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = ?"))
-            .bind(secret_hash)
-            .fetch_optional(&self.pool)
+        self.find(sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = ?"), Key::Text(secret_hash), token_row)
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(token_row).transpose()
     }
 
     async fn token(&self, id: i64) -> Result<Option<ApiToken>> {
-        let row = sqlx::query(sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(token_row).transpose()
+        self.find(sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"), Key::Id(id), token_row).await
     }
 
     async fn list_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>> {
@@ -731,8 +724,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_token(&self, id: i64, at: OffsetDateTime, audit: AuditEvent) -> Result<ApiToken> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
             .bind(ts(at))
             .bind(id)
@@ -743,12 +735,7 @@ impl TokenStore for SqliteStore {
             return Err(Error::not_found("token"));
         }
         append_audit_in(&mut tx, audit).await?;
-        let row = sqlx::query(sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let token = token_row(&row)?;
+        let token = reread(&mut tx, sql!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"), id, token_row).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(token)
     }
@@ -830,8 +817,7 @@ fn visibility_sql(v: Visibility) -> (String, Vec<i64>) {
 #[async_trait]
 impl CatalogStore for SqliteStore {
     async fn save_dataset(&self, d: &Dataset, mode: SaveMode, change: &str, audit: AuditEvent) -> Result<()> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let mut body = d.input.clone();
         body.owner_agency_id = None;
         let body = to_json(&body)?;
@@ -1056,8 +1042,7 @@ const TERM_COLS: &str = "name, version, title, title_en, description, descriptio
 #[async_trait]
 impl DictionaryStore for SqliteStore {
     async fn add_term_version(&self, t: &NewDictionaryTerm, audit: AuditEvent) -> Result<DictionaryTerm> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let version: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM dictionary_terms WHERE name = ?")
                 .bind(&t.name)
@@ -1117,8 +1102,7 @@ const AUDIT_COLS: &str = "seq, at, actor, action, object_type, object_id, ip, ou
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let (_w, mut tx) = self.write().await?;
         let r = append_audit_in(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(r)

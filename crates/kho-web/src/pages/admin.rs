@@ -67,10 +67,7 @@ async fn account_page(
     let users = s.kho.list_users(page.ctx(), None).await.map_err(|e| page.error(e))?;
     let tokens = tokens.into_iter().map(|t| token_view(t, &users)).collect();
     let has_errors = !errors.is_empty();
-    let mut resp = page.render(&AccountPage { b: &page.base, tokens, new_secret, message, errors });
-    if has_errors {
-        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let resp = page.render_form(&AccountPage { b: &page.base, tokens, new_secret, message, errors }, has_errors);
     Ok(resp)
 }
 
@@ -182,10 +179,7 @@ async fn users_page(
         .collect();
     let agencies = agencies.into_iter().map(|a| Opt { value: a.id.to_string(), label: a.name }).collect();
     let has_errors = !errors.is_empty();
-    let mut resp = page.render(&UsersPage { b: &page.base, users, agencies, errors, message });
-    if has_errors {
-        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let resp = page.render_form(&UsersPage { b: &page.base, users, agencies, errors, message }, has_errors);
     Ok(resp)
 }
 
@@ -277,10 +271,7 @@ async fn agencies_page(
         .map(|k| Opt { value: k.as_str().into(), label: page.base.t(&format!("agency_kind.{}", k.as_str())).into() })
         .collect();
     let has_errors = !errors.is_empty();
-    let mut resp = page.render(&AgenciesAdminPage { b: &page.base, agencies, kinds, errors, message });
-    if has_errors {
-        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let resp = page.render_form(&AgenciesAdminPage { b: &page.base, agencies, kinds, errors, message }, has_errors);
     Ok(resp)
 }
 

@@ -467,11 +467,7 @@ async fn form_page(
         revision,
     };
     let has_errors = !tpl.errors.is_empty();
-    let mut resp = page.render(&tpl);
-    if has_errors {
-        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    resp
+    page.render_form(&tpl, has_errors)
 }
 
 fn blank_rows(rows: &mut Vec<FieldRow>) {
@@ -767,11 +763,7 @@ async fn resource_page(
         types: FIELD_TYPES,
         revision: d.revision,
     };
-    let mut resp = page.render(&tpl);
-    if has_errors {
-        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    resp
+    page.render_form(&tpl, has_errors)
 }
 
 async fn editable(s: &AppState, page: &Page, slug: &str) -> Result<Dataset, super::PageError> {

@@ -121,6 +121,15 @@ impl Page {
         Ok(())
     }
 
+    /// Render a form page: 422 when it comes back with errors, so scripts and tests can tell.
+    pub fn render_form<T: Template>(&self, t: &T, has_errors: bool) -> Response {
+        let mut resp = self.render(t);
+        if has_errors {
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        }
+        resp
+    }
+
     pub fn render<T: Template>(&self, t: &T) -> Response {
         match t.render() {
             Ok(html) => (self.jar.clone(), Html(html)).into_response(),
