@@ -157,6 +157,8 @@ pub struct User {
     pub agency_id: i64,
     pub role: Role,
     pub active: bool,
+    /// Set when someone else chose the password; the web pages ask for a new one first.
+    pub must_change_password: bool,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,

@@ -245,6 +245,7 @@ fn user_row(r: &SqliteRow) -> Result<User> {
         agency_id: get(r, "agency_id")?,
         role: parse_enum::<Role>(&get::<String>(r, "role")?)?,
         active: get::<i64>(r, "active")? != 0,
+        must_change_password: get::<i64>(r, "must_change_password")? != 0,
         created_at: parse_ts(&get::<String>(r, "created_at")?)?,
     })
 }
@@ -476,15 +477,15 @@ impl AgencyStore for SqliteStore {
     }
 }
 
-const USER_COLS: &str = "id, username, display_name, email, agency_id, role, active, created_at";
+const USER_COLS: &str = "id, username, display_name, email, agency_id, role, active, must_change_password, created_at";
 
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn create_user(&self, new: &NewUserRecord, audit: AuditEvent) -> Result<User> {
         let (_w, mut tx) = self.write().await?;
         let res = sqlx::query(
-            "INSERT INTO users (username, display_name, email, agency_id, role, active, password_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+            "INSERT INTO users (username, display_name, email, agency_id, role, active, password_hash, must_change_password, created_at)
+             VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
         )
         .bind(&new.username)
         .bind(&new.display_name)
@@ -492,6 +493,7 @@ impl UserStore for SqliteStore {
         .bind(new.agency_id)
         .bind(new.role.as_str())
         .bind(&new.password_hash)
+        .bind(new.must_change_password as i64)
         .bind(ts(OffsetDateTime::now_utc()))
         .execute(&mut *tx)
         .await;
@@ -523,13 +525,14 @@ impl UserStore for SqliteStore {
             .ok_or_else(|| Error::not_found("user"))?;
         let cur = user_row(&row)?;
         let hash: String = get(&row, "password_hash")?;
-        sqlx::query("UPDATE users SET display_name = ?, email = ?, agency_id = ?, role = ?, active = ?, password_hash = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET display_name = ?, email = ?, agency_id = ?, role = ?, active = ?, password_hash = ?, must_change_password = ? WHERE id = ?")
             .bind(u.display_name.clone().unwrap_or(cur.display_name))
             .bind(u.email.clone().unwrap_or(cur.email))
             .bind(u.agency_id.unwrap_or(cur.agency_id))
             .bind(u.role.unwrap_or(cur.role).as_str())
             .bind(u.active.unwrap_or(cur.active) as i64)
             .bind(u.password_hash.clone().unwrap_or(hash))
+            .bind(u.must_change_password.unwrap_or(cur.must_change_password) as i64)
             .bind(id)
             .execute(&mut *tx)
             .await

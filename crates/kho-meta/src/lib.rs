@@ -58,6 +58,7 @@ pub struct NewUserRecord {
     pub agency_id: i64,
     pub role: Role,
     pub password_hash: String,
+    pub must_change_password: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,6 +69,7 @@ pub struct UserUpdate {
     pub role: Option<Role>,
     pub active: Option<bool>,
     pub password_hash: Option<String>,
+    pub must_change_password: Option<bool>,
 }
 
 #[async_trait]

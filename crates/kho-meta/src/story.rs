@@ -97,6 +97,7 @@ pub async fn run(store: &dyn MetaStore) {
                 agency_id: a.id,
                 role: Role::Steward,
                 password_hash: "h1".into(),
+                must_change_password: true,
             },
             ev("user.create"),
         )

@@ -139,6 +139,8 @@ impl Kho {
                     agency_id: dc.id,
                     role: Role::Admin,
                     password: password.clone(),
+                    // A generated password is shown once on the console: replace it at once.
+                    must_change_password: initial_admin_password.is_none(),
                 },
             )
             .await?;
@@ -218,6 +220,7 @@ impl Kho {
                         agency_id: ids[agency],
                         role,
                         password: password.clone(),
+                        must_change_password: false,
                     },
                 )
                 .await?;

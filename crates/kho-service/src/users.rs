@@ -21,6 +21,14 @@ pub struct NewUser {
     pub agency_id: i64,
     pub role: Role,
     pub password: String,
+    /// Ask the user to choose their own password at their next sign-in to the web pages
+    /// (default: yes, since someone else chose this one).
+    #[serde(default = "yes")]
+    pub must_change_password: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -87,6 +95,7 @@ impl Kho {
             agency_id: new.agency_id,
             role: new.role,
             password_hash: hash_password(&new.password).await?,
+            must_change_password: new.must_change_password,
         };
         let event = ctx
             .event("user.create", "user", "")
@@ -116,6 +125,8 @@ impl Kho {
             role: changes.role,
             active: changes.active,
             password_hash,
+            // A password set by an administrator is a temporary one.
+            must_change_password: changes.password.as_ref().map(|_| true),
         };
         let event = ctx.event("user.update", "user", id.to_string()).detail(serde_json::json!({
             "role": changes.role, "agency_id": changes.agency_id, "active": changes.active,
@@ -140,7 +151,11 @@ impl Kho {
         if let Some(p) = password_problem(new) {
             return Err(Error::validation(vec![Detail::new("new_password", p)]));
         }
-        let update = UserUpdate { password_hash: Some(hash_password(new).await?), ..Default::default() };
+        let update = UserUpdate {
+            password_hash: Some(hash_password(new).await?),
+            must_change_password: Some(false),
+            ..Default::default()
+        };
         self.store.update_user(user.id, &update, ctx.event("user.password", "user", user.id.to_string())).await?;
         Ok(())
     }

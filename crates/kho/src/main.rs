@@ -376,6 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                                 agency_id: agency.id,
                                 role,
                                 password: password.clone(),
+                                must_change_password: true,
                             },
                         )
                         .await

@@ -140,3 +140,53 @@ async fn wrong_password_on_the_form_says_so_in_vietnamese() {
     let r = c.form("/sign-in", &[("_csrf", "forged"), ("username", "admin"), ("password", ADMIN_PASSWORD)]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_password_set_by_someone_else_must_be_changed_first() {
+    let s = Server::start(true);
+    let admin = Client::signed_in(&s.base, "admin", ADMIN_PASSWORD).await;
+    let agency = admin.get("/api/v1/agencies/so-y-te").await.body["id"].as_i64().unwrap();
+    let r = admin
+        .post(
+            "/api/v1/users",
+            serde_json::json!({"username": "moi.vao", "display_name": "Người mới", "agency_id": agency, "role": "steward", "password": "mat-khau-tam-thoi"}),
+        )
+        .await;
+    assert_eq!(r.body["must_change_password"], true);
+    let c = signed_in_browser_to(&s, "moi.vao", "mat-khau-tam-thoi", "/account").await;
+    // Every other page sends the user back to the account page.
+    let r = c.http.get(s.url("/datasets")).send().await.unwrap();
+    assert_eq!((r.status(), r.headers()["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/account"));
+    let (_, html) = c.page("/account").await;
+    assert!(html.contains("Mật khẩu này do người khác đặt"));
+    let csrf = csrf_of(&html);
+    let r = c
+        .form(
+            "/account",
+            &[
+                ("_csrf", &csrf),
+                ("action", "password"),
+                ("current_password", "mat-khau-tam-thoi"),
+                ("new_password", "mat-khau-cua-toi-2026"),
+                ("confirm_password", "mat-khau-cua-toi-2026"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, html) = c.page("/datasets").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Bộ dữ liệu"));
+}
+
+async fn signed_in_browser_to(s: &Server, user: &str, password: &str, expect: &str) -> Client {
+    let c = s.client();
+    let (_, html) = c.page("/sign-in").await;
+    let r = c.form("/sign-in", &[("_csrf", &csrf_of(&html)), ("username", user), ("password", password)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let next = r.headers()["location"].to_str().unwrap().to_string();
+    let r = c.http.get(s.url(&next)).send().await.unwrap();
+    let landed =
+        if r.status() == StatusCode::SEE_OTHER { r.headers()["location"].to_str().unwrap().to_string() } else { next };
+    assert_eq!(landed, expect);
+    c
+}

@@ -74,7 +74,9 @@ async fn account_page(
 pub async fn account(State(s): State<AppState>, page: Page) -> PageResult {
     let page = page.with_active("account");
     page.member()?;
-    account_page(&s, &page, None, None, vec![]).await
+    let message =
+        page.base.path.ends_with("done=password").then(|| page.tr().t("account.password_changed").to_string());
+    account_page(&s, &page, None, message, vec![]).await
 }
 
 pub async fn account_submit(State(s): State<AppState>, page: Page, f: FormData) -> PageResult {
@@ -103,7 +105,8 @@ pub async fn account_submit(State(s): State<AppState>, page: Page, f: FormData) 
                 )
                 .await
             {
-                Ok(()) => account_page(&s, &page, None, Some(tr.t("account.password_changed").into()), vec![]).await,
+                // A fresh request, so the layout no longer carries the old must-change flag.
+                Ok(()) => Ok(Redirect::to("/account?done=password").into_response()),
                 Err(e) => {
                     let details = if e.details.is_empty() {
                         vec![Detail::new("current_password", tr.error(e.code))]
@@ -214,6 +217,7 @@ pub async fn users_submit(State(s): State<AppState>, page: Page, f: FormData) ->
                             agency_id,
                             role,
                             password: f.get("password").unwrap_or("").to_string(),
+                            must_change_password: true,
                         },
                     )
                     .await

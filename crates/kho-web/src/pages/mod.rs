@@ -68,6 +68,7 @@ impl Base {
 }
 
 pub struct UserView {
+    pub must_change_password: bool,
     pub username: String,
     pub display_name: String,
     pub role: String,
@@ -186,6 +187,7 @@ impl FromRequestParts<AppState> for Page {
                 let user = state.kho.store.user(m.user_id).await.ok().flatten();
                 let agency = state.kho.store.agency(m.agency_id).await.ok().flatten();
                 user.map(|u| UserView {
+                    must_change_password: u.must_change_password,
                     username: u.username,
                     display_name: u.display_name,
                     role: m.role.as_str().to_string(),
@@ -195,6 +197,13 @@ impl FromRequestParts<AppState> for Page {
             }
             None => None,
         };
+        // Someone else chose this password: nothing but the account page (to change it) and
+        // signing out until the user picks their own.
+        let must_change = user.as_ref().is_some_and(|u| u.must_change_password);
+        let exempt = parts.uri.path() == "/account" || parts.uri.path() == "/sign-out";
+        if must_change && !exempt {
+            return Err(Redirect::to("/account").into_response());
+        }
         Ok(Page { caller, base: Base { tr, user, csrf, path, active: "" }, jar })
     }
 }
