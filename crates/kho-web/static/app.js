@@ -31,3 +31,9 @@
     src.addEventListener("input", function () { if (!touched) target.value = slugify(src.value); });
   });
 })();
+
+// Ask before destructive forms (delete a dataset or a table).
+document.addEventListener("submit", function (ev) {
+  var msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");
+  if (msg && !window.confirm(msg)) ev.preventDefault();
+});

@@ -121,6 +121,20 @@ async fn steward_creates_a_dataset_through_the_form() {
     let other = signed_in_browser(&s, "taichinh.canbo", "demo-taichinh-canbo").await;
     assert_eq!(other.page("/datasets/tram-y-te-xa/edit").await.0, StatusCode::FORBIDDEN);
 
+    // A table and then the dataset can be deleted from the pages; the history stays.
+    let (_, html) = c.page("/datasets/tram-y-te-xa").await;
+    let csrf = csrf_of(&html);
+    let r = c.form("/datasets/tram-y-te-xa/resources/danh-sach-tram/delete", &[("_csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(api.get("/api/v1/datasets/tram-y-te-xa").await.body["resources"].as_array().unwrap().len(), 0);
+    let refused = other
+        .form("/datasets/tram-y-te-xa/delete", &[("_csrf", &csrf_of(&other.page("/").await.1)), ("revision", "2")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let r = c.form("/datasets/tram-y-te-xa/delete", &[("_csrf", &csrf), ("revision", "2")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(api.get("/api/v1/datasets/tram-y-te-xa").await.status, StatusCode::NOT_FOUND);
+
     // Sign-out needs the token too, then the session is gone.
     let (_, html) = c.page("/").await;
     let r = c.form("/sign-out", &[("_csrf", &csrf_of(&html))]).await;

@@ -857,3 +857,22 @@ pub async fn resource_submit_edit(
 ) -> PageResult {
     resource_submit(s, page, slug, Some(name), f).await
 }
+
+pub async fn delete_submit(State(s): State<AppState>, page: Page, Path(slug): Path<String>, f: FormData) -> PageResult {
+    page.member()?;
+    page.check_csrf(&f)?;
+    s.kho.delete_dataset(page.ctx(), &slug, f.text("revision").parse().ok()).await.map_err(|e| page.error(e))?;
+    Ok(Redirect::to("/datasets").into_response())
+}
+
+pub async fn resource_delete_submit(
+    State(s): State<AppState>,
+    page: Page,
+    Path((slug, name)): Path<(String, String)>,
+    f: FormData,
+) -> PageResult {
+    page.member()?;
+    page.check_csrf(&f)?;
+    let d = s.kho.delete_resource(page.ctx(), &slug, &name).await.map_err(|e| page.error(e))?;
+    Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response())
+}

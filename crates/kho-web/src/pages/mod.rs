@@ -317,6 +317,8 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/datasets/new", get(catalog::new_page).post(catalog::new_submit))
         .route("/datasets/{slug}", get(catalog::view))
         .route("/datasets/{slug}/edit", get(catalog::edit_page).post(catalog::edit_submit))
+        .route("/datasets/{slug}/delete", post(catalog::delete_submit))
+        .route("/datasets/{slug}/resources/{name}/delete", post(catalog::resource_delete_submit))
         .route("/datasets/{slug}/resources/new", get(catalog::resource_new_page).post(catalog::resource_submit_new))
         .route(
             "/datasets/{slug}/resources/{name}/edit",
