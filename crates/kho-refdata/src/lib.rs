@@ -22,6 +22,10 @@ const PRE_TYPES: &str = reference!("admin-units/pre-2025/administrative_units.cs
 const CROSSWALK: &str = reference!("admin-merger-2025/ward_mapping_legacy_to_2025.csv");
 const DICTIONARY: &str = reference!("dictionary-terms.json");
 
+/// Identifies the reference data compiled in. Change it whenever a file under
+/// `data/reference/admin-*` or the code fixes change, so that existing instances reload them.
+pub const ADMIN_UNITS_VERSION: &str = "gso-2025-07-01+pre2025-e8c5f80+crosswalk-780c279+fix-06970";
+
 /// Xã Ba Chẽ is 06978 in the post-2025 table but 06970 in the GSO list and the crosswalk;
 /// see data/reference/SOURCES.md.
 const CODE_FIXES: &[(&str, &str)] = &[("06978", "06970")];

@@ -35,10 +35,14 @@ impl Kho {
     pub async fn init(&self, initial_admin_password: Option<&str>) -> Result<InitReport> {
         let mut report = InitReport::default();
         let ctx = Ctx::system();
-        let units = kho_refdata::admin_units().map_err(refdata_err)?;
-        if self.store.admin_unit_count().await? != units.len() as i64 {
+        // Parsing 14,000 units and the crosswalk takes a while: do it only when the compiled-in
+        // data is newer than what the store holds.
+        let loaded = self.store.setting("admin_units_version").await?;
+        if loaded.as_deref() != Some(kho_refdata::ADMIN_UNITS_VERSION) || self.store.admin_unit_count().await? == 0 {
+            let units = kho_refdata::admin_units().map_err(refdata_err)?;
             let cw = kho_refdata::crosswalk().map_err(refdata_err)?;
             self.store.load_admin_units(&units, &cw).await?;
+            self.store.set_setting("admin_units_version", kho_refdata::ADMIN_UNITS_VERSION).await?;
             report.admin_units_loaded = true;
         }
         let province = self.config.province_code.clone();
