@@ -332,7 +332,15 @@ impl Kho {
             limit: q.limit.clamp(1, MAX_PAGE),
             offset: q.offset.max(0),
         };
-        self.store.list_datasets(&filter).await
+        let (items, total) = self.store.list_datasets(&filter).await?;
+        // A listing shows non-open datasets' descriptions too: record which, in one entry.
+        let read: Vec<&str> =
+            items.iter().filter(|d| policy::read_is_audited(d.input.access_level)).map(|d| d.id.as_str()).collect();
+        if !read.is_empty() {
+            let event = ctx.event("dataset.list", "dataset", "").detail(serde_json::json!({ "ids": read }));
+            self.store.append_audit(event).await?;
+        }
+        Ok((items, total))
     }
 
     pub async fn dataset_revisions(&self, ctx: &Ctx, id_or_slug: &str) -> Result<Vec<DatasetRevision>> {

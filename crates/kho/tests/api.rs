@@ -281,6 +281,12 @@ async fn authorization_matrix() {
     assert_eq!(open_id.status, StatusCode::NOT_FOUND, "deleted above");
     let steward_b = &w.clients.iter().find(|(n, _)| *n == "steward-b").unwrap().1;
     assert_eq!(steward_b.get("/api/v1/audit").await.code(), "forbidden");
+    // Listings that showed non-open datasets were recorded too, with the ids shown.
+    let lists = admin.get("/api/v1/audit?action=dataset.list&limit=500").await;
+    let by_viewer_c =
+        lists.body.as_array().unwrap().iter().find(|e| e["actor"].as_str().unwrap().contains("viewer-c")).unwrap();
+    let ids: Value = serde_json::from_str(by_viewer_c["detail"].as_str().unwrap()).unwrap();
+    assert!(!ids["ids"].as_array().unwrap().is_empty());
     let verify = admin.get("/api/v1/audit/verify").await;
     assert_eq!(verify.body["broken_at"], Value::Null);
     assert!(verify.body["entries_checked"].as_u64().unwrap() > 100);
