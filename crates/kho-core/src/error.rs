@@ -31,6 +31,7 @@ error_codes! {
     InvalidJson => "invalid_json", "The body is not valid JSON or does not have the expected shape.";
     UnsupportedMediaType => "unsupported_media_type", "The body's Content-Type is not accepted here.";
     PayloadTooLarge => "payload_too_large", "The body is larger than the configured limit.";
+    InvalidFile => "invalid_file", "The uploaded file cannot be read as a table (encoding, header, empty); `details` says where.";
     ValidationFailed => "validation_failed", "One or more fields are invalid; `details` says which and why.";
     InvalidTableSchema => "invalid_table_schema", "The resource schema is not a valid Frictionless Table Schema; `details` says where.";
     UnknownDictionaryTerm => "unknown_dictionary_term", "A schema field references a dictionary term that does not exist.";

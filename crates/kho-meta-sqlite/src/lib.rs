@@ -209,6 +209,14 @@ fn audit_row(r: &SqliteRow) -> Result<AuditRecord> {
     })
 }
 
+fn crosswalk_row(r: &SqliteRow) -> Result<CrosswalkEntry> {
+    Ok(CrosswalkEntry {
+        old_code: get(r, "old_code")?,
+        new_code: get(r, "new_code")?,
+        partial: get::<i64>(r, "partial")? != 0,
+    })
+}
+
 fn unit_row(r: &SqliteRow) -> Result<AdminUnit> {
     Ok(AdminUnit {
         code: get(r, "code")?,
@@ -374,6 +382,14 @@ impl AdminUnitStore for SqliteStore {
         Ok((rows.iter().map(unit_row).collect::<Result<_>>()?, total))
     }
 
+    async fn crosswalk_all(&self) -> Result<Vec<CrosswalkEntry>> {
+        let rows = sqlx::query("SELECT old_code, new_code, partial FROM admin_crosswalk ORDER BY old_code, new_code")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(crosswalk_row).collect()
+    }
+
     async fn crosswalk_from(&self, old_code: &str) -> Result<Vec<CrosswalkEntry>> {
         let rows =
             sqlx::query("SELECT old_code, new_code, partial FROM admin_crosswalk WHERE old_code = ? ORDER BY new_code")
@@ -381,15 +397,7 @@ impl AdminUnitStore for SqliteStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(CrosswalkEntry {
-                    old_code: get(r, "old_code")?,
-                    new_code: get(r, "new_code")?,
-                    partial: get::<i64>(r, "partial")? != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(crosswalk_row).collect()
     }
 }
 

@@ -26,4 +26,6 @@ async fn admin_units_load_and_search_without_diacritics() {
     assert!(found.iter().any(|u| u.full_name == "Thành phố Hà Nội"));
     let old = store.crosswalk_from("00001").await.unwrap();
     assert_eq!(old[0].new_code, "00097");
+    let all = store.crosswalk_all().await.unwrap();
+    assert_eq!(all.len(), cw.len());
 }

@@ -32,6 +32,8 @@ pub trait AdminUnitStore: Send + Sync {
     async fn admin_unit(&self, era: AdminEra, code: &str) -> Result<Option<AdminUnit>>;
     async fn list_admin_units(&self, filter: &AdminUnitFilter) -> Result<(Vec<AdminUnit>, i64)>;
     async fn crosswalk_from(&self, old_code: &str) -> Result<Vec<CrosswalkEntry>>;
+    /// The whole crosswalk (about 10,600 pairs), for validators.
+    async fn crosswalk_all(&self) -> Result<Vec<CrosswalkEntry>>;
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod catalog;
 pub mod dictionary;
+pub mod ingest;
 pub mod users;
 
 use std::sync::Arc;
@@ -44,11 +45,14 @@ impl Default for ServiceConfig {
 pub struct Kho {
     pub store: Arc<dyn MetaStore>,
     pub config: Arc<ServiceConfig>,
+    /// Administrative codes and the crosswalk for validators: loaded once, they only change
+    /// with a new kho release.
+    references: Arc<tokio::sync::OnceCell<Arc<kho_ingest::References>>>,
 }
 
 impl Kho {
     pub fn new(store: Arc<dyn MetaStore>, config: ServiceConfig) -> Self {
-        Kho { store, config: Arc::new(config) }
+        Kho { store, config: Arc::new(config), references: Arc::default() }
     }
 }
 

@@ -9,6 +9,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
         BadRequest | InvalidJson => StatusCode::BAD_REQUEST,
+        InvalidFile => StatusCode::UNPROCESSABLE_ENTITY,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ValidationFailed

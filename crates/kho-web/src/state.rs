@@ -13,11 +13,22 @@ pub struct WebConfig {
     pub max_body_bytes: usize,
     /// Trust `X-Forwarded-For` for the client address (only behind your own reverse proxy).
     pub trust_proxy: bool,
+    /// Largest uploaded data file, in bytes.
+    pub max_upload_bytes: u64,
+    /// Where uploads are streamed while they are checked (inside the data folder, so a rename
+    /// into place never crosses file systems).
+    pub upload_dir: std::path::PathBuf,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { cookie_secure: false, max_body_bytes: 2 * 1024 * 1024, trust_proxy: false }
+        WebConfig {
+            cookie_secure: false,
+            max_body_bytes: 2 * 1024 * 1024,
+            trust_proxy: false,
+            max_upload_bytes: 1024 * 1024 * 1024,
+            upload_dir: std::env::temp_dir(),
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Config {
     /// Mark cookies Secure; turn on when users reach kho over HTTPS.
     pub cookie_secure: bool,
     pub max_body_bytes: usize,
+    /// Largest data file accepted for upload.
+    pub max_upload_bytes: u64,
     /// Trust X-Forwarded-For (only behind your own reverse proxy).
     pub trust_proxy: bool,
     pub session_ttl_hours: i64,
@@ -55,6 +57,7 @@ impl Default for Config {
             province_code: "14".into(),
             cookie_secure: false,
             max_body_bytes: 2 * 1024 * 1024,
+            max_upload_bytes: 1024 * 1024 * 1024,
             trust_proxy: false,
             session_ttl_hours: 12,
             lockout_threshold: 5,

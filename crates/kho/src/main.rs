@@ -68,6 +68,21 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check a CSV file against a dataset table's schema without storing it; exit status 1 when
+    /// it has problems.
+    Check {
+        /// The CSV file (UTF-8 or UTF-16; the delimiter is detected).
+        file: PathBuf,
+        /// Dataset slug or id.
+        #[arg(long)]
+        dataset: String,
+        /// Table (resource) name; default: the dataset's only table.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Also write every problem to this CSV file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Print the effective configuration.
     Config,
 }
@@ -247,6 +262,8 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
     let _lock = lock_data_dir(&cfg.data_dir)?;
     let (kho, report) = ready(&cfg).await?;
+    // Uploads left behind by a crash are never resumed: clear them.
+    let _ = std::fs::remove_dir_all(cfg.data_dir.join("uploads"));
     let demo_users = if demo { kho.load_demo().await.map_err(e)? } else { vec![] };
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -274,6 +291,8 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         cookie_secure: cfg.cookie_secure,
         max_body_bytes: cfg.max_body_bytes,
         trust_proxy: cfg.trust_proxy,
+        max_upload_bytes: cfg.max_upload_bytes,
+        upload_dir: cfg.data_dir.join("uploads"),
     };
     let app = kho_web::app(kho.clone(), web);
     let purge = kho.clone();
@@ -336,6 +355,56 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     let system = Ctx::system();
     match cli.command {
         Command::Serve { demo, .. } => serve(cfg, demo).await?,
+        Command::Check { file, dataset, resource, report } => {
+            let (kho, _) = ready(&cfg).await?;
+            let d = kho.get_dataset(&system, &dataset).await.map_err(e)?;
+            let resource = match resource {
+                Some(r) => r,
+                None if d.resources.len() == 1 => d.resources[0].input.name.clone(),
+                None => {
+                    let names: Vec<&str> = d.resources.iter().map(|r| r.input.name.as_str()).collect();
+                    bail!(
+                        "dataset '{}' has {} tables ({}); choose one with --resource",
+                        d.input.slug,
+                        names.len(),
+                        names.join(", ")
+                    )
+                }
+            };
+            let r = kho.validate_upload(&system, &dataset, &resource, &file).await.map_err(e)?;
+            println!(
+                "{}: {} rows, {} valid, {} with problems ({} problems; encoding {}, delimiter '{}')",
+                file.display(),
+                r.rows,
+                r.valid_rows,
+                r.invalid_rows,
+                r.problems_total,
+                r.encoding,
+                r.delimiter
+            );
+            for c in &r.by_rule {
+                println!("  {:<16} {}", c.rule, c.count);
+            }
+            for p in r.problems.iter().take(20) {
+                println!(
+                    "  line {:>6}  {:<16} {:<12} {}",
+                    p.row,
+                    p.column.as_deref().unwrap_or(""),
+                    p.rule,
+                    p.message_vi
+                );
+            }
+            if r.problems.len() > 20 {
+                println!("  … {} more", r.problems_total - 20);
+            }
+            if let Some(path) = report {
+                std::fs::write(&path, r.to_csv()).with_context(|| format!("cannot write {}", path.display()))?;
+                println!("report written to {}", path.display());
+            }
+            if !r.is_valid() {
+                return Ok(1);
+            }
+        }
         Command::Config => println!(
             "{}",
             serde_json::to_string_pretty(&cfg)?

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod dictionary;
+pub mod ingest;
 pub mod users;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -31,6 +32,7 @@ Every error has the body `{code, message, details}`; `code` is stable.",
         (name = "users", description = "User accounts and API tokens"),
         (name = "catalog", description = "Datasets, resources and Table Schemas"),
         (name = "dictionary", description = "The shared data dictionary"),
+        (name = "ingest", description = "Checking and loading data files"),
         (name = "audit", description = "The tamper-evident audit log")
     )
 )]
@@ -104,5 +106,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(catalog::router())
         .merge(dictionary::router())
+        .merge(ingest::router())
         .merge(audit::router())
 }

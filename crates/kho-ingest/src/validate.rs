@@ -1,0 +1,878 @@
+//! Row-by-row validation of a table against a Table Schema whose dictionary terms are already
+//! resolved (see `kho_core::table_schema::effective`).
+//!
+//! Semantics follow Table Schema v2: a value listed in `missingValues` is null before any other
+//! check; `primaryKey` implies required and unique; unique checks ignore nulls; `pattern` must
+//! match the whole value. Columns are matched to fields by name, in any order.
+
+use std::collections::{HashMap, HashSet};
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::read::CsvSource;
+use crate::report::{Problem, Report};
+use crate::vn;
+
+/// Reference sets some rules need, supplied by the caller from the metadata store.
+#[derive(Debug, Clone, Default)]
+pub struct References {
+    /// Current (2025) province codes.
+    pub provinces: HashSet<String>,
+    /// Current (2025) commune codes.
+    pub communes: HashSet<String>,
+    /// Abolished (pre-2025) codes → the current codes they became.
+    pub successors: HashMap<String, Vec<String>>,
+    /// First three digits of a CCCD that are birth-registration province codes.
+    pub cccd_prefixes: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Date,
+    Datetime,
+    Time,
+    Year,
+    YearMonth,
+    Duration,
+    Object,
+    Array,
+    GeoPoint,
+    GeoJson,
+    Any,
+}
+
+/// A rule derived from a dictionary term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Special {
+    None,
+    Cccd,
+    Mst,
+    Phone,
+    Province,
+    Commune,
+    DateOfBirth,
+    Gender,
+}
+
+#[derive(Debug)]
+struct Field {
+    name: String,
+    kind: Kind,
+    format: Option<String>,
+    missing: Vec<String>,
+    required: bool,
+    unique: bool,
+    min_len: Option<usize>,
+    max_len: Option<usize>,
+    pattern: Option<(Regex, String)>,
+    enum_values: Option<Vec<String>>,
+    minimum: Option<(Value, bool)>,
+    maximum: Option<(Value, bool)>,
+    true_values: Vec<String>,
+    false_values: Vec<String>,
+    decimal_char: char,
+    group_char: Option<char>,
+    special: Special,
+    /// Index of the column in the file.
+    column: Option<usize>,
+}
+
+/// A typed cell value, comparable for minimum/maximum.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum Typed {
+    Num(f64),
+    Text(String),
+}
+
+/// The fields of a unique key, and the first row where each combination of values was seen.
+type UniqueKey = (Vec<usize>, HashMap<Vec<String>, u64>);
+
+pub struct Validator {
+    fields: Vec<Field>,
+    header_len: usize,
+    primary_key: Vec<usize>,
+    pk_seen: HashMap<Vec<String>, u64>,
+    unique_keys: Vec<UniqueKey>,
+    unique_seen: Vec<HashMap<String, u64>>,
+    refs: std::sync::Arc<References>,
+    report: Report,
+}
+
+fn msg(rule: &str, row: u64, column: Option<&str>, value: Option<&str>, vi: String, en: String) -> Problem {
+    Problem {
+        row,
+        column: column.map(str::to_string),
+        value: value.map(|v| v.chars().take(200).collect()),
+        rule: rule.to_string(),
+        message_vi: vi,
+        message_en: en,
+    }
+}
+
+fn str_list(v: Option<&Value>) -> Option<Vec<String>> {
+    v.and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|x| match x {
+                Value::String(s) => Some(s.clone()),
+                Value::Object(o) => o.get("value").and_then(Value::as_str).map(str::to_string),
+                other => Some(other.to_string()),
+            })
+            .collect()
+    })
+}
+
+fn kind_of(t: &str) -> Kind {
+    match t {
+        "string" => Kind::String,
+        "integer" => Kind::Integer,
+        "number" => Kind::Number,
+        "boolean" => Kind::Boolean,
+        "date" => Kind::Date,
+        "datetime" => Kind::Datetime,
+        "time" => Kind::Time,
+        "year" => Kind::Year,
+        "yearmonth" => Kind::YearMonth,
+        "duration" => Kind::Duration,
+        "object" => Kind::Object,
+        "array" | "list" => Kind::Array,
+        "geopoint" => Kind::GeoPoint,
+        "geojson" => Kind::GeoJson,
+        _ => Kind::Any,
+    }
+}
+
+fn special_of(term: Option<&str>) -> Special {
+    match term.and_then(|t| t.split('@').next()) {
+        Some("cccd") => Special::Cccd,
+        Some("mst") => Special::Mst,
+        Some("phone") => Special::Phone,
+        Some("province_code") => Special::Province,
+        Some("commune_code") => Special::Commune,
+        Some("date_of_birth") => Special::DateOfBirth,
+        Some("gender") => Special::Gender,
+        _ => Special::None,
+    }
+}
+
+impl Validator {
+    /// Prepare a validator for `schema` (terms resolved) and the file's header. Header
+    /// mismatches are recorded in the report straight away (row 1).
+    pub fn new(schema: &Value, headers: &[String], refs: impl Into<std::sync::Arc<References>>) -> Validator {
+        let refs = refs.into();
+        let mut report = Report { columns: headers.to_vec(), ..Default::default() };
+        let schema_missing = str_list(schema.get("missingValues")).unwrap_or_else(|| vec![String::new()]);
+        let pk_names: Vec<String> = match schema.get("primaryKey") {
+            Some(Value::String(s)) => vec![s.clone()],
+            other => str_list(other).unwrap_or_default(),
+        };
+        let mut fields = Vec::new();
+        for f in schema.get("fields").and_then(Value::as_array).into_iter().flatten() {
+            let name = f.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let c = f.get("constraints");
+            let get = |k: &str| c.and_then(|c| c.get(k));
+            let pattern = get("pattern")
+                .and_then(Value::as_str)
+                .and_then(|p| Regex::new(&format!("^(?:{p})$")).ok().map(|r| (r, p.to_string())));
+            let in_pk = pk_names.contains(&name);
+            fields.push(Field {
+                column: headers.iter().position(|h| *h == name),
+                kind: kind_of(f.get("type").and_then(Value::as_str).unwrap_or("any")),
+                format: f.get("format").and_then(Value::as_str).map(str::to_string),
+                missing: str_list(f.get("missingValues")).unwrap_or_else(|| schema_missing.clone()),
+                required: in_pk || get("required").and_then(Value::as_bool).unwrap_or(false),
+                unique: (in_pk && pk_names.len() == 1) || get("unique").and_then(Value::as_bool).unwrap_or(false),
+                min_len: get("minLength").and_then(Value::as_u64).map(|v| v as usize),
+                max_len: get("maxLength").and_then(Value::as_u64).map(|v| v as usize),
+                pattern,
+                enum_values: str_list(get("enum")),
+                minimum: get("exclusiveMinimum")
+                    .map(|v| (v.clone(), true))
+                    .or_else(|| get("minimum").map(|v| (v.clone(), false))),
+                maximum: get("exclusiveMaximum")
+                    .map(|v| (v.clone(), true))
+                    .or_else(|| get("maximum").map(|v| (v.clone(), false))),
+                true_values: str_list(f.get("trueValues"))
+                    .unwrap_or_else(|| ["true", "True", "TRUE", "1"].map(String::from).to_vec()),
+                false_values: str_list(f.get("falseValues"))
+                    .unwrap_or_else(|| ["false", "False", "FALSE", "0"].map(String::from).to_vec()),
+                decimal_char: f
+                    .get("decimalChar")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.chars().next())
+                    .unwrap_or('.'),
+                group_char: f.get("groupChar").and_then(Value::as_str).and_then(|s| s.chars().next()),
+                special: special_of(f.get(kho_core::table_schema::TERM_PROPERTY).and_then(Value::as_str)),
+                name,
+            });
+        }
+        for f in &fields {
+            if f.column.is_none() {
+                report.header_mismatch = true;
+                report.push(msg(
+                    "missing_column",
+                    1,
+                    Some(&f.name),
+                    None,
+                    format!("thiếu cột '{}' của lược đồ", f.name),
+                    format!("the schema's column '{}' is missing", f.name),
+                ));
+            }
+        }
+        for h in headers {
+            if !fields.iter().any(|f| f.name == *h) {
+                report.header_mismatch = true;
+                report.push(msg(
+                    "extra_column",
+                    1,
+                    Some(h),
+                    None,
+                    format!("cột '{h}' không có trong lược đồ"),
+                    format!("column '{h}' is not in the schema"),
+                ));
+            }
+        }
+        let index_of = |names: &[String]| -> Vec<usize> {
+            names.iter().filter_map(|n| fields.iter().position(|f| f.name == *n)).collect()
+        };
+        let primary_key = if pk_names.len() > 1 { index_of(&pk_names) } else { vec![] };
+        let unique_keys = schema
+            .get("uniqueKeys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| str_list(Some(k)))
+            .map(|names| (index_of(&names), HashMap::new()))
+            .collect();
+        let unique_seen = fields.iter().map(|_| HashMap::new()).collect();
+        Validator {
+            header_len: headers.len(),
+            fields,
+            primary_key,
+            pk_seen: HashMap::new(),
+            unique_keys,
+            unique_seen,
+            refs,
+            report,
+        }
+    }
+
+    /// Check every row of a CSV source and return the report.
+    pub fn check_csv(mut self, source: &CsvSource) -> Report {
+        self.report.encoding = source.encoding.to_string();
+        self.report.delimiter = match source.delimiter {
+            b'\t' => "\\t".to_string(),
+            d => (d as char).to_string(),
+        };
+        for (line, row) in source.rows() {
+            match row {
+                Ok(cells) => self.check_row(line, &cells),
+                Err(e) => {
+                    self.report.rows += 1;
+                    self.report.invalid_rows += 1;
+                    self.report.push(msg(
+                        "malformed_row",
+                        line,
+                        None,
+                        None,
+                        format!("dòng không đọc được: {e}"),
+                        format!("unreadable row: {e}"),
+                    ));
+                }
+            }
+        }
+        self.report
+    }
+
+    /// Check one data row (`line` is its line in the file).
+    pub fn check_row(&mut self, line: u64, cells: &[String]) {
+        self.report.rows += 1;
+        let before = self.report.problems_total;
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            self.report.push(msg("blank_row", line, None, None, "dòng trống".into(), "blank row".into()));
+            self.report.invalid_rows += 1;
+            return;
+        }
+        if cells.len() != self.header_len {
+            self.report.push(msg(
+                "field_count",
+                line,
+                None,
+                None,
+                format!("dòng có {} ô, dòng tiêu đề có {} cột", cells.len(), self.header_len),
+                format!("the row has {} cells but the header has {} columns", cells.len(), self.header_len),
+            ));
+        }
+        let mut values: Vec<Option<String>> = Vec::with_capacity(self.fields.len());
+        for i in 0..self.fields.len() {
+            let v = self.check_cell(line, i, cells);
+            values.push(v);
+        }
+        self.check_keys(line, &values);
+        self.check_person(line, &values);
+        if self.report.problems_total > before {
+            self.report.invalid_rows += 1;
+        } else {
+            self.report.valid_rows += 1;
+        }
+    }
+
+    /// Check one cell; returns its (non-null) text for key checks.
+    fn check_cell(&mut self, line: u64, i: usize, cells: &[String]) -> Option<String> {
+        let f = &self.fields[i];
+        let col = f.column?;
+        let raw = cells.get(col).map(String::as_str).unwrap_or("");
+        self.report.cells_checked += 1;
+        let mut problems: Vec<Problem> = Vec::new();
+        let name = f.name.as_str();
+        let problem = |rule: &str, vi: String, en: String| msg(rule, line, Some(name), Some(raw), vi, en);
+        let value = if f.missing.iter().any(|m| m == raw) { None } else { Some(raw) };
+        let Some(v) = value else {
+            if f.required {
+                problems.push(problem("required", "bắt buộc phải có giá trị".into(), "a value is required".into()));
+            }
+            return self.finish_cell(problems, None);
+        };
+        let typed = match cast(f, v) {
+            Ok(t) => t,
+            Err((vi, en)) => {
+                problems.push(problem("type", vi, en));
+                return self.finish_cell(problems, Some(v.to_string()));
+            }
+        };
+        let len = v.chars().count();
+        if let Some(min) = f.min_len.filter(|m| len < *m) {
+            problems.push(problem(
+                "min_length",
+                format!("cần ít nhất {min} ký tự (có {len})"),
+                format!("needs at least {min} characters (has {len})"),
+            ));
+        }
+        if let Some(max) = f.max_len.filter(|m| len > *m) {
+            problems.push(problem(
+                "max_length",
+                format!("tối đa {max} ký tự (có {len})"),
+                format!("at most {max} characters (has {len})"),
+            ));
+        }
+        if let Some((re, p)) = &f.pattern
+            && !re.is_match(v)
+        {
+            problems.push(problem("pattern", format!("không đúng mẫu {p}"), format!("does not match the pattern {p}")));
+        }
+        if let Some(allowed) = &f.enum_values {
+            let hit = allowed.iter().any(|a| a == v || cast(f, a).ok().as_ref() == Some(&typed));
+            if !hit {
+                let list = allowed.join(", ");
+                problems.push(problem("enum", format!("phải là một trong: {list}"), format!("must be one of: {list}")));
+            }
+        }
+        for (bound, is_min) in [(&f.minimum, true), (&f.maximum, false)] {
+            let Some((b, exclusive)) = bound else { continue };
+            let b = match b {
+                // A bound is written in the field's own format or, for dates, in ISO form.
+                Value::String(s) => cast(f, s).ok().or_else(|| iso_bound(f.kind, s)),
+                Value::Number(n) => n.as_f64().map(Typed::Num),
+                _ => None,
+            };
+            let Some(b) = b else { continue };
+            let bad = match (is_min, exclusive) {
+                (true, false) => typed < b,
+                (true, true) => typed <= b,
+                (false, false) => typed > b,
+                (false, true) => typed >= b,
+            };
+            if bad {
+                let shown = match &b {
+                    Typed::Num(n) => n.to_string(),
+                    Typed::Text(t) => t.clone(),
+                };
+                let (rule, vi, en) = if is_min {
+                    ("minimum", format!("nhỏ hơn giá trị tối thiểu {shown}"), format!("is below the minimum {shown}"))
+                } else {
+                    ("maximum", format!("lớn hơn giá trị tối đa {shown}"), format!("is above the maximum {shown}"))
+                };
+                problems.push(problem(rule, vi, en));
+            }
+        }
+        match f.special {
+            Special::Cccd => {
+                if let Some((vi, en)) =
+                    vn::cccd_problem(v, |p| self.refs.cccd_prefixes.is_empty() || self.refs.cccd_prefixes.contains(p))
+                {
+                    problems.push(problem("cccd", format!("số CCCD {vi}"), format!("citizen ID {en}")));
+                }
+            }
+            Special::Mst => {
+                if let Some((vi, en)) = vn::mst_problem(v) {
+                    problems.push(problem("mst", format!("mã số thuế {vi}"), format!("tax code {en}")));
+                }
+            }
+            Special::Phone => {
+                if let Some((vi, en)) = vn::phone_problem(v) {
+                    problems.push(problem("phone", format!("số điện thoại {vi}"), format!("phone number {en}")));
+                }
+            }
+            Special::Province | Special::Commune => {
+                let (current, what_vi, what_en) = if f.special == Special::Province {
+                    (&self.refs.provinces, "tỉnh", "province")
+                } else {
+                    (&self.refs.communes, "xã", "commune")
+                };
+                if !current.is_empty() && !current.contains(v) {
+                    match self.refs.successors.get(v) {
+                        Some(new) => {
+                            let new = new.join(", ");
+                            problems.push(problem(
+                                "abolished_code",
+                                format!("mã {what_vi} '{v}' đã bị bãi bỏ từ 01/7/2025; mã mới: {new}"),
+                                format!("{what_en} code '{v}' was abolished on 1 July 2025; the current code is {new}"),
+                            ));
+                        }
+                        None => problems.push(problem(
+                            "admin_unit",
+                            format!("'{v}' không phải mã {what_vi} trong danh mục hành chính"),
+                            format!("'{v}' is not a {what_en} code of the administrative catalogue"),
+                        )),
+                    }
+                }
+            }
+            _ => {}
+        }
+        // A specific identifier message (CCCD, MST, phone) says more than the term's generic
+        // pattern: show that one only.
+        if problems.iter().any(|p| matches!(p.rule.as_str(), "cccd" | "mst" | "phone")) {
+            problems.retain(|p| p.rule != "pattern");
+        }
+        if f.unique {
+            let seen = &mut self.unique_seen[i];
+            if let Some(first) = seen.get(v) {
+                problems.push(problem(
+                    "unique",
+                    format!("trùng giá trị với dòng {first}"),
+                    format!("duplicates the value of row {first}"),
+                ));
+            } else {
+                seen.insert(v.to_string(), line);
+            }
+        }
+        self.finish_cell(problems, Some(v.to_string()))
+    }
+
+    fn finish_cell(&mut self, problems: Vec<Problem>, value: Option<String>) -> Option<String> {
+        if !problems.is_empty() {
+            self.report.cells_invalid += 1;
+        }
+        for p in problems {
+            self.report.push(p);
+        }
+        value
+    }
+
+    fn check_keys(&mut self, line: u64, values: &[Option<String>]) {
+        if !self.primary_key.is_empty() {
+            let key: Option<Vec<String>> = self.primary_key.iter().map(|i| values[*i].clone()).collect();
+            if let Some(key) = key {
+                let names: Vec<&str> = self.primary_key.iter().map(|i| self.fields[*i].name.as_str()).collect();
+                if let Some(first) = self.pk_seen.get(&key) {
+                    let (cols, vals) = (names.join(", "), key.join(", "));
+                    self.report.push(msg(
+                        "primary_key",
+                        line,
+                        Some(&cols),
+                        Some(&vals),
+                        format!("khóa chính ({cols}) trùng với dòng {first}"),
+                        format!("the primary key ({cols}) duplicates row {first}"),
+                    ));
+                } else {
+                    self.pk_seen.insert(key, line);
+                }
+            }
+        }
+        for k in 0..self.unique_keys.len() {
+            let idx = self.unique_keys[k].0.clone();
+            // Unique keys ignore rows where any part is null.
+            let Some(key) = idx.iter().map(|i| values[*i].clone()).collect::<Option<Vec<String>>>() else { continue };
+            let cols = idx.iter().map(|i| self.fields[*i].name.as_str()).collect::<Vec<_>>().join(", ");
+            if let Some(first) = self.unique_keys[k].1.get(&key).copied() {
+                let vals = key.join(", ");
+                self.report.push(msg(
+                    "unique_key",
+                    line,
+                    Some(&cols),
+                    Some(&vals),
+                    format!("bộ giá trị ({cols}) trùng với dòng {first}"),
+                    format!("the values of ({cols}) duplicate row {first}"),
+                ));
+            } else {
+                self.unique_keys[k].1.insert(key, line);
+            }
+        }
+    }
+
+    /// A CCCD's century/sex digit and birth year must agree with the row's date of birth and
+    /// gender, when the schema has them.
+    fn check_person(&mut self, line: u64, values: &[Option<String>]) {
+        let find = |s: Special| self.fields.iter().position(|f| f.special == s);
+        let Some(ci) = find(Special::Cccd) else { return };
+        let Some(cccd) = values[ci].as_deref().filter(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return;
+        };
+        let cccd_col = self.fields[ci].name.clone();
+        if let Some(di) = find(Special::DateOfBirth) {
+            let year = values[di].as_deref().and_then(|d| cast(&self.fields[di], d).ok()).and_then(|t| match t {
+                Typed::Text(s) => s.get(..4).and_then(|y| y.parse::<i32>().ok()),
+                Typed::Num(_) => None,
+            });
+            if let (Some(year), Some(encoded)) = (year, vn::cccd_birth_year(cccd))
+                && year != encoded
+            {
+                let dob = self.fields[di].name.clone();
+                self.report.push(msg(
+                    "cccd",
+                    line,
+                    Some(&cccd_col),
+                    Some(cccd),
+                    format!("số CCCD mã hóa năm sinh {encoded}, nhưng cột {dob} ghi năm {year}"),
+                    format!("the citizen ID encodes birth year {encoded}, but column {dob} says {year}"),
+                ));
+            }
+        }
+        if let Some(gi) = find(Special::Gender) {
+            let female = match values[gi].as_deref().map(kho_core::text::fold).as_deref() {
+                Some("nu") => Some(true),
+                Some("nam") => Some(false),
+                _ => None,
+            };
+            if let (Some(female), Some((_, encoded_female))) = (female, vn::cccd_century_sex(cccd))
+                && female != encoded_female
+            {
+                let g = self.fields[gi].name.clone();
+                let (vi, en) = if encoded_female { ("nữ", "female") } else { ("nam", "male") };
+                self.report.push(msg(
+                    "cccd",
+                    line,
+                    Some(&cccd_col),
+                    Some(cccd),
+                    format!("chữ số thứ 4 của CCCD cho biết giới tính {vi}, khác cột {g}"),
+                    format!("the citizen ID's 4th digit says {en}, unlike column {g}"),
+                ));
+            }
+        }
+    }
+}
+
+fn iso_bound(kind: Kind, s: &str) -> Option<Typed> {
+    let ok = match kind {
+        Kind::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+        Kind::Datetime => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").is_ok(),
+        Kind::Time => chrono::NaiveTime::parse_from_str(s, "%H:%M:%S").is_ok(),
+        _ => false,
+    };
+    ok.then(|| Typed::Text(s.to_string()))
+}
+
+/// Convert a strptime-style pattern ("%d/%m/%Y") for chrono, or the type's default.
+fn date_formats(f: &Field, default: &'static [&'static str]) -> Vec<String> {
+    match f.format.as_deref() {
+        Some(p) if p.contains('%') => vec![p.to_string()],
+        // "any": the formats people actually write in Vietnam, day first.
+        Some("any") => ["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"].iter().map(|s| s.to_string()).collect(),
+        _ => default.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+type Why = (String, String);
+
+/// Cast a non-null cell to its type, or say why it is not of that type.
+fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
+    let bad = |vi: &str, en: &str| Err((format!("'{v}' {vi}"), format!("'{v}' {en}")));
+    match f.kind {
+        Kind::String => {
+            match f.format.as_deref() {
+                Some("email") if !is_email(v) => {
+                    return bad("không phải địa chỉ thư điện tử", "is not an email address");
+                }
+                Some("uri") if !v.contains("://") => return bad("không phải địa chỉ URI", "is not a URI"),
+                Some("uuid") if !is_uuid(v) => return bad("không phải UUID", "is not a UUID"),
+                _ => {}
+            }
+            Ok(Typed::Text(v.to_string()))
+        }
+        Kind::Integer => {
+            let cleaned: String = match f.group_char {
+                Some(g) => v.chars().filter(|c| *c != g).collect(),
+                None => v.to_string(),
+            };
+            match cleaned.trim().parse::<i64>() {
+                Ok(n) => Ok(Typed::Num(n as f64)),
+                Err(_) => bad("không phải số nguyên", "is not an integer"),
+            }
+        }
+        Kind::Number => {
+            let mut s: String = match f.group_char {
+                Some(g) => v.chars().filter(|c| *c != g).collect(),
+                None => v.to_string(),
+            };
+            if f.decimal_char != '.' {
+                if s.contains('.') {
+                    return bad(
+                        &format!("dùng dấu '.' trong khi dấu thập phân là '{}'", f.decimal_char),
+                        &format!("uses '.' but the decimal mark is '{}'", f.decimal_char),
+                    );
+                }
+                s = s.replace(f.decimal_char, ".");
+            }
+            match s.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() => Ok(Typed::Num(n)),
+                _ => bad("không phải số", "is not a number"),
+            }
+        }
+        Kind::Boolean => {
+            if f.true_values.iter().any(|t| t == v) {
+                Ok(Typed::Num(1.0))
+            } else if f.false_values.iter().any(|t| t == v) {
+                Ok(Typed::Num(0.0))
+            } else {
+                bad("không phải giá trị đúng/sai", "is not a boolean")
+            }
+        }
+        Kind::Date => {
+            for fmt in date_formats(f, &["%Y-%m-%d"]) {
+                if let Ok(d) = chrono::NaiveDate::parse_from_str(v, &fmt) {
+                    return Ok(Typed::Text(d.format("%Y-%m-%d").to_string()));
+                }
+            }
+            let shown = f.format.as_deref().filter(|p| p.contains('%')).unwrap_or("yyyy-mm-dd");
+            bad(
+                &format!("không phải ngày hợp lệ theo định dạng {shown}"),
+                &format!("is not a valid date in the format {shown}"),
+            )
+        }
+        Kind::Datetime => {
+            if f.format.as_deref().is_none_or(|p| !p.contains('%'))
+                && let Ok(t) = chrono::DateTime::parse_from_rfc3339(v)
+            {
+                return Ok(Typed::Text(t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string()));
+            }
+            for fmt in date_formats(f, &["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]) {
+                if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, &fmt) {
+                    return Ok(Typed::Text(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()));
+                }
+            }
+            bad("không phải ngày giờ hợp lệ", "is not a valid date-time")
+        }
+        Kind::Time => {
+            for fmt in date_formats(f, &["%H:%M:%S", "%H:%M"]) {
+                if let Ok(t) = chrono::NaiveTime::parse_from_str(v, &fmt) {
+                    return Ok(Typed::Text(t.format("%H:%M:%S").to_string()));
+                }
+            }
+            bad("không phải giờ hợp lệ", "is not a valid time")
+        }
+        Kind::Year => match v.parse::<i32>() {
+            Ok(y) if (0..=9999).contains(&y) && v.len() == 4 => Ok(Typed::Num(y as f64)),
+            _ => bad("không phải năm (4 chữ số)", "is not a year (4 digits)"),
+        },
+        Kind::YearMonth => {
+            let ok = v.len() == 7
+                && v.as_bytes()[4] == b'-'
+                && v[..4].parse::<u32>().is_ok()
+                && v[5..].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m));
+            if ok {
+                Ok(Typed::Text(v.to_string()))
+            } else {
+                bad("không phải năm-tháng (yyyy-mm)", "is not a year-month (yyyy-mm)")
+            }
+        }
+        Kind::Duration => {
+            let ok = v.starts_with('P')
+                && v.len() > 1
+                && v[1..].chars().all(|c| c.is_ascii_digit() || "YMWDTHS.".contains(c));
+            if ok {
+                Ok(Typed::Text(v.to_string()))
+            } else {
+                bad("không phải khoảng thời gian ISO 8601", "is not an ISO 8601 duration")
+            }
+        }
+        Kind::Object => match serde_json::from_str::<Value>(v) {
+            Ok(Value::Object(_)) => Ok(Typed::Text(v.to_string())),
+            _ => bad("không phải đối tượng JSON", "is not a JSON object"),
+        },
+        Kind::Array => match serde_json::from_str::<Value>(v) {
+            Ok(Value::Array(_)) => Ok(Typed::Text(v.to_string())),
+            _ if f.format.is_none() && v.contains(',') => Ok(Typed::Text(v.to_string())),
+            _ => bad("không phải mảng JSON", "is not a JSON array"),
+        },
+        Kind::GeoPoint => {
+            let parts: Vec<f64> = v.split(',').filter_map(|p| p.trim().parse::<f64>().ok()).collect();
+            if parts.len() == 2 && parts[0].abs() <= 180.0 && parts[1].abs() <= 90.0 {
+                Ok(Typed::Text(v.to_string()))
+            } else {
+                bad("không phải tọa độ \"kinh độ, vĩ độ\"", "is not a \"lon, lat\" point")
+            }
+        }
+        Kind::GeoJson => match serde_json::from_str::<Value>(v) {
+            Ok(Value::Object(o)) if o.contains_key("type") => Ok(Typed::Text(v.to_string())),
+            _ => bad("không phải GeoJSON", "is not GeoJSON"),
+        },
+        Kind::Any => Ok(Typed::Text(v.to_string())),
+    }
+}
+
+fn is_email(v: &str) -> bool {
+    let Some((local, domain)) = v.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !v.contains(char::is_whitespace)
+}
+
+fn is_uuid(v: &str) -> bool {
+    v.len() == 36
+        && v.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refs() -> References {
+        References {
+            provinces: ["14", "01"].map(String::from).into(),
+            communes: ["03979", "04045", "00097"].map(String::from).into(),
+            successors: [("00001".to_string(), vec!["00097".to_string()])].into(),
+            cccd_prefixes: ["001", "014"].map(String::from).into(),
+        }
+    }
+
+    fn run(schema: Value, csv: &str) -> Report {
+        let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
+        Validator::new(&schema, &src.headers, refs()).check_csv(&src)
+    }
+
+    fn rules(r: &Report) -> Vec<(u64, String, String)> {
+        r.problems.iter().map(|p| (p.row, p.column.clone().unwrap_or_default(), p.rule.clone())).collect()
+    }
+
+    #[test]
+    fn types_constraints_and_keys() {
+        let schema = json!({
+            "fields": [
+                {"name": "ma", "type": "string", "constraints": {"pattern": "[A-Z]{2}[0-9]+"}},
+                {"name": "so", "type": "integer", "constraints": {"minimum": 0, "maximum": 100}},
+                {"name": "tien", "type": "number", "decimalChar": ",", "groupChar": "."},
+                {"name": "ngay", "type": "date", "format": "%d/%m/%Y", "constraints": {"minimum": "2000-01-01"}},
+                {"name": "loai", "type": "string", "constraints": {"enum": ["A", "B"], "required": true}},
+                {"name": "email", "type": "string", "format": "email"},
+                {"name": "co", "type": "boolean"}
+            ],
+            "primaryKey": "ma",
+            "missingValues": ["", "NA"]
+        });
+        let csv = "ma,so,tien,ngay,loai,email,co\n\
+                   AB1,5,\"1.234.567,5\",17/05/2020,A,a@b.vn,true\n\
+                   AB1,abc,mười,31/02/2020,C,x,maybe\n\
+                   ab2,-1,NA,01/01/1999,,NA,0\n\
+                   CD3,101,3,01/01/2001,B\n";
+        let r = run(schema, csv);
+        assert_eq!((r.rows, r.valid_rows, r.invalid_rows), (4, 1, 3));
+        assert_eq!(
+            rules(&r),
+            vec![
+                (3, "ma".into(), "unique".into()),
+                (3, "so".into(), "type".into()),
+                (3, "tien".into(), "type".into()),
+                (3, "ngay".into(), "type".into()),
+                (3, "loai".into(), "enum".into()),
+                (3, "email".into(), "type".into()),
+                (3, "co".into(), "type".into()),
+                (4, "ma".into(), "pattern".into()),
+                (4, "so".into(), "minimum".into()),
+                (4, "ngay".into(), "minimum".into()),
+                (4, "loai".into(), "required".into()),
+                (5, String::new(), "field_count".into()),
+                (5, "so".into(), "maximum".into()),
+            ]
+        );
+        assert!(r.problems[3].message_vi.contains("31/02/2020") && r.problems[3].message_en.contains("%d/%m/%Y"));
+        assert_eq!(r.problems[0].message_en, "duplicates the value of row 2");
+        assert_eq!(r.by_rule.iter().find(|c| c.rule == "type").unwrap().count, 5);
+    }
+
+    #[test]
+    fn header_mismatch_names_columns() {
+        let schema = json!({"fields": [{"name": "a", "type": "integer"}, {"name": "b", "type": "string"}]});
+        let r = run(schema, "a,c\n1,x\n");
+        assert!(r.header_mismatch);
+        assert_eq!(rules(&r), vec![(1, "b".into(), "missing_column".into()), (1, "c".into(), "extra_column".into())]);
+        assert_eq!(r.problems[0].message_en, "the schema's column 'b' is missing");
+    }
+
+    #[test]
+    fn vietnamese_identifiers_and_admin_codes() {
+        let schema = json!({"fields": [
+            {"name": "cccd", "type": "string", "dictionaryTerm": "cccd@1"},
+            {"name": "ngay_sinh", "type": "date", "dictionaryTerm": "date_of_birth@1"},
+            {"name": "gioi_tinh", "type": "string", "dictionaryTerm": "gender@1"},
+            {"name": "mst", "type": "string", "dictionaryTerm": "mst@1"},
+            {"name": "dt", "type": "string", "dictionaryTerm": "phone@1"},
+            {"name": "ma_xa", "type": "string", "dictionaryTerm": "commune_code@1"},
+            {"name": "ma_tinh", "type": "string", "dictionaryTerm": "province_code@1"}
+        ]});
+        let csv = "cccd,ngay_sinh,gioi_tinh,mst,dt,ma_xa,ma_tinh\n\
+                   014095001234,1995-03-02,Nam,0100233488,0912345678,03979,14\n\
+                   014195001234,1995-03-02,Nam,0100233480,0112345678,00001,99\n\
+                   099095001234,1996-03-02,Nữ,,,,\n";
+        let r = run(schema, csv);
+        assert_eq!(
+            rules(&r),
+            vec![
+                (3, "mst".into(), "mst".into()),
+                (3, "dt".into(), "phone".into()),
+                (3, "ma_xa".into(), "abolished_code".into()),
+                (3, "ma_tinh".into(), "admin_unit".into()),
+                (3, "cccd".into(), "cccd".into()),
+                (4, "cccd".into(), "cccd".into()),
+                (4, "cccd".into(), "cccd".into()),
+                (4, "cccd".into(), "cccd".into()),
+            ]
+        );
+        assert!(r.problems[2].message_vi.contains("mã mới: 00097"));
+        // Row 3: the 4th digit 1 means a woman born in the 1900s, but the row says Nam.
+        assert!(r.problems[4].message_en.contains("says female"));
+        // Row 4: unknown prefix 099, year 1995 vs 1996, and a male digit for Nữ.
+        assert!(r.problems[5].message_en.contains("'099'"));
+        assert!(r.problems[6].message_en.contains("birth year 1995"));
+    }
+
+    #[test]
+    fn composite_keys_blank_rows_and_caps() {
+        let schema = json!({"fields": [{"name": "a"}, {"name": "b"}], "primaryKey": ["a", "b"], "uniqueKeys": [["b"]]});
+        let r = run(schema, "a,b\n1,x\n1,y\n1,x\n,\n2,\n");
+        assert_eq!(
+            rules(&r),
+            vec![
+                (4, "a, b".into(), "primary_key".into()),
+                (4, "b".into(), "unique_key".into()),
+                (5, String::new(), "blank_row".into()),
+                (6, "b".into(), "required".into()),
+            ]
+        );
+        let schema = json!({"fields": [{"name": "n", "type": "integer"}]});
+        let mut csv = String::from("n\n");
+        for _ in 0..(crate::report::MAX_PROBLEMS + 5) {
+            csv.push_str("x\n");
+        }
+        let r = run(schema, &csv);
+        assert_eq!(r.problems.len(), crate::report::MAX_PROBLEMS);
+        assert_eq!(r.problems_total, crate::report::MAX_PROBLEMS as u64 + 5);
+    }
+}
