@@ -376,3 +376,57 @@ impl Dataset {
 fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
+
+/// A file uploaded for a table, checked and waiting for the steward's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Upload {
+    pub id: String,
+    pub dataset_id: String,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub file_name: String,
+    pub bytes: i64,
+    /// `checked` (waiting), `published`, `rejected`.
+    pub status: String,
+    pub rows: i64,
+    pub valid_rows: i64,
+    pub invalid_rows: i64,
+    /// The validation report (see the `Report` schema).
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// The version it became, once published.
+    pub version: Option<i64>,
+}
+
+/// One immutable published version of a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResourceVersion {
+    pub dataset_id: String,
+    pub resource_id: String,
+    pub version: i64,
+    pub rows: i64,
+    pub bytes: i64,
+    /// SHA-256 of the (dictionary-resolved) Table Schema the data was checked against.
+    pub schema_hash: String,
+    /// The Table Schema of this version.
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+    /// Object key of the Parquet file.
+    pub object_key: String,
+    /// Object key of the quarantined (invalid) rows, as CSV, if any were left out.
+    pub quarantine_key: Option<String>,
+    pub quarantined_rows: i64,
+    /// Compared with the previous version, by primary key (or by whole row without one).
+    pub rows_added: i64,
+    pub rows_removed: i64,
+    pub rows_changed: i64,
+    pub upload_id: Option<String>,
+    pub published_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub published_at: OffsetDateTime,
+}

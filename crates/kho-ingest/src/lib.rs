@@ -7,9 +7,11 @@
 
 pub mod read;
 pub mod report;
+pub mod stage;
 pub mod validate;
 pub mod vn;
 
 pub use read::{CsvSource, ReadError};
 pub use report::{Problem, Report, RuleCount};
-pub use validate::{References, Validator};
+pub use stage::{Diff, KeyIndex, Staged};
+pub use validate::{Cell, References, Validator};

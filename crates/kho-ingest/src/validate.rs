@@ -82,11 +82,71 @@ struct Field {
     column: Option<usize>,
 }
 
-/// A typed cell value, comparable for minimum/maximum.
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
-enum Typed {
+/// A cell converted to its field's type. Integers and numbers compare with each other;
+/// values of other different kinds do not compare (no bound applies across kinds).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Int(i64),
     Num(f64),
+    Bool(bool),
+    Date(chrono::NaiveDate),
+    DateTime(chrono::NaiveDateTime),
     Text(String),
+}
+
+type Typed = Cell;
+
+impl PartialOrd for Cell {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        use Cell::*;
+        match (self, other) {
+            (Int(a), Int(b)) => a.partial_cmp(b),
+            (Num(a), Num(b)) => a.partial_cmp(b),
+            (Int(a), Num(b)) => (*a as f64).partial_cmp(b),
+            (Num(a), Int(b)) => a.partial_cmp(&(*b as f64)),
+            (Bool(a), Bool(b)) => a.partial_cmp(b),
+            (Date(a), Date(b)) => a.partial_cmp(b),
+            (DateTime(a), DateTime(b)) => a.partial_cmp(b),
+            (Text(a), Text(b)) => a.partial_cmp(b),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Cell {
+    /// The canonical text of a value: the same for a value read from a file and from a stored
+    /// version, so that versions can be compared row by row.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cell::Int(v) => write!(f, "{v}"),
+            Cell::Num(v) => write!(f, "{v}"),
+            Cell::Bool(v) => write!(f, "{v}"),
+            Cell::Date(v) => write!(f, "{}", v.format("%Y-%m-%d")),
+            Cell::DateTime(v) => write!(f, "{}", v.format("%Y-%m-%dT%H:%M:%S%.f")),
+            Cell::Text(v) => f.write_str(v),
+        }
+    }
+}
+
+/// The stored (Arrow/Parquet) type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Int,
+    Num,
+    Bool,
+    Date,
+    DateTime,
+    Text,
+}
+
+/// What one row turned out to be.
+#[derive(Debug, Clone)]
+pub struct RowOutcome {
+    pub valid: bool,
+    /// Typed values, one per schema field, in schema order (`None`: missing or invalid).
+    pub cells: Vec<Option<Cell>>,
+    /// The row's problems, "column: message" in Vietnamese, for the quarantine file.
+    pub messages: Vec<String>,
 }
 
 /// The fields of a unique key, and the first row where each combination of values was seen.
@@ -101,6 +161,8 @@ pub struct Validator {
     unique_seen: Vec<HashMap<String, u64>>,
     refs: std::sync::Arc<References>,
     report: Report,
+    /// The current row's problems, for the quarantine file.
+    row_messages: Vec<String>,
 }
 
 fn msg(rule: &str, row: u64, column: Option<&str>, value: Option<&str>, vi: String, en: String) -> Problem {
@@ -258,47 +320,103 @@ impl Validator {
             unique_seen,
             refs,
             report,
+            row_messages: Vec::new(),
         }
     }
 
-    /// Check every row of a CSV source and return the report.
-    pub fn check_csv(mut self, source: &CsvSource) -> Report {
+    /// The columns as they will be stored: name and type, in schema order.
+    pub fn columns(&self) -> Vec<(String, ColumnType)> {
+        self.fields
+            .iter()
+            .map(|f| {
+                let t = match f.kind {
+                    Kind::Integer | Kind::Year => ColumnType::Int,
+                    Kind::Number => ColumnType::Num,
+                    Kind::Boolean => ColumnType::Bool,
+                    Kind::Date => ColumnType::Date,
+                    Kind::Datetime => ColumnType::DateTime,
+                    _ => ColumnType::Text,
+                };
+                (f.name.clone(), t)
+            })
+            .collect()
+    }
+
+    /// Indexes (in schema order) of the primary-key fields.
+    pub fn primary_key_fields(&self) -> Vec<usize> {
+        if !self.primary_key.is_empty() {
+            return self.primary_key.clone();
+        }
+        self.fields.iter().enumerate().filter(|(_, f)| f.unique && f.required).map(|(i, _)| i).take(1).collect()
+    }
+
+    /// The report so far (header problems before any row; everything after the last row).
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    pub fn into_report(self) -> Report {
+        self.report
+    }
+
+    pub fn set_source(&mut self, source: &CsvSource) {
         self.report.encoding = source.encoding.to_string();
         self.report.delimiter = match source.delimiter {
             b'\t' => "\\t".to_string(),
             d => (d as char).to_string(),
         };
+    }
+
+    fn push(&mut self, p: Problem) {
+        let col = p.column.clone().map(|c| format!("{c}: ")).unwrap_or_default();
+        self.row_messages.push(format!("{col}{}", p.message_vi));
+        self.report.push(p);
+    }
+
+    /// Check every row of a CSV source and return the report.
+    pub fn check_csv(mut self, source: &CsvSource) -> Report {
+        self.set_source(source);
         for (line, row) in source.rows() {
             match row {
-                Ok(cells) => self.check_row(line, &cells),
-                Err(e) => {
-                    self.report.rows += 1;
-                    self.report.invalid_rows += 1;
-                    self.report.push(msg(
-                        "malformed_row",
-                        line,
-                        None,
-                        None,
-                        format!("dòng không đọc được: {e}"),
-                        format!("unreadable row: {e}"),
-                    ));
+                Ok(cells) => {
+                    self.check_row(line, &cells);
                 }
+                Err(e) => self.malformed_row(line, &e),
             }
         }
         self.report
     }
 
-    /// Check one data row (`line` is its line in the file).
-    pub fn check_row(&mut self, line: u64, cells: &[String]) {
+    /// Record a row the CSV reader could not parse.
+    pub fn malformed_row(&mut self, line: u64, e: &str) {
         self.report.rows += 1;
+        self.report.invalid_rows += 1;
+        self.push(msg(
+            "malformed_row",
+            line,
+            None,
+            None,
+            format!("dòng không đọc được: {e}"),
+            format!("unreadable row: {e}"),
+        ));
+    }
+
+    /// Check one data row (`line` is its line in the file).
+    pub fn check_row(&mut self, line: u64, cells: &[String]) -> RowOutcome {
+        self.report.rows += 1;
+        self.row_messages.clear();
         let before = self.report.problems_total;
         if cells.iter().all(|c| c.trim().is_empty()) {
-            self.report.push(msg("blank_row", line, None, None, "dòng trống".into(), "blank row".into()));
+            self.push(msg("blank_row", line, None, None, "dòng trống".into(), "blank row".into()));
             self.report.invalid_rows += 1;
-            return;
+            return RowOutcome {
+                valid: false,
+                cells: vec![None; self.fields.len()],
+                messages: std::mem::take(&mut self.row_messages),
+            };
         }
         if cells.len() != self.header_len {
-            self.report.push(msg(
+            self.push(msg(
                 "field_count",
                 line,
                 None,
@@ -308,23 +426,27 @@ impl Validator {
             ));
         }
         let mut values: Vec<Option<String>> = Vec::with_capacity(self.fields.len());
+        let mut typed: Vec<Option<Cell>> = Vec::with_capacity(self.fields.len());
         for i in 0..self.fields.len() {
-            let v = self.check_cell(line, i, cells);
+            let (v, t) = self.check_cell(line, i, cells);
             values.push(v);
+            typed.push(t);
         }
         self.check_keys(line, &values);
         self.check_person(line, &values);
-        if self.report.problems_total > before {
-            self.report.invalid_rows += 1;
-        } else {
+        let valid = self.report.problems_total == before;
+        if valid {
             self.report.valid_rows += 1;
+        } else {
+            self.report.invalid_rows += 1;
         }
+        RowOutcome { valid, cells: typed, messages: std::mem::take(&mut self.row_messages) }
     }
 
     /// Check one cell; returns its (non-null) text for key checks.
-    fn check_cell(&mut self, line: u64, i: usize, cells: &[String]) -> Option<String> {
+    fn check_cell(&mut self, line: u64, i: usize, cells: &[String]) -> (Option<String>, Option<Cell>) {
         let f = &self.fields[i];
-        let col = f.column?;
+        let Some(col) = f.column else { return (None, None) };
         let raw = cells.get(col).map(String::as_str).unwrap_or("");
         self.report.cells_checked += 1;
         let mut problems: Vec<Problem> = Vec::new();
@@ -335,13 +457,13 @@ impl Validator {
             if f.required {
                 problems.push(problem("required", "bắt buộc phải có giá trị".into(), "a value is required".into()));
             }
-            return self.finish_cell(problems, None);
+            return (self.finish_cell(problems, None), None);
         };
         let typed = match cast(f, v) {
             Ok(t) => t,
             Err((vi, en)) => {
                 problems.push(problem("type", vi, en));
-                return self.finish_cell(problems, Some(v.to_string()));
+                return (self.finish_cell(problems, Some(v.to_string())), None);
             }
         };
         let len = v.chars().count();
@@ -376,7 +498,7 @@ impl Validator {
             let b = match b {
                 // A bound is written in the field's own format or, for dates, in ISO form.
                 Value::String(s) => cast(f, s).ok().or_else(|| iso_bound(f.kind, s)),
-                Value::Number(n) => n.as_f64().map(Typed::Num),
+                Value::Number(n) => n.as_i64().map(Typed::Int).or_else(|| n.as_f64().map(Typed::Num)),
                 _ => None,
             };
             let Some(b) = b else { continue };
@@ -387,10 +509,7 @@ impl Validator {
                 (false, true) => typed >= b,
             };
             if bad {
-                let shown = match &b {
-                    Typed::Num(n) => n.to_string(),
-                    Typed::Text(t) => t.clone(),
-                };
+                let shown = b.to_string();
                 let (rule, vi, en) = if is_min {
                     ("minimum", format!("nhỏ hơn giá trị tối thiểu {shown}"), format!("is below the minimum {shown}"))
                 } else {
@@ -460,7 +579,7 @@ impl Validator {
                 seen.insert(v.to_string(), line);
             }
         }
-        self.finish_cell(problems, Some(v.to_string()))
+        (self.finish_cell(problems, Some(v.to_string())), Some(typed))
     }
 
     fn finish_cell(&mut self, problems: Vec<Problem>, value: Option<String>) -> Option<String> {
@@ -468,7 +587,7 @@ impl Validator {
             self.report.cells_invalid += 1;
         }
         for p in problems {
-            self.report.push(p);
+            self.push(p);
         }
         value
     }
@@ -480,7 +599,7 @@ impl Validator {
                 let names: Vec<&str> = self.primary_key.iter().map(|i| self.fields[*i].name.as_str()).collect();
                 if let Some(first) = self.pk_seen.get(&key) {
                     let (cols, vals) = (names.join(", "), key.join(", "));
-                    self.report.push(msg(
+                    self.push(msg(
                         "primary_key",
                         line,
                         Some(&cols),
@@ -500,7 +619,7 @@ impl Validator {
             let cols = idx.iter().map(|i| self.fields[*i].name.as_str()).collect::<Vec<_>>().join(", ");
             if let Some(first) = self.unique_keys[k].1.get(&key).copied() {
                 let vals = key.join(", ");
-                self.report.push(msg(
+                self.push(msg(
                     "unique_key",
                     line,
                     Some(&cols),
@@ -518,22 +637,24 @@ impl Validator {
     /// gender, when the schema has them.
     fn check_person(&mut self, line: u64, values: &[Option<String>]) {
         let find = |s: Special| self.fields.iter().position(|f| f.special == s);
+        let (dob_i, gender_i) = (find(Special::DateOfBirth), find(Special::Gender));
         let Some(ci) = find(Special::Cccd) else { return };
         let Some(cccd) = values[ci].as_deref().filter(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
         else {
             return;
         };
         let cccd_col = self.fields[ci].name.clone();
-        if let Some(di) = find(Special::DateOfBirth) {
+        if let Some(di) = dob_i {
             let year = values[di].as_deref().and_then(|d| cast(&self.fields[di], d).ok()).and_then(|t| match t {
-                Typed::Text(s) => s.get(..4).and_then(|y| y.parse::<i32>().ok()),
-                Typed::Num(_) => None,
+                Cell::Date(d) => Some(chrono::Datelike::year(&d)),
+                Cell::DateTime(d) => Some(chrono::Datelike::year(&d)),
+                _ => None,
             });
             if let (Some(year), Some(encoded)) = (year, vn::cccd_birth_year(cccd))
                 && year != encoded
             {
                 let dob = self.fields[di].name.clone();
-                self.report.push(msg(
+                self.push(msg(
                     "cccd",
                     line,
                     Some(&cccd_col),
@@ -543,7 +664,7 @@ impl Validator {
                 ));
             }
         }
-        if let Some(gi) = find(Special::Gender) {
+        if let Some(gi) = gender_i {
             let female = match values[gi].as_deref().map(kho_core::text::fold).as_deref() {
                 Some("nu") => Some(true),
                 Some("nam") => Some(false),
@@ -554,7 +675,7 @@ impl Validator {
             {
                 let g = self.fields[gi].name.clone();
                 let (vi, en) = if encoded_female { ("nữ", "female") } else { ("nam", "male") };
-                self.report.push(msg(
+                self.push(msg(
                     "cccd",
                     line,
                     Some(&cccd_col),
@@ -568,13 +689,12 @@ impl Validator {
 }
 
 fn iso_bound(kind: Kind, s: &str) -> Option<Typed> {
-    let ok = match kind {
-        Kind::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
-        Kind::Datetime => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").is_ok(),
-        Kind::Time => chrono::NaiveTime::parse_from_str(s, "%H:%M:%S").is_ok(),
-        _ => false,
-    };
-    ok.then(|| Typed::Text(s.to_string()))
+    match kind {
+        Kind::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Cell::Date),
+        Kind::Datetime => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok().map(Cell::DateTime),
+        Kind::Time => chrono::NaiveTime::parse_from_str(s, "%H:%M:%S").ok().map(|_| Cell::Text(s.to_string())),
+        _ => None,
+    }
 }
 
 /// Convert a strptime-style pattern ("%d/%m/%Y") for chrono, or the type's default.
@@ -610,7 +730,7 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
                 None => v.to_string(),
             };
             match cleaned.trim().parse::<i64>() {
-                Ok(n) => Ok(Typed::Num(n as f64)),
+                Ok(n) => Ok(Typed::Int(n)),
                 Err(_) => bad("không phải số nguyên", "is not an integer"),
             }
         }
@@ -635,9 +755,9 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
         }
         Kind::Boolean => {
             if f.true_values.iter().any(|t| t == v) {
-                Ok(Typed::Num(1.0))
+                Ok(Typed::Bool(true))
             } else if f.false_values.iter().any(|t| t == v) {
-                Ok(Typed::Num(0.0))
+                Ok(Typed::Bool(false))
             } else {
                 bad("không phải giá trị đúng/sai", "is not a boolean")
             }
@@ -645,7 +765,7 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
         Kind::Date => {
             for fmt in date_formats(f, &["%Y-%m-%d"]) {
                 if let Ok(d) = chrono::NaiveDate::parse_from_str(v, &fmt) {
-                    return Ok(Typed::Text(d.format("%Y-%m-%d").to_string()));
+                    return Ok(Typed::Date(d));
                 }
             }
             let shown = f.format.as_deref().filter(|p| p.contains('%')).unwrap_or("yyyy-mm-dd");
@@ -662,7 +782,7 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
             }
             for fmt in date_formats(f, &["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]) {
                 if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, &fmt) {
-                    return Ok(Typed::Text(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()));
+                    return Ok(Typed::DateTime(t));
                 }
             }
             bad("không phải ngày giờ hợp lệ", "is not a valid date-time")
@@ -676,7 +796,7 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
             bad("không phải giờ hợp lệ", "is not a valid time")
         }
         Kind::Year => match v.parse::<i32>() {
-            Ok(y) if (0..=9999).contains(&y) && v.len() == 4 => Ok(Typed::Num(y as f64)),
+            Ok(y) if (0..=9999).contains(&y) && v.len() == 4 => Ok(Typed::Int(y as i64)),
             _ => bad("không phải năm (4 chữ số)", "is not a year (4 digits)"),
         },
         Kind::YearMonth => {

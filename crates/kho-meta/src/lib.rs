@@ -9,7 +9,7 @@ use kho_core::Result;
 use kho_core::audit::{AuditEvent, AuditRecord};
 use kho_core::model::{
     AdminEra, AdminLevel, AdminUnit, Agency, ApiToken, CrosswalkEntry, Dataset, DatasetRevision, DictionaryTerm,
-    NewAgency, NewDictionaryTerm, Role, User,
+    NewAgency, NewDictionaryTerm, ResourceVersion, Role, Upload, User,
 };
 use time::OffsetDateTime;
 
@@ -182,6 +182,24 @@ pub trait DictionaryStore: Send + Sync {
     async fn term_versions(&self, name: &str) -> Result<Vec<DictionaryTerm>>;
 }
 
+/// Uploads and the immutable versions they become.
+#[async_trait]
+pub trait VersionStore: Send + Sync {
+    async fn create_upload(&self, upload: &Upload, audit: AuditEvent) -> Result<()>;
+    async fn upload(&self, id: &str) -> Result<Option<Upload>>;
+    /// Mark a checked upload rejected. Fails with `conflict` if it is no longer waiting.
+    async fn reject_upload(&self, id: &str, audit: AuditEvent) -> Result<()>;
+    /// Record a published version and, when it came from an upload, mark that upload published,
+    /// in one transaction. Fails with `conflict` if that version number exists already (another
+    /// publish got there first) or the upload is no longer waiting.
+    async fn add_version(&self, version: &ResourceVersion, audit: AuditEvent) -> Result<()>;
+    /// Versions of a table, newest first.
+    async fn versions(&self, resource_id: &str) -> Result<Vec<ResourceVersion>>;
+    async fn version(&self, resource_id: &str, version: i64) -> Result<Option<ResourceVersion>>;
+    /// The object keys of every committed version (data and quarantine), for orphan clean-up.
+    async fn version_object_keys(&self) -> Result<Vec<String>>;
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     /// Entries with `seq` lower than this (paging backwards from the newest).
@@ -220,6 +238,7 @@ pub trait MetaStore:
     + DictionaryStore
     + AuditStore
     + SettingsStore
+    + VersionStore
 {
 }
 
@@ -234,6 +253,7 @@ impl<T> MetaStore for T where
         + DictionaryStore
         + AuditStore
         + SettingsStore
+        + VersionStore
 {
 }
 

@@ -1,0 +1,429 @@
+//! Turning a checked file into a version: the valid rows as Parquet (typed columns that DuckDB,
+//! pyarrow and DataFusion read directly), the invalid rows as a quarantine CSV the steward can
+//! fix and upload again, and a key index to tell what changed since the previous version.
+//!
+//! Rows are converted and written in batches, so memory stays bounded by the batch size and
+//! the key index, whatever the file's size.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Float64Array, Float64Builder,
+    Int64Array, Int64Builder, StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde_json::Value;
+
+use crate::read::{CsvSource, ReadError};
+use crate::report::Report;
+use crate::validate::{Cell, ColumnType, References, Validator};
+
+const BATCH_ROWS: usize = 65_536;
+
+fn io_err(what: &str, e: impl std::fmt::Display) -> ReadError {
+    ReadError {
+        code: "io", message: format!("{what}: {e}"), message_vi: format!("lỗi ghi dữ liệu: {e}"), line: None
+    }
+}
+
+/// Rows of a version by key, for telling versions apart: primary key → row hash, or (without a
+/// key) row hash → count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyIndex {
+    pub by_key: HashMap<String, u64>,
+    pub by_row: HashMap<u64, u32>,
+}
+
+/// Rows added, removed and changed from one version to the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Diff {
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+}
+
+impl KeyIndex {
+    fn add(&mut self, pk: &[usize], cells: &[Option<Cell>]) {
+        let hash = row_hash(cells);
+        if pk.is_empty() {
+            *self.by_row.entry(hash).or_default() += 1;
+        } else {
+            let key: Vec<String> =
+                pk.iter().map(|i| cells[*i].as_ref().map(Cell::to_string).unwrap_or_default()).collect();
+            self.by_key.insert(key.join("\u{1f}"), hash);
+        }
+    }
+
+    /// What `self` (the new version) changed compared with `prev`.
+    pub fn diff_from(&self, prev: &KeyIndex) -> Diff {
+        let mut d = Diff::default();
+        for (k, h) in &self.by_key {
+            match prev.by_key.get(k) {
+                None => d.added += 1,
+                Some(old) if old != h => d.changed += 1,
+                Some(_) => {}
+            }
+        }
+        d.removed += prev.by_key.keys().filter(|k| !self.by_key.contains_key(*k)).count() as u64;
+        for (h, n) in &self.by_row {
+            let before = prev.by_row.get(h).copied().unwrap_or(0);
+            d.added += n.saturating_sub(before) as u64;
+        }
+        for (h, n) in &prev.by_row {
+            let now = self.by_row.get(h).copied().unwrap_or(0);
+            d.removed += n.saturating_sub(now) as u64;
+        }
+        d
+    }
+}
+
+/// FNV-1a over the canonical text of every cell: stable across runs and releases (unlike the
+/// standard library's hasher), which matters because versions are compared later.
+fn row_hash(cells: &[Option<Cell>]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for c in cells {
+        match c {
+            Some(c) => eat(c.to_string().as_bytes()),
+            None => eat(&[0]),
+        }
+        eat(&[0x1f]);
+    }
+    h
+}
+
+pub fn arrow_schema(columns: &[(String, ColumnType)]) -> Schema {
+    Schema::new(
+        columns
+            .iter()
+            .map(|(name, t)| {
+                let dt = match t {
+                    ColumnType::Int => DataType::Int64,
+                    ColumnType::Num => DataType::Float64,
+                    ColumnType::Bool => DataType::Boolean,
+                    ColumnType::Date => DataType::Date32,
+                    ColumnType::DateTime => DataType::Timestamp(TimeUnit::Microsecond, None),
+                    ColumnType::Text => DataType::Utf8,
+                };
+                Field::new(name, dt, true)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+enum Builder {
+    Int(Int64Builder),
+    Num(Float64Builder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    DateTime(TimestampMicrosecondBuilder),
+    Text(StringBuilder),
+}
+
+fn epoch() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
+impl Builder {
+    fn new(t: ColumnType) -> Builder {
+        match t {
+            ColumnType::Int => Builder::Int(Int64Builder::new()),
+            ColumnType::Num => Builder::Num(Float64Builder::new()),
+            ColumnType::Bool => Builder::Bool(BooleanBuilder::new()),
+            ColumnType::Date => Builder::Date(Date32Builder::new()),
+            ColumnType::DateTime => Builder::DateTime(TimestampMicrosecondBuilder::new()),
+            ColumnType::Text => Builder::Text(StringBuilder::new()),
+        }
+    }
+
+    fn push(&mut self, c: Option<&Cell>) {
+        match (self, c) {
+            (Builder::Int(b), Some(Cell::Int(v))) => b.append_value(*v),
+            (Builder::Num(b), Some(Cell::Num(v))) => b.append_value(*v),
+            (Builder::Num(b), Some(Cell::Int(v))) => b.append_value(*v as f64),
+            (Builder::Bool(b), Some(Cell::Bool(v))) => b.append_value(*v),
+            (Builder::Date(b), Some(Cell::Date(d))) => b.append_value((*d - epoch()).num_days() as i32),
+            (Builder::DateTime(b), Some(Cell::DateTime(t))) => b.append_value(t.and_utc().timestamp_micros()),
+            (Builder::Text(b), Some(c)) => b.append_value(c.to_string()),
+            (Builder::Int(b), _) => b.append_null(),
+            (Builder::Num(b), _) => b.append_null(),
+            (Builder::Bool(b), _) => b.append_null(),
+            (Builder::Date(b), _) => b.append_null(),
+            (Builder::DateTime(b), _) => b.append_null(),
+            (Builder::Text(b), None) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Num(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::DateTime(b) => Arc::new(b.finish()),
+            Builder::Text(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// What staging produced.
+#[derive(Debug)]
+pub struct Staged {
+    pub report: Report,
+    /// The valid rows, as Parquet.
+    pub parquet: PathBuf,
+    pub rows: u64,
+    /// The invalid rows as CSV, with a last column `loi` listing each row's problems.
+    pub quarantine: Option<PathBuf>,
+    pub quarantined: u64,
+    pub keys: KeyIndex,
+}
+
+/// Check every row of `source` and write the valid ones to `dir/data.parquet`, the invalid ones
+/// to `dir/quarantine.csv`.
+pub fn stage_csv(source: &CsvSource, schema: &Value, refs: Arc<References>, dir: &Path) -> Result<Staged, ReadError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err("creating the staging folder", e))?;
+    let mut validator = Validator::new(schema, &source.headers, refs);
+    validator.set_source(source);
+    let columns = validator.columns();
+    let pk = validator.primary_key_fields();
+    let arrow = Arc::new(arrow_schema(&columns));
+    let parquet_path = dir.join("data.parquet");
+    let file = File::create(&parquet_path).map_err(|e| io_err("creating the Parquet file", e))?;
+    let props =
+        WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(128 * 1024)).build();
+    let mut writer = ArrowWriter::try_new(file, arrow.clone(), Some(props)).map_err(|e| io_err("Parquet", e))?;
+    let mut builders: Vec<Builder> = columns.iter().map(|(_, t)| Builder::new(*t)).collect();
+    let mut pending = 0usize;
+    let mut rows = 0u64;
+    let mut keys = KeyIndex::default();
+    let quarantine_path = dir.join("quarantine.csv");
+    let mut quarantine: Option<csv::Writer<File>> = None;
+    let mut quarantined = 0u64;
+    let flush = |builders: &mut Vec<Builder>, writer: &mut ArrowWriter<File>| -> Result<(), ReadError> {
+        let arrays: Vec<ArrayRef> = builders.iter_mut().map(Builder::finish).collect();
+        let batch = RecordBatch::try_new(arrow.clone(), arrays).map_err(|e| io_err("building a batch", e))?;
+        writer.write(&batch).map_err(|e| io_err("writing Parquet", e))
+    };
+    for (line, row) in source.rows() {
+        let (raw, outcome) = match row {
+            Ok(cells) => {
+                let outcome = validator.check_row(line, &cells);
+                (cells, Some(outcome))
+            }
+            Err(e) => {
+                validator.malformed_row(line, &e);
+                (vec![], None)
+            }
+        };
+        match outcome {
+            Some(o) if o.valid => {
+                for (b, c) in builders.iter_mut().zip(&o.cells) {
+                    b.push(c.as_ref());
+                }
+                keys.add(&pk, &o.cells);
+                rows += 1;
+                pending += 1;
+                if pending == BATCH_ROWS {
+                    flush(&mut builders, &mut writer)?;
+                    pending = 0;
+                }
+            }
+            other => {
+                if quarantine.is_none() {
+                    let mut w = csv::Writer::from_path(&quarantine_path)
+                        .map_err(|e| io_err("creating the quarantine file", e))?;
+                    let mut header = source.headers.clone();
+                    header.push("loi".into());
+                    w.write_record(&header).map_err(|e| io_err("quarantine", e))?;
+                    quarantine = Some(w);
+                }
+                let mut record = raw;
+                record.resize(source.headers.len(), String::new());
+                let messages = other.map(|o| o.messages.join("; ")).unwrap_or_else(|| "dòng không đọc được".into());
+                record.push(messages);
+                if let Some(w) = quarantine.as_mut() {
+                    w.write_record(&record).map_err(|e| io_err("quarantine", e))?;
+                }
+                quarantined += 1;
+            }
+        }
+    }
+    if pending > 0 || rows == 0 {
+        flush(&mut builders, &mut writer)?;
+    }
+    writer.close().map_err(|e| io_err("closing Parquet", e))?;
+    if let Some(mut w) = quarantine {
+        w.flush().map_err(|e| io_err("quarantine", e))?;
+    }
+    Ok(Staged {
+        report: validator.into_report(),
+        parquet: parquet_path,
+        rows,
+        quarantine: (quarantined > 0).then_some(quarantine_path),
+        quarantined,
+        keys,
+    })
+}
+
+/// Read a version's Parquet file as typed cells, batch by batch.
+pub fn read_parquet(
+    path: &Path,
+    mut each: impl FnMut(&[String], Vec<Vec<Option<Cell>>>) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let file = File::open(path).map_err(|e| io_err("opening Parquet", e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| io_err("reading Parquet", e))?
+        .build()
+        .map_err(|e| io_err("reading Parquet", e))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| io_err("reading Parquet", e))?;
+        let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let mut rows: Vec<Vec<Option<Cell>>> = vec![Vec::with_capacity(names.len()); batch.num_rows()];
+        for col in batch.columns() {
+            for (r, row) in rows.iter_mut().enumerate() {
+                row.push(cell_at(col.as_ref(), r));
+            }
+        }
+        each(&names, rows)?;
+    }
+    Ok(())
+}
+
+fn cell_at(col: &dyn Array, i: usize) -> Option<Cell> {
+    if col.is_null(i) {
+        return None;
+    }
+    let any = col.as_any();
+    if let Some(a) = any.downcast_ref::<Int64Array>() {
+        return Some(Cell::Int(a.value(i)));
+    }
+    if let Some(a) = any.downcast_ref::<Float64Array>() {
+        return Some(Cell::Num(a.value(i)));
+    }
+    if let Some(a) = any.downcast_ref::<BooleanArray>() {
+        return Some(Cell::Bool(a.value(i)));
+    }
+    if let Some(a) = any.downcast_ref::<Date32Array>() {
+        return Some(Cell::Date(epoch() + chrono::Duration::days(a.value(i) as i64)));
+    }
+    if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
+        return chrono::DateTime::from_timestamp_micros(a.value(i)).map(|t| Cell::DateTime(t.naive_utc()));
+    }
+    if let Some(a) = any.downcast_ref::<StringArray>() {
+        return Some(Cell::Text(a.value(i).to_string()));
+    }
+    None
+}
+
+/// The key index of a stored version, using the same key fields as the new one.
+pub fn key_index_of(path: &Path, pk_names: &[String]) -> Result<KeyIndex, ReadError> {
+    let mut keys = KeyIndex::default();
+    read_parquet(path, |names, rows| {
+        let pk: Vec<usize> = pk_names.iter().filter_map(|n| names.iter().position(|x| x == n)).collect();
+        let pk = if pk.len() == pk_names.len() { pk } else { vec![] };
+        for row in rows {
+            keys.add(&pk, &row);
+        }
+        Ok(())
+    })?;
+    Ok(keys)
+}
+
+/// A stored version as CSV (UTF-8, ISO dates, "." decimals), which kho reads back unchanged.
+pub fn parquet_to_csv(path: &Path, out: impl std::io::Write) -> Result<u64, ReadError> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut header_done = false;
+    let mut n = 0u64;
+    read_parquet(path, |names, rows| {
+        if !header_done {
+            w.write_record(names).map_err(|e| io_err("CSV", e))?;
+            header_done = true;
+        }
+        for row in rows {
+            let rec: Vec<String> = row.iter().map(|c| c.as_ref().map(Cell::to_string).unwrap_or_default()).collect();
+            w.write_record(&rec).map_err(|e| io_err("CSV", e))?;
+            n += 1;
+        }
+        Ok(())
+    })?;
+    w.flush().map_err(|e| io_err("CSV", e))?;
+    Ok(n)
+}
+
+impl Validator {
+    /// Names of the fields used as the row key when comparing versions.
+    pub fn key_names(&self) -> Vec<String> {
+        let cols = self.columns();
+        self.primary_key_fields().into_iter().map(|i| cols[i].0.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({"fields": [
+            {"name": "ma", "type": "string"},
+            {"name": "so", "type": "integer"},
+            {"name": "tien", "type": "number", "decimalChar": ",", "groupChar": "."},
+            {"name": "ngay", "type": "date", "format": "%d/%m/%Y"},
+            {"name": "co", "type": "boolean"}
+        ], "primaryKey": "ma"})
+    }
+
+    #[test]
+    fn stage_writes_typed_parquet_and_quarantine() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "ma,so,tien,ngay,co\nA,1,\"1.234,5\",17/05/2020,true\nB,x,2,01/01/2021,false\nC,3,,,\n";
+        let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
+        let staged = stage_csv(&src, &schema(), Arc::new(References::default()), dir.path()).unwrap();
+        assert_eq!((staged.rows, staged.quarantined), (2, 1));
+        assert_eq!(staged.report.invalid_rows, 1);
+        let q = std::fs::read_to_string(staged.quarantine.as_ref().unwrap()).unwrap();
+        assert_eq!(q.lines().next().unwrap(), "ma,so,tien,ngay,co,loi");
+        assert!(q.contains("B,x,2,01/01/2021,false,so: 'x' không phải số nguyên"), "{q}");
+        let mut out = Vec::new();
+        assert_eq!(parquet_to_csv(&staged.parquet, &mut out).unwrap(), 2);
+        assert_eq!(String::from_utf8(out).unwrap(), "ma,so,tien,ngay,co\nA,1,1234.5,2020-05-17,true\nC,3,,,\n");
+        // The CSV export reads back into the same values under an ISO schema.
+        let keys = key_index_of(&staged.parquet, &["ma".to_string()]).unwrap();
+        assert_eq!(keys, staged.keys);
+    }
+
+    #[test]
+    fn diffs_by_key_and_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = |csv: &str, sub: &str| {
+            let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
+            stage_csv(&src, &schema(), Arc::new(References::default()), &dir.path().join(sub)).unwrap().keys
+        };
+        let v1 = stage("ma,so,tien,ngay,co\nA,1,1,,\nB,2,2,,\nC,3,3,,\n", "v1");
+        let v2 = stage("ma,so,tien,ngay,co\nA,1,1,,\nB,20,2,,\nD,4,4,,\n", "v2");
+        assert_eq!(v2.diff_from(&v1), Diff { added: 1, removed: 1, changed: 1 });
+        assert_eq!(v1.diff_from(&KeyIndex::default()), Diff { added: 3, removed: 0, changed: 0 });
+        let noschema = json!({"fields": [{"name": "a"}]});
+        let idx = |csv: &str, sub: &str| {
+            let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
+            stage_csv(&src, &noschema, Arc::new(References::default()), &dir.path().join(sub)).unwrap().keys
+        };
+        let a = idx("a\nx\ny\ny\n", "a");
+        let b = idx("a\ny\nz\n", "b");
+        assert_eq!(b.diff_from(&a), Diff { added: 1, removed: 2, changed: 0 });
+    }
+}
