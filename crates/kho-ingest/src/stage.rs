@@ -203,8 +203,10 @@ pub fn stage_csv(source: &CsvSource, schema: &Value, refs: Arc<References>, dir:
     let arrow = Arc::new(arrow_schema(&columns));
     let parquet_path = dir.join("data.parquet");
     let file = File::create(&parquet_path).map_err(|e| io_err("creating the Parquet file", e))?;
-    let props =
-        WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(128 * 1024)).build();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .build();
     let mut writer = ArrowWriter::try_new(file, arrow.clone(), Some(props)).map_err(|e| io_err("Parquet", e))?;
     let mut builders: Vec<Builder> = columns.iter().map(|(_, t)| Builder::new(*t)).collect();
     let mut pending = 0usize;

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod dictionary;
 pub mod ingest;
 pub mod users;
+pub mod versions;
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct ServiceConfig {
     /// Failed sign-ins allowed within `lockout_window` before further attempts are refused.
     pub lockout_threshold: i64,
     pub lockout_window: time::Duration,
+    /// Where uploads are staged while they wait for a decision.
+    pub upload_dir: std::path::PathBuf,
 }
 
 impl Default for ServiceConfig {
@@ -36,6 +39,7 @@ impl Default for ServiceConfig {
             session_ttl: time::Duration::hours(12),
             lockout_threshold: 5,
             lockout_window: time::Duration::minutes(15),
+            upload_dir: std::env::temp_dir().join("kho-uploads"),
         }
     }
 }
@@ -44,15 +48,18 @@ impl Default for ServiceConfig {
 #[derive(Clone)]
 pub struct Kho {
     pub store: Arc<dyn MetaStore>,
+    pub blobs: kho_storage::BlobStore,
     pub config: Arc<ServiceConfig>,
+    /// Publishes are serialised so that version numbers never collide and none is lost.
+    publish_lock: Arc<tokio::sync::Mutex<()>>,
     /// Administrative codes and the crosswalk for validators: loaded once, they only change
     /// with a new kho release.
     references: Arc<tokio::sync::OnceCell<Arc<kho_ingest::References>>>,
 }
 
 impl Kho {
-    pub fn new(store: Arc<dyn MetaStore>, config: ServiceConfig) -> Self {
-        Kho { store, config: Arc::new(config), references: Arc::default() }
+    pub fn new(store: Arc<dyn MetaStore>, blobs: kho_storage::BlobStore, config: ServiceConfig) -> Self {
+        Kho { store, blobs, config: Arc::new(config), references: Arc::default(), publish_lock: Arc::default() }
     }
 }
 

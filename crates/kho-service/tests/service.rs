@@ -9,7 +9,9 @@ use kho_service::{Ctx, Kho, ServiceConfig};
 async fn kho() -> (Kho, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
-    let kho = Kho::new(Arc::new(store), ServiceConfig::default());
+    let blobs = kho_storage::BlobStore::local(&dir.path().join("objects")).unwrap();
+    let config = ServiceConfig { upload_dir: dir.path().join("uploads"), ..Default::default() };
+    let kho = Kho::new(Arc::new(store), blobs, config);
     (kho, dir)
 }
 

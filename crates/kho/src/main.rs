@@ -83,6 +83,19 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Load a CSV file into a dataset table: check it, and publish it as the next version.
+    Import {
+        file: PathBuf,
+        /// Dataset slug or id.
+        #[arg(long)]
+        dataset: String,
+        /// Table (resource) name; default: the dataset's only table.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Publish the valid rows even if some rows are invalid (those go to quarantine).
+        #[arg(long)]
+        skip_invalid: bool,
+    },
     /// Print the effective configuration.
     Config,
 }
@@ -229,8 +242,10 @@ async fn open(cfg: &Config) -> anyhow::Result<Kho> {
         session_ttl: time::Duration::hours(cfg.session_ttl_hours.max(1)),
         lockout_threshold: cfg.lockout_threshold.max(1),
         lockout_window: time::Duration::minutes(cfg.lockout_minutes.max(1)),
+        upload_dir: cfg.data_dir.join("uploads"),
     };
-    Ok(Kho::new(Arc::new(store), service))
+    let blobs = kho_storage::BlobStore::local(&cfg.data_dir.join("objects")).map_err(e)?;
+    Ok(Kho::new(Arc::new(store), blobs, service))
 }
 
 /// Open and make sure the instance is initialised (reference data, agencies, first admin).
@@ -262,8 +277,13 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
     let _lock = lock_data_dir(&cfg.data_dir)?;
     let (kho, report) = ready(&cfg).await?;
-    // Uploads left behind by a crash are never resumed: clear them.
-    let _ = std::fs::remove_dir_all(cfg.data_dir.join("uploads"));
+    // Bodies half-received when the server stopped are never resumed: clear them. Staged
+    // uploads (checked, waiting for a decision) stay.
+    let _ = std::fs::remove_dir_all(cfg.data_dir.join("uploads").join("incoming"));
+    let orphans = kho.clean_orphans().await.map_err(e)?;
+    if orphans > 0 {
+        println!("  removed {orphans} object(s) left by an interrupted publish");
+    }
     let demo_users = if demo { kho.load_demo().await.map_err(e)? } else { vec![] };
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -292,7 +312,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         max_body_bytes: cfg.max_body_bytes,
         trust_proxy: cfg.trust_proxy,
         max_upload_bytes: cfg.max_upload_bytes,
-        upload_dir: cfg.data_dir.join("uploads"),
+        upload_dir: cfg.data_dir.join("uploads").join("incoming"),
     };
     let app = kho_web::app(kho.clone(), web);
     let purge = kho.clone();
@@ -321,6 +341,24 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// The named table, or the dataset's only one.
+async fn pick_resource(kho: &Kho, ctx: &Ctx, dataset: &str, resource: Option<String>) -> anyhow::Result<String> {
+    let d = kho.get_dataset(ctx, dataset).await.map_err(e)?;
+    match resource {
+        Some(r) => Ok(r),
+        None if d.resources.len() == 1 => Ok(d.resources[0].input.name.clone()),
+        None => {
+            let names: Vec<&str> = d.resources.iter().map(|r| r.input.name.as_str()).collect();
+            bail!(
+                "dataset '{}' has {} tables ({}); choose one with --resource",
+                d.input.slug,
+                names.len(),
+                names.join(", ")
+            )
+        }
+    }
 }
 
 fn parse_role(s: &str) -> anyhow::Result<Role> {
@@ -355,22 +393,35 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     let system = Ctx::system();
     match cli.command {
         Command::Serve { demo, .. } => serve(cfg, demo).await?,
+        Command::Import { file, dataset, resource, skip_invalid } => {
+            let (kho, _) = ready(&cfg).await?;
+            let resource = pick_resource(&kho, &system, &dataset, resource).await?;
+            let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let u = kho.stage_upload(&system, &dataset, &resource, &file, &name).await.map_err(e)?;
+            println!("{}: {} rows, {} valid, {} invalid", file.display(), u.rows, u.valid_rows, u.invalid_rows);
+            if u.invalid_rows > 0 && !skip_invalid {
+                for p in u.report["problems"].as_array().into_iter().flatten().take(20) {
+                    println!(
+                        "  line {:>6}  {:<16} {:<12} {}",
+                        p["row"],
+                        p["column"].as_str().unwrap_or(""),
+                        p["rule"].as_str().unwrap_or(""),
+                        p["message_vi"].as_str().unwrap_or("")
+                    );
+                }
+                kho.reject_upload(&system, &u.id).await.map_err(e)?;
+                println!("not published: fix the file, or pass --skip-invalid to publish the valid rows only");
+                return Ok(1);
+            }
+            let v = kho.publish_upload(&system, &u.id, skip_invalid).await.map_err(e)?;
+            println!(
+                "published version {} of {}/{}: {} rows ({} added, {} removed, {} changed; {} quarantined)",
+                v.version, dataset, resource, v.rows, v.rows_added, v.rows_removed, v.rows_changed, v.quarantined_rows
+            );
+        }
         Command::Check { file, dataset, resource, report } => {
             let (kho, _) = ready(&cfg).await?;
-            let d = kho.get_dataset(&system, &dataset).await.map_err(e)?;
-            let resource = match resource {
-                Some(r) => r,
-                None if d.resources.len() == 1 => d.resources[0].input.name.clone(),
-                None => {
-                    let names: Vec<&str> = d.resources.iter().map(|r| r.input.name.as_str()).collect();
-                    bail!(
-                        "dataset '{}' has {} tables ({}); choose one with --resource",
-                        d.input.slug,
-                        names.len(),
-                        names.join(", ")
-                    )
-                }
-            };
+            let resource = pick_resource(&kho, &system, &dataset, resource).await?;
             let r = kho.validate_upload(&system, &dataset, &resource, &file).await.map_err(e)?;
             println!(
                 "{}: {} rows, {} valid, {} with problems ({} problems; encoding {}, delimiter '{}')",

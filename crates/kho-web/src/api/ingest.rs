@@ -1,23 +1,24 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use kho_core::model::{ResourceVersion, Upload};
 use kho_core::{Error, ErrorCode};
 use kho_ingest::Report;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiCaller, ApiQuery};
+use crate::extract::{ApiCaller, ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// Stream a request body to a temporary file in the upload folder, refusing it past `limit`
 /// bytes, so that memory stays flat whatever the upload's size.
 pub async fn spool(body: Body, state: &AppState) -> Result<tempfile::TempPath, ApiError> {
-    use futures_util::StreamExt;
     let dir = &state.config.upload_dir;
     tokio::fs::create_dir_all(dir)
         .await
@@ -88,6 +89,247 @@ async fn validate(
     })
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The original file name, kept with the upload for the steward's reference.
+    pub file_name: Option<String>,
+}
+
+/// Upload a CSV file for a table: it is checked at once (the report is in the response) and
+/// staged; nothing is published until `POST /api/v1/uploads/{id}/publish`.
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/resources/{name}/uploads", tag = "ingest",
+    params(("id" = String, Path), ("name" = String, Path), UploadQuery),
+    request_body(content = String, content_type = "text/csv", description = "The file, as the raw body"),
+    responses((status = 201, description = "Checked and staged", body = Upload)))]
+async fn upload(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<Upload>)> {
+    c.principal().require_member()?;
+    let file = spool(body, &s).await?;
+    let file_name = q.file_name.unwrap_or_else(|| "upload.csv".into());
+    let u = s.kho.stage_upload(&c.ctx, &id, &name, &file, &file_name).await?;
+    Ok((StatusCode::CREATED, axum::Json(u)))
+}
+
+/// An upload with its validation report.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "ingest", params(("id" = String, Path)), responses((status = 200, body = Upload)))]
+async fn get_upload(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Upload>> {
+    Ok(axum::Json(s.kho.get_upload(&c.ctx, &id).await?))
+}
+
+/// The upload's invalid rows as CSV, each with a last column `loi` saying what is wrong, to
+/// fix and upload again.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}/quarantine", tag = "ingest", params(("id" = String, Path)),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String)))]
+async fn upload_quarantine(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let path = s.kho.upload_quarantine(&c.ctx, &id).await?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| Error::internal(e.to_string()))?;
+    Ok(csv_response(Body::from_stream(tokio_util::io::ReaderStream::new(file)), "quarantine.csv"))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    /// Publish only the valid rows and keep the invalid ones in quarantine. Without it, a file
+    /// with invalid rows is refused.
+    #[serde(default)]
+    pub skip_invalid: bool,
+}
+
+/// Publish a checked upload as the table's next immutable version.
+#[utoipa::path(post, path = "/api/v1/uploads/{id}/publish", tag = "ingest", params(("id" = String, Path)), request_body = PublishBody,
+    responses((status = 201, body = ResourceVersion)))]
+async fn publish(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PublishBody>,
+) -> ApiResult<(StatusCode, axum::Json<ResourceVersion>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.kho.publish_upload(&c.ctx, &id, b.skip_invalid).await?)))
+}
+
+/// Reject a checked upload; its staged files are removed.
+#[utoipa::path(post, path = "/api/v1/uploads/{id}/reject", tag = "ingest", params(("id" = String, Path)), responses((status = 200, body = Upload)))]
+async fn reject(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Upload>> {
+    Ok(axum::Json(s.kho.reject_upload(&c.ctx, &id).await?))
+}
+
+/// Every version of a table, newest first: who published it, when, rows, schema hash, and what
+/// changed since the version before.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/resources/{name}/versions", tag = "ingest",
+    params(("id" = String, Path), ("name" = String, Path)), responses((status = 200, body = Vec<ResourceVersion>)))]
+async fn versions(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Vec<ResourceVersion>>> {
+    Ok(axum::Json(s.kho.list_versions(&c.ctx, &id, &name).await?))
+}
+
+fn parse_version(v: &str) -> Result<Option<i64>, ApiError> {
+    if v == "latest" {
+        return Ok(None);
+    }
+    v.parse::<i64>()
+        .map(Some)
+        .map_err(|_| ApiError(Error::new(ErrorCode::BadRequest, "version must be a number or 'latest'")))
+}
+
+/// One version (a number, or `latest`).
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/resources/{name}/versions/{version}", tag = "ingest",
+    params(("id" = String, Path), ("name" = String, Path), ("version" = String, Path, description = "Number or 'latest'")),
+    responses((status = 200, body = ResourceVersion)))]
+async fn version(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name, v)): Path<(String, String, String)>,
+) -> ApiResult<axum::Json<ResourceVersion>> {
+    Ok(axum::Json(s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DataQuery {
+    /// `parquet` (default: the stored file itself) or `csv`.
+    pub format: Option<String>,
+}
+
+fn csv_response(body: Body, file_name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Download a version's data, streamed: the Parquet file as stored, or CSV.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/resources/{name}/versions/{version}/data", tag = "ingest",
+    params(("id" = String, Path), ("name" = String, Path), ("version" = String, Path, description = "Number or 'latest'"), DataQuery),
+    responses((status = 200, description = "The data", content_type = "application/vnd.apache.parquet", body = String)))]
+async fn data(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name, v)): Path<(String, String, String)>,
+    ApiQuery(q): ApiQuery<DataQuery>,
+) -> ApiResult<Response> {
+    let format = q.format.unwrap_or_else(|| "parquet".into());
+    if format != "parquet" && format != "csv" {
+        return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be 'parquet' or 'csv'")));
+    }
+    let version = s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?;
+    let base = format!("{name}-v{}", version.version);
+    if format == "parquet" {
+        let stream = s.kho.blobs.get_stream(&version.object_key).await?;
+        let stream = stream.map(|r| r.map_err(|e| std::io::Error::other(e.message)));
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/vnd.apache.parquet".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{base}.parquet\"")),
+                (header::CONTENT_LENGTH, version.bytes.to_string()),
+            ],
+            Body::from_stream(stream),
+        )
+            .into_response());
+    }
+    // CSV: convert batch by batch while the client reads, with a bounded buffer in between.
+    tokio::fs::create_dir_all(&s.config.upload_dir)
+        .await
+        .map_err(|e| Error::internal(format!("upload folder {}: {e}", s.config.upload_dir.display())))?;
+    let tmp = tempfile::Builder::new()
+        .prefix("export-")
+        .suffix(".parquet")
+        .tempfile_in(&s.config.upload_dir)
+        .map_err(|e| Error::internal(format!("temporary file: {e}")))?
+        .into_temp_path();
+    s.kho.fetch_object(&version.object_key, &tmp).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(64 * 1024) };
+        let result =
+            kho_ingest::stage::parquet_to_csv(&tmp, &mut w).map(|_| ()).map_err(|e| std::io::Error::other(e.message));
+        let result = result.and_then(|()| std::io::Write::flush(&mut w));
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+        drop(tmp);
+    });
+    Ok(csv_response(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)), &format!("{base}.csv")))
+}
+
+/// Feeds written bytes to a response stream in 64 KiB pieces; blocks while the client is slow,
+/// which keeps memory bounded.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = bytes::Bytes::from(std::mem::take(&mut self.buf));
+            self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::other("the client went away"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The rows left out of a version (its quarantine), for the dataset's stewards.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/resources/{name}/versions/{version}/quarantine", tag = "ingest",
+    params(("id" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String)))]
+async fn version_quarantine(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name, v)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let version = s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?;
+    let d = s.kho.get_dataset(&c.ctx, &id).await?;
+    if !s.kho.can_edit(&c.ctx, &d) {
+        return Err(ApiError(Error::forbidden("only the dataset's stewards see quarantined rows")));
+    }
+    let key = version.quarantine_key.ok_or_else(|| Error::new(ErrorCode::NotFound, "this version left no rows out"))?;
+    let stream = s.kho.blobs.get_stream(&key).await?.map(|r| r.map_err(|e| std::io::Error::other(e.message)));
+    Ok(csv_response(Body::from_stream(stream), &format!("{name}-v{}-quarantine.csv", version.version)))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(validate))
+    OpenApiRouter::new()
+        .routes(routes!(validate))
+        .routes(routes!(upload))
+        .routes(routes!(get_upload))
+        .routes(routes!(upload_quarantine))
+        .routes(routes!(publish))
+        .routes(routes!(reject))
+        .routes(routes!(versions))
+        .routes(routes!(version))
+        .routes(routes!(data))
+        .routes(routes!(version_quarantine))
 }

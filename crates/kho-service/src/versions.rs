@@ -1,0 +1,308 @@
+//! Loading data: an upload is checked and staged, then the steward publishes it (all rows, or
+//! only the valid ones with the rest in quarantine) as the next immutable version, or rejects it.
+//!
+//! A publish writes the version's objects first and commits its manifest row after, in one
+//! transaction with the audit entry; a version exists only once that row is committed. A crash in
+//! between leaves objects no row points to, which [`Kho::clean_orphans`] removes at the next start.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use kho_core::model::{Dataset, Resource, ResourceVersion, Upload};
+use kho_core::policy::{self, Action, DatasetAccess};
+use kho_core::{Detail, Error, ErrorCode, Result};
+use kho_ingest::read::ReadError;
+use kho_ingest::{CsvSource, Validator, stage};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt;
+
+use crate::{Ctx, Kho};
+
+fn access(d: &Dataset) -> DatasetAccess<'_> {
+    DatasetAccess {
+        owner_agency_id: d.owner_agency_id(),
+        level: d.input.access_level,
+        allowed_agency_ids: &d.input.allowed_agency_ids,
+    }
+}
+
+fn read_error(e: ReadError) -> Error {
+    let path = e.line.map_or("file".to_string(), |l| format!("file:line {l}"));
+    Error::new(ErrorCode::InvalidFile, e.to_string()).with_details(vec![Detail::new(path, e.message_vi.clone())])
+}
+
+fn find_resource<'a>(d: &'a Dataset, name: &str) -> Result<&'a Resource> {
+    d.resources
+        .iter()
+        .find(|r| r.input.name == name || r.id == name)
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("dataset '{}' has no table '{name}'", d.input.slug)))
+}
+
+/// SHA-256 of the schema's JSON text (serde_json orders object keys, so equal schemas hash equal).
+fn schema_hash(schema: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(serde_json::to_string(schema).unwrap_or_default().as_bytes()))
+}
+
+impl Kho {
+    fn staging_dir(&self, upload_id: &str) -> PathBuf {
+        self.config.upload_dir.join(upload_id)
+    }
+
+    /// Check the file at `path` against the table and stage it for publishing.
+    pub async fn stage_upload(
+        &self,
+        ctx: &Ctx,
+        dataset: &str,
+        resource: &str,
+        path: &Path,
+        file_name: &str,
+    ) -> Result<Upload> {
+        let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
+        policy::check_dataset(&ctx.principal, Action::Update, access(&d))?;
+        let r = find_resource(&d, resource)?;
+        let schema = self.effective_schema(&r.input.schema).await?;
+        let refs = self.references().await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let dir = self.staging_dir(&id);
+        let (src, stage_dir) = (path.to_path_buf(), dir.clone());
+        let staged = tokio::task::spawn_blocking(move || {
+            let source = CsvSource::open(&src)?;
+            stage::stage_csv(&source, &schema, refs, &stage_dir)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("staging task: {e}")))?;
+        let staged = match staged {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+                return Err(read_error(e));
+            }
+        };
+        let bytes = tokio::fs::metadata(path).await.map(|m| m.len() as i64).unwrap_or(0);
+        let report = &staged.report;
+        let upload = Upload {
+            id: id.clone(),
+            dataset_id: d.id.clone(),
+            resource_id: r.id.clone(),
+            resource_name: r.input.name.clone(),
+            file_name: file_name.chars().take(200).collect(),
+            bytes,
+            status: "checked".into(),
+            rows: report.rows as i64,
+            valid_rows: report.valid_rows as i64,
+            invalid_rows: report.invalid_rows as i64,
+            report: serde_json::to_value(report).map_err(|e| Error::internal(e.to_string()))?,
+            created_by: ctx.principal.audit_label(),
+            created_at: OffsetDateTime::now_utc(),
+            version: None,
+        };
+        let event = ctx.event("upload.create", "dataset", &d.id).detail(serde_json::json!({
+            "upload": id, "resource": r.input.name, "rows": report.rows, "invalid_rows": report.invalid_rows,
+        }));
+        if let Err(e) = self.store.create_upload(&upload, event).await {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(e);
+        }
+        Ok(upload)
+    }
+
+    /// An upload the caller may act on (the dataset's stewards and administrators).
+    async fn upload_for(&self, ctx: &Ctx, id: &str) -> Result<(Upload, Dataset)> {
+        let u = self.store.upload(id).await?.ok_or_else(|| Error::not_found("upload"))?;
+        let d = self.store.dataset(&u.dataset_id).await?.ok_or_else(|| Error::not_found("upload"))?;
+        policy::check_dataset(&ctx.principal, Action::Update, access(&d))
+            .map_err(|e| if e.code == ErrorCode::NotFound { Error::not_found("upload") } else { e })?;
+        Ok((u, d))
+    }
+
+    pub async fn get_upload(&self, ctx: &Ctx, id: &str) -> Result<Upload> {
+        Ok(self.upload_for(ctx, id).await?.0)
+    }
+
+    /// The staged quarantine file of an upload, if it has invalid rows.
+    pub async fn upload_quarantine(&self, ctx: &Ctx, id: &str) -> Result<PathBuf> {
+        let (u, _) = self.upload_for(ctx, id).await?;
+        let path = self.staging_dir(&u.id).join("quarantine.csv");
+        if u.status != "checked" || !path.exists() {
+            return Err(Error::new(ErrorCode::NotFound, "this upload has no quarantined rows waiting"));
+        }
+        Ok(path)
+    }
+
+    pub async fn reject_upload(&self, ctx: &Ctx, id: &str) -> Result<Upload> {
+        let (u, d) = self.upload_for(ctx, id).await?;
+        self.store
+            .reject_upload(
+                &u.id,
+                ctx.event("upload.reject", "dataset", &d.id).detail(serde_json::json!({"upload": u.id})),
+            )
+            .await?;
+        let _ = tokio::fs::remove_dir_all(self.staging_dir(&u.id)).await;
+        self.get_upload(ctx, id).await
+    }
+
+    /// Publish a checked upload as the table's next version. With invalid rows, only when
+    /// `skip_invalid` says to leave them out (they are kept as the version's quarantine file).
+    pub async fn publish_upload(&self, ctx: &Ctx, id: &str, skip_invalid: bool) -> Result<ResourceVersion> {
+        let (u, d) = self.upload_for(ctx, id).await?;
+        if u.status != "checked" {
+            return Err(Error::new(ErrorCode::Conflict, format!("this upload was already {}", u.status)));
+        }
+        if u.report.get("header_mismatch").and_then(serde_json::Value::as_bool) == Some(true) {
+            return Err(Error::validation(vec![Detail::new(
+                "file",
+                "the file's columns do not match the table's schema (see the report); fix the file and upload it again",
+            )]));
+        }
+        if u.invalid_rows > 0 && !skip_invalid {
+            return Err(Error::validation(vec![Detail::new(
+                "skip_invalid",
+                format!(
+                    "{} of {} rows are invalid: publish only the valid rows (the others stay in quarantine) or fix the file and upload it again",
+                    u.invalid_rows, u.rows
+                ),
+            )]));
+        }
+        if u.valid_rows == 0 {
+            return Err(Error::validation(vec![Detail::new("file", "no row is valid: nothing to publish")]));
+        }
+        let r = find_resource(&d, &u.resource_id)?;
+        let schema = self.effective_schema(&r.input.schema).await?;
+        let staging = self.staging_dir(&u.id);
+        let _guard = self.publish_lock.lock().await;
+        let previous = self.store.versions(&r.id).await?.into_iter().next();
+        let version = previous.as_ref().map_or(1, |p| p.version + 1);
+
+        // What changed since the previous version, by the schema's key.
+        let key_names = Validator::new(&schema, &[], Arc::new(kho_ingest::References::default())).key_names();
+        let prev_file = match &previous {
+            Some(p) => Some(self.fetch_object(&p.object_key, &staging.join("previous.parquet")).await?),
+            None => None,
+        };
+        let (staged_parquet, names) = (staging.join("data.parquet"), key_names.clone());
+        let diff = tokio::task::spawn_blocking(move || -> std::result::Result<kho_ingest::Diff, ReadError> {
+            let new = stage::key_index_of(&staged_parquet, &names)?;
+            let old = match prev_file {
+                Some(p) => stage::key_index_of(&p, &names)?,
+                None => Default::default(),
+            };
+            Ok(new.diff_from(&old))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("diff task: {e}")))?
+        .map_err(read_error)?;
+
+        let prefix = kho_storage::version_prefix(&d.id, &r.id, version);
+        let object_key = format!("{prefix}/data.parquet");
+        let bytes = self.blobs.put_file(&object_key, &staging.join("data.parquet")).await?;
+        let quarantine = staging.join("quarantine.csv");
+        let quarantine_key = if u.invalid_rows > 0 && quarantine.exists() {
+            let key = format!("{prefix}/quarantine.csv");
+            self.blobs.put_file(&key, &quarantine).await?;
+            Some(key)
+        } else {
+            None
+        };
+        let v = ResourceVersion {
+            dataset_id: d.id.clone(),
+            resource_id: r.id.clone(),
+            version,
+            rows: u.valid_rows,
+            bytes: bytes as i64,
+            schema_hash: schema_hash(&schema),
+            schema,
+            object_key: object_key.clone(),
+            quarantine_key: quarantine_key.clone(),
+            quarantined_rows: u.invalid_rows,
+            rows_added: diff.added as i64,
+            rows_removed: diff.removed as i64,
+            rows_changed: diff.changed as i64,
+            upload_id: Some(u.id.clone()),
+            published_by: ctx.principal.audit_label(),
+            published_at: OffsetDateTime::now_utc(),
+        };
+        let event = ctx.event("version.publish", "dataset", &d.id).detail(serde_json::json!({
+            "resource": r.input.name, "version": version, "rows": v.rows, "upload": u.id,
+            "added": diff.added, "removed": diff.removed, "changed": diff.changed,
+        }));
+        if let Err(e) = self.store.add_version(&v, event).await {
+            // Not committed: the objects must not outlive the failed publish.
+            let _ = self.blobs.delete(&object_key).await;
+            if let Some(q) = &quarantine_key {
+                let _ = self.blobs.delete(q).await;
+            }
+            return Err(e);
+        }
+        let _ = tokio::fs::remove_dir_all(&staging).await;
+        Ok(v)
+    }
+
+    /// Copy an object to a local file (for reading Parquet), returning the path.
+    pub async fn fetch_object(&self, key: &str, dest: &Path) -> Result<PathBuf> {
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| Error::internal(format!("{}: {e}", parent.display())))?;
+        }
+        let mut out =
+            tokio::fs::File::create(dest).await.map_err(|e| Error::internal(format!("{}: {e}", dest.display())))?;
+        let mut stream = self.blobs.get_stream(key).await?;
+        while let Some(chunk) = stream.next().await {
+            out.write_all(&chunk?).await.map_err(|e| Error::internal(format!("{}: {e}", dest.display())))?;
+        }
+        out.flush().await.map_err(|e| Error::internal(format!("{}: {e}", dest.display())))?;
+        Ok(dest.to_path_buf())
+    }
+
+    /// Versions of a table, newest first (readers of the dataset).
+    pub async fn list_versions(&self, ctx: &Ctx, dataset: &str, resource: &str) -> Result<Vec<ResourceVersion>> {
+        let d = self.get_dataset(ctx, dataset).await?;
+        let r = find_resource(&d, resource)?;
+        self.store.versions(&r.id).await
+    }
+
+    /// One version (`None`: the latest) of a table the caller may read. Reading its data is
+    /// recorded in the audit log for non-open datasets.
+    pub async fn version_for_read(
+        &self,
+        ctx: &Ctx,
+        dataset: &str,
+        resource: &str,
+        version: Option<i64>,
+    ) -> Result<ResourceVersion> {
+        let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
+        policy::check_dataset(&ctx.principal, Action::Read, access(&d))?;
+        let r = find_resource(&d, resource)?;
+        let v = match version {
+            Some(n) => self.store.version(&r.id, n).await?,
+            None => self.store.versions(&r.id).await?.into_iter().next(),
+        }
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "this table has no such version (nothing published yet?)"))?;
+        if policy::read_is_audited(d.input.access_level) {
+            let event = ctx
+                .event("version.read", "dataset", &d.id)
+                .detail(serde_json::json!({"resource": r.input.name, "version": v.version}));
+            self.store.append_audit(event).await?;
+        }
+        Ok(v)
+    }
+
+    /// Remove objects that no committed version points to (interrupted publishes) and staged
+    /// uploads that were decided. Run at start.
+    pub async fn clean_orphans(&self) -> Result<usize> {
+        let known: std::collections::HashSet<String> = self
+            .store
+            .version_object_keys()
+            .await?
+            .into_iter()
+            .filter_map(|k| k.rsplit_once('/').map(|(p, _)| p.to_string()))
+            .collect();
+        let orphans = self.blobs.orphans(&known).await?;
+        for k in &orphans {
+            self.blobs.delete(k).await?;
+        }
+        Ok(orphans.len())
+    }
+}

@@ -1,0 +1,300 @@
+//! Loading data: upload, report, quarantine, publish immutable versions, history with diffs,
+//! downloads; concurrency and interrupted publishes.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn raw(
+    c: &Client,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> (StatusCode, Vec<u8>, reqwest::header::HeaderMap) {
+    let mut req = c.http.request(method, format!("{}{}", c.base, path));
+    if let Some(t) = &c.token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(x) = &c.csrf {
+        req = req.header("X-CSRF-Token", x);
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "text/csv").body(b);
+    }
+    let r = req.send().await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    (status, r.bytes().await.unwrap().to_vec(), headers)
+}
+
+async fn upload(c: &Client, csv: &str) -> Value {
+    let (status, body, _) = raw(
+        c,
+        reqwest::Method::POST,
+        "/api/v1/datasets/co-so-y-te/resources/co-so/uploads?file_name=co-so.csv",
+        Some(csv.as_bytes().to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+const HEADER: &str = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\n";
+
+#[tokio::test]
+async fn upload_check_quarantine_publish_and_history() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let v1 = format!(
+        "{HEADER}BV01,Bệnh viện tỉnh,03979,500,02123852345\nBV02,Bệnh viện Mai Sơn,04045,120,0912345678\nTYT03,Trạm y tế,00001,5,0912345679\nTYT04,Trạm y tế Chiềng Cơi,03979,x,0912345670\n"
+    );
+    let u = upload(&steward, &v1).await;
+    assert_eq!(
+        (u["status"].as_str(), u["rows"].as_i64(), u["valid_rows"].as_i64(), u["invalid_rows"].as_i64()),
+        (Some("checked"), Some(4), Some(2), Some(2))
+    );
+    assert_eq!(u["report"]["by_rule"], json!([{"rule": "abolished_code", "count": 1}, {"rule": "type", "count": 1}]));
+    let id = u["id"].as_str().unwrap().to_string();
+
+    // With invalid rows, publishing everything is refused; the quarantine says why each row failed.
+    let r = steward.post(&format!("/api/v1/uploads/{id}/publish"), json!({})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
+    assert_eq!(r.body["details"][0]["path"], "skip_invalid");
+    let (status, q, _) = raw(&steward, reqwest::Method::GET, &format!("/api/v1/uploads/{id}/quarantine"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let q = String::from_utf8(q).unwrap();
+    assert_eq!(q.lines().count(), 3);
+    assert!(q.starts_with("ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai,loi\n"));
+    assert!(q.contains("TYT03,Trạm y tế,00001,5,0912345679,ma_xa: mã xã '00001' đã bị bãi bỏ"), "{q}");
+
+    // Nothing is published yet.
+    assert_eq!(steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await.body, json!([]));
+    let r = steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions/latest/data").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = steward.post(&format!("/api/v1/uploads/{id}/publish"), json!({"skip_invalid": true})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (r.body["version"].as_i64(), r.body["rows"].as_i64(), r.body["quarantined_rows"].as_i64()),
+        (Some(1), Some(2), Some(2))
+    );
+    assert_eq!(
+        (r.body["rows_added"].as_i64(), r.body["rows_removed"].as_i64(), r.body["rows_changed"].as_i64()),
+        (Some(2), Some(0), Some(0))
+    );
+    assert_eq!(r.body["schema_hash"].as_str().unwrap().len(), 64);
+    let again = steward.post(&format!("/api/v1/uploads/{id}/publish"), json!({"skip_invalid": true})).await;
+    assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict"));
+
+    // The fixed file becomes version 2: one row changed, one added, one gone.
+    let v2 = format!(
+        "{HEADER}BV01,Bệnh viện tỉnh,03979,550,02123852345\nTYT03,Trạm y tế,00097,5,0912345679\nTYT04,Trạm y tế Chiềng Cơi,03979,8,0912345670\n"
+    );
+    let u2 = upload(&steward, &v2).await;
+    assert_eq!(u2["invalid_rows"], 0);
+    let r = steward.post(&format!("/api/v1/uploads/{}/publish", u2["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["version"].as_i64(),
+            r.body["rows_added"].as_i64(),
+            r.body["rows_removed"].as_i64(),
+            r.body["rows_changed"].as_i64()
+        ),
+        (Some(2), Some(2), Some(1), Some(1))
+    );
+
+    let history = steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await;
+    let versions: Vec<i64> = history.body.as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, vec![2, 1]);
+    assert!(history.body[0]["published_by"].as_str().unwrap().contains("yte.canbo"));
+
+    // Any version can be downloaded: Parquet as stored, or CSV.
+    let (status, parquet, headers) =
+        raw(&steward, reqwest::Method::GET, "/api/v1/datasets/co-so-y-te/resources/co-so/versions/1/data", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(&parquet[..4], b"PAR1");
+    assert_eq!(headers["content-type"], "application/vnd.apache.parquet");
+    let (_, csv, _) = raw(
+        &steward,
+        reqwest::Method::GET,
+        "/api/v1/datasets/co-so-y-te/resources/co-so/versions/1/data?format=csv",
+        None,
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8(csv).unwrap(),
+        format!("{HEADER}BV01,Bệnh viện tỉnh,03979,500,02123852345\nBV02,Bệnh viện Mai Sơn,04045,120,0912345678\n")
+    );
+    let (_, csv, _) = raw(
+        &steward,
+        reqwest::Method::GET,
+        "/api/v1/datasets/co-so-y-te/resources/co-so/versions/latest/data?format=csv",
+        None,
+    )
+    .await;
+    assert_eq!(String::from_utf8(csv).unwrap(), v2);
+    let (status, q, _) =
+        raw(&steward, reqwest::Method::GET, "/api/v1/datasets/co-so-y-te/resources/co-so/versions/1/quarantine", None)
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8(q).unwrap().lines().count(), 3);
+
+    // Readers of the (shared) dataset read versions; anonymous visitors do not see it at all;
+    // other agencies' stewards cannot load data into it, nor see its quarantine.
+    let viewer = Client::signed_in(&s.base, "congthuong.xem", "demo-congthuong-xem").await;
+    assert_eq!(viewer.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions/2").await.body["rows"], 3);
+    let (status, _, _) =
+        raw(&viewer, reqwest::Method::GET, "/api/v1/datasets/co-so-y-te/resources/co-so/versions/1/quarantine", None)
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.client().get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let other = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let (status, _, _) = raw(
+        &other,
+        reqwest::Method::POST,
+        "/api/v1/datasets/co-so-y-te/resources/co-so/uploads",
+        Some(v2.as_bytes().to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Rejecting an upload: it can no longer be published.
+    let u3 = upload(&steward, &v2).await;
+    let id3 = u3["id"].as_str().unwrap();
+    assert_eq!(steward.post(&format!("/api/v1/uploads/{id3}/reject"), json!({})).await.body["status"], "rejected");
+    assert_eq!(steward.post(&format!("/api/v1/uploads/{id3}/publish"), json!({})).await.code(), "conflict");
+
+    // A file whose columns do not match cannot be published.
+    let u4 = upload(&steward, "ma_co_so,ten\nBV9,x\n").await;
+    let r = steward
+        .post(&format!("/api/v1/uploads/{}/publish", u4["id"].as_str().unwrap()), json!({"skip_invalid": true}))
+        .await;
+    assert_eq!(r.code(), "validation_failed");
+    assert!(r.body["details"][0]["message"].as_str().unwrap().contains("columns do not match"));
+
+    // Reads of the non-open data were audited.
+    let admin = Client::signed_in(&s.base, "admin", ADMIN_PASSWORD).await;
+    let audit = admin.get("/api/v1/audit?action=version.read&limit=100").await;
+    assert!(audit.body.as_array().unwrap().iter().any(|e| e["actor"].as_str().unwrap().contains("congthuong.xem")));
+    let published = admin.get("/api/v1/audit?action=version.publish").await;
+    assert_eq!(published.body.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_publishes_get_distinct_versions() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let u = upload(&steward, &format!("{HEADER}BV{i},Bệnh viện {i},03979,{i},0912345678\n")).await;
+        ids.push(u["id"].as_str().unwrap().to_string());
+    }
+    let paths: Vec<String> = ids.iter().map(|id| format!("/api/v1/uploads/{id}/publish")).collect();
+    let posts = paths.iter().map(|p| steward.post(p, json!({})));
+    let results = futures_join_all(posts).await;
+    let mut versions: Vec<i64> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            r.body["version"].as_i64().unwrap()
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(versions, vec![1, 2, 3, 4]);
+    let history = steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await;
+    assert_eq!(history.body.as_array().unwrap().len(), 4);
+}
+
+async fn futures_join_all<F: std::future::Future<Output = Resp>>(futs: impl Iterator<Item = F>) -> Vec<Resp> {
+    let handles: Vec<_> = futs.collect();
+    let mut out = Vec::new();
+    // Drive them concurrently on this task.
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = handles.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<Resp>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => done[i] = Some(r),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    for d in done {
+        out.push(d.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn objects_of_an_interrupted_publish_are_removed_at_start() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let u = upload(&steward, &format!("{HEADER}BV1,Bệnh viện,03979,1,0912345678\n")).await;
+    let r = steward.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let key = r.body["object_key"].as_str().unwrap().to_string();
+    // What a publish killed between writing its objects and committing looks like: a v2
+    // folder no version row points to.
+    let objects = s.data_dir().join("objects");
+    let orphan = objects.join(key.replace("/v1/", "/v2/"));
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, b"partial").unwrap();
+    let dir = s.stop();
+    let s = Server::start_in(dir, false, &[]);
+    assert!(
+        s.stdout.iter().any(|l| l.contains("removed 1 object(s) left by an interrupted publish")),
+        "{:?}",
+        s.stdout
+    );
+    assert!(!orphan.exists());
+    assert!(objects.join(&key).exists());
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let history = steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await;
+    assert_eq!(history.body.as_array().unwrap().len(), 1);
+    let (status, body, _) = raw(
+        &steward,
+        reqwest::Method::GET,
+        "/api/v1/datasets/co-so-y-te/resources/co-so/versions/latest/data?format=csv",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body).unwrap().contains("BV1,Bệnh viện,03979,1,0912345678"));
+}
+
+#[test]
+fn kho_import_loads_a_file_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        std::process::Command::new(kho_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("KHO_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["demo", "load"]).status.success());
+    let file = dir.path().join("co-so.csv");
+    std::fs::write(&file, format!("{HEADER}BV1,Bệnh viện,03979,10,0912345678\nBV2,Sai,00001,1,0912345678\n")).unwrap();
+    let o = run(&["import", file.to_str().unwrap(), "--dataset", "co-so-y-te"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("not published"));
+    let o = run(&["import", file.to_str().unwrap(), "--dataset", "co-so-y-te", "--skip-invalid"]);
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("published version 1 of co-so-y-te/co-so: 1 rows (1 added, 0 removed, 0 changed; 1 quarantined)")
+    );
+}
