@@ -138,7 +138,7 @@ async fn uploads_over_the_limit_are_refused() {
     let r = upload(&steward, URL, big).await;
     assert_eq!((r.status, r.code()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
     // Nothing is left behind in the upload folder.
-    let left = std::fs::read_dir(s.data_dir().join("uploads")).map(|d| d.count()).unwrap_or(0);
+    let left = std::fs::read_dir(s.data_dir().join("uploads").join("incoming")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0);
 }
 
