@@ -84,3 +84,46 @@ test("the interface switches to English and back", async () => {
   assert.equal(await page.locator("html").getAttribute("lang"), "en");
   await context.close();
 });
+
+test("a steward uploads a file with errors, fixes the quarantined rows and publishes", async () => {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await signIn(page, kho.base, "yte.canbo", "demo-yte-canbo");
+  await page.goto(`${kho.base}/datasets/co-so-y-te`);
+  await page.getByRole("link", { name: "Tải dữ liệu lên" }).click();
+  const header = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\n";
+  const withErrors = header + "BV01,Bệnh viện Đa khoa tỉnh,03979,500,02123852345\nTYT02,Trạm y tế,00001,mười,0912345678\n";
+  await page.setInputFiles("#file", { name: "co-so.csv", mimeType: "text/csv", buffer: Buffer.from(withErrors) });
+  await page.getByRole("button", { name: "Kiểm tra tệp" }).click();
+  await page.getByRole("heading", { name: /Kết quả kiểm tra/ }).waitFor();
+  const report = await page.locator("main").innerText();
+  assert.match(report, /mã xã '00001' đã bị bãi bỏ từ 01\/7\/2025; mã mới: 00097/);
+  assert.match(report, /'mười' không phải số nguyên/);
+
+  // Download the rows with errors, fix them, upload them again on their own.
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Tải các dòng lỗi để sửa (CSV)" }).click(),
+  ]);
+  const { readFile } = await import("node:fs/promises");
+  const quarantine = await readFile(await download.path(), "utf8");
+  assert.match(quarantine, /^ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai,loi\n/);
+  const fixed = header + quarantine.split("\n").slice(1).filter(Boolean)
+    .map((l) => l.split(",").slice(0, 5).join(","))
+    .map((l) => l.replace("00001", "00097").replace("mười", "10"))
+    .join("\n") + "\n";
+
+  // First publish the valid rows of the first file.
+  await page.getByRole("button", { name: "Chỉ xuất bản các dòng hợp lệ" }).click();
+  await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
+  await page.getByRole("link", { name: "Tải dữ liệu lên" }).click();
+  await page.setInputFiles("#file", { name: "co-so-da-sua.csv", mimeType: "text/csv", buffer: Buffer.from(header + "BV01,Bệnh viện Đa khoa tỉnh,03979,500,02123852345\n" + fixed.slice(header.length)) });
+  await page.getByRole("button", { name: "Kiểm tra tệp" }).click();
+  await page.getByText("Tất cả các dòng đều hợp lệ.").waitFor();
+  await page.getByRole("button", { name: "Xuất bản phiên bản mới" }).click();
+  await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
+  const versions = await page.locator(".versions table").innerText();
+  assert.match(versions, /^2\b[\s\S]*\+1 −0 ~0/m, versions);
+  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/versions.png`, fullPage: true });
+  await context.close();
+});

@@ -1,14 +1,14 @@
 //! The validation report: every problem with row, column, value and rule, in Vietnamese and
 //! English, summarised by rule; downloadable as CSV.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Problems kept in full; beyond this only the counts grow (a million bad rows would otherwise
 /// make a report larger than the data).
 pub const MAX_PROBLEMS: usize = 10_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
     /// 1-based line in the file (the header is line 1).
     pub row: u64,
@@ -22,13 +22,13 @@ pub struct Problem {
     pub message_en: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RuleCount {
     pub rule: String,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct Report {
     pub encoding: String,
     pub delimiter: String,

@@ -204,3 +204,57 @@ async fn signed_in_browser_to(s: &Server, user: &str, password: &str, expect: &s
     assert_eq!(landed, expect);
     c
 }
+
+#[tokio::test]
+async fn a_steward_uploads_fixes_and_publishes_through_the_pages() {
+    let s = Server::start(true);
+    let c = signed_in_browser(&s, "yte.canbo", "demo-yte-canbo").await;
+    let (status, html) = c.page("/datasets/co-so-y-te/resources/co-so/upload").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Tải dữ liệu lên") && html.contains("<code>ma_co_so</code>"));
+    let csrf = csrf_of(&html);
+    let send = |csv: &'static str, csrf: String| {
+        let form = reqwest::multipart::Form::new().text("_csrf", csrf).part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
+                .file_name("co-so.csv")
+                .mime_str("text/csv")
+                .unwrap(),
+        );
+        c.http.post(s.url("/datasets/co-so-y-te/resources/co-so/upload")).multipart(form).send()
+    };
+    // Without the token nothing is stored.
+    let r = send("ma_co_so\n1\n", "forged".into()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A file that is not UTF-8 is explained on the form.
+    let form = reqwest::multipart::Form::new()
+        .text("_csrf", csrf.clone())
+        .part("file", reqwest::multipart::Part::bytes(b"ten\nH\xe0 N\xf4i\n".to_vec()).file_name("x.csv"));
+    let r = c.http.post(s.url("/datasets/co-so-y-te/resources/co-so/upload")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("tệp không phải UTF-8"));
+
+    let bad = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\nBV1,Bệnh viện,03979,10,0912345678\nBV2,Trạm,00001,x,0912345678\n";
+    let r = send(bad, csrf.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let report_url = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, html) = c.page(&report_url).await;
+    assert!(html.contains("Kết quả kiểm tra") && html.contains("đã bị bãi bỏ"), "{html}");
+    assert!(html.contains("Chỉ xuất bản các dòng hợp lệ"));
+    let (status, report_csv) = c.page(&format!("{report_url}/report.csv")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(report_csv.contains("abolished_code"));
+    // Discard it, then upload the fixed file and publish.
+    let r = c.form(&report_url, &[("_csrf", &csrf), ("action", "reject")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let good = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\nBV1,Bệnh viện,03979,10,0912345678\nBV2,Trạm,00097,5,0912345678\n";
+    let r = send(good, csrf.clone()).await.unwrap();
+    let report_url = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, html) = c.page(&report_url).await;
+    assert!(html.contains("Tất cả các dòng đều hợp lệ"));
+    let r = c.form(&report_url, &[("_csrf", &csrf), ("action", "publish")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = c.page("/datasets/co-so-y-te").await;
+    assert!(html.contains("Các phiên bản dữ liệu") && html.contains("+2 −0 ~0"), "{html}");
+    assert!(html.contains("/versions/1/data?format=csv"));
+}

@@ -575,7 +575,19 @@ struct DatasetPage<'a> {
     modified: String,
 }
 
+pub struct VersionView {
+    pub version: i64,
+    pub at: String,
+    pub by: String,
+    pub rows: i64,
+    pub added: i64,
+    pub removed: i64,
+    pub changed: i64,
+    pub quarantined: i64,
+}
+
 pub struct ResourceView {
+    pub versions: Vec<VersionView>,
     pub name: String,
     pub title: String,
     pub fields: Vec<FieldView>,
@@ -633,7 +645,26 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
             _ => String::new(),
         };
+        let versions = s
+            .kho
+            .store
+            .versions(&r.id)
+            .await
+            .map_err(|e| page.error(e))?
+            .into_iter()
+            .map(|v| VersionView {
+                version: v.version,
+                at: date(v.published_at),
+                by: v.published_by,
+                rows: v.rows,
+                added: v.rows_added,
+                removed: v.rows_removed,
+                changed: v.rows_changed,
+                quarantined: v.quarantined_rows,
+            })
+            .collect();
         resources.push(ResourceView {
+            versions,
             name: r.input.name.clone(),
             title: r.input.title.clone().unwrap_or_default(),
             fields,

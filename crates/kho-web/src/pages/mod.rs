@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod loading;
 pub mod reference;
 
 use askama::Template;
@@ -324,6 +325,9 @@ pub fn routes() -> axum::Router<AppState> {
             "/datasets/{slug}/resources/{name}/edit",
             get(catalog::resource_edit_page).post(catalog::resource_submit_edit),
         )
+        .route("/datasets/{slug}/resources/{name}/upload", get(loading::upload_page).post(loading::upload_submit))
+        .route("/uploads/{id}", get(loading::upload_view).post(loading::upload_decide))
+        .route("/uploads/{id}/report.csv", get(loading::upload_report_csv))
         .route("/dictionary", get(reference::dictionary))
         .route("/dictionary/{name}", get(reference::term))
         .route("/agencies", get(reference::agencies))

@@ -1,0 +1,201 @@
+//! Loading data from the pages: upload a file for a table, read the report, then publish it
+//! (all rows, or the valid ones with the rest in quarantine) or reject it.
+
+use askama::Template;
+use axum::extract::{Multipart, Path, State};
+use axum::response::{IntoResponse, Redirect};
+use kho_core::model::Upload;
+use kho_core::{Error, ErrorCode};
+use kho_ingest::Report;
+use tokio::io::AsyncWriteExt;
+
+use super::{Base, FormData, Page, PageResult};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "upload_form.html")]
+struct UploadFormPage<'a> {
+    b: &'a Base,
+    dataset_slug: String,
+    dataset_title: String,
+    resource: String,
+    fields: Vec<String>,
+    error: Option<String>,
+}
+
+async fn form_page(s: &AppState, page: &Page, slug: &str, name: &str, error: Option<String>) -> PageResult {
+    page.member()?;
+    let d = s.kho.get_dataset(page.ctx(), slug).await.map_err(|e| page.error(e))?;
+    if !s.kho.can_edit(page.ctx(), &d) {
+        return Err(page.error(Error::forbidden("this dataset belongs to another agency")));
+    }
+    let r = d.resources.iter().find(|r| r.input.name == name).ok_or_else(|| page.error(Error::not_found("table")))?;
+    let fields = r
+        .input
+        .schema
+        .get("fields")
+        .and_then(serde_json::Value::as_array)
+        .map(|f| {
+            f.iter().filter_map(|f| f.get("name").and_then(serde_json::Value::as_str).map(str::to_string)).collect()
+        })
+        .unwrap_or_default();
+    let status =
+        if error.is_some() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK };
+    let tpl = UploadFormPage {
+        b: &page.base,
+        dataset_slug: d.input.slug.clone(),
+        dataset_title: d.input.title.clone(),
+        resource: name.to_string(),
+        fields,
+        error,
+    };
+    let mut resp = page.render(&tpl);
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+pub async fn upload_page(
+    State(s): State<AppState>,
+    page: Page,
+    Path((slug, name)): Path<(String, String)>,
+) -> PageResult {
+    let page = page.with_active("datasets");
+    form_page(&s, &page, &slug, &name, None).await
+}
+
+/// The form sends `_csrf` first, then the file: the token is checked before a byte of the file
+/// is stored, and the file is streamed to disk, never held in memory.
+pub async fn upload_submit(
+    State(s): State<AppState>,
+    page: Page,
+    Path((slug, name)): Path<(String, String)>,
+    mut multipart: Multipart,
+) -> PageResult {
+    let page = page.with_active("datasets");
+    page.member()?;
+    let mut csrf_ok = false;
+    let mut staged: Option<(tempfile::TempPath, String)> = None;
+    let bad = |m: String| page.error(Error::new(ErrorCode::BadRequest, m));
+    while let Some(mut field) =
+        multipart.next_field().await.map_err(|e| bad(format!("the form could not be read: {e}")))?
+    {
+        match field.name() {
+            Some("_csrf") => {
+                let v = field.text().await.map_err(|e| bad(e.to_string()))?;
+                csrf_ok = !v.is_empty() && v == page.base.csrf;
+            }
+            Some("file") => {
+                if !csrf_ok {
+                    return Err(
+                        page.error(Error::new(ErrorCode::CsrfFailed, "the form's anti-forgery token must come first"))
+                    );
+                }
+                let file_name = field.file_name().unwrap_or("upload.csv").to_string();
+                let dir = &s.config.upload_dir;
+                tokio::fs::create_dir_all(dir).await.map_err(|e| page.error(Error::internal(e.to_string())))?;
+                let tmp = tempfile::Builder::new()
+                    .prefix("upload-")
+                    .tempfile_in(dir)
+                    .map_err(|e| page.error(Error::internal(e.to_string())))?
+                    .into_temp_path();
+                let mut out =
+                    tokio::fs::File::create(&tmp).await.map_err(|e| page.error(Error::internal(e.to_string())))?;
+                let mut size = 0u64;
+                while let Some(chunk) =
+                    field.chunk().await.map_err(|e| bad(format!("the upload was interrupted: {e}")))?
+                {
+                    size += chunk.len() as u64;
+                    if size > s.config.max_upload_bytes {
+                        return Err(page.error(Error::new(
+                            ErrorCode::PayloadTooLarge,
+                            "the file is larger than this server accepts",
+                        )));
+                    }
+                    out.write_all(&chunk).await.map_err(|e| page.error(Error::internal(e.to_string())))?;
+                }
+                out.flush().await.map_err(|e| page.error(Error::internal(e.to_string())))?;
+                staged = Some((tmp, file_name));
+            }
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        return Err(page.error(Error::new(ErrorCode::CsrfFailed, "the form's anti-forgery token is missing")));
+    }
+    let Some((tmp, file_name)) = staged else {
+        return form_page(&s, &page, &slug, &name, Some(page.tr().t("upload.no_file").to_string())).await;
+    };
+    match s.kho.stage_upload(page.ctx(), &slug, &name, &tmp, &file_name).await {
+        Ok(u) => Ok(Redirect::to(&format!("/uploads/{}", u.id)).into_response()),
+        Err(e) if e.code == ErrorCode::InvalidFile => {
+            let detail = e.details.first().map(|d| d.message.clone()).unwrap_or(e.message.clone());
+            let msg = format!("{}: {detail}", page.tr().error(e.code));
+            form_page(&s, &page, &slug, &name, Some(msg)).await
+        }
+        Err(e) => Err(page.error(e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+struct UploadPage<'a> {
+    b: &'a Base,
+    u: Upload,
+    report: Report,
+    dataset_slug: String,
+    dataset_title: String,
+    created: String,
+    en: bool,
+}
+
+pub async fn upload_view(State(s): State<AppState>, page: Page, Path(id): Path<String>) -> PageResult {
+    let page = page.with_active("datasets");
+    page.member()?;
+    let u = s.kho.get_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
+    let d = s.kho.get_dataset(page.ctx(), &u.dataset_id).await.map_err(|e| page.error(e))?;
+    let report: Report = serde_json::from_value(u.report.clone()).unwrap_or_default();
+    let tpl = UploadPage {
+        b: &page.base,
+        created: super::catalog::date(u.created_at),
+        dataset_slug: d.input.slug.clone(),
+        dataset_title: d.input.title.clone(),
+        en: page.base.tr.lang == crate::i18n::Lang::En,
+        report,
+        u,
+    };
+    Ok(page.render(&tpl))
+}
+
+pub async fn upload_report_csv(State(s): State<AppState>, page: Page, Path(id): Path<String>) -> PageResult {
+    page.member()?;
+    let u = s.kho.get_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
+    let report: Report = serde_json::from_value(u.report).unwrap_or_default();
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"bao-cao-kiem-tra.csv\""),
+        ],
+        report.to_csv(),
+    )
+        .into_response())
+}
+
+pub async fn upload_decide(State(s): State<AppState>, page: Page, Path(id): Path<String>, f: FormData) -> PageResult {
+    page.member()?;
+    page.check_csrf(&f)?;
+    let u = s.kho.get_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
+    let d = s.kho.get_dataset(page.ctx(), &u.dataset_id).await.map_err(|e| page.error(e))?;
+    match f.get("action") {
+        Some("publish") => {
+            s.kho
+                .publish_upload(page.ctx(), &id, f.get("skip_invalid") == Some("yes"))
+                .await
+                .map_err(|e| page.error(e))?;
+        }
+        Some("reject") => {
+            s.kho.reject_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
+        }
+        _ => return Err(page.error(Error::new(ErrorCode::BadRequest, "unknown action"))),
+    }
+    Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response())
+}
