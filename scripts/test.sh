@@ -9,12 +9,15 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "installing test tools (Chromium, playwright-core, schemathesis) where missing"
+step "installing test tools (Chromium, playwright-core, schemathesis, duckdb) where missing"
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
 if ! command -v schemathesis >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check schemathesis
+fi
+if ! python3 -c "import duckdb" >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check duckdb
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
