@@ -21,6 +21,8 @@ pub struct References {
     pub provinces: HashSet<String>,
     /// Current (2025) commune codes.
     pub communes: HashSet<String>,
+    /// Province codes before the 2025 merger (63 provinces), for historical data.
+    pub legacy_provinces: HashSet<String>,
     /// Abolished (pre-2025) codes → the current codes they became.
     pub successors: HashMap<String, Vec<String>>,
     /// First three digits of a CCCD that are birth-registration province codes.
@@ -54,6 +56,7 @@ enum Special {
     Mst,
     Phone,
     Province,
+    ProvinceLegacy,
     Commune,
     DateOfBirth,
     Gender,
@@ -214,6 +217,7 @@ fn special_of(term: Option<&str>) -> Special {
         Some("mst") => Special::Mst,
         Some("phone") => Special::Phone,
         Some("province_code") => Special::Province,
+        Some("province_code_pre2025") => Special::ProvinceLegacy,
         Some("commune_code") => Special::Commune,
         Some("date_of_birth") => Special::DateOfBirth,
         Some("gender") => Special::Gender,
@@ -535,6 +539,15 @@ impl Validator {
                 if let Some((vi, en)) = vn::phone_problem(v) {
                     problems.push(problem("phone", format!("số điện thoại {vi}"), format!("phone number {en}")));
                 }
+            }
+            Special::ProvinceLegacy
+                if !self.refs.legacy_provinces.is_empty() && !self.refs.legacy_provinces.contains(v) =>
+            {
+                problems.push(problem(
+                    "admin_unit",
+                    format!("'{v}' không phải mã tỉnh trong danh mục trước 01/7/2025"),
+                    format!("'{v}' is not a province code of the catalogue before 1 July 2025"),
+                ));
             }
             Special::Province | Special::Commune => {
                 let (current, what_vi, what_en) = if f.special == Special::Province {
@@ -870,6 +883,7 @@ mod tests {
             communes: ["03979", "04045", "00097"].map(String::from).into(),
             successors: [("00001".to_string(), vec!["00097".to_string()])].into(),
             cccd_prefixes: ["001", "014"].map(String::from).into(),
+            legacy_provinces: ["01", "14", "28"].map(String::from).into(),
         }
     }
 

@@ -238,6 +238,7 @@ impl Kho {
                 self.create_dataset(&ctx, input, resources).await?;
             }
         }
+        self.load_demo_data(&ids).await?;
         self.store.set_setting("demo_loaded", "1").await?;
         Ok(credentials)
     }
@@ -459,4 +460,215 @@ fn demo_datasets(province: &str, ids: &std::collections::HashMap<&str, i64>) -> 
             )],
         ),
     ]
+}
+
+macro_rules! demo_file {
+    ($name:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/demo/", $name))
+    };
+}
+
+/// Read a CSV text into header + rows (the demo files are well-formed; a broken one is skipped).
+fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = text.trim_start_matches('\u{feff}');
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    let headers = r.headers().map(|h| h.iter().map(str::to_string).collect()).unwrap_or_default();
+    let rows = r.records().filter_map(|x| x.ok()).map(|rec| rec.iter().map(str::to_string).collect()).collect();
+    (headers, rows)
+}
+
+fn to_csv(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(headers);
+    for r in rows {
+        let _ = w.write_record(r);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+impl Kho {
+    /// Stage and publish `csv` as the next version of a demo table (valid rows; the rest in quarantine).
+    async fn publish_demo(&self, ctx: &Ctx, dataset: &str, resource: &str, file_name: &str, csv: &str) -> Result<()> {
+        tokio::fs::create_dir_all(&self.config.upload_dir).await.map_err(|e| Error::internal(e.to_string()))?;
+        let path = self.config.upload_dir.join(format!("demo-{}.csv", uuid::Uuid::now_v7()));
+        tokio::fs::write(&path, csv).await.map_err(|e| Error::internal(e.to_string()))?;
+        let staged = self.stage_upload(ctx, dataset, resource, &path, file_name).await;
+        let _ = tokio::fs::remove_file(&path).await;
+        let upload = staged?;
+        self.publish_upload(ctx, &upload.id, true).await?;
+        Ok(())
+    }
+
+    /// A draft schema for demo data, inferred as a steward would get it.
+    async fn demo_schema(&self, ctx: &Ctx, csv: &str) -> Result<serde_json::Value> {
+        tokio::fs::create_dir_all(&self.config.upload_dir).await.map_err(|e| Error::internal(e.to_string()))?;
+        let path = self.config.upload_dir.join(format!("demo-{}.csv", uuid::Uuid::now_v7()));
+        tokio::fs::write(&path, csv).await.map_err(|e| Error::internal(e.to_string()))?;
+        let inferred = self.infer_schema(ctx, &path).await;
+        let _ = tokio::fs::remove_file(&path).await;
+        Ok(inferred?.schema)
+    }
+
+    /// Real public data for the demo datasets (see data/demo/SOURCES.md).
+    pub(crate) async fn load_demo_data(&self, ids: &std::collections::HashMap<&str, i64>) -> Result<()> {
+        let ctx = Ctx::system();
+        let province = self.config.province_code.clone();
+
+        // The province's communes, from the built-in catalogue.
+        let filter = AdminUnitFilter {
+            era: Some(AdminEra::Current),
+            level: Some(AdminLevel::Commune),
+            parent_code: Some(province.clone()),
+            limit: 10_000,
+            ..Default::default()
+        };
+        let communes: Vec<Vec<String>> = self
+            .store
+            .list_admin_units(&filter)
+            .await?
+            .0
+            .into_iter()
+            .map(|u| vec![u.code, u.name, u.unit_type, province.clone()])
+            .collect();
+        let csv = to_csv(&["ma_xa", "ten_xa", "loai", "ma_tinh"], &communes);
+        self.publish_demo(&ctx, "don-vi-hanh-chinh-cap-xa", "xa-phuong", "xa-phuong.csv", &csv).await?;
+
+        // Area and population of the 34 provinces.
+        let (h, rows) = csv_rows(demo_file!("provinces_2025_area_population.csv"));
+        let col = |h: &[String], n: &str| h.iter().position(|x| x == n).unwrap_or(0);
+        let (pc, pn, pa, pp) = (col(&h, "province_code"), col(&h, "name"), col(&h, "area_km2"), col(&h, "population"));
+        let rows: Vec<Vec<String>> =
+            rows.iter().map(|r| vec![r[pc].clone(), r[pn].clone(), r[pp].clone(), r[pa].clone()]).collect();
+        let csv = to_csv(&["ma_tinh", "ten_tinh", "dan_so", "dien_tich"], &rows);
+        self.publish_demo(&ctx, "dan-so-dien-tich-tinh", "tinh-thanh", "tinh-thanh.csv", &csv).await?;
+
+        // Area and population of the province's communes (some not yet published by the source).
+        let (h, rows) = csv_rows(demo_file!("wards_2025_area_population.csv"));
+        let (wc, wp, wn, wa, wpop) = (
+            col(&h, "ward_code"),
+            col(&h, "province_code"),
+            col(&h, "gso_full_name"),
+            col(&h, "area_km2"),
+            col(&h, "population"),
+        );
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .filter(|r| r[wp] == province)
+            .map(|r| vec![r[wc].clone(), r[wn].clone(), r[wa].clone(), r[wpop].clone()])
+            .collect();
+        let csv = to_csv(&["ma_xa", "ten_xa", "dien_tich", "dan_so"], &rows);
+        let schema = self.demo_schema(&ctx, &csv).await?;
+        self.demo_dataset(
+            &ctx,
+            ids["so-tai-chinh"],
+            "dan-so-dien-tich-xa",
+            "Diện tích và dân số các xã, phường năm 2025",
+            "Area and population of communes, 2025",
+            "Diện tích tự nhiên (km²) và quy mô dân số của từng xã, phường, đặc khu của tỉnh sau sắp xếp ngày 01/7/2025. \
+             Nguồn: sapnhap.bando.com.vn, tổng hợp bởi dự án vietnamadminunits (MIT).",
+            Frequency::Annual,
+            "dan-so",
+            &["dân số", "diện tích", "xã", "sáp nhập 2025"],
+            "xa-phuong",
+            schema,
+        )
+        .await?;
+        self.publish_demo(&ctx, "dan-so-dien-tich-xa", "xa-phuong", "xa-phuong-dan-so.csv", &csv).await?;
+
+        // Planned provincial budgets, all 63 (pre-2025) provinces.
+        let csv = demo_file!("vnbudget_plan.csv");
+        let schema = self.demo_schema(&ctx, csv).await?;
+        self.demo_dataset(
+            &ctx,
+            ids["so-tai-chinh"],
+            "du-toan-ngan-sach-cac-tinh",
+            "Dự toán thu, chi ngân sách các tỉnh 2006–2017",
+            "Planned provincial budgets 2006–2017",
+            "Dự toán tổng thu, tổng chi, tỷ lệ điều tiết và bổ sung cân đối của 63 tỉnh, thành phố (triệu đồng). \
+             Nguồn: Bộ Tài chính (mof.gov.vn), tổng hợp bởi gói vietnamdata (CC0).",
+            Frequency::Annual,
+            "tai-chinh",
+            &["ngân sách", "dự toán", "tài chính"],
+            "ngan-sach",
+            schema,
+        )
+        .await?;
+        self.publish_demo(&ctx, "du-toan-ngan-sach-cac-tinh", "ngan-sach", "vnbudget_plan.csv", csv).await?;
+
+        // The Provincial Competitiveness Index.
+        let csv = demo_file!("pci.csv");
+        let schema = self.demo_schema(&ctx, csv).await?;
+        self.demo_dataset(
+            &ctx,
+            ids["so-cong-thuong"],
+            "chi-so-nang-luc-canh-tranh-pci",
+            "Chỉ số năng lực cạnh tranh cấp tỉnh (PCI) 2005–2016",
+            "Provincial Competitiveness Index (PCI) 2005–2016",
+            "Điểm PCI tổng hợp và các chỉ số thành phần theo tỉnh, năm. Nguồn: VCCI/USAID (pcivietnam.org), \
+             tổng hợp bởi gói vietnamdata (CC0).",
+            Frequency::Annual,
+            "kinh-te",
+            &["PCI", "năng lực cạnh tranh", "doanh nghiệp"],
+            "pci",
+            schema,
+        )
+        .await?;
+        self.publish_demo(&ctx, "chi-so-nang-luc-canh-tranh-pci", "pci", "pci.csv", csv).await?;
+
+        // Hourly PM2.5: the end of 2019 first, then 2020 added as a second version.
+        let (y2019, y2020) = (demo_file!("Hanoi_PM2.5_2019_YTD.csv"), demo_file!("Hanoi_PM2.5_2020_YTD.csv"));
+        let schema = self.demo_schema(&ctx, y2019).await?;
+        self.demo_dataset(
+            &ctx,
+            ids["so-nong-nghiep-va-moi-truong"],
+            "bui-min-pm25-ha-noi",
+            "Nồng độ bụi mịn PM2.5 theo giờ tại Hà Nội",
+            "Hourly PM2.5 in Hà Nội",
+            "Số liệu quan trắc PM2.5 từng giờ (µg/m³) và chỉ số AQI tại trạm Đại sứ quán Hoa Kỳ, Hà Nội. Giá trị -999 là thiếu số liệu. \
+             Nguồn: U.S. Department of State AirNow, qua dự án hanoiair (MIT).",
+            Frequency::Daily,
+            "moi-truong",
+            &["không khí", "PM2.5", "AQI", "môi trường"],
+            "pm25",
+            schema,
+        )
+        .await?;
+        self.publish_demo(&ctx, "bui-min-pm25-ha-noi", "pm25", "Hanoi_PM2.5_2019_YTD.csv", y2019).await?;
+        let both = format!("{}{}", y2019, y2020.split_once('\n').map_or("", |(_, rest)| rest));
+        self.publish_demo(&ctx, "bui-min-pm25-ha-noi", "pm25", "Hanoi_PM2.5_2019_2020.csv", &both).await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn demo_dataset(
+        &self,
+        ctx: &Ctx,
+        owner: i64,
+        slug: &str,
+        title: &str,
+        title_en: &str,
+        description: &str,
+        frequency: Frequency,
+        sector: &str,
+        tags: &[&str],
+        resource: &str,
+        schema: serde_json::Value,
+    ) -> Result<()> {
+        let mut d = input(
+            slug,
+            title,
+            title_en,
+            description,
+            AccessLevel::Open,
+            vec![CatalogKind::Open],
+            frequency,
+            sector,
+            tags,
+            &self.config.province_code,
+        );
+        d.owner_agency_id = Some(owner);
+        let r = ResourceInput { name: resource.into(), title: Some(title.into()), description: None, schema };
+        self.create_dataset(ctx, d, vec![r]).await?;
+        Ok(())
+    }
 }

@@ -10,7 +10,7 @@ use kho_core::{Detail, Error, Result};
 
 use crate::{Ctx, Kho};
 
-pub const TERM_REFERENCES: &[&str] = &["admin_unit:province", "admin_unit:commune"];
+pub const TERM_REFERENCES: &[&str] = &["admin_unit:province", "admin_unit:commune", "admin_unit:province_pre2025"];
 
 pub fn check_term(t: &NewDictionaryTerm) -> Vec<Detail> {
     let mut out = Vec::new();

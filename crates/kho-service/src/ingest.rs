@@ -31,6 +31,7 @@ impl Kho {
                 let mut refs = References {
                     provinces: codes(AdminEra::Current, AdminLevel::Province).await?.into_iter().collect(),
                     communes: codes(AdminEra::Current, AdminLevel::Commune).await?.into_iter().collect(),
+                    legacy_provinces: codes(AdminEra::Legacy, AdminLevel::Province).await?.into_iter().collect(),
                     // A CCCD starts with the birth-registration province in three digits: the
                     // pre-2025 province codes with a leading zero.
                     cccd_prefixes: codes(AdminEra::Legacy, AdminLevel::Province)
@@ -82,5 +83,25 @@ impl Kho {
         }));
         self.store.append_audit(event).await?;
         Ok(report)
+    }
+}
+
+impl Kho {
+    /// A draft Table Schema for the file at `path` (signed-in users), from its first 10,000 rows.
+    pub async fn infer_schema(&self, ctx: &Ctx, path: &Path) -> Result<kho_ingest::infer::Inferred> {
+        ctx.principal.require_member()?;
+        let refs = self.references().await?;
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let source = CsvSource::open(&path)?;
+            Ok::<_, kho_ingest::ReadError>(kho_ingest::infer::infer(&source, &refs, 10_000))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("inference task: {e}")))?
+        .map_err(|e| {
+            let path = e.line.map_or("file".to_string(), |l| format!("file:line {l}"));
+            Error::new(ErrorCode::InvalidFile, e.to_string())
+                .with_details(vec![Detail::new(path, e.message_vi.clone())])
+        })
     }
 }

@@ -320,8 +320,24 @@ async fn version_quarantine(
     Ok(csv_response(Body::from_stream(stream), &format!("{name}-v{}-quarantine.csv", version.version)))
 }
 
+/// Propose a Table Schema for a CSV file: column types, missing-value markers, and dictionary
+/// terms suggested by name and content. Nothing is stored; review it, then use it for a table.
+#[utoipa::path(post, path = "/api/v1/schema/infer", tag = "ingest",
+    request_body(content = String, content_type = "text/csv", description = "The file, as the raw body"),
+    responses((status = 200, description = "A draft schema and the term suggestions", body = kho_ingest::infer::Inferred)))]
+async fn infer(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    body: Body,
+) -> ApiResult<axum::Json<kho_ingest::infer::Inferred>> {
+    c.principal().require_member()?;
+    let file = spool(body, &s).await?;
+    Ok(axum::Json(s.kho.infer_schema(&c.ctx, &file).await?))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(infer))
         .routes(routes!(validate))
         .routes(routes!(upload))
         .routes(routes!(get_upload))
