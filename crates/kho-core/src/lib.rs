@@ -6,6 +6,7 @@ pub mod audit;
 pub mod error;
 pub mod model;
 pub mod policy;
+pub mod quality;
 pub mod table_schema;
 pub mod text;
 

@@ -425,6 +425,9 @@ pub struct ResourceVersion {
     pub rows_removed: i64,
     pub rows_changed: i64,
     pub upload_id: Option<String>,
+    /// Quality measures of the data (see `QualityStats`).
+    #[serde(default)]
+    pub quality: crate::quality::QualityStats,
     pub published_by: String,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]

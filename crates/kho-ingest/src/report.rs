@@ -44,6 +44,18 @@ pub struct Report {
     pub by_rule: Vec<RuleCount>,
     /// True when the header does not match the schema (missing or extra columns).
     pub header_mismatch: bool,
+    /// Cells of the schema's fields, and how many were empty (for completeness).
+    #[serde(default)]
+    pub cells: u64,
+    #[serde(default)]
+    pub cells_missing: u64,
+    #[serde(default)]
+    pub required_cells: u64,
+    #[serde(default)]
+    pub required_missing: u64,
+    /// Required fields with no column in the file.
+    #[serde(default)]
+    pub missing_required_columns: Vec<String>,
 }
 
 impl Report {

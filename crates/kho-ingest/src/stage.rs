@@ -179,9 +179,117 @@ impl Builder {
     }
 }
 
+/// Measures of cleanliness gathered while staging, bounded in memory: each text column keeps at
+/// most this many distinct values, each numeric column at most this many samples.
+const CLEAN_TRACK_LIMIT: usize = 100_000;
+
+#[derive(Default)]
+struct Cleanliness {
+    seen_rows: std::collections::HashSet<u64>,
+    duplicate_rows: u64,
+    untrimmed: u64,
+    /// Per text column: folded value → the raw spellings met.
+    spellings: Vec<HashMap<String, Vec<String>>>,
+    /// Per numeric column: values sampled.
+    numbers: Vec<Vec<f64>>,
+    numbers_total: Vec<u64>,
+}
+
+impl Cleanliness {
+    fn new(columns: &[(String, ColumnType)]) -> Self {
+        Cleanliness {
+            spellings: columns.iter().map(|_| HashMap::new()).collect(),
+            numbers: columns.iter().map(|_| Vec::new()).collect(),
+            numbers_total: vec![0; columns.len()],
+            ..Default::default()
+        }
+    }
+
+    fn raw_row(&mut self, raw: &[String]) {
+        self.untrimmed += raw.iter().filter(|v| !v.is_empty() && v.trim() != v.as_str()).count() as u64;
+    }
+
+    fn valid_row(&mut self, columns: &[(String, ColumnType)], cells: &[Option<Cell>]) {
+        if !self.seen_rows.insert(row_hash(cells)) {
+            self.duplicate_rows += 1;
+        }
+        for (i, (c, (_, t))) in cells.iter().zip(columns).enumerate() {
+            match (c, t) {
+                (Some(Cell::Text(v)), ColumnType::Text) => {
+                    let map = &mut self.spellings[i];
+                    let key = kho_core::text::fold(v);
+                    if let Some(forms) = map.get_mut(&key) {
+                        if forms.len() < 4 && !forms.contains(v) {
+                            forms.push(v.clone());
+                        }
+                    } else if map.len() < CLEAN_TRACK_LIMIT {
+                        map.insert(key, vec![v.clone()]);
+                    }
+                }
+                (Some(Cell::Int(v)), _) => self.number(i, *v as f64),
+                (Some(Cell::Num(v)), _) => self.number(i, *v),
+                _ => {}
+            }
+        }
+    }
+
+    fn number(&mut self, i: usize, v: f64) {
+        self.numbers_total[i] += 1;
+        if self.numbers[i].len() < CLEAN_TRACK_LIMIT {
+            self.numbers[i].push(v);
+        }
+    }
+
+    fn finish(
+        mut self,
+        columns: &[(String, ColumnType)],
+        report: &Report,
+        stats: &mut kho_core::quality::QualityStats,
+    ) {
+        stats.duplicate_rows = self.duplicate_rows;
+        stats.untrimmed_values = self.untrimmed;
+        for (i, map) in self.spellings.iter().enumerate() {
+            for forms in map.values().filter(|f| f.len() > 1) {
+                stats.inconsistent_spellings += 1;
+                if stats.spelling_examples.len() < 5 {
+                    let mut ex = vec![columns[i].0.clone()];
+                    ex.extend(forms.iter().cloned());
+                    stats.spelling_examples.push(ex);
+                }
+            }
+        }
+        for (i, vals) in self.numbers.iter_mut().enumerate() {
+            if vals.len() < 10 {
+                continue;
+            }
+            vals.sort_by(|a, b| a.total_cmp(b));
+            let median = vals[vals.len() / 2];
+            let mut dev: Vec<f64> = vals.iter().map(|v| (v - median).abs()).collect();
+            dev.sort_by(|a, b| a.total_cmp(b));
+            let mad = dev[dev.len() / 2] * 1.4826;
+            if mad == 0.0 {
+                continue;
+            }
+            let far: Vec<f64> = vals.iter().copied().filter(|v| (v - median).abs() > 5.0 * mad).collect();
+            // Scale a sampled count back up to the whole column.
+            let scale = self.numbers_total[i] as f64 / vals.len() as f64;
+            stats.outliers += (far.len() as f64 * scale).round() as u64;
+            for v in far.iter().take(2) {
+                if stats.outlier_examples.len() < 5 {
+                    stats.outlier_examples.push(format!("{}={v}", columns[i].0));
+                }
+            }
+        }
+        let count = |rule: &str| report.by_rule.iter().find(|r| r.rule == rule).map_or(0, |r| r.count);
+        stats.duplicate_keys = count("primary_key") + count("unique") + count("unique_key");
+    }
+}
+
 /// What staging produced.
 #[derive(Debug)]
 pub struct Staged {
+    /// Quality measures of the upload (all rows), for the version's đúng/đủ/sạch scores.
+    pub quality: kho_core::quality::QualityStats,
     pub report: Report,
     /// The valid rows, as Parquet.
     pub parquet: PathBuf,
@@ -215,6 +323,7 @@ pub fn stage_csv(source: &CsvSource, schema: &Value, refs: Arc<References>, dir:
     let quarantine_path = dir.join("quarantine.csv");
     let mut quarantine: Option<csv::Writer<File>> = None;
     let mut quarantined = 0u64;
+    let mut clean = Cleanliness::new(&columns);
     let flush = |builders: &mut Vec<Builder>, writer: &mut ArrowWriter<File>| -> Result<(), ReadError> {
         let arrays: Vec<ArrayRef> = builders.iter_mut().map(Builder::finish).collect();
         let batch = RecordBatch::try_new(arrow.clone(), arrays).map_err(|e| io_err("building a batch", e))?;
@@ -223,6 +332,7 @@ pub fn stage_csv(source: &CsvSource, schema: &Value, refs: Arc<References>, dir:
     for (line, row) in source.rows() {
         let (raw, outcome) = match row {
             Ok(cells) => {
+                clean.raw_row(&cells);
                 let outcome = validator.check_row(line, &cells);
                 (cells, Some(outcome))
             }
@@ -237,6 +347,7 @@ pub fn stage_csv(source: &CsvSource, schema: &Value, refs: Arc<References>, dir:
                     b.push(c.as_ref());
                 }
                 keys.add(&pk, &o.cells);
+                clean.valid_row(&columns, &o.cells);
                 rows += 1;
                 pending += 1;
                 if pending == BATCH_ROWS {
@@ -271,8 +382,22 @@ pub fn stage_csv(source: &CsvSource, schema: &Value, refs: Arc<References>, dir:
     if let Some(mut w) = quarantine {
         w.flush().map_err(|e| io_err("quarantine", e))?;
     }
+    let report = validator.into_report();
+    let mut quality = kho_core::quality::QualityStats {
+        rows: report.rows,
+        cells_checked: report.cells_checked,
+        cells_invalid: report.cells_invalid,
+        required_cells: report.required_cells,
+        required_missing: report.required_missing,
+        cells: report.cells,
+        cells_missing: report.cells_missing,
+        missing_columns: report.missing_required_columns.clone(),
+        ..Default::default()
+    };
+    clean.finish(&columns, &report, &mut quality);
     Ok(Staged {
-        report: validator.into_report(),
+        quality,
+        report,
         parquet: parquet_path,
         rows,
         quarantine: (quarantined > 0).then_some(quarantine_path),
@@ -406,6 +531,27 @@ mod tests {
         // The CSV export reads back into the same values under an ISO schema.
         let keys = key_index_of(&staged.parquet, &["ma".to_string()]).unwrap();
         assert_eq!(keys, staged.keys);
+        assert_eq!((staged.quality.rows, staged.quality.cells_checked, staged.quality.cells_invalid), (3, 15, 1));
+    }
+
+    #[test]
+    fn cleanliness_measures() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = json!({"fields": [{"name": "ten", "type": "string"}, {"name": "so", "type": "integer", "constraints": {"required": true}}]});
+        let mut csv = String::from("ten,so\n");
+        for i in 0..20 {
+            csv.push_str(&format!("Xã {i},{}\n", 100 + i % 3));
+        }
+        csv.push_str("Hà Nội,100\nHA NOI,101\n\" Sơn La\",102\nHà Nội,100\nX,100000\nY,\n");
+        let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
+        let q = stage_csv(&src, &schema, Arc::new(References::default()), dir.path()).unwrap().quality;
+        assert_eq!(q.duplicate_rows, 1, "Hà Nội,100 twice");
+        assert_eq!(q.untrimmed_values, 1);
+        assert_eq!(q.inconsistent_spellings, 1);
+        assert_eq!(q.spelling_examples, vec![vec!["ten".to_string(), "Hà Nội".into(), "HA NOI".into()]]);
+        assert_eq!(q.outliers, 1);
+        assert_eq!(q.outlier_examples, vec!["so=100000".to_string()]);
+        assert_eq!((q.required_cells, q.required_missing), (26, 1));
     }
 
     #[test]

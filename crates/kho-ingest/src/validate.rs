@@ -279,6 +279,9 @@ impl Validator {
         for f in &fields {
             if f.column.is_none() {
                 report.header_mismatch = true;
+                if f.required {
+                    report.missing_required_columns.push(f.name.clone());
+                }
                 report.push(msg(
                     "missing_column",
                     1,
@@ -449,16 +452,29 @@ impl Validator {
 
     /// Check one cell; returns its (non-null) text for key checks.
     fn check_cell(&mut self, line: u64, i: usize, cells: &[String]) -> (Option<String>, Option<Cell>) {
-        let f = &self.fields[i];
-        let Some(col) = f.column else { return (None, None) };
+        let (required, column) = (self.fields[i].required, self.fields[i].column);
+        self.report.cells += 1;
+        if required {
+            self.report.required_cells += 1;
+        }
+        let Some(col) = column else {
+            self.report.cells_missing += 1;
+            if required {
+                self.report.required_missing += 1;
+            }
+            return (None, None);
+        };
         let raw = cells.get(col).map(String::as_str).unwrap_or("");
         self.report.cells_checked += 1;
+        let f = &self.fields[i];
         let mut problems: Vec<Problem> = Vec::new();
         let name = f.name.as_str();
         let problem = |rule: &str, vi: String, en: String| msg(rule, line, Some(name), Some(raw), vi, en);
         let value = if f.missing.iter().any(|m| m == raw) { None } else { Some(raw) };
         let Some(v) = value else {
+            self.report.cells_missing += 1;
             if f.required {
+                self.report.required_missing += 1;
                 problems.push(problem("required", "bắt buộc phải có giá trị".into(), "a value is required".into()));
             }
             return (self.finish_cell(problems, None), None);

@@ -1176,7 +1176,7 @@ impl SettingsStore for SqliteStore {
 }
 
 const UPLOAD_COLS: &str = "id, dataset_id, resource_id, resource_name, file_name, bytes, status, rows, valid_rows, invalid_rows, report, created_by, created_at, version";
-const VERSION_COLS: &str = "resource_id, version, dataset_id, rows, bytes, schema_hash, schema, object_key, quarantine_key, quarantined_rows, rows_added, rows_removed, rows_changed, upload_id, published_by, published_at";
+const VERSION_COLS: &str = "resource_id, version, dataset_id, rows, bytes, schema_hash, schema, object_key, quarantine_key, quarantined_rows, rows_added, rows_removed, rows_changed, upload_id, published_by, published_at, quality";
 
 fn upload_row(r: &SqliteRow) -> Result<Upload> {
     Ok(Upload {
@@ -1213,6 +1213,7 @@ fn version_row(r: &SqliteRow) -> Result<ResourceVersion> {
         rows_removed: get(r, "rows_removed")?,
         rows_changed: get(r, "rows_changed")?,
         upload_id: get(r, "upload_id")?,
+        quality: json(&get::<String>(r, "quality")?, "quality")?,
         published_by: get(r, "published_by")?,
         published_at: parse_ts(&get::<String>(r, "published_at")?)?,
     })
@@ -1277,7 +1278,7 @@ impl VersionStore for SqliteStore {
             }
         }
         sqlx::query(sql!(
-            "INSERT INTO resource_versions ({VERSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO resource_versions ({VERSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&v.resource_id)
         .bind(v.version)
@@ -1295,6 +1296,7 @@ impl VersionStore for SqliteStore {
         .bind(&v.upload_id)
         .bind(&v.published_by)
         .bind(ts(v.published_at))
+        .bind(to_json(&v.quality)?)
         .execute(&mut *tx)
         .await
         .map_err(|e| {

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod dictionary;
 pub mod ingest;
+pub mod quality;
 pub mod users;
 pub mod versions;
 

@@ -80,6 +80,9 @@ impl Kho {
                 return Err(read_error(e));
             }
         };
+        // Kept with the staged files until publishing stores it with the version.
+        let quality = serde_json::to_vec(&staged.quality).map_err(|e| Error::internal(e.to_string()))?;
+        tokio::fs::write(dir.join("quality.json"), quality).await.map_err(|e| Error::internal(e.to_string()))?;
         let bytes = tokio::fs::metadata(path).await.map(|m| m.len() as i64).unwrap_or(0);
         let report = &staged.report;
         let upload = Upload {
@@ -205,7 +208,13 @@ impl Kho {
         } else {
             None
         };
+        let quality = tokio::fs::read(staging.join("quality.json"))
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         let v = ResourceVersion {
+            quality,
             dataset_id: d.id.clone(),
             resource_id: r.id.clone(),
             version,

@@ -342,3 +342,49 @@ async fn duckdb_reads_a_stored_version() {
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got, json!([lines.len(), sum, 500, "BIGINT"]));
 }
+
+#[tokio::test]
+async fn quality_scores_follow_the_data_and_the_calendar() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    // 4 rows: one with an invalid cell, one with a variant spelling, one repeated key.
+    let csv = format!(
+        "{HEADER}BV1,Bệnh viện Tỉnh,03979,10,0912345678\nBV2,BỆNH VIỆN TỈNH,03979,12,0912345678\nBV3,Trạm,03979,x,0912345678\nBV1,Khác,03979,11,0912345678\n"
+    );
+    let u = upload(&steward, &csv).await;
+    let r = steward
+        .post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({"skip_invalid": true}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let q = steward.get("/api/v1/datasets/co-so-y-te/quality").await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+    let scores = &q.body["resources"][0]["scores"];
+    // 20 cells checked, 2 invalid (the bad number and the repeated key).
+    assert_eq!(scores["dung"]["score"], 90.0, "{scores}");
+    assert_eq!(scores["dung"]["evidence_en"], "18 of 20 cells valid");
+    assert_eq!(scores["du"]["score"], 100.0);
+    assert!(scores["sach"]["score"].as_f64().unwrap() < 100.0);
+    assert!(scores["sach"]["evidence_vi"].as_str().unwrap().contains("1 nhóm viết không thống nhất"), "{scores}");
+    assert_eq!((scores["song"]["score"].as_f64(), scores["overdue"].as_bool()), (Some(100.0), Some(false)));
+    // A dataset with nothing published is overdue and scores 0.
+    let empty = steward.get("/api/v1/datasets/co-so-luu-tru-du-lich/quality").await;
+    assert_eq!((empty.body["overall"].as_f64(), empty.body["overdue"].as_bool()), (Some(0.0), Some(true)));
+    // The overview ranks datasets worst first and averages per agency.
+    let admin = Client::signed_in(&s.base, "admin", ADMIN_PASSWORD).await;
+    let o = admin.get("/api/v1/quality").await;
+    let overall: Vec<f64> =
+        o.body["datasets"].as_array().unwrap().iter().map(|d| d["overall"].as_f64().unwrap()).collect();
+    assert!(overall.windows(2).all(|w| w[0] <= w[1]), "{overall:?}");
+    assert!(o.body["agencies"].as_array().unwrap().iter().any(|a| a["agency"] == "Sở Y tế"));
+    let (status, html) = {
+        let c = Client::new(&s.base);
+        let (_, page) = c.page("/sign-in").await;
+        let r = c
+            .form("/sign-in", &[("_csrf", &csrf_of(&page)), ("username", "yte.canbo"), ("password", "demo-yte-canbo")])
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        c.page("/quality").await
+    };
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Chất lượng dữ liệu") && html.contains("Cơ sở khám bệnh"));
+}

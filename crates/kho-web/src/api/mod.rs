@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod dictionary;
 pub mod ingest;
+pub mod quality;
 pub mod users;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -33,6 +34,7 @@ Every error has the body `{code, message, details}`; `code` is stable.",
         (name = "catalog", description = "Datasets, resources and Table Schemas"),
         (name = "dictionary", description = "The shared data dictionary"),
         (name = "ingest", description = "Checking and loading data files"),
+        (name = "quality", description = "Quality scores: đúng, đủ, sạch, sống"),
         (name = "audit", description = "The tamper-evident audit log")
     )
 )]
@@ -107,5 +109,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(catalog::router())
         .merge(dictionary::router())
         .merge(ingest::router())
+        .merge(quality::router())
         .merge(audit::router())
 }

@@ -573,6 +573,7 @@ struct DatasetPage<'a> {
     spatial: String,
     created: String,
     modified: String,
+    en: bool,
 }
 
 pub struct VersionView {
@@ -587,6 +588,7 @@ pub struct VersionView {
 }
 
 pub struct ResourceView {
+    pub scores: Option<kho_core::quality::QualityScores>,
     pub versions: Vec<VersionView>,
     pub name: String,
     pub title: String,
@@ -617,6 +619,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
     let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
     let name_of =
         |id: i64| agencies.iter().find(|a| a.id == id).map(|a| a.name.clone()).unwrap_or_else(|| id.to_string());
+    let quality = s.kho.dataset_quality(page.ctx(), &d.id).await.map_err(|e| page.error(e))?;
     let mut resources = Vec::new();
     for r in &d.resources {
         let eff = s.kho.effective_schema(&r.input.schema).await.map_err(|e| page.error(e))?;
@@ -664,6 +667,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             })
             .collect();
         resources.push(ResourceView {
+            scores: quality.resources.iter().find(|q| q.resource == r.input.name).map(|q| q.scores.clone()),
             versions,
             name: r.input.name.clone(),
             title: r.input.title.clone().unwrap_or_default(),
@@ -696,6 +700,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         can_edit: s.kho.can_edit(page.ctx(), &d),
         created: date(d.created_at),
         modified: date(d.modified_at),
+        en: page.base.tr.lang == crate::i18n::Lang::En,
         resources,
         revisions,
         spatial,

@@ -1,0 +1,233 @@
+//! The quality criteria of the provincial plans — *đúng, đủ, sạch, sống* (valid, complete,
+//! clean, live) — as four scores from 0 to 100, each with the evidence behind it.
+//!
+//! The first three are measured on the data when a version is published and stored with it;
+//! freshness depends on today's date and is computed when asked.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::model::Frequency;
+
+/// What publishing measured on a version's data (all rows of the upload, valid or not).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QualityStats {
+    pub rows: u64,
+    pub cells_checked: u64,
+    pub cells_invalid: u64,
+    /// Cells of required fields, and how many of them were empty.
+    pub required_cells: u64,
+    pub required_missing: u64,
+    /// All cells, and how many were empty (for datasets without required fields).
+    pub cells: u64,
+    pub cells_missing: u64,
+    /// Required columns absent from the file.
+    pub missing_columns: Vec<String>,
+    /// Rows repeated exactly, and rows repeating a key (primary or unique).
+    pub duplicate_rows: u64,
+    pub duplicate_keys: u64,
+    /// Text values with leading or trailing spaces.
+    pub untrimmed_values: u64,
+    /// Groups of values written several ways (case, accents, spacing): "Hà Nội", "Ha Noi", "HÀ NỘI".
+    pub inconsistent_spellings: u64,
+    pub spelling_examples: Vec<Vec<String>>,
+    /// Numbers far from the column's median (more than 5 robust deviations).
+    pub outliers: u64,
+    pub outlier_examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Score {
+    /// 0–100.
+    pub score: f64,
+    /// What the score was computed from, in Vietnamese.
+    pub evidence_vi: String,
+    pub evidence_en: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QualityScores {
+    /// Đúng: share of cells that pass the schema and dictionary rules.
+    pub dung: Score,
+    /// Đủ: share of required cells present.
+    pub du: Score,
+    /// Sạch: free of duplicates, stray spaces, variant spellings and outliers.
+    pub sach: Score,
+    /// Sống: the latest version's age against the declared update frequency.
+    pub song: Score,
+    pub overall: f64,
+    pub overdue: bool,
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 100.0 } else { (100.0 * part as f64 / whole as f64 * 10.0).round() / 10.0 }
+}
+
+/// The longest a dataset may go without a new version. Open data must be refreshed at least
+/// every six months (Decree 47/2020), so irregular open datasets get that bound.
+pub fn max_age_days(f: Frequency, open: bool) -> Option<i64> {
+    match f {
+        Frequency::Continuous | Frequency::Daily => Some(2),
+        Frequency::Weekly => Some(8),
+        Frequency::Monthly => Some(32),
+        Frequency::Quarterly => Some(93),
+        Frequency::Semiannual => Some(184),
+        Frequency::Annual => Some(366),
+        Frequency::Irregular => open.then_some(184),
+    }
+}
+
+/// Freshness: 100 within the allowed age, falling linearly to 0 at twice that age.
+pub fn freshness(last: Option<OffsetDateTime>, f: Frequency, open: bool, now: OffsetDateTime) -> (Score, bool) {
+    let Some(last) = last else {
+        return (
+            Score {
+                score: 0.0,
+                evidence_vi: "chưa có phiên bản dữ liệu nào".into(),
+                evidence_en: "no data version yet".into(),
+            },
+            true,
+        );
+    };
+    let age = (now - last).whole_days().max(0);
+    match max_age_days(f, open) {
+        None => (
+            Score {
+                score: 100.0,
+                evidence_vi: format!("cập nhật {age} ngày trước; không định kỳ"),
+                evidence_en: format!("updated {age} days ago; irregular"),
+            },
+            false,
+        ),
+        Some(max) => {
+            let score =
+                if age <= max { 100.0 } else { (100.0 * (2.0 - age as f64 / max as f64)).clamp(0.0, 100.0).round() };
+            (
+                Score {
+                    score,
+                    evidence_vi: format!("cập nhật {age} ngày trước; hạn tối đa {max} ngày"),
+                    evidence_en: format!("updated {age} days ago; due every {max} days"),
+                },
+                age > max,
+            )
+        }
+    }
+}
+
+pub fn scores(stats: &QualityStats, song: (Score, bool)) -> QualityScores {
+    let dung = Score {
+        score: pct(stats.cells_checked - stats.cells_invalid.min(stats.cells_checked), stats.cells_checked),
+        evidence_vi: format!(
+            "{} / {} ô hợp lệ",
+            stats.cells_checked - stats.cells_invalid.min(stats.cells_checked),
+            stats.cells_checked
+        ),
+        evidence_en: format!(
+            "{} of {} cells valid",
+            stats.cells_checked - stats.cells_invalid.min(stats.cells_checked),
+            stats.cells_checked
+        ),
+    };
+    let du = if stats.required_cells > 0 || !stats.missing_columns.is_empty() {
+        let present = stats.required_cells - stats.required_missing.min(stats.required_cells);
+        let mut score = pct(present, stats.required_cells);
+        if !stats.missing_columns.is_empty() {
+            score = 0.0;
+        }
+        let cols = stats.missing_columns.join(", ");
+        Score {
+            score,
+            evidence_vi: format!(
+                "{present} / {} ô bắt buộc có giá trị{}",
+                stats.required_cells,
+                if cols.is_empty() { String::new() } else { format!("; thiếu cột bắt buộc: {cols}") }
+            ),
+            evidence_en: format!(
+                "{present} of {} required cells filled{}",
+                stats.required_cells,
+                if cols.is_empty() { String::new() } else { format!("; required columns missing: {cols}") }
+            ),
+        }
+    } else {
+        let present = stats.cells - stats.cells_missing.min(stats.cells);
+        Score {
+            score: pct(present, stats.cells),
+            evidence_vi: format!("{present} / {} ô có giá trị (lược đồ không có trường bắt buộc)", stats.cells),
+            evidence_en: format!("{present} of {} cells filled (no required fields in the schema)", stats.cells),
+        }
+    };
+    let issues = stats.duplicate_rows
+        + stats.duplicate_keys
+        + stats.untrimmed_values
+        + stats.inconsistent_spellings
+        + stats.outliers;
+    let sach = Score {
+        score: pct(stats.rows.saturating_sub(issues), stats.rows),
+        evidence_vi: format!(
+            "{} dòng trùng, {} khóa trùng, {} giá trị thừa khoảng trắng, {} nhóm viết không thống nhất, {} giá trị bất thường",
+            stats.duplicate_rows,
+            stats.duplicate_keys,
+            stats.untrimmed_values,
+            stats.inconsistent_spellings,
+            stats.outliers
+        ),
+        evidence_en: format!(
+            "{} duplicate rows, {} duplicate keys, {} values with stray spaces, {} inconsistently written groups, {} outliers",
+            stats.duplicate_rows,
+            stats.duplicate_keys,
+            stats.untrimmed_values,
+            stats.inconsistent_spellings,
+            stats.outliers
+        ),
+    };
+    let (song, overdue) = song;
+    let overall = ((dung.score + du.score + sach.score + song.score) / 4.0 * 10.0).round() / 10.0;
+    QualityScores { dung, du, sach, song, overall, overdue }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_and_evidence() {
+        let stats = QualityStats {
+            rows: 100,
+            cells_checked: 1000,
+            cells_invalid: 25,
+            required_cells: 200,
+            required_missing: 10,
+            cells: 1000,
+            cells_missing: 40,
+            duplicate_rows: 2,
+            untrimmed_values: 3,
+            ..Default::default()
+        };
+        let now = OffsetDateTime::now_utc();
+        let s = scores(&stats, freshness(Some(now - time::Duration::days(10)), Frequency::Monthly, true, now));
+        assert_eq!((s.dung.score, s.du.score, s.sach.score, s.song.score), (97.5, 95.0, 95.0, 100.0));
+        assert_eq!(s.overall, 96.9);
+        assert!(!s.overdue);
+        assert_eq!(s.du.evidence_vi, "190 / 200 ô bắt buộc có giá trị");
+        let missing = QualityStats { missing_columns: vec!["ma_xa".into()], ..stats.clone() };
+        assert_eq!(scores(&missing, freshness(None, Frequency::Annual, false, now)).du.score, 0.0);
+    }
+
+    #[test]
+    fn freshness_against_frequency() {
+        let now = OffsetDateTime::now_utc();
+        let days = |d| Some(now - time::Duration::days(d));
+        assert_eq!(
+            freshness(days(30), Frequency::Monthly, false, now),
+            (freshness(days(30), Frequency::Monthly, false, now).0, false)
+        );
+        let (s, overdue) = freshness(days(48), Frequency::Monthly, false, now);
+        assert_eq!((s.score, overdue), (50.0, true));
+        assert_eq!(freshness(days(400), Frequency::Irregular, false, now).0.score, 100.0);
+        // Open data must be refreshed every six months even when irregular.
+        let (s, overdue) = freshness(days(200), Frequency::Irregular, true, now);
+        assert!(overdue && s.score < 100.0);
+        assert!(freshness(None, Frequency::Daily, true, now).1);
+    }
+}
