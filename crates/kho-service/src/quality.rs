@@ -56,7 +56,7 @@ impl Kho {
         let mut last_published = None;
         for r in &d.resources {
             let latest = self.store.versions(&r.id).await?.into_iter().next();
-            let stats = latest.as_ref().map(|v| v.quality.clone()).unwrap_or_else(|| QualityStats::default());
+            let stats = latest.as_ref().map(|v| v.quality.clone()).unwrap_or_default();
             let published = latest.as_ref().map(|v| v.published_at);
             last_published = last_published.max(published);
             let mut scores = quality::scores(&stats, quality::freshness(published, d.input.frequency, open, now));
