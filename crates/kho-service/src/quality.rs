@@ -2,7 +2,7 @@
 
 use kho_core::Result;
 use kho_core::model::{AccessLevel, Dataset};
-use kho_core::quality::{self, QualityScores, QualityStats};
+use kho_core::quality::{self, QualityScores};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
