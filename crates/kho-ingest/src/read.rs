@@ -32,73 +32,187 @@ fn err(code: &'static str, line: Option<u64>, en: String, vi: String) -> ReadErr
     ReadError { code, message: en, message_vi: vi, line }
 }
 
-/// A CSV table decoded to UTF-8 text, with its delimiter and header known.
+/// A CSV table: its encoding, delimiter and header known, its rows read on demand from the
+/// file (never held in memory as a whole, whatever its size).
 #[derive(Debug)]
 pub struct CsvSource {
-    text: String,
+    origin: Origin,
+    encoding_kind: Encoding,
     pub delimiter: u8,
     pub encoding: &'static str,
     pub headers: Vec<String>,
 }
 
-const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
-
-/// Decode the bytes: a BOM decides UTF-8 or UTF-16 (LE/BE); without one the text must be UTF-8.
-/// Legacy Vietnamese encodings (TCVN3, VNI, Windows-1258) are refused rather than guessed.
-pub fn decode(bytes: &[u8]) -> Result<(String, &'static str), ReadError> {
-    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
-        return utf8(rest).map(|s| (s, "UTF-8 (BOM)"));
-    }
-    let utf16 = |rest: &[u8], le: bool| -> Result<String, ReadError> {
-        if !rest.len().is_multiple_of(2) {
-            return Err(err(
-                "unknown_encoding",
-                None,
-                "the file starts with a UTF-16 byte-order mark but has an odd number of bytes".into(),
-                "tệp có dấu BOM UTF-16 nhưng số byte lẻ: tệp bị hỏng hoặc không phải UTF-16".into(),
-            ));
-        }
-        let units = rest
-            .chunks_exact(2)
-            .map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) });
-        char::decode_utf16(units).collect::<Result<String, _>>().map_err(|e| {
-            err(
-                "unknown_encoding",
-                None,
-                format!("invalid UTF-16: unpaired surrogate {:#06x}", e.unpaired_surrogate()),
-                "tệp UTF-16 không hợp lệ".into(),
-            )
-        })
-    };
-    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        return utf16(rest, true).map(|s| (s, "UTF-16LE"));
-    }
-    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
-        return utf16(rest, false).map(|s| (s, "UTF-16BE"));
-    }
-    utf8(bytes).map(|s| (s, "UTF-8"))
+#[derive(Debug)]
+enum Origin {
+    File(std::path::PathBuf),
+    Bytes(std::sync::Arc<Vec<u8>>),
 }
 
-fn utf8(bytes: &[u8]) -> Result<String, ReadError> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(s.to_string()),
-        Err(e) => {
-            let at = e.valid_up_to();
-            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() as u64 + 1;
-            Err(err(
-                "unknown_encoding",
-                Some(line),
-                format!(
-                    "the file is not UTF-8 or UTF-16 (invalid byte {:#04x} at offset {at}); save it as \"CSV UTF-8\" \
-                     (legacy encodings such as TCVN3, VNI or Windows-1258 are not accepted)",
-                    bytes[at]
-                ),
-                format!(
-                    "tệp không phải UTF-8 hoặc UTF-16 (byte {:#04x} không hợp lệ ở vị trí {at}); hãy lưu lại dưới dạng \
-                     \"CSV UTF-8\" (không nhận bảng mã cũ TCVN3, VNI, Windows-1258)",
-                    bytes[at]
-                ),
-            ))
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Utf8 { bom: bool },
+    Utf16 { le: bool },
+}
+
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+const CHUNK: usize = 1 << 20;
+
+/// Decode a whole buffer (used for small inputs and in tests): a BOM decides UTF-8 or UTF-16
+/// (LE/BE); without one the text must be UTF-8. Legacy Vietnamese encodings (TCVN3, VNI,
+/// Windows-1258) are refused rather than guessed.
+pub fn decode(bytes: &[u8]) -> Result<(String, &'static str), ReadError> {
+    let enc = detect(bytes);
+    let mut out = String::new();
+    decoded_reader(Box::new(std::io::Cursor::new(bytes.to_vec())), enc)
+        .read_to_string(&mut out)
+        .map_err(|e| encoding_error(e.to_string(), None))?;
+    if let Encoding::Utf8 { .. } = enc {
+        check_utf8(std::io::Cursor::new(bytes))?;
+    }
+    Ok((out, enc_name(enc)))
+}
+
+fn detect(head: &[u8]) -> Encoding {
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        Encoding::Utf8 { bom: true }
+    } else if head.starts_with(&[0xFF, 0xFE]) {
+        Encoding::Utf16 { le: true }
+    } else if head.starts_with(&[0xFE, 0xFF]) {
+        Encoding::Utf16 { le: false }
+    } else {
+        Encoding::Utf8 { bom: false }
+    }
+}
+
+fn enc_name(e: Encoding) -> &'static str {
+    match e {
+        Encoding::Utf8 { bom: true } => "UTF-8 (BOM)",
+        Encoding::Utf8 { bom: false } => "UTF-8",
+        Encoding::Utf16 { le: true } => "UTF-16LE",
+        Encoding::Utf16 { le: false } => "UTF-16BE",
+    }
+}
+
+fn encoding_error(detail: String, line: Option<u64>) -> ReadError {
+    err(
+        "unknown_encoding",
+        line,
+        format!(
+            "the file is not UTF-8 or UTF-16 ({detail}); save it as \"CSV UTF-8\" \
+             (legacy encodings such as TCVN3, VNI or Windows-1258 are not accepted)"
+        ),
+        format!(
+            "tệp không phải UTF-8 hoặc UTF-16 ({detail}); hãy lưu lại dưới dạng \"CSV UTF-8\" \
+             (không nhận bảng mã cũ TCVN3, VNI, Windows-1258)"
+        ),
+    )
+}
+
+/// Scan a UTF-8 stream once, in chunks, and name the first invalid byte with its line.
+fn check_utf8(mut r: impl Read) -> Result<(), ReadError> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut carry: Vec<u8> = Vec::new();
+    let (mut offset, mut line) = (0u64, 1u64);
+    loop {
+        let n = r.read(&mut buf).map_err(|e| err("io", None, e.to_string(), e.to_string()))?;
+        if n == 0 {
+            if !carry.is_empty() {
+                return Err(encoding_error(format!("incomplete character at offset {offset}"), Some(line)));
+            }
+            return Ok(());
+        }
+        let mut data = std::mem::take(&mut carry);
+        data.extend_from_slice(&buf[..n]);
+        match std::str::from_utf8(&data) {
+            Ok(_) => {
+                line += data.iter().filter(|b| **b == b'\n').count() as u64;
+                offset += data.len() as u64;
+            }
+            Err(e) => {
+                let good = e.valid_up_to();
+                line += data[..good].iter().filter(|b| **b == b'\n').count() as u64;
+                if e.error_len().is_some() {
+                    return Err(encoding_error(
+                        format!("invalid byte {:#04x} at offset {}", data[good], offset + good as u64),
+                        Some(line),
+                    ));
+                }
+                // A character cut by the chunk boundary: finish it with the next chunk.
+                offset += good as u64;
+                carry = data[good..].to_vec();
+            }
+        }
+    }
+}
+
+/// UTF-16 to UTF-8, streaming. A surrogate pair split between reads is kept for the next one.
+struct Utf16Reader {
+    inner: Box<dyn Read>,
+    le: bool,
+    pending: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Utf16Reader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.out.len() {
+            let mut chunk = vec![0u8; CHUNK];
+            let n = self.inner.read(&mut chunk)?;
+            if n == 0 {
+                if !self.pending.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the UTF-16 text ends in the middle of a character",
+                    ));
+                }
+                return Ok(0);
+            }
+            self.pending.extend_from_slice(&chunk[..n]);
+            let whole = self.pending.len() / 2 * 2;
+            let mut units: Vec<u16> = self.pending[..whole]
+                .chunks_exact(2)
+                .map(|c| if self.le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+                .collect();
+            let mut keep = self.pending[whole..].to_vec();
+            // A high surrogate at the very end waits for its partner.
+            if units.last().is_some_and(|u| (0xD800..0xDC00).contains(u)) {
+                let u = units.pop().unwrap_or_default();
+                let mut bytes = if self.le { u.to_le_bytes().to_vec() } else { u.to_be_bytes().to_vec() };
+                bytes.extend_from_slice(&keep);
+                keep = bytes;
+            }
+            self.pending = keep;
+            let text: String = char::decode_utf16(units).collect::<Result<String, _>>().map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("unpaired surrogate {:#06x}", e.unpaired_surrogate()),
+                )
+            })?;
+            self.out = text.into_bytes();
+            self.pos = 0;
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// The decoded (UTF-8) byte stream, without any byte-order mark.
+fn decoded_reader(mut raw: Box<dyn Read>, enc: Encoding) -> Box<dyn Read> {
+    let skip = match enc {
+        Encoding::Utf8 { bom: true } => 3,
+        Encoding::Utf8 { bom: false } => 0,
+        Encoding::Utf16 { .. } => 2,
+    };
+    let mut bom = vec![0u8; skip];
+    let _ = raw.read_exact(&mut bom);
+    match enc {
+        Encoding::Utf8 { .. } => raw,
+        Encoding::Utf16 { le } => {
+            Box::new(Utf16Reader { inner: raw, le, pending: Vec::new(), out: Vec::new(), pos: 0 })
         }
     }
 }
@@ -126,27 +240,52 @@ pub fn sniff_delimiter(text: &str) -> u8 {
 
 impl CsvSource {
     pub fn open(path: &Path) -> Result<CsvSource, ReadError> {
-        let mut bytes = Vec::new();
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| {
-            err("io", None, format!("cannot read {}: {e}", path.display()), format!("không đọc được tệp: {e}"))
-        })?;
-        Self::from_bytes(&bytes)
+        Self::new(Origin::File(path.to_path_buf()))
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<CsvSource, ReadError> {
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        Self::new(Origin::Bytes(std::sync::Arc::new(bytes.to_vec())))
+    }
+
+    fn raw(origin: &Origin) -> Result<Box<dyn Read>, ReadError> {
+        match origin {
+            Origin::File(p) => std::fs::File::open(p)
+                .map(|f| Box::new(std::io::BufReader::with_capacity(CHUNK, f)) as Box<dyn Read>)
+                .map_err(|e| {
+                    err("io", None, format!("cannot read {}: {e}", p.display()), format!("không đọc được tệp: {e}"))
+                }),
+            Origin::Bytes(b) => Ok(Box::new(std::io::Cursor::new(b.as_ref().clone()))),
+        }
+    }
+
+    fn new(origin: Origin) -> Result<CsvSource, ReadError> {
+        let mut head = vec![0u8; 4];
+        let mut r = Self::raw(&origin)?;
+        let n = r.read(&mut head).map_err(|e| err("io", None, e.to_string(), e.to_string()))?;
+        head.truncate(n);
+        let enc = detect(&head);
+        if let Encoding::Utf8 { .. } = enc {
+            check_utf8(Self::raw(&origin)?)?;
+        }
+        // The first 64 KiB of text, cut at a line end, to sniff the delimiter.
+        let mut sample = Vec::new();
+        decoded_reader(Self::raw(&origin)?, enc)
+            .take(64 * 1024)
+            .read_to_end(&mut sample)
+            .map_err(|e| encoding_error(e.to_string(), None))?;
+        if let Some(last) = sample.iter().rposition(|b| *b == b'\n') {
+            if sample.len() == 64 * 1024 {
+                sample.truncate(last);
+            }
+        }
+        let sample = String::from_utf8_lossy(&sample).to_string();
+        if sample.trim().is_empty() {
             return Err(err("empty_file", None, "the file is empty".into(), "tệp rỗng".into()));
         }
-        let (text, encoding) = decode(bytes)?;
-        if text.trim().is_empty() {
-            return Err(err("empty_file", None, "the file is empty".into(), "tệp rỗng".into()));
-        }
-        let delimiter = sniff_delimiter(&text);
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(true)
-            .flexible(true)
-            .from_reader(text.as_bytes());
+        let delimiter = sniff_delimiter(&sample);
+        let mut source =
+            CsvSource { origin, encoding_kind: enc, delimiter, encoding: enc_name(enc), headers: Vec::new() };
+        let mut reader = source.reader()?;
         let headers: Vec<String> = reader
             .headers()
             .map_err(|e| {
@@ -178,7 +317,7 @@ impl CsvSource {
                 ));
             }
         }
-        let source = CsvSource { text, delimiter, encoding, headers };
+        source.headers = headers;
         if source.rows().next().is_none() {
             return Err(err(
                 "no_data_rows",
@@ -190,15 +329,24 @@ impl CsvSource {
         Ok(source)
     }
 
-    /// Data rows with their 1-based line number in the file (the header is line 1). A row the
-    /// CSV reader cannot parse is returned as an error for that line, not a stop.
-    pub fn rows(&self) -> impl Iterator<Item = (u64, Result<Vec<String>, String>)> + '_ {
-        let reader = csv::ReaderBuilder::new()
+    fn reader(&self) -> Result<csv::Reader<Box<dyn Read>>, ReadError> {
+        let raw = Self::raw(&self.origin)?;
+        Ok(csv::ReaderBuilder::new()
             .delimiter(self.delimiter)
             .has_headers(true)
             .flexible(true)
-            .from_reader(self.text.as_bytes());
-        reader.into_records().map(|r| match r {
+            .buffer_capacity(CHUNK)
+            .from_reader(decoded_reader(raw, self.encoding_kind)))
+    }
+
+    /// Data rows with their 1-based line number in the file (the header is line 1), streamed.
+    /// A row the CSV reader cannot parse is returned as an error for that line, not a stop.
+    pub fn rows(&self) -> Box<dyn Iterator<Item = (u64, Result<Vec<String>, String>)> + '_> {
+        let reader = match self.reader() {
+            Ok(r) => r,
+            Err(e) => return Box::new(std::iter::once((0, Err(e.message)))),
+        };
+        Box::new(reader.into_records().map(|r| match r {
             Ok(rec) => {
                 let line = rec.position().map_or(0, |p| p.line());
                 (line, Ok(rec.iter().map(str::to_string).collect()))
@@ -207,7 +355,7 @@ impl CsvSource {
                 let line = e.position().map_or(0, |p| p.line());
                 (line, Err(e.to_string()))
             }
-        })
+        }))
     }
 }
 
@@ -261,6 +409,29 @@ mod tests {
         let e = CsvSource::from_bytes(b"a,b,a\n1,2,3\n").unwrap_err();
         assert_eq!(e.code, "duplicate_header");
         assert!(e.message.contains("columns 1 and 3"));
+    }
+
+    #[test]
+    fn utf16_streams_across_chunks_and_surrogate_pairs() {
+        // "x" shifts the emoji (a surrogate pair) so that one of them straddles a chunk edge.
+        let long: String = std::iter::repeat_n("😀", 600_000).collect();
+        let text = format!("ten,so\nx{long},1\nHà Nội,2\n");
+        let mut le = vec![0xFF, 0xFE];
+        le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        assert!(le.len() > 2 * CHUNK);
+        let s = CsvSource::from_bytes(&le).unwrap();
+        let rows: Vec<Vec<String>> = s.rows().map(|(_, r)| r.unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][0].chars().count(), 600_001);
+        assert_eq!(rows[1], vec!["Hà Nội", "2"]);
+        // A UTF-8 file with a bad byte far past the first chunk is named by line.
+        let mut big = b"a,b\n".to_vec();
+        for i in 0..200_000 {
+            big.extend_from_slice(format!("{i},x\n").as_bytes());
+        }
+        big.extend_from_slice(b"9,\xff\n");
+        let e = CsvSource::from_bytes(&big).unwrap_err();
+        assert_eq!((e.code, e.line), ("unknown_encoding", Some(200_002)));
     }
 
     #[test]
