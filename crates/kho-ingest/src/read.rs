@@ -43,6 +43,9 @@ pub struct CsvSource {
     pub headers: Vec<String>,
 }
 
+/// A data row: its line in the file, and its cells or why it could not be read.
+pub type Row = (u64, Result<Vec<String>, String>);
+
 #[derive(Debug)]
 enum Origin {
     File(std::path::PathBuf),
@@ -273,10 +276,10 @@ impl CsvSource {
             .take(64 * 1024)
             .read_to_end(&mut sample)
             .map_err(|e| encoding_error(e.to_string(), None))?;
-        if let Some(last) = sample.iter().rposition(|b| *b == b'\n') {
-            if sample.len() == 64 * 1024 {
-                sample.truncate(last);
-            }
+        if sample.len() == 64 * 1024
+            && let Some(last) = sample.iter().rposition(|b| *b == b'\n')
+        {
+            sample.truncate(last);
         }
         let sample = String::from_utf8_lossy(&sample).to_string();
         if sample.trim().is_empty() {
@@ -341,7 +344,7 @@ impl CsvSource {
 
     /// Data rows with their 1-based line number in the file (the header is line 1), streamed.
     /// A row the CSV reader cannot parse is returned as an error for that line, not a stop.
-    pub fn rows(&self) -> Box<dyn Iterator<Item = (u64, Result<Vec<String>, String>)> + '_> {
+    pub fn rows(&self) -> Box<dyn Iterator<Item = Row> + '_> {
         let reader = match self.reader() {
             Ok(r) => r,
             Err(e) => return Box::new(std::iter::once((0, Err(e.message)))),
