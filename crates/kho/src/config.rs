@@ -95,7 +95,23 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
             }
         }
     }
-    fig = fig.merge(Env::prefixed("KHO_").ignore(&["config"])).merge(Serialized::globals(overrides));
+    // Only the variables that are settings: others with the prefix (KHO_BIN in scripts, KHO_LOG
+    // read by the logger) are not configuration mistakes.
+    let keys = [
+        "data_dir",
+        "listen",
+        "province_code",
+        "cookie_secure",
+        "max_body_bytes",
+        "max_upload_bytes",
+        "trust_proxy",
+        "session_ttl_hours",
+        "lockout_threshold",
+        "lockout_minutes",
+        "initial_admin_password",
+        "log",
+    ];
+    fig = fig.merge(Env::prefixed("KHO_").only(&keys)).merge(Serialized::globals(overrides));
     fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
 }
 
@@ -110,6 +126,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("k.toml", "listen = \"0.0.0.0:9000\"\nprovince_code = \"40\"")?;
             jail.set_env("KHO_PROVINCE_CODE", "01");
+            jail.set_env("KHO_BIN", "/somewhere/kho");
             let c = load(Some(Path::new("k.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.listen, "0.0.0.0:9000");
             assert_eq!(c.province_code, "01");

@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage datasets.
+    Dataset {
+        #[command(subcommand)]
+        command: DatasetCommand,
+    },
     /// Manage agencies.
     Agency {
         #[command(subcommand)]
@@ -163,6 +168,19 @@ enum TokenCommand {
     List,
     /// Revoke a token by id.
     Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Create a dataset from a JSON description (the body of POST /api/v1/datasets, with an
+    /// `owner_agency_code` instead of an id if you like).
+    Create {
+        /// The JSON file.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List datasets.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -587,6 +605,41 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 TokenCommand::Revoke { id } => {
                     kho.revoke_token(&system, id).await.map_err(e)?;
                     println!("token {id} revoked");
+                }
+            }
+        }
+        Command::Dataset { command } => {
+            let (kho, _) = ready(&cfg).await?;
+            match command {
+                DatasetCommand::Create { file } => {
+                    let text =
+                        std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                    let mut value: serde_json::Value =
+                        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))?;
+                    if let Some(code) = value.as_object_mut().and_then(|o| o.remove("owner_agency_code")) {
+                        let a = kho.get_agency(code.as_str().unwrap_or("")).await.map_err(e)?;
+                        value["owner_agency_id"] = serde_json::json!(a.id);
+                    }
+                    let mut input: kho_core::model::DatasetInput = serde_json::from_value(value)
+                        .with_context(|| format!("{} does not describe a dataset", file.display()))?;
+                    let resources = std::mem::take(&mut input.resources);
+                    let d = kho.create_dataset(&system, input, resources).await.map_err(e)?;
+                    println!("created dataset {} ({})", d.input.slug, d.id);
+                }
+                DatasetCommand::List => {
+                    let (list, _) = kho
+                        .list_datasets(
+                            &system,
+                            &kho_service::catalog::DatasetQuery { limit: 1000, ..Default::default() },
+                        )
+                        .await
+                        .map_err(e)?;
+                    for d in list {
+                        println!(
+                            "{:<40} {:<10} rev {:<3} {}",
+                            d.input.slug, d.input.access_level, d.revision, d.input.title
+                        );
+                    }
                 }
             }
         }
