@@ -38,7 +38,8 @@ fn io_err(what: &str, e: impl std::fmt::Display) -> ReadError {
 /// key) row hash → count.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KeyIndex {
-    pub by_key: HashMap<String, u64>,
+    /// Hash of the key → hash of the row.
+    pub by_key: HashMap<u64, u64>,
     pub by_row: HashMap<u64, u32>,
 }
 
@@ -56,9 +57,8 @@ impl KeyIndex {
         if pk.is_empty() {
             *self.by_row.entry(hash).or_default() += 1;
         } else {
-            let key: Vec<String> =
-                pk.iter().map(|i| cells[*i].as_ref().map(Cell::to_string).unwrap_or_default()).collect();
-            self.by_key.insert(key.join("\u{1f}"), hash);
+            let key = crate::fnv1a(pk.iter().map(|i| cells[*i].as_ref().map(Cell::to_string).unwrap_or_default()));
+            self.by_key.insert(key, hash);
         }
     }
 
@@ -95,9 +95,16 @@ fn row_hash(cells: &[Option<Cell>]) -> u64 {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
+    // One buffer for the whole row: formatting a cell allocates nothing.
+    let mut buf = String::with_capacity(64);
     for c in cells {
         match c {
-            Some(c) => eat(c.to_string().as_bytes()),
+            Some(Cell::Text(t)) => eat(t.as_bytes()),
+            Some(c) => {
+                buf.clear();
+                let _ = std::fmt::Write::write_fmt(&mut buf, format_args!("{c}"));
+                eat(buf.as_bytes());
+            }
             None => eat(&[0]),
         }
         eat(&[0x1f]);
@@ -183,13 +190,18 @@ impl Builder {
 /// most this many distinct values, each numeric column at most this many samples.
 const CLEAN_TRACK_LIMIT: usize = 100_000;
 
+/// A text column with more distinct values than this is not a code or category column (names,
+/// IDs, free text): spelling variants are not tracked for it.
+const SPELLING_DISTINCT_LIMIT: usize = 2_000;
+
 #[derive(Default)]
 struct Cleanliness {
     seen_rows: std::collections::HashSet<u64>,
     duplicate_rows: u64,
     untrimmed: u64,
-    /// Per text column: folded value → the raw spellings met.
-    spellings: Vec<HashMap<String, Vec<String>>>,
+    /// Per text column: folded value → the raw spellings met (`None` once the column proved
+    /// not to be a category column).
+    spellings: Vec<Option<HashMap<String, Vec<String>>>>,
     /// Per numeric column: values sampled.
     numbers: Vec<Vec<f64>>,
     numbers_total: Vec<u64>,
@@ -198,7 +210,7 @@ struct Cleanliness {
 impl Cleanliness {
     fn new(columns: &[(String, ColumnType)]) -> Self {
         Cleanliness {
-            spellings: columns.iter().map(|_| HashMap::new()).collect(),
+            spellings: columns.iter().map(|_| Some(HashMap::new())).collect(),
             numbers: columns.iter().map(|_| Vec::new()).collect(),
             numbers_total: vec![0; columns.len()],
             ..Default::default()
@@ -216,14 +228,17 @@ impl Cleanliness {
         for (i, (c, (_, t))) in cells.iter().zip(columns).enumerate() {
             match (c, t) {
                 (Some(Cell::Text(v)), ColumnType::Text) => {
-                    let map = &mut self.spellings[i];
+                    let Some(map) = self.spellings[i].as_mut() else { continue };
                     let key = kho_core::text::fold(v);
                     if let Some(forms) = map.get_mut(&key) {
                         if forms.len() < 4 && !forms.contains(v) {
                             forms.push(v.clone());
                         }
-                    } else if map.len() < CLEAN_TRACK_LIMIT {
+                    } else if map.len() < SPELLING_DISTINCT_LIMIT {
                         map.insert(key, vec![v.clone()]);
+                    } else {
+                        // Too many distinct values for a code or category column.
+                        self.spellings[i] = None;
                     }
                 }
                 (Some(Cell::Int(v)), _) => self.number(i, *v as f64),
@@ -249,6 +264,7 @@ impl Cleanliness {
         stats.duplicate_rows = self.duplicate_rows;
         stats.untrimmed_values = self.untrimmed;
         for (i, map) in self.spellings.iter().enumerate() {
+            let Some(map) = map else { continue };
             for forms in map.values().filter(|f| f.len() > 1) {
                 stats.inconsistent_spellings += 1;
                 if stats.spelling_examples.len() < 5 {

@@ -153,15 +153,16 @@ pub struct RowOutcome {
 }
 
 /// The fields of a unique key, and the first row where each combination of values was seen.
-type UniqueKey = (Vec<usize>, HashMap<Vec<String>, u64>);
+type UniqueKey = (Vec<usize>, HashMap<u64, u64>);
 
 pub struct Validator {
     fields: Vec<Field>,
     header_len: usize,
     primary_key: Vec<usize>,
-    pk_seen: HashMap<Vec<String>, u64>,
+    /// Keys seen so far, by hash (8 bytes a row instead of the key's text), with their line.
+    pk_seen: HashMap<u64, u64>,
     unique_keys: Vec<UniqueKey>,
-    unique_seen: Vec<HashMap<String, u64>>,
+    unique_seen: Vec<HashMap<u64, u64>>,
     refs: std::sync::Arc<References>,
     report: Report,
     /// The current row's problems, for the quarantine file.
@@ -598,14 +599,15 @@ impl Validator {
         }
         if f.unique {
             let seen = &mut self.unique_seen[i];
-            if let Some(first) = seen.get(v) {
+            let h = crate::fnv1a([v]);
+            if let Some(first) = seen.get(&h) {
                 problems.push(problem(
                     "unique",
                     format!("trùng giá trị với dòng {first}"),
                     format!("duplicates the value of row {first}"),
                 ));
             } else {
-                seen.insert(v.to_string(), line);
+                seen.insert(h, line);
             }
         }
         (self.finish_cell(problems, Some(v.to_string())), Some(typed))
@@ -626,7 +628,8 @@ impl Validator {
             let key: Option<Vec<String>> = self.primary_key.iter().map(|i| values[*i].clone()).collect();
             if let Some(key) = key {
                 let names: Vec<&str> = self.primary_key.iter().map(|i| self.fields[*i].name.as_str()).collect();
-                if let Some(first) = self.pk_seen.get(&key) {
+                let h = crate::fnv1a(&key);
+                if let Some(first) = self.pk_seen.get(&h) {
                     let (cols, vals) = (names.join(", "), key.join(", "));
                     self.push(msg(
                         "primary_key",
@@ -637,7 +640,7 @@ impl Validator {
                         format!("the primary key ({cols}) duplicates row {first}"),
                     ));
                 } else {
-                    self.pk_seen.insert(key, line);
+                    self.pk_seen.insert(h, line);
                 }
             }
         }
@@ -646,7 +649,8 @@ impl Validator {
             // Unique keys ignore rows where any part is null.
             let Some(key) = idx.iter().map(|i| values[*i].clone()).collect::<Option<Vec<String>>>() else { continue };
             let cols = idx.iter().map(|i| self.fields[*i].name.as_str()).collect::<Vec<_>>().join(", ");
-            if let Some(first) = self.unique_keys[k].1.get(&key).copied() {
+            let h = crate::fnv1a(&key);
+            if let Some(first) = self.unique_keys[k].1.get(&h).copied() {
                 let vals = key.join(", ");
                 self.push(msg(
                     "unique_key",
@@ -657,7 +661,7 @@ impl Validator {
                     format!("the values of ({cols}) duplicate row {first}"),
                 ));
             } else {
-                self.unique_keys[k].1.insert(key, line);
+                self.unique_keys[k].1.insert(h, line);
             }
         }
     }
