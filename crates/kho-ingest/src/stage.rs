@@ -57,7 +57,16 @@ impl KeyIndex {
         if pk.is_empty() {
             *self.by_row.entry(hash).or_default() += 1;
         } else {
-            let key = crate::fnv1a(pk.iter().map(|i| cells[*i].as_ref().map(Cell::to_string).unwrap_or_default()));
+            let mut key: u64 = 0xcbf2_9ce4_8422_2325;
+            let mut eat = |bytes: &[u8]| {
+                for b in bytes {
+                    key ^= *b as u64;
+                    key = key.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            };
+            for i in pk {
+                cell_bytes(cells[*i].as_ref(), &mut eat);
+            }
             self.by_key.insert(key, hash);
         }
     }
@@ -95,21 +104,40 @@ fn row_hash(cells: &[Option<Cell>]) -> u64 {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    // One buffer for the whole row: formatting a cell allocates nothing.
-    let mut buf = String::with_capacity(64);
     for c in cells {
-        match c {
-            Some(Cell::Text(t)) => eat(t.as_bytes()),
-            Some(c) => {
-                buf.clear();
-                let _ = std::fmt::Write::write_fmt(&mut buf, format_args!("{c}"));
-                eat(buf.as_bytes());
-            }
-            None => eat(&[0]),
-        }
+        cell_bytes(c.as_ref(), &mut eat);
         eat(&[0x1f]);
     }
     h
+}
+
+/// A cell's canonical bytes for hashing: a type tag and the value's binary form (no text
+/// formatting per cell). Integers and numbers hash alike when equal, as they compare alike.
+fn cell_bytes(c: Option<&Cell>, eat: &mut impl FnMut(&[u8])) {
+    match c {
+        None => eat(&[0]),
+        Some(Cell::Int(v)) => {
+            eat(&[1]);
+            eat(&(*v as f64).to_bits().to_le_bytes());
+        }
+        Some(Cell::Num(v)) => {
+            eat(&[1]);
+            eat(&v.to_bits().to_le_bytes());
+        }
+        Some(Cell::Bool(v)) => eat(&[2, *v as u8]),
+        Some(Cell::Date(d)) => {
+            eat(&[3]);
+            eat(&(*d - epoch()).num_days().to_le_bytes());
+        }
+        Some(Cell::DateTime(t)) => {
+            eat(&[4]);
+            eat(&t.and_utc().timestamp_micros().to_le_bytes());
+        }
+        Some(Cell::Text(t)) => {
+            eat(&[5]);
+            eat(t.as_bytes());
+        }
+    }
 }
 
 pub fn arrow_schema(columns: &[(String, ColumnType)]) -> Schema {
@@ -202,6 +230,8 @@ struct Cleanliness {
     /// Per text column: folded value → the raw spellings met (`None` once the column proved
     /// not to be a category column).
     spellings: Vec<Option<HashMap<String, Vec<String>>>>,
+    /// Per text column: raw values already folded (folding is the costly part).
+    seen_raw: Vec<std::collections::HashSet<String>>,
     /// Per numeric column: values sampled.
     numbers: Vec<Vec<f64>>,
     numbers_total: Vec<u64>,
@@ -211,6 +241,7 @@ impl Cleanliness {
     fn new(columns: &[(String, ColumnType)]) -> Self {
         Cleanliness {
             spellings: columns.iter().map(|_| Some(HashMap::new())).collect(),
+            seen_raw: columns.iter().map(|_| std::collections::HashSet::new()).collect(),
             numbers: columns.iter().map(|_| Vec::new()).collect(),
             numbers_total: vec![0; columns.len()],
             ..Default::default()
@@ -229,6 +260,10 @@ impl Cleanliness {
             match (c, t) {
                 (Some(Cell::Text(v)), ColumnType::Text) => {
                     let Some(map) = self.spellings[i].as_mut() else { continue };
+                    if self.seen_raw[i].contains(v) {
+                        continue;
+                    }
+                    self.seen_raw[i].insert(v.clone());
                     let key = kho_core::text::fold(v);
                     if let Some(forms) = map.get_mut(&key) {
                         if forms.len() < 4 && !forms.contains(v) {
@@ -239,6 +274,7 @@ impl Cleanliness {
                     } else {
                         // Too many distinct values for a code or category column.
                         self.spellings[i] = None;
+                        self.seen_raw[i] = Default::default();
                     }
                 }
                 (Some(Cell::Int(v)), _) => self.number(i, *v as f64),
@@ -548,6 +584,28 @@ mod tests {
         let keys = key_index_of(&staged.parquet, &["ma".to_string()]).unwrap();
         assert_eq!(keys, staged.keys);
         assert_eq!((staged.quality.rows, staged.quality.cells_checked, staged.quality.cells_invalid), (3, 15, 1));
+    }
+
+    #[test]
+    fn datetimes_and_dates_in_every_accepted_form_are_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema =
+            json!({"fields": [{"name": "luc", "type": "datetime"}, {"name": "ngay", "type": "date", "format": "any"}]});
+        let csv = "luc,ngay\n2025-07-01T08:30:00+07:00,01/07/2025\n2025-07-01T08:30:00,2025-07-02\n2025-07-01 09:00:00,3/7/2025\n";
+        let staged = stage_csv(
+            &CsvSource::from_bytes(csv.as_bytes()).unwrap(),
+            &schema,
+            Arc::new(References::default()),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(staged.rows, 3, "{:?}", staged.report.problems);
+        let mut out = Vec::new();
+        parquet_to_csv(&staged.parquet, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "luc,ngay\n2025-07-01T01:30:00,2025-07-01\n2025-07-01T08:30:00,2025-07-02\n2025-07-01T09:00:00,2025-07-03\n"
+        );
     }
 
     #[test]
