@@ -167,6 +167,9 @@ pub struct Validator {
     report: Report,
     /// The current row's problems, for the quarantine file.
     row_messages: Vec<String>,
+    /// Fields whose raw text the row-level checks need (keys, CCCD with birth date and sex):
+    /// only those are copied per row.
+    keep_text: Vec<bool>,
 }
 
 fn msg(rule: &str, row: u64, column: Option<&str>, value: Option<&str>, vi: String, en: String) -> Problem {
@@ -329,7 +332,24 @@ impl Validator {
             refs,
             report,
             row_messages: Vec::new(),
+            keep_text: Vec::new(),
         }
+        .with_kept_text()
+    }
+
+    fn with_kept_text(mut self) -> Self {
+        let person = self.fields.iter().any(|f| f.special == Special::Cccd);
+        self.keep_text = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                self.primary_key.contains(&i)
+                    || self.unique_keys.iter().any(|(k, _)| k.contains(&i))
+                    || (person && matches!(f.special, Special::Cccd | Special::DateOfBirth | Special::Gender))
+            })
+            .collect();
+        self
     }
 
     /// The columns as they will be stored: name and type, in schema order.
@@ -484,7 +504,8 @@ impl Validator {
             Ok(t) => t,
             Err((vi, en)) => {
                 problems.push(problem("type", vi, en));
-                return (self.finish_cell(problems, Some(v.to_string())), None);
+                let kept = self.keep_text[i].then(|| v.to_string());
+                return (self.finish_cell(problems, kept), None);
             }
         };
         let len = v.chars().count();
@@ -610,7 +631,8 @@ impl Validator {
                 seen.insert(h, line);
             }
         }
-        (self.finish_cell(problems, Some(v.to_string())), Some(typed))
+        let kept = self.keep_text[i].then(|| v.to_string());
+        (self.finish_cell(problems, kept), Some(typed))
     }
 
     fn finish_cell(&mut self, problems: Vec<Problem>, value: Option<String>) -> Option<String> {
