@@ -9,14 +9,7 @@ use common::*;
 use reqwest::StatusCode;
 
 fn kho(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(kho_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("KHO_LOG", "warn")
-        .env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .output()
-        .expect("run kho")
+    kho_cli(data, args)
 }
 
 fn text(o: &std::process::Output) -> String {

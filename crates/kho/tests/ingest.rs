@@ -146,15 +146,7 @@ async fn uploads_over_the_limit_are_refused() {
 fn the_command_line_checks_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let run = |args: &[&str]| {
-        std::process::Command::new(kho_bin())
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .env("KHO_LOG", "warn")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| kho_cli(&data, args);
     assert!(run(&["demo", "load"]).status.success());
     let good = dir.path().join("good.csv");
     std::fs::write(&good, "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\nBV1,Bệnh viện,03979,10,0912345678\n")

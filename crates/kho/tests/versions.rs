@@ -283,15 +283,7 @@ async fn objects_of_an_interrupted_publish_are_removed_at_start() {
 fn kho_import_loads_a_file_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let run = |args: &[&str]| {
-        std::process::Command::new(kho_bin())
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .env("KHO_LOG", "warn")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| kho_cli(&data, args);
     assert!(run(&["demo", "load"]).status.success());
     let file = dir.path().join("co-so.csv");
     std::fs::write(&file, format!("{HEADER}BV1,Bệnh viện,03979,10,0912345678\nBV2,Sai,00001,1,0912345678\n")).unwrap();

@@ -221,3 +221,15 @@ pub fn dataset(slug: &str, level: &str) -> Value {
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join("kho.db")
 }
+
+/// Run the `kho` command on a data folder (with the test administrator's password).
+pub fn kho_cli(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(kho_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("KHO_LOG", "warn")
+        .env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .expect("run kho")
+}
