@@ -224,8 +224,6 @@ const SPELLING_DISTINCT_LIMIT: usize = 2_000;
 
 #[derive(Default)]
 struct Cleanliness {
-    seen_rows: std::collections::HashSet<u64>,
-    duplicate_rows: u64,
     untrimmed: u64,
     /// Per text column: folded value → the raw spellings met (`None` once the column proved
     /// not to be a category column).
@@ -253,9 +251,6 @@ impl Cleanliness {
     }
 
     fn valid_row(&mut self, columns: &[(String, ColumnType)], cells: &[Option<Cell>]) {
-        if !self.seen_rows.insert(row_hash(cells)) {
-            self.duplicate_rows += 1;
-        }
         for (i, (c, (_, t))) in cells.iter().zip(columns).enumerate() {
             match (c, t) {
                 (Some(Cell::Text(v)), ColumnType::Text) => {
@@ -291,13 +286,17 @@ impl Cleanliness {
         }
     }
 
+    /// Repeated rows come from the key index: without a key, its row counts; with one, a repeated
+    /// row repeats its key and was refused by the key check (counted as a duplicate key), so no
+    /// second per-row structure is needed.
     fn finish(
         mut self,
         columns: &[(String, ColumnType)],
         report: &Report,
+        keys: &KeyIndex,
         stats: &mut kho_core::quality::QualityStats,
     ) {
-        stats.duplicate_rows = self.duplicate_rows;
+        stats.duplicate_rows = keys.by_row.values().map(|n| u64::from(n.saturating_sub(1))).sum();
         stats.untrimmed_values = self.untrimmed;
         for (i, map) in self.spellings.iter().enumerate() {
             let Some(map) = map else { continue };
@@ -446,7 +445,7 @@ pub fn stage_csv(source: &CsvSource, schema: &Value, refs: Arc<References>, dir:
         missing_columns: report.missing_required_columns.clone(),
         ..Default::default()
     };
-    clean.finish(&columns, &report, &mut quality);
+    clean.finish(&columns, &report, &keys, &mut quality);
     Ok(Staged {
         quality,
         report,
