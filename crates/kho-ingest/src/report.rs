@@ -70,6 +70,15 @@ impl Report {
         }
     }
 
+    /// Shift every problem's row by `lines` (a sheet's rows above its header).
+    pub fn offset_rows(&mut self, lines: u64) {
+        if lines > 0 {
+            for p in &mut self.problems {
+                p.row += lines;
+            }
+        }
+    }
+
     pub fn is_valid(&self) -> bool {
         self.problems_total == 0
     }

@@ -492,7 +492,7 @@ impl Kho {
         tokio::fs::create_dir_all(&self.config.upload_dir).await.map_err(|e| Error::internal(e.to_string()))?;
         let path = self.config.upload_dir.join(format!("demo-{}.csv", uuid::Uuid::now_v7()));
         tokio::fs::write(&path, csv).await.map_err(|e| Error::internal(e.to_string()))?;
-        let staged = self.stage_upload(ctx, dataset, resource, &path, file_name).await;
+        let staged = self.stage_upload(ctx, dataset, resource, &path, file_name, &Default::default()).await;
         let _ = tokio::fs::remove_file(&path).await;
         let upload = staged?;
         self.publish_upload(ctx, &upload.id, true).await?;
@@ -504,7 +504,7 @@ impl Kho {
         tokio::fs::create_dir_all(&self.config.upload_dir).await.map_err(|e| Error::internal(e.to_string()))?;
         let path = self.config.upload_dir.join(format!("demo-{}.csv", uuid::Uuid::now_v7()));
         tokio::fs::write(&path, csv).await.map_err(|e| Error::internal(e.to_string()))?;
-        let inferred = self.infer_schema(ctx, &path).await;
+        let inferred = self.infer_schema(ctx, &path, &Default::default()).await;
         let _ = tokio::fs::remove_file(&path).await;
         Ok(inferred?.schema)
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kho_core::model::{AdminEra, AdminLevel};
 use kho_core::policy::{self, Action, DatasetAccess};
 use kho_core::{Detail, Error, ErrorCode, Result};
+use kho_ingest::convert::{self, SheetOptions};
 use kho_ingest::{CsvSource, References, Report, Validator};
 use kho_meta::AdminUnitFilter;
 
@@ -52,7 +53,14 @@ impl Kho {
 
     /// Validate the file at `path` against the resource `resource` of a dataset the caller may
     /// change. Nothing is stored; the check is recorded in the audit log.
-    pub async fn validate_upload(&self, ctx: &Ctx, dataset: &str, resource: &str, path: &Path) -> Result<Report> {
+    pub async fn validate_upload(
+        &self,
+        ctx: &Ctx,
+        dataset: &str,
+        resource: &str,
+        path: &Path,
+        opts: &SheetOptions,
+    ) -> Result<Report> {
         let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
         let access = DatasetAccess {
             owner_agency_id: d.owner_agency_id(),
@@ -66,10 +74,15 @@ impl Kho {
         let schema = self.effective_schema(&r.input.schema).await?;
         let refs = self.references().await?;
         let path = path.to_path_buf();
+        let (scratch, opts) = (self.scratch_csv().await?, opts.clone());
         // Parsing and checking are CPU work: keep them off the server's event loop.
         let report = tokio::task::spawn_blocking(move || {
-            let source = CsvSource::open(&path)?;
-            Ok::<_, kho_ingest::ReadError>(Validator::new(&schema, &source.headers, refs).check_csv(&source))
+            let (csv, offset) = convert::as_csv(&path, &opts, &scratch)?;
+            let source = CsvSource::open(&csv)?;
+            let mut report = Validator::new(&schema, &source.headers, refs).check_csv(&source);
+            report.offset_rows(offset);
+            let _ = std::fs::remove_file(&scratch);
+            Ok::<_, kho_ingest::ReadError>(report)
         })
         .await
         .map_err(|e| Error::internal(format!("validation task: {e}")))?
@@ -88,13 +101,22 @@ impl Kho {
 
 impl Kho {
     /// A draft Table Schema for the file at `path` (signed-in users), from its first 10,000 rows.
-    pub async fn infer_schema(&self, ctx: &Ctx, path: &Path) -> Result<kho_ingest::infer::Inferred> {
+    pub async fn infer_schema(
+        &self,
+        ctx: &Ctx,
+        path: &Path,
+        opts: &SheetOptions,
+    ) -> Result<kho_ingest::infer::Inferred> {
         ctx.principal.require_member()?;
         let refs = self.references().await?;
         let path = path.to_path_buf();
+        let (scratch, opts) = (self.scratch_csv().await?, opts.clone());
         tokio::task::spawn_blocking(move || {
-            let source = CsvSource::open(&path)?;
-            Ok::<_, kho_ingest::ReadError>(kho_ingest::infer::infer(&source, &refs, 10_000))
+            let (csv, _) = convert::as_csv(&path, &opts, &scratch)?;
+            let source = CsvSource::open(&csv)?;
+            let inferred = kho_ingest::infer::infer(&source, &refs, 10_000);
+            let _ = std::fs::remove_file(&scratch);
+            Ok::<_, kho_ingest::ReadError>(inferred)
         })
         .await
         .map_err(|e| Error::internal(format!("inference task: {e}")))?
@@ -103,5 +125,15 @@ impl Kho {
             Error::new(ErrorCode::InvalidFile, e.to_string())
                 .with_details(vec![Detail::new(path, e.message_vi.clone())])
         })
+    }
+}
+
+impl Kho {
+    /// A path for a spreadsheet or JSON file converted to CSV (removed after use).
+    pub(crate) async fn scratch_csv(&self) -> Result<std::path::PathBuf> {
+        tokio::fs::create_dir_all(&self.config.upload_dir)
+            .await
+            .map_err(|e| Error::internal(format!("upload folder {}: {e}", self.config.upload_dir.display())))?;
+        Ok(self.config.upload_dir.join(format!("convert-{}.csv", uuid::Uuid::now_v7())))
     }
 }

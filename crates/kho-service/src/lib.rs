@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use kho_core::audit::AuditEvent;
 use kho_core::policy::Principal;
+pub use kho_ingest::convert::SheetOptions;
 use kho_meta::MetaStore;
 
 /// Settings the use cases need; the CLI fills them from file, environment and flags.

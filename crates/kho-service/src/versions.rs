@@ -58,6 +58,7 @@ impl Kho {
         resource: &str,
         path: &Path,
         file_name: &str,
+        opts: &kho_ingest::convert::SheetOptions,
     ) -> Result<Upload> {
         let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
         policy::check_dataset(&ctx.principal, Action::Update, access(&d))?;
@@ -66,10 +67,22 @@ impl Kho {
         let refs = self.references().await?;
         let id = uuid::Uuid::now_v7().to_string();
         let dir = self.staging_dir(&id);
-        let (src, stage_dir) = (path.to_path_buf(), dir.clone());
+        let (src, stage_dir, opts) = (path.to_path_buf(), dir.clone(), opts.clone());
         let staged = tokio::task::spawn_blocking(move || {
-            let source = CsvSource::open(&src)?;
-            stage::stage_csv(&source, &schema, refs, &stage_dir)
+            std::fs::create_dir_all(&stage_dir).map_err(|e| ReadError {
+                code: "io",
+                message: e.to_string(),
+                message_vi: e.to_string(),
+                line: None,
+            })?;
+            let (csv, offset) = kho_ingest::convert::as_csv(&src, &opts, &stage_dir.join("source.csv"))?;
+            let source = CsvSource::open(&csv)?;
+            let staged = stage::stage_csv(&source, &schema, refs, &stage_dir).map(|mut s| {
+                s.report.offset_rows(offset);
+                s
+            });
+            let _ = std::fs::remove_file(stage_dir.join("source.csv"));
+            staged
         })
         .await
         .map_err(|e| Error::internal(format!("staging task: {e}")))?;

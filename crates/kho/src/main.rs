@@ -87,6 +87,12 @@ enum Command {
         /// Also write every problem to this CSV file.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// For spreadsheets: the sheet (default: the first).
+        #[arg(long)]
+        sheet: Option<String>,
+        /// For spreadsheets: the 1-based header row (default: the first non-empty).
+        #[arg(long)]
+        header_row: Option<u32>,
     },
     /// Load a CSV file into a dataset table: check it, and publish it as the next version.
     Import {
@@ -100,6 +106,12 @@ enum Command {
         /// Publish the valid rows even if some rows are invalid (those go to quarantine).
         #[arg(long)]
         skip_invalid: bool,
+        /// For spreadsheets: the sheet (default: the first).
+        #[arg(long)]
+        sheet: Option<String>,
+        /// For spreadsheets: the 1-based header row (default: the first non-empty).
+        #[arg(long)]
+        header_row: Option<u32>,
     },
     /// Print the effective configuration.
     Config,
@@ -411,11 +423,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     let system = Ctx::system();
     match cli.command {
         Command::Serve { demo, .. } => serve(cfg, demo).await?,
-        Command::Import { file, dataset, resource, skip_invalid } => {
+        Command::Import { file, dataset, resource, skip_invalid, sheet, header_row } => {
+            let opts = kho_service::SheetOptions { sheet, header_row };
             let (kho, _) = ready(&cfg).await?;
             let resource = pick_resource(&kho, &system, &dataset, resource).await?;
             let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            let u = kho.stage_upload(&system, &dataset, &resource, &file, &name).await.map_err(e)?;
+            let u = kho.stage_upload(&system, &dataset, &resource, &file, &name, &opts).await.map_err(e)?;
             println!("{}: {} rows, {} valid, {} invalid", file.display(), u.rows, u.valid_rows, u.invalid_rows);
             if u.invalid_rows > 0 && !skip_invalid {
                 for p in u.report["problems"].as_array().into_iter().flatten().take(20) {
@@ -437,10 +450,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 v.version, dataset, resource, v.rows, v.rows_added, v.rows_removed, v.rows_changed, v.quarantined_rows
             );
         }
-        Command::Check { file, dataset, resource, report } => {
+        Command::Check { file, dataset, resource, report, sheet, header_row } => {
+            let opts = kho_service::SheetOptions { sheet, header_row };
             let (kho, _) = ready(&cfg).await?;
             let resource = pick_resource(&kho, &system, &dataset, resource).await?;
-            let r = kho.validate_upload(&system, &dataset, &resource, &file).await.map_err(e)?;
+            let r = kho.validate_upload(&system, &dataset, &resource, &file, &opts).await.map_err(e)?;
             println!(
                 "{}: {} rows, {} valid, {} with problems ({} problems; encoding {}, delimiter '{}')",
                 file.display(),

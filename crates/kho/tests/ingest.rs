@@ -162,3 +162,63 @@ fn the_command_line_checks_a_file() {
     assert!(out.contains("1 rows, 0 valid, 1 with problems") && out.contains("abolished_code"), "{out}");
     assert!(std::fs::read_to_string(&report).unwrap().contains("00097"));
 }
+
+/// An Excel workbook as stewards send them: a notes sheet first, a merged title above the
+/// header, a formula error in a cell.
+fn workbook() -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    book.add_worksheet().set_name("Hướng dẫn").unwrap().write_string(0, 0, "Điền số liệu ở trang sau").unwrap();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Số liệu").unwrap();
+    sheet.merge_range(0, 0, 0, 4, "Cơ sở y tế quý 3/2025", &rust_xlsxwriter::Format::new()).unwrap();
+    for (c, h) in ["ma_co_so", "ten_co_so", "ma_xa", "so_giuong", "dien_thoai"].iter().enumerate() {
+        sheet.write_string(1, c as u16, *h).unwrap();
+    }
+    let rows = [
+        ("BV01", "Bệnh viện tỉnh", "03979", None, "02123852345"),
+        ("BV02", "Trạm y tế", "04045", Some(15.0), "0912345678"),
+    ];
+    for (r, (a, b, c, d, e)) in rows.iter().enumerate() {
+        let r = r as u32 + 2;
+        sheet.write_string(r, 0, *a).unwrap();
+        sheet.write_string(r, 1, *b).unwrap();
+        sheet.write_string(r, 2, *c).unwrap();
+        match d {
+            Some(n) => sheet.write_number(r, 3, *n).unwrap(),
+            None => sheet.write_formula(r, 3, rust_xlsxwriter::Formula::new("=1/0").set_result("#DIV/0!")).unwrap(),
+        };
+        sheet.write_string(r, 4, *e).unwrap();
+    }
+    book.save_to_buffer().unwrap()
+}
+
+#[tokio::test]
+async fn spreadsheets_and_json_go_through_the_same_checks() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let xlsx = workbook();
+    // Without choosing the sheet, the first (notes) sheet is read: it has no data rows.
+    let r = upload(&steward, URL, xlsx.clone()).await;
+    assert_eq!(r.code(), "invalid_file", "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("no data rows"));
+    // "Số liệu", header on row 2 (below the merged title).
+    let url = format!("{URL}?sheet=S%E1%BB%91%20li%E1%BB%87u&header_row=2");
+    let r = upload(&steward, &url, xlsx.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["rows"].as_u64(), r.body["valid_rows"].as_u64()), (Some(2), Some(1)), "{}", r.text);
+    let p = &r.body["problems"][0];
+    assert_eq!(
+        (p["row"].as_u64(), p["column"].as_str(), p["value"].as_str(), p["rule"].as_str()),
+        (Some(3), Some("so_giuong"), Some("#DIV/0!"), Some("type"))
+    );
+    let r = upload(&steward, &format!("{URL}?sheet=Kh%C3%B4ng%20c%C3%B3"), xlsx).await;
+    assert_eq!(r.code(), "invalid_file");
+    assert!(r.body["message"].as_str().unwrap().contains("Hướng dẫn, Số liệu"), "{}", r.text);
+
+    // JSON rows (one object per line) load like a CSV.
+    let ndjson = "{\"ma_co_so\": \"BV9\", \"ten_co_so\": \"Bệnh viện\", \"ma_xa\": \"03979\", \"so_giuong\": 40, \"dien_thoai\": \"0912345678\"}\n";
+    let r = upload(&steward, URL, ndjson.as_bytes().to_vec()).await;
+    assert_eq!((r.body["rows"].as_u64(), r.body["problems_total"].as_u64()), (Some(1), Some(0)), "{}", r.text);
+    let r = upload(&steward, URL, b"[{\"ma_co_so\": 1}, 2]".to_vec()).await;
+    assert_eq!(r.code(), "invalid_file");
+}

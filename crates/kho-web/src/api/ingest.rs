@@ -51,6 +51,14 @@ pub async fn spool(body: Body, state: &AppState) -> Result<tempfile::TempPath, A
 pub struct ValidateQuery {
     /// `json` (default) for the whole report, `csv` for the list of problems as a CSV file.
     pub format: Option<String>,
+    /// For spreadsheets: the sheet to read (default: the first).
+    pub sheet: Option<String>,
+    /// For spreadsheets: the 1-based row holding the column names (default: the first non-empty).
+    pub header_row: Option<u32>,
+}
+
+fn sheet_options(sheet: Option<String>, header_row: Option<u32>) -> kho_ingest::convert::SheetOptions {
+    kho_ingest::convert::SheetOptions { sheet: sheet.filter(|s| !s.is_empty()), header_row }
 }
 
 /// Check a CSV file (UTF-8 with or without BOM, or UTF-16; delimiter detected) against a
@@ -58,7 +66,7 @@ pub struct ValidateQuery {
 /// by row, column, value and rule, in Vietnamese and English.
 #[utoipa::path(post, path = "/api/v1/datasets/{id}/resources/{name}/validate", tag = "ingest",
     params(("id" = String, Path, description = "Dataset id or slug"), ("name" = String, Path, description = "Table name"), ValidateQuery),
-    request_body(content = String, content_type = "text/csv", description = "The file, as the raw body"),
+    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, or JSON (array or one object per line)"),
     responses((status = 200, description = "The validation report", body = Report)))]
 async fn validate(
     State(s): State<AppState>,
@@ -74,7 +82,8 @@ async fn validate(
     // Check the caller's rights before accepting a large body.
     c.principal().require_member()?;
     let file = spool(body, &s).await?;
-    let report = s.kho.validate_upload(&c.ctx, &id, &name, &file).await?;
+    let opts = sheet_options(q.sheet, q.header_row);
+    let report = s.kho.validate_upload(&c.ctx, &id, &name, &file, &opts).await?;
     Ok(if format == "csv" {
         (
             [
@@ -94,13 +103,17 @@ async fn validate(
 pub struct UploadQuery {
     /// The original file name, kept with the upload for the steward's reference.
     pub file_name: Option<String>,
+    /// For spreadsheets: the sheet to read (default: the first).
+    pub sheet: Option<String>,
+    /// For spreadsheets: the 1-based row holding the column names (default: the first non-empty).
+    pub header_row: Option<u32>,
 }
 
 /// Upload a CSV file for a table: it is checked at once (the report is in the response) and
 /// staged; nothing is published until `POST /api/v1/uploads/{id}/publish`.
 #[utoipa::path(post, path = "/api/v1/datasets/{id}/resources/{name}/uploads", tag = "ingest",
     params(("id" = String, Path), ("name" = String, Path), UploadQuery),
-    request_body(content = String, content_type = "text/csv", description = "The file, as the raw body"),
+    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, or JSON (array or one object per line)"),
     responses((status = 201, description = "Checked and staged", body = Upload)))]
 async fn upload(
     State(s): State<AppState>,
@@ -112,7 +125,8 @@ async fn upload(
     c.principal().require_member()?;
     let file = spool(body, &s).await?;
     let file_name = q.file_name.unwrap_or_else(|| "upload.csv".into());
-    let u = s.kho.stage_upload(&c.ctx, &id, &name, &file, &file_name).await?;
+    let opts = sheet_options(q.sheet, q.header_row);
+    let u = s.kho.stage_upload(&c.ctx, &id, &name, &file, &file_name, &opts).await?;
     Ok((StatusCode::CREATED, axum::Json(u)))
 }
 
@@ -320,19 +334,29 @@ async fn version_quarantine(
     Ok(csv_response(Body::from_stream(stream), &format!("{name}-v{}-quarantine.csv", version.version)))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SheetQuery {
+    /// For spreadsheets: the sheet to read (default: the first).
+    pub sheet: Option<String>,
+    /// For spreadsheets: the 1-based row holding the column names (default: the first non-empty).
+    pub header_row: Option<u32>,
+}
+
 /// Propose a Table Schema for a CSV file: column types, missing-value markers, and dictionary
 /// terms suggested by name and content. Nothing is stored; review it, then use it for a table.
-#[utoipa::path(post, path = "/api/v1/schema/infer", tag = "ingest",
-    request_body(content = String, content_type = "text/csv", description = "The file, as the raw body"),
+#[utoipa::path(post, path = "/api/v1/schema/infer", tag = "ingest", params(SheetQuery),
+    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, or JSON (array or one object per line)"),
     responses((status = 200, description = "A draft schema and the term suggestions", body = kho_ingest::infer::Inferred)))]
 async fn infer(
     State(s): State<AppState>,
     ApiCaller(c): ApiCaller,
+    ApiQuery(q): ApiQuery<SheetQuery>,
     body: Body,
 ) -> ApiResult<axum::Json<kho_ingest::infer::Inferred>> {
     c.principal().require_member()?;
     let file = spool(body, &s).await?;
-    Ok(axum::Json(s.kho.infer_schema(&c.ctx, &file).await?))
+    Ok(axum::Json(s.kho.infer_schema(&c.ctx, &file, &sheet_options(q.sheet, q.header_row)).await?))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

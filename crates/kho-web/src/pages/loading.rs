@@ -74,6 +74,7 @@ pub async fn upload_submit(
     let page = page.with_active("datasets");
     page.member()?;
     let mut csrf_ok = false;
+    let mut opts = kho_ingest::convert::SheetOptions::default();
     let mut staged: Option<(tempfile::TempPath, String)> = None;
     let bad = |m: String| page.error(Error::new(ErrorCode::BadRequest, m));
     while let Some(mut field) =
@@ -83,6 +84,13 @@ pub async fn upload_submit(
             Some("_csrf") => {
                 let v = field.text().await.map_err(|e| bad(e.to_string()))?;
                 csrf_ok = !v.is_empty() && v == page.base.csrf;
+            }
+            Some("sheet") => {
+                let v = field.text().await.map_err(|e| bad(e.to_string()))?;
+                opts.sheet = Some(v.trim().to_string()).filter(|s| !s.is_empty());
+            }
+            Some("header_row") => {
+                opts.header_row = field.text().await.map_err(|e| bad(e.to_string()))?.trim().parse().ok();
             }
             Some("file") => {
                 if !csrf_ok {
@@ -125,7 +133,7 @@ pub async fn upload_submit(
     let Some((tmp, file_name)) = staged else {
         return form_page(&s, &page, &slug, &name, Some(page.tr().t("upload.no_file").to_string())).await;
     };
-    match s.kho.stage_upload(page.ctx(), &slug, &name, &tmp, &file_name).await {
+    match s.kho.stage_upload(page.ctx(), &slug, &name, &tmp, &file_name, &opts).await {
         Ok(u) => Ok(Redirect::to(&format!("/uploads/{}", u.id)).into_response()),
         Err(e) if e.code == ErrorCode::InvalidFile => {
             let detail = e.details.first().map(|d| d.message.clone()).unwrap_or(e.message.clone());
