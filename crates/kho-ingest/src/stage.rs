@@ -648,3 +648,138 @@ mod tests {
         assert_eq!(b.diff_from(&a), Diff { added: 1, removed: 2, changed: 0 });
     }
 }
+
+fn cell_json(c: Option<&Cell>) -> serde_json::Value {
+    match c {
+        None => serde_json::Value::Null,
+        Some(Cell::Int(v)) => serde_json::json!(v),
+        Some(Cell::Num(v)) => {
+            serde_json::Number::from_f64(*v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+        }
+        Some(Cell::Bool(v)) => serde_json::json!(v),
+        Some(c) => serde_json::Value::String(c.to_string()),
+    }
+}
+
+/// A stored version as JSON: one object per row, either one per line (`lines`) or as an array.
+pub fn parquet_to_json(path: &Path, mut out: impl std::io::Write, lines: bool) -> Result<u64, ReadError> {
+    let mut n = 0u64;
+    if !lines {
+        out.write_all(b"[").map_err(|e| io_err("JSON", e))?;
+    }
+    read_parquet(path, |names, rows| {
+        for row in rows {
+            let obj: serde_json::Map<String, serde_json::Value> =
+                names.iter().cloned().zip(row.iter().map(|c| cell_json(c.as_ref()))).collect();
+            if !lines && n > 0 {
+                out.write_all(b",").map_err(|e| io_err("JSON", e))?;
+            }
+            serde_json::to_writer(&mut out, &obj).map_err(|e| io_err("JSON", e))?;
+            if lines {
+                out.write_all(b"\n").map_err(|e| io_err("JSON", e))?;
+            }
+            n += 1;
+        }
+        Ok(())
+    })?;
+    if !lines {
+        out.write_all(b"]\n").map_err(|e| io_err("JSON", e))?;
+    }
+    out.flush().map_err(|e| io_err("JSON", e))?;
+    Ok(n)
+}
+
+/// Excel's limit on rows in a sheet (the header included).
+pub const XLSX_MAX_ROWS: u64 = 1_048_576;
+
+/// A stored version as an Excel workbook at `out`, written row by row (constant memory; the
+/// workbook's temporary files go to `tmp`). Numbers stay numbers; dates are written as text in
+/// ISO form so that no locale reinterprets them.
+pub fn parquet_to_xlsx(path: &Path, out: &Path, tmp: &Path, sheet_name: &str) -> Result<u64, ReadError> {
+    let x = |e: rust_xlsxwriter::XlsxError| io_err("XLSX", e);
+    let mut book = rust_xlsxwriter::Workbook::new();
+    book.set_tempdir(tmp).map_err(x)?;
+    let sheet = book.add_worksheet_with_constant_memory().map_err(x)?;
+    let name: String = sheet_name.chars().filter(|c| !"[]:*?/\\".contains(*c)).take(31).collect();
+    sheet.set_name(if name.is_empty() { "du-lieu" } else { &name }).map_err(x)?;
+    let mut r: u32 = 0;
+    let mut header_done = false;
+    read_parquet(path, |names, rows| {
+        if !header_done {
+            for (c, n) in names.iter().enumerate() {
+                sheet.write_string(0, c as u16, n).map_err(x)?;
+            }
+            header_done = true;
+        }
+        for row in rows {
+            r += 1;
+            if r as u64 >= XLSX_MAX_ROWS {
+                return Err(ReadError {
+                    code: "too_many_rows",
+                    message: format!(
+                        "more than {} rows do not fit in an Excel sheet; download CSV or Parquet",
+                        XLSX_MAX_ROWS - 1
+                    ),
+                    message_vi: format!(
+                        "quá {} dòng, không vừa một trang tính Excel; hãy tải CSV hoặc Parquet",
+                        XLSX_MAX_ROWS - 1
+                    ),
+                    line: None,
+                });
+            }
+            for (c, v) in row.iter().enumerate() {
+                let c = c as u16;
+                let written = match v {
+                    None => continue,
+                    Some(Cell::Int(i)) => sheet.write_number(r, c, *i as f64).map(|_| ()),
+                    Some(Cell::Num(f)) => sheet.write_number(r, c, *f).map(|_| ()),
+                    Some(Cell::Bool(b)) => sheet.write_boolean(r, c, *b).map(|_| ()),
+                    Some(other) => sheet.write_string(r, c, other.to_string()).map(|_| ()),
+                };
+                written.map_err(x)?;
+            }
+        }
+        Ok(())
+    })?;
+    book.save(out).map_err(x)?;
+    Ok(r as u64)
+}
+
+#[cfg(test)]
+mod export_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_lines_array_and_xlsx() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = json!({"fields": [{"name": "ma", "type": "string"}, {"name": "so", "type": "integer"}, {"name": "ngay", "type": "date"}, {"name": "ty_le", "type": "number"}]});
+        let csv = "ma,so,ngay,ty_le\n01,5,2025-07-01,0.5\n02,,,\n";
+        let staged = stage_csv(
+            &CsvSource::from_bytes(csv.as_bytes()).unwrap(),
+            &schema,
+            Arc::new(References::default()),
+            dir.path(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        assert_eq!(parquet_to_json(&staged.parquet, &mut out, true).unwrap(), 2);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"ma\":\"01\",\"ngay\":\"2025-07-01\",\"so\":5,\"ty_le\":0.5}\n{\"ma\":\"02\",\"ngay\":null,\"so\":null,\"ty_le\":null}\n"
+        );
+        let mut out = Vec::new();
+        parquet_to_json(&staged.parquet, &mut out, false).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v[0]["so"], 5);
+        let xlsx = dir.path().join("x.xlsx");
+        assert_eq!(parquet_to_xlsx(&staged.parquet, &xlsx, dir.path(), "bảng").unwrap(), 2);
+        // Read it back with the same library kho reads uploads with.
+        let back = crate::convert::spreadsheet_to_csv(&xlsx, &Default::default(), &dir.path().join("b.csv")).unwrap();
+        assert_eq!(back, ("bảng".to_string(), 1));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("b.csv")).unwrap(),
+            "ma,so,ngay,ty_le\n01,5,2025-07-01,0.5\n02,,,\n"
+        );
+    }
+}

@@ -135,6 +135,44 @@ async fn upload_check_quarantine_publish_and_history() {
     )
     .await;
     assert_eq!(String::from_utf8(csv).unwrap(), v2);
+    // JSON, JSON lines and Excel too.
+    let (_, body, headers) = raw(
+        &steward,
+        reqwest::Method::GET,
+        "/api/v1/datasets/co-so-y-te/resources/co-so/versions/2/data?format=json",
+        None,
+    )
+    .await;
+    assert_eq!(headers["content-type"], "application/json");
+    let rows: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (rows.as_array().unwrap().len(), &rows[0]["ma_co_so"], &rows[0]["so_giuong"]),
+        (3, &json!("BV01"), &json!(550))
+    );
+    let (_, body, _) = raw(
+        &steward,
+        reqwest::Method::GET,
+        "/api/v1/datasets/co-so-y-te/resources/co-so/versions/2/data?format=ndjson",
+        None,
+    )
+    .await;
+    assert_eq!(String::from_utf8(body).unwrap().lines().count(), 3);
+    let (status, body, headers) = raw(
+        &steward,
+        reqwest::Method::GET,
+        "/api/v1/datasets/co-so-y-te/resources/co-so/versions/2/data?format=xlsx",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap().contains("spreadsheetml"));
+    assert_eq!(&body[..2], b"PK");
+    // The workbook passes the table's checks again (a steward's round trip through Excel).
+    let (status, report, _) =
+        raw(&steward, reqwest::Method::POST, "/api/v1/datasets/co-so-y-te/resources/co-so/validate", Some(body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let report: Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!((report["rows"].as_u64(), report["problems_total"].as_u64()), (Some(3), Some(0)), "{report}");
     let (status, q, _) =
         raw(&steward, reqwest::Method::GET, "/api/v1/datasets/co-so-y-te/resources/co-so/versions/1/quarantine", None)
             .await;

@@ -221,7 +221,8 @@ async fn version(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DataQuery {
-    /// `parquet` (default: the stored file itself) or `csv`.
+    /// `parquet` (default: the stored file itself), `csv`, `json` (an array of objects), `ndjson`
+    /// (one object per line) or `xlsx`.
     pub format: Option<String>,
 }
 
@@ -247,8 +248,8 @@ async fn data(
     ApiQuery(q): ApiQuery<DataQuery>,
 ) -> ApiResult<Response> {
     let format = q.format.unwrap_or_else(|| "parquet".into());
-    if format != "parquet" && format != "csv" {
-        return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be 'parquet' or 'csv'")));
+    if !["parquet", "csv", "json", "ndjson", "xlsx"].contains(&format.as_str()) {
+        return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be parquet, csv, json, ndjson or xlsx")));
     }
     let version = s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?;
     let base = format!("{name}-v{}", version.version);
@@ -265,7 +266,8 @@ async fn data(
         )
             .into_response());
     }
-    // CSV: convert batch by batch while the client reads, with a bounded buffer in between.
+    // Other formats: convert batch by batch while the client reads, with a bounded buffer in
+    // between (XLSX is written to a file first: the format cannot be streamed).
     tokio::fs::create_dir_all(&s.config.upload_dir)
         .await
         .map_err(|e| Error::internal(format!("upload folder {}: {e}", s.config.upload_dir.display())))?;
@@ -276,18 +278,57 @@ async fn data(
         .map_err(|e| Error::internal(format!("temporary file: {e}")))?
         .into_temp_path();
     s.kho.fetch_object(&version.object_key, &tmp).await?;
+    if format == "xlsx" {
+        let out = tempfile::Builder::new()
+            .prefix("export-")
+            .suffix(".xlsx")
+            .tempfile_in(&s.config.upload_dir)
+            .map_err(|e| Error::internal(format!("temporary file: {e}")))?
+            .into_temp_path();
+        let (dir, out_path, sheet) = (s.config.upload_dir.clone(), out.to_path_buf(), name.clone());
+        tokio::task::spawn_blocking(move || kho_ingest::stage::parquet_to_xlsx(&tmp, &out_path, &dir, &sheet))
+            .await
+            .map_err(|e| Error::internal(format!("export task: {e}")))?
+            .map_err(|e| {
+                Error::new(
+                    if e.code == "too_many_rows" { ErrorCode::BadRequest } else { ErrorCode::Internal },
+                    e.message,
+                )
+            })?;
+        let file = tokio::fs::File::open(&out).await.map_err(|e| Error::internal(e.to_string()))?;
+        // The file is open: removing its name now leaves the data readable until streamed.
+        drop(out);
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{base}.xlsx\"")),
+            ],
+            Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        )
+            .into_response());
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+    let fmt = format.clone();
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(64 * 1024) };
-        let result =
-            kho_ingest::stage::parquet_to_csv(&tmp, &mut w).map(|_| ()).map_err(|e| std::io::Error::other(e.message));
+        let written = match fmt.as_str() {
+            "json" => kho_ingest::stage::parquet_to_json(&tmp, &mut w, false),
+            "ndjson" => kho_ingest::stage::parquet_to_json(&tmp, &mut w, true),
+            _ => kho_ingest::stage::parquet_to_csv(&tmp, &mut w),
+        };
+        let result = written.map(|_| ()).map_err(|e| std::io::Error::other(e.message));
         let result = result.and_then(|()| std::io::Write::flush(&mut w));
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
         }
         drop(tmp);
     });
-    Ok(csv_response(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)), &format!("{base}.csv")))
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok(match format.as_str() {
+        "csv" => csv_response(body, &format!("{base}.csv")),
+        "json" => ([(header::CONTENT_TYPE, "application/json".to_string())], body).into_response(),
+        _ => ([(header::CONTENT_TYPE, "application/x-ndjson".to_string())], body).into_response(),
+    })
 }
 
 /// Feeds written bytes to a response stream in 64 KiB pieces; blocks while the client is slow,
