@@ -328,3 +328,65 @@ impl Kho {
         Ok(orphans.len())
     }
 }
+
+impl Kho {
+    /// The dataset as a Frictionless Data Package: `datapackage.json` (the description and each
+    /// table's Table Schema) and `data/<table>.csv` with each table's latest version, zipped to
+    /// `out`. Tables with nothing published are left out.
+    pub async fn write_datapackage(&self, ctx: &Ctx, dataset: &str, out: &Path) -> Result<()> {
+        let d = self.get_dataset(ctx, dataset).await?;
+        let owner = self.store.agency(d.owner_agency_id()).await?.map(|a| a.name).unwrap_or_default();
+        let mut parts = Vec::new();
+        let mut resources = Vec::new();
+        for r in &d.resources {
+            let Some(v) = self.store.versions(&r.id).await?.into_iter().next() else { continue };
+            let tmp = self.scratch_csv().await?.with_extension("parquet");
+            self.fetch_object(&v.object_key, &tmp).await?;
+            resources.push(serde_json::json!({
+                "name": r.input.name,
+                "title": r.input.title.clone().unwrap_or_else(|| r.input.name.clone()),
+                "path": format!("data/{}.csv", r.input.name),
+                "profile": "tabular-data-resource",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
+                "schema": v.schema,
+                "version": v.version,
+                "rows": v.rows,
+            }));
+            parts.push((format!("data/{}.csv", r.input.name), tmp));
+        }
+        let i = &d.input;
+        let descriptor = serde_json::json!({
+            "profile": "tabular-data-package",
+            "name": i.slug,
+            "id": d.id,
+            "title": i.title,
+            "description": i.description,
+            "keywords": i.tags,
+            "licenses": i.license.iter().map(|l| serde_json::json!({"name": l})).collect::<Vec<_>>(),
+            "contributors": [{"title": owner, "role": "publisher"}],
+            "created": d.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "version": d.revision.to_string(),
+            "resources": resources,
+        });
+        let out = out.to_path_buf();
+        let written = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
+            let file = std::fs::File::create(&out).map_err(|e| e.to_string())?;
+            let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+            zip.start_file("datapackage.json", opts).map_err(|e| e.to_string())?;
+            serde_json::to_writer_pretty(&mut zip, &descriptor).map_err(|e| e.to_string())?;
+            for (name, parquet) in &parts {
+                zip.start_file(name.as_str(), opts).map_err(|e| e.to_string())?;
+                kho_ingest::stage::parquet_to_csv(parquet, &mut zip).map_err(|e| e.message)?;
+                let _ = std::fs::remove_file(parquet);
+            }
+            zip.finish().map_err(|e| e.to_string())?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("data package task: {e}")))?;
+        written.map_err(|e| Error::internal(format!("data package: {e}")))
+    }
+}

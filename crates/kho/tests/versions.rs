@@ -418,3 +418,32 @@ async fn quality_scores_follow_the_data_and_the_calendar() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Chất lượng dữ liệu") && html.contains("Cơ sở khám bệnh"));
 }
+
+#[tokio::test]
+async fn a_dataset_downloads_as_a_data_package() {
+    let s = Server::start(true);
+    let anon = s.client();
+    let (status, body, headers) =
+        raw(&anon, reqwest::Method::GET, "/api/v1/datasets/bui-min-pm25-ha-noi/datapackage", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/zip");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body)).unwrap();
+    let descriptor: Value = {
+        let f = zip.by_name("datapackage.json").unwrap();
+        serde_json::from_reader(f).unwrap()
+    };
+    assert_eq!(descriptor["profile"], "tabular-data-package");
+    assert_eq!(descriptor["name"], "bui-min-pm25-ha-noi");
+    let r = &descriptor["resources"][0];
+    assert_eq!(
+        (r["path"].as_str(), r["version"].as_i64(), r["rows"].as_i64()),
+        (Some("data/pm25.csv"), Some(2), Some(7009))
+    );
+    assert!(r["schema"]["fields"].as_array().unwrap().len() >= 10);
+    let mut csv = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("data/pm25.csv").unwrap(), &mut csv).unwrap();
+    assert_eq!(csv.lines().count(), 7010);
+    // Non-open datasets do not exist for anonymous visitors, in this form either.
+    let (status, _, _) = raw(&anon, reqwest::Method::GET, "/api/v1/datasets/co-so-y-te/datapackage", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -400,8 +400,39 @@ async fn infer(
     Ok(axum::Json(s.kho.infer_schema(&c.ctx, &file, &sheet_options(q.sheet, q.header_row)).await?))
 }
 
+/// The dataset as a Frictionless Data Package (zip): `datapackage.json` with each table's Table
+/// Schema, and each table's latest version as CSV.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/datapackage", tag = "ingest", params(("id" = String, Path)),
+    responses((status = 200, description = "A zip file", content_type = "application/zip", body = String)))]
+async fn datapackage(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    tokio::fs::create_dir_all(&s.config.upload_dir).await.map_err(|e| Error::internal(e.to_string()))?;
+    let out = tempfile::Builder::new()
+        .prefix("datapackage-")
+        .suffix(".zip")
+        .tempfile_in(&s.config.upload_dir)
+        .map_err(|e| Error::internal(format!("temporary file: {e}")))?
+        .into_temp_path();
+    s.kho.write_datapackage(&c.ctx, &id, &out).await?;
+    let file = tokio::fs::File::open(&out).await.map_err(|e| Error::internal(e.to_string()))?;
+    // Open already: the name can go, the data stays readable until streamed.
+    drop(out);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}-datapackage.zip\"")),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    )
+        .into_response())
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(datapackage))
         .routes(routes!(infer))
         .routes(routes!(validate))
         .routes(routes!(upload))
