@@ -18,16 +18,30 @@ pub use read::{CsvSource, ReadError};
 /// FNV-1a, 64 bits: a stable, fast hash for keys and rows (the standard library's hasher may
 /// change between releases, and versions are compared across releases).
 pub(crate) fn fnv1a(parts: impl IntoIterator<Item = impl AsRef<[u8]>>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = Fnv::default();
     for part in parts {
-        for b in part.as_ref() {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0x1f;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h.write(part.as_ref());
+        h.write(&[0x1f]);
     }
-    h
+    h.0
+}
+
+/// The FNV-1a state, fed piece by piece.
+pub(crate) struct Fnv(pub(crate) u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 pub use report::{Problem, Report, RuleCount};
 pub use stage::{Diff, KeyIndex, Staged};

@@ -57,17 +57,11 @@ impl KeyIndex {
         if pk.is_empty() {
             *self.by_row.entry(hash).or_default() += 1;
         } else {
-            let mut key: u64 = 0xcbf2_9ce4_8422_2325;
-            let mut eat = |bytes: &[u8]| {
-                for b in bytes {
-                    key ^= *b as u64;
-                    key = key.wrapping_mul(0x0000_0100_0000_01b3);
-                }
-            };
+            let mut key = crate::Fnv::default();
             for i in pk {
-                cell_bytes(cells[*i].as_ref(), &mut eat);
+                cell_bytes(cells[*i].as_ref(), &mut |b| key.write(b));
             }
-            self.by_key.insert(key, hash);
+            self.by_key.insert(key.0, hash);
         }
     }
 
@@ -97,18 +91,12 @@ impl KeyIndex {
 /// FNV-1a over the canonical text of every cell: stable across runs and releases (unlike the
 /// standard library's hasher), which matters because versions are compared later.
 fn row_hash(cells: &[Option<Cell>]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
+    let mut h = crate::Fnv::default();
     for c in cells {
-        cell_bytes(c.as_ref(), &mut eat);
-        eat(&[0x1f]);
+        cell_bytes(c.as_ref(), &mut |b| h.write(b));
+        h.write(&[0x1f]);
     }
-    h
+    h.0
 }
 
 /// A cell's canonical bytes for hashing: a type tag and the value's binary form (no text

@@ -50,7 +50,8 @@ pub struct QualityOverview {
 }
 
 impl Kho {
-    async fn quality_of(&self, d: &Dataset, now: OffsetDateTime) -> Result<DatasetQuality> {
+    /// Scores of a dataset the caller has already read (no second read, no second audit entry).
+    pub async fn quality_of(&self, d: &Dataset, now: OffsetDateTime) -> Result<DatasetQuality> {
         let open = d.input.access_level == AccessLevel::Open;
         let mut resources = Vec::new();
         let mut last_published = None;

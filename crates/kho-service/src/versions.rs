@@ -311,6 +311,25 @@ impl Kho {
         Ok(v)
     }
 
+    /// The object key of a version's quarantined rows; only those who may change the dataset see
+    /// them (they are rows that failed its rules, possibly with personal data).
+    pub async fn version_quarantine(
+        &self,
+        ctx: &Ctx,
+        dataset: &str,
+        resource: &str,
+        version: Option<i64>,
+    ) -> Result<(ResourceVersion, String)> {
+        let v = self.version_for_read(ctx, dataset, resource, version).await?;
+        let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
+        if !self.can_edit(ctx, &d) {
+            return Err(Error::forbidden("only the dataset's stewards see quarantined rows"));
+        }
+        let key =
+            v.quarantine_key.clone().ok_or_else(|| Error::new(ErrorCode::NotFound, "this version left no rows out"))?;
+        Ok((v, key))
+    }
+
     /// Remove objects that no committed version points to (interrupted publishes) and staged
     /// uploads that were decided. Run at start.
     pub async fn clean_orphans(&self) -> Result<usize> {

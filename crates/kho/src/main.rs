@@ -373,6 +373,14 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// Let a user sign in again, or lock them out (their sessions end).
+async fn set_active(kho: &Kho, ctx: &Ctx, username: &str, active: bool) -> anyhow::Result<()> {
+    let id = user_id(kho, username).await?;
+    kho.update_user(ctx, id, UserChanges { active: Some(active), ..Default::default() }).await.map_err(e)?;
+    println!("{username} {}", if active { "can sign in again" } else { "can no longer sign in" });
+    Ok(())
+}
+
 /// The named table, or the dataset's only one.
 async fn pick_resource(kho: &Kho, ctx: &Ctx, dataset: &str, resource: Option<String>) -> anyhow::Result<String> {
     let d = kho.get_dataset(ctx, dataset).await.map_err(e)?;
@@ -569,20 +577,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                         println!("password: {password}  (shown only once)");
                     }
                 }
-                UserCommand::Deactivate { username } => {
-                    let id = user_id(&kho, &username).await?;
-                    kho.update_user(&system, id, UserChanges { active: Some(false), ..Default::default() })
-                        .await
-                        .map_err(e)?;
-                    println!("{username} can no longer sign in");
-                }
-                UserCommand::Activate { username } => {
-                    let id = user_id(&kho, &username).await?;
-                    kho.update_user(&system, id, UserChanges { active: Some(true), ..Default::default() })
-                        .await
-                        .map_err(e)?;
-                    println!("{username} can sign in again");
-                }
+                UserCommand::Deactivate { username } => set_active(&kho, &system, &username, false).await?,
+                UserCommand::Activate { username } => set_active(&kho, &system, &username, true).await?,
             }
         }
         Command::Token { command } => {

@@ -365,12 +365,7 @@ async fn version_quarantine(
     ApiCaller(c): ApiCaller,
     Path((id, name, v)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let version = s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?;
-    let d = s.kho.get_dataset(&c.ctx, &id).await?;
-    if !s.kho.can_edit(&c.ctx, &d) {
-        return Err(ApiError(Error::forbidden("only the dataset's stewards see quarantined rows")));
-    }
-    let key = version.quarantine_key.ok_or_else(|| Error::new(ErrorCode::NotFound, "this version left no rows out"))?;
+    let (version, key) = s.kho.version_quarantine(&c.ctx, &id, &name, parse_version(&v)?).await?;
     let stream = s.kho.blobs.get_stream(&key).await?.map(|r| r.map_err(|e| std::io::Error::other(e.message)));
     Ok(csv_response(Body::from_stream(stream), &format!("{name}-v{}-quarantine.csv", version.version)))
 }

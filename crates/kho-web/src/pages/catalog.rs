@@ -524,19 +524,9 @@ pub async fn new_submit(State(s): State<AppState>, page: Page, f: FormData) -> P
     match result {
         Ok(d) => Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response()),
         Err(e) if is_form_error(&e) => {
-            let title = page.tr().error(e.code);
+            let (title, details) = form_errors(&page, &e);
             blank_rows(&mut form.rows);
-            Ok(form_page(
-                &s,
-                &page,
-                false,
-                "/datasets/new".into(),
-                form,
-                e.details.clone().into_iter().chain(detail_if_none(&e)).collect(),
-                title,
-                0,
-            )
-            .await)
+            Ok(form_page(&s, &page, false, "/datasets/new".into(), form, details, title, 0).await)
         }
         Err(e) => Err(page.error(e)),
     }
@@ -556,8 +546,10 @@ fn is_form_error(e: &Error) -> bool {
     )
 }
 
-fn detail_if_none(e: &Error) -> Option<Detail> {
-    e.details.is_empty().then(|| Detail::new("", e.message.clone()))
+/// The error box of a form: the localized title, and each field's problem (or the message).
+fn form_errors(page: &Page, e: &Error) -> (String, Vec<Detail>) {
+    let details = if e.details.is_empty() { vec![Detail::new("", e.message.clone())] } else { e.details.clone() };
+    (page.tr().error(e.code), details)
 }
 
 #[derive(Template)]
@@ -619,7 +611,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
     let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
     let name_of =
         |id: i64| agencies.iter().find(|a| a.id == id).map(|a| a.name.clone()).unwrap_or_else(|| id.to_string());
-    let quality = s.kho.dataset_quality(page.ctx(), &d.id).await.map_err(|e| page.error(e))?;
+    let quality = s.kho.quality_of(&d, time::OffsetDateTime::now_utc()).await.map_err(|e| page.error(e))?;
     let mut resources = Vec::new();
     for r in &d.resources {
         let eff = s.kho.effective_schema(&r.input.schema).await.map_err(|e| page.error(e))?;
@@ -736,8 +728,7 @@ pub async fn edit_submit(State(s): State<AppState>, page: Page, Path(slug): Path
     match result {
         Ok(d) => Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response()),
         Err(e) if is_form_error(&e) => {
-            let title = page.tr().error(e.code);
-            let details = e.details.clone().into_iter().chain(detail_if_none(&e)).collect();
+            let (title, details) = form_errors(&page, &e);
             Ok(form_page(
                 &s,
                 &page,
@@ -867,8 +858,7 @@ async fn resource_submit(s: AppState, page: Page, slug: String, existing: Option
     match result {
         Ok(d) => Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response()),
         Err(e) if is_form_error(&e) => {
-            let title = page.tr().error(e.code);
-            let details = e.details.clone().into_iter().chain(detail_if_none(&e)).collect();
+            let (title, details) = form_errors(&page, &e);
             blank_rows(&mut form.rows);
             Ok(resource_page(&s, &page, &d, existing.is_some(), form, details, title).await)
         }
