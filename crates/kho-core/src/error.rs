@@ -51,6 +51,9 @@ error_codes! {
     CsrfFailed => "csrf_failed", "The form's anti-forgery token is missing or does not match.";
     Forbidden => "forbidden", "You are signed in but may not do this.";
     Conflict => "conflict", "The object changed since you read it, or the request conflicts with its state.";
+    InvalidQuery => "invalid_query", "A filter, sort, field list, aggregate or SQL statement is not valid for this table; the message says which part.";
+    SqlNotReadOnly => "sql_not_read_only", "Only one read-only statement (SELECT, WITH … SELECT, EXPLAIN) may be run.";
+    QueryLimit => "query_limit", "The query ran past its time or memory limit; narrow it (filters, fewer groups) or page through it.";
     RateLimited => "rate_limited", "Too many requests; retry after the time in `Retry-After`.";
     Internal => "internal", "An unexpected error on the server; it has been logged.";
 }

@@ -13,7 +13,7 @@ use crate::{Ctx, Kho};
 
 pub const MAX_PAGE: i64 = 1000;
 
-fn access(d: &Dataset) -> DatasetAccess<'_> {
+pub(crate) fn access(d: &Dataset) -> DatasetAccess<'_> {
     DatasetAccess {
         owner_agency_id: d.owner_agency_id(),
         level: d.input.access_level,

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod dictionary;
 pub mod ingest;
 pub mod quality;
+pub mod query;
 pub mod users;
 pub mod versions;
 
@@ -32,6 +33,7 @@ pub struct ServiceConfig {
     pub lockout_window: time::Duration,
     /// Where uploads are staged while they wait for a decision.
     pub upload_dir: std::path::PathBuf,
+    pub query: kho_query::QueryLimits,
 }
 
 impl Default for ServiceConfig {
@@ -42,6 +44,7 @@ impl Default for ServiceConfig {
             lockout_threshold: 5,
             lockout_window: time::Duration::minutes(15),
             upload_dir: std::env::temp_dir().join("kho-uploads"),
+            query: kho_query::QueryLimits::default(),
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct Kho {
     pub store: Arc<dyn MetaStore>,
     pub blobs: kho_storage::BlobStore,
     pub config: Arc<ServiceConfig>,
+    /// Rows queries and SQL over published versions.
+    pub query: Arc<kho_query::QueryEngine>,
     /// Publishes are serialised so that version numbers never collide and none is lost.
     publish_lock: Arc<tokio::sync::Mutex<()>>,
     /// Administrative codes and the crosswalk for validators: loaded once, they only change
@@ -60,8 +65,20 @@ pub struct Kho {
 }
 
 impl Kho {
-    pub fn new(store: Arc<dyn MetaStore>, blobs: kho_storage::BlobStore, config: ServiceConfig) -> Self {
-        Kho { store, blobs, config: Arc::new(config), references: Arc::default(), publish_lock: Arc::default() }
+    pub fn new(
+        store: Arc<dyn MetaStore>,
+        blobs: kho_storage::BlobStore,
+        config: ServiceConfig,
+    ) -> kho_core::Result<Self> {
+        let query = Arc::new(kho_query::QueryEngine::new(blobs.object_store(), config.query.clone())?);
+        Ok(Kho {
+            store,
+            blobs,
+            query,
+            config: Arc::new(config),
+            references: Arc::default(),
+            publish_lock: Arc::default(),
+        })
     }
 }
 

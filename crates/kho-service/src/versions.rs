@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use kho_core::model::{Dataset, Resource, ResourceVersion, Upload};
-use kho_core::policy::{self, Action, DatasetAccess};
+use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_ingest::read::ReadError;
 use kho_ingest::{CsvSource, Validator, stage};
@@ -18,15 +18,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 
+use crate::catalog::access;
 use crate::{Ctx, Kho};
-
-fn access(d: &Dataset) -> DatasetAccess<'_> {
-    DatasetAccess {
-        owner_agency_id: d.owner_agency_id(),
-        level: d.input.access_level,
-        allowed_agency_ids: &d.input.allowed_agency_ids,
-    }
-}
 
 fn read_error(e: ReadError) -> Error {
     let path = e.line.map_or("file".to_string(), |l| format!("file:line {l}"));

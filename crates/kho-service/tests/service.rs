@@ -11,7 +11,7 @@ async fn kho() -> (Kho, tempfile::TempDir) {
     let store = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
     let blobs = kho_storage::BlobStore::local(&dir.path().join("objects")).unwrap();
     let config = ServiceConfig { upload_dir: dir.path().join("uploads"), ..Default::default() };
-    let kho = Kho::new(Arc::new(store), blobs, config);
+    let kho = Kho::new(Arc::new(store), blobs, config).unwrap();
     (kho, dir)
 }
 

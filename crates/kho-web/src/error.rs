@@ -8,7 +8,9 @@ use serde::Serialize;
 pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
-        BadRequest | InvalidJson => StatusCode::BAD_REQUEST,
+        BadRequest | InvalidJson | InvalidQuery | SqlNotReadOnly => StatusCode::BAD_REQUEST,
+        // The request was understood; it asks for more than one query may take.
+        QueryLimit => StatusCode::UNPROCESSABLE_ENTITY,
         InvalidFile => StatusCode::UNPROCESSABLE_ENTITY,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -32,6 +32,14 @@ pub struct Config {
     pub initial_admin_password: Option<String>,
     /// Log filter, e.g. "info" or "kho=debug,tower_http=info".
     pub log: String,
+    /// Memory for published versions kept ready for queries (least recently used dropped).
+    pub query_cache_bytes: u64,
+    /// Memory all running queries may use together for sorting and grouping.
+    pub query_memory_bytes: u64,
+    /// Time limit of one SQL statement.
+    pub sql_timeout_secs: u64,
+    /// Most rows one SQL answer returns (it says when it was cut).
+    pub sql_max_rows: usize,
 }
 
 /// Environment values that look like numbers reach us as numbers ("01" as 1): accept both and
@@ -64,6 +72,10 @@ impl Default for Config {
             lockout_minutes: 15,
             initial_admin_password: None,
             log: "info,tower_http=warn,sqlx=warn".into(),
+            query_cache_bytes: 1 << 30,
+            query_memory_bytes: 2 << 30,
+            sql_timeout_secs: 30,
+            sql_max_rows: 10_000,
         }
     }
 }
@@ -110,6 +122,10 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
         "lockout_minutes",
         "initial_admin_password",
         "log",
+        "query_cache_bytes",
+        "query_memory_bytes",
+        "sql_timeout_secs",
+        "sql_max_rows",
     ];
     fig = fig.merge(Env::prefixed("KHO_").only(&keys)).merge(Serialized::globals(overrides));
     fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))

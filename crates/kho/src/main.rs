@@ -273,9 +273,16 @@ async fn open(cfg: &Config) -> anyhow::Result<Kho> {
         lockout_threshold: cfg.lockout_threshold.max(1),
         lockout_window: time::Duration::minutes(cfg.lockout_minutes.max(1)),
         upload_dir: cfg.data_dir.join("uploads"),
+        query: kho_query::QueryLimits {
+            cache_bytes: cfg.query_cache_bytes,
+            memory_bytes: usize::try_from(cfg.query_memory_bytes).unwrap_or(usize::MAX),
+            sql_timeout: std::time::Duration::from_secs(cfg.sql_timeout_secs.max(1)),
+            sql_max_rows: cfg.sql_max_rows.max(1),
+            ..Default::default()
+        },
     };
     let blobs = kho_storage::BlobStore::local(&cfg.data_dir.join("objects")).map_err(e)?;
-    Ok(Kho::new(Arc::new(store), blobs, service))
+    Kho::new(Arc::new(store), blobs, service).map_err(e)
 }
 
 /// Open and make sure the instance is initialised (reference data, agencies, first admin).

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod dictionary;
 pub mod ingest;
 pub mod quality;
+pub mod query;
 pub mod users;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -34,6 +35,7 @@ Every error has the body `{code, message, details}`; `code` is stable.",
         (name = "catalog", description = "Datasets, resources and Table Schemas"),
         (name = "dictionary", description = "The shared data dictionary"),
         (name = "ingest", description = "Checking and loading data files"),
+        (name = "query", description = "Reading published data: rows, aggregates and read-only SQL"),
         (name = "quality", description = "Quality scores: đúng, đủ, sạch, sống"),
         (name = "audit", description = "The tamper-evident audit log")
     )
@@ -72,13 +74,13 @@ impl Modify for ErrorResponses {
             ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody")))).build()
         };
         let standard = [
-            ("400", "Malformed request (bad_request, invalid_json)"),
+            ("400", "Malformed request (bad_request, invalid_json, invalid_query, sql_not_read_only)"),
             ("401", "Not signed in, or the token is invalid, expired or revoked"),
             ("403", "Signed in but not allowed (forbidden, csrf_failed)"),
             ("404", "Not found, or not visible to you"),
             ("413", "Body larger than the server accepts"),
             ("415", "Body is not JSON"),
-            ("422", "Input failed validation; `details` names each field"),
+            ("422", "Input failed validation (`details` names each field), or a query past its limits (query_limit)"),
             ("429", "Too many attempts; see Retry-After"),
             ("500", "Unexpected server error"),
         ];
@@ -110,5 +112,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(dictionary::router())
         .merge(ingest::router())
         .merge(quality::router())
+        .merge(query::router())
         .merge(audit::router())
 }

@@ -1,0 +1,655 @@
+//! The rows API: pages of records with filters, full-text search, sort, field selection, offset
+//! or keyset paging and totals; and group-by aggregates. Queries are built as DataFusion
+//! expressions from parsed parts, never as SQL text, so no value can change their meaning.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ScalarValue;
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
+use datafusion::logical_expr::{Expr, SortExpr, lit};
+use datafusion::prelude::{DataFrame, ident};
+use kho_core::{Error, ErrorCode, Result};
+use serde::Serialize;
+
+use crate::engine::{QueryEngine, Source};
+use crate::json::{FieldInfo, fields_of, records};
+use crate::{df_err, fold_udf};
+
+/// At most this many records in one page or one aggregate answer.
+pub const MAX_PAGE: usize = 10_000;
+const MAX_Q_CHARS: usize = 200;
+const MAX_Q_WORDS: usize = 10;
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorCode::InvalidQuery, message)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    /// One of several values (comma-separated in the text form).
+    In,
+    /// Empty (`null:true`) or not (`null:false`).
+    Null,
+    /// Text containing the value, with or without diacritics.
+    Contains,
+}
+
+impl FilterOp {
+    const NAMES: &'static [(&'static str, FilterOp)] = &[
+        ("eq", FilterOp::Eq),
+        ("ne", FilterOp::Ne),
+        ("gt", FilterOp::Gt),
+        ("gte", FilterOp::Gte),
+        ("lt", FilterOp::Lt),
+        ("lte", FilterOp::Lte),
+        ("in", FilterOp::In),
+        ("null", FilterOp::Null),
+        ("contains", FilterOp::Contains),
+    ];
+
+    pub fn parse(s: &str) -> Option<FilterOp> {
+        FilterOp::NAMES.iter().find(|(n, _)| *n == s).map(|(_, op)| *op)
+    }
+
+    pub fn name(self) -> &'static str {
+        FilterOp::NAMES.iter().find(|(_, op)| *op == self).map(|(n, _)| *n).unwrap_or("eq")
+    }
+}
+
+/// One condition on a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub field: String,
+    pub op: FilterOp,
+    pub values: Vec<String>,
+}
+
+impl Filter {
+    pub fn eq(field: impl Into<String>, value: impl Into<String>) -> Filter {
+        Filter { field: field.into(), op: FilterOp::Eq, values: vec![value.into()] }
+    }
+
+    /// The text form `field:op:value` (`field:value` means `eq`; `in` takes `a,b,c`).
+    pub fn parse(s: &str) -> Result<Filter> {
+        let (field, rest) = s.split_once(':').ok_or_else(|| {
+            invalid(format!("filter '{s}': write field:op:value, e.g. ma_tinh:eq:14 or dan_so:gte:1000"))
+        })?;
+        let (op, value) = match rest.split_once(':') {
+            Some((op, value)) if FilterOp::parse(op).is_some() => (FilterOp::parse(op).unwrap_or(FilterOp::Eq), value),
+            _ => (FilterOp::Eq, rest),
+        };
+        if field.is_empty() {
+            return Err(invalid(format!("filter '{s}': the field name is empty")));
+        }
+        let values =
+            if op == FilterOp::In { value.split(',').map(str::to_string).collect() } else { vec![value.to_string()] };
+        Ok(Filter { field: field.to_string(), op, values })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub field: String,
+    pub descending: bool,
+}
+
+impl SortKey {
+    /// `a,-b`: by a ascending, then b descending.
+    pub fn parse_list(s: &str) -> Result<Vec<SortKey>> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (descending, field) = match p.strip_prefix('-') {
+                    Some(f) => (true, f),
+                    None => (false, p.strip_prefix('+').unwrap_or(p)),
+                };
+                if field.is_empty() {
+                    return Err(invalid(format!("sort '{s}': a '-' must be followed by a field name")));
+                }
+                Ok(SortKey { field: field.to_string(), descending })
+            })
+            .collect()
+    }
+}
+
+/// A page request. `limit` is at most [`MAX_PAGE`].
+#[derive(Debug, Clone)]
+pub struct RowsQuery {
+    pub filters: Vec<Filter>,
+    /// Words that must each appear in some text field (diacritics and case ignored).
+    pub q: Option<String>,
+    pub sort: Vec<SortKey>,
+    pub fields: Option<Vec<String>>,
+    pub limit: usize,
+    pub offset: usize,
+    /// The `next` cursor of the previous page (keyset paging).
+    pub after: Option<String>,
+    pub total: bool,
+}
+
+impl Default for RowsQuery {
+    fn default() -> Self {
+        RowsQuery {
+            filters: Vec::new(),
+            q: None,
+            sort: Vec::new(),
+            fields: None,
+            limit: 100,
+            offset: 0,
+            after: None,
+            total: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFunc {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+/// One aggregate: `count` (rows), or `count|sum|avg|min|max` of a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measure {
+    pub func: AggFunc,
+    pub field: Option<String>,
+}
+
+impl Measure {
+    /// `count`, `count:f`, `sum:f`, `avg:f`, `min:f`, `max:f`.
+    pub fn parse(s: &str) -> Result<Measure> {
+        let (name, field) = match s.split_once(':') {
+            Some((n, f)) => (n, Some(f.to_string())),
+            None => (s, None),
+        };
+        let func = match name {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "avg" => AggFunc::Avg,
+            "min" => AggFunc::Min,
+            "max" => AggFunc::Max,
+            _ => return Err(invalid(format!("aggregate '{s}': use count, or count|sum|avg|min|max:field"))),
+        };
+        if func != AggFunc::Count && field.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid(format!("aggregate '{s}': {name} needs a field, e.g. {name}:dan_so")));
+        }
+        Ok(Measure { func, field })
+    }
+
+    /// The answer's column name: `count`, `sum_dan_so`…
+    pub fn column_name(&self) -> String {
+        let f = match self.func {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Avg => "avg",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+        };
+        match &self.field {
+            Some(field) => format!("{f}_{field}"),
+            None => f.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AggregateQuery {
+    pub filters: Vec<Filter>,
+    pub q: Option<String>,
+    pub group_by: Vec<String>,
+    pub measures: Vec<Measure>,
+    /// By the group fields or the measures' column names; default: the group fields.
+    pub sort: Vec<SortKey>,
+    pub limit: usize,
+}
+
+/// An answer: the fields, the records, and for pages the total and the next cursor.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub fields: Vec<FieldInfo>,
+    pub records: Vec<serde_json::Value>,
+    /// Rows matching the filters (all pages), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Pass as `after` to get the next page (present when the table has a primary key and this
+    /// page is full).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// A table's fields, for checking names before a query is built.
+pub struct Table<'a> {
+    schema: &'a Schema,
+}
+
+impl<'a> Table<'a> {
+    fn field(&self, name: &str) -> Result<&'a Field> {
+        self.schema.field_with_name(name).map_err(|_| {
+            let names: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+            invalid(format!("no field '{name}' in this table (its fields: {})", names.join(", ")))
+        })
+    }
+
+    fn value(&self, field: &Field, v: &str) -> Result<ScalarValue> {
+        let t = field.data_type();
+        let text = if matches!(t, DataType::Date32 | DataType::Timestamp(..)) { iso_date(v) } else { v.to_string() };
+        let text = if matches!(t, DataType::Float64 | DataType::Float32) { text.replace(',', ".") } else { text };
+        ScalarValue::try_from_string(text, t).map_err(|_| {
+            invalid(format!("filter on '{}': '{v}' is not a valid {}", field.name(), crate::json::type_name(t)))
+        })
+    }
+
+    fn filter_expr(&self, f: &Filter) -> Result<Expr> {
+        let field = self.field(&f.field)?;
+        let c = ident(field.name());
+        let one = || -> Result<Expr> {
+            let v = f.values.first().map(String::as_str).unwrap_or("");
+            Ok(lit(self.value(field, v)?))
+        };
+        Ok(match f.op {
+            FilterOp::Eq => c.eq(one()?),
+            FilterOp::Ne => c.not_eq(one()?),
+            FilterOp::Gt => c.gt(one()?),
+            FilterOp::Gte => c.gt_eq(one()?),
+            FilterOp::Lt => c.lt(one()?),
+            FilterOp::Lte => c.lt_eq(one()?),
+            FilterOp::In => {
+                if f.values.len() > 1000 {
+                    return Err(invalid(format!("filter on '{}': at most 1000 values in 'in'", f.field)));
+                }
+                let list = f.values.iter().map(|v| Ok(lit(self.value(field, v)?))).collect::<Result<Vec<_>>>()?;
+                c.in_list(list, false)
+            }
+            FilterOp::Null => match f.values.first().map(String::as_str) {
+                Some("true") | Some("") | None => c.is_null(),
+                Some("false") => c.is_not_null(),
+                Some(other) => {
+                    return Err(invalid(format!("filter on '{}': null takes true or false, not '{other}'", f.field)));
+                }
+            },
+            FilterOp::Contains => {
+                if !is_text(field.data_type()) {
+                    return Err(invalid(format!("filter on '{}': contains works on text fields only", f.field)));
+                }
+                let word = kho_core::text::fold(f.values.first().map(String::as_str).unwrap_or(""));
+                fold_udf().call(vec![c]).like(lit(like_pattern(&word)))
+            }
+        })
+    }
+
+    /// Every word of `q` must appear in at least one text field.
+    fn search_expr(&self, q: &str) -> Result<Option<Expr>> {
+        if q.chars().count() > MAX_Q_CHARS {
+            return Err(invalid(format!("q: at most {MAX_Q_CHARS} characters")));
+        }
+        let folded = kho_core::text::fold(q);
+        let words: Vec<&str> = folded.split_whitespace().collect();
+        if words.len() > MAX_Q_WORDS {
+            return Err(invalid(format!("q: at most {MAX_Q_WORDS} words")));
+        }
+        let text_fields: Vec<&Field> =
+            self.schema.fields().iter().map(|f| f.as_ref()).filter(|f| is_text(f.data_type())).collect();
+        if words.is_empty() {
+            return Ok(None);
+        }
+        if text_fields.is_empty() {
+            return Err(invalid("q: this table has no text fields to search"));
+        }
+        let mut all: Option<Expr> = None;
+        for w in words {
+            let pattern = like_pattern(w);
+            let any = text_fields
+                .iter()
+                .map(|f| fold_udf().call(vec![ident(f.name())]).like(lit(pattern.clone())))
+                .reduce(Expr::or);
+            if let Some(any) = any {
+                all = Some(match all {
+                    Some(a) => a.and(any),
+                    None => any,
+                });
+            }
+        }
+        Ok(all)
+    }
+
+    fn conditions(&self, filters: &[Filter], q: Option<&str>) -> Result<Option<Expr>> {
+        let mut exprs = filters.iter().map(|f| self.filter_expr(f)).collect::<Result<Vec<_>>>()?;
+        if let Some(e) = q.map(|q| self.search_expr(q)).transpose()?.flatten() {
+            exprs.push(e);
+        }
+        Ok(exprs.into_iter().reduce(Expr::and))
+    }
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// `%word%` with LIKE's own wildcards escaped, so "50%" means the characters "50%".
+fn like_pattern(word: &str) -> String {
+    let mut p = String::with_capacity(word.len() + 2);
+    p.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// dd/mm/yyyy (as Vietnamese users write dates) to yyyy-mm-dd; anything else unchanged.
+fn iso_date(v: &str) -> String {
+    let parts: Vec<&str> = v.splitn(3, '/').collect();
+    if let [d, m, rest] = parts.as_slice() {
+        let (y, time) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len()));
+        if d.len() <= 2 && m.len() <= 2 && y.len() == 4 && d.chars().chain(m.chars()).all(|c| c.is_ascii_digit()) {
+            return format!("{y}-{m:0>2}-{d:0>2}{time}");
+        }
+    }
+    v.to_string()
+}
+
+/// The keyset cursor: the last record's values of the sort fields (then the primary key), as a
+/// hex-encoded JSON array, opaque to clients.
+fn encode_cursor(values: &[serde_json::Value]) -> String {
+    hex_encode(serde_json::Value::Array(values.to_vec()).to_string().as_bytes())
+}
+
+fn decode_cursor(s: &str, n: usize) -> Result<Vec<serde_json::Value>> {
+    let bad = || invalid("after: not a cursor from this table's pages (pass the 'next' value of the previous page)");
+    let bytes = hex_decode(s).ok_or_else(bad)?;
+    let values: Vec<serde_json::Value> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if values.len() != n {
+        return Err(bad());
+    }
+    Ok(values)
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.len() > 8192 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl QueryEngine {
+    /// One page of records of a version.
+    pub async fn rows(&self, source: &Source, query: &RowsQuery) -> Result<Page> {
+        if query.limit > MAX_PAGE {
+            return Err(invalid(format!("limit: at most {MAX_PAGE} records per page (got {})", query.limit)));
+        }
+        if query.after.is_some() && query.offset > 0 {
+            return Err(invalid("use either after (keyset paging) or offset, not both"));
+        }
+        let provider = self.table(&source.key).await?;
+        let schema = provider.schema();
+        let table = Table { schema: &schema };
+        let condition = table.conditions(&query.filters, query.q.as_deref())?;
+        let fields = match &query.fields {
+            Some(names) => {
+                names.iter().map(|n| table.field(n).map(|f| f.name().clone())).collect::<Result<Vec<_>>>()?
+            }
+            None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+        };
+
+        // A sort made total by the primary key, when there is one: equal sort values would
+        // otherwise come back in any order, and pages would overlap or skip rows.
+        let mut keys: Vec<SortKey> = Vec::new();
+        for k in &query.sort {
+            table.field(&k.field)?;
+            if !keys.iter().any(|x| x.field == k.field) {
+                keys.push(k.clone());
+            }
+        }
+        let keyset = !source.primary_key.is_empty();
+        let needs_total_order = !keys.is_empty() || query.after.is_some();
+        if needs_total_order && keyset {
+            for pk in &source.primary_key {
+                if !keys.iter().any(|x| &x.field == pk) {
+                    keys.push(SortKey { field: pk.clone(), descending: false });
+                }
+            }
+        }
+        if query.after.is_some() && !keyset {
+            return Err(invalid(
+                "after: keyset paging needs a primary key and this table has none; page with offset instead",
+            ));
+        }
+
+        let base = self.rows_ctx.read_table(provider.clone()).map_err(df_err)?;
+        let base = match &condition {
+            Some(c) => base.filter(c.clone()).map_err(df_err)?,
+            None => base,
+        };
+
+        let total = if query.total {
+            let count_key = format!("{}\n{:?}", source.key, condition);
+            match self.cached_count(&count_key) {
+                Some(n) => Some(n),
+                None => {
+                    let n = base.clone().count().await.map_err(df_err)? as u64;
+                    self.remember_count(count_key, n);
+                    Some(n)
+                }
+            }
+        } else {
+            None
+        };
+
+        let mut df = base;
+        if let Some(after) = &query.after {
+            let values = decode_cursor(after, keys.len())?;
+            df = df.filter(keyset_condition(&table, &keys, &values)?).map_err(df_err)?;
+        }
+        if !keys.is_empty() {
+            let order: Vec<SortExpr> = keys.iter().map(|k| ident(&k.field).sort(!k.descending, k.descending)).collect();
+            df = df.sort(order).map_err(df_err)?;
+        }
+        // The sort fields are kept until the cursor is taken, then dropped if not asked for.
+        let mut selected = fields.clone();
+        for k in &keys {
+            if !selected.contains(&k.field) {
+                selected.push(k.field.clone());
+            }
+        }
+        let df = df
+            .select(selected.iter().map(ident).collect::<Vec<_>>())
+            .map_err(df_err)?
+            .limit(query.offset, Some(query.limit))
+            .map_err(df_err)?;
+        let batches = df.collect().await.map_err(df_err)?;
+        let mut recs = records(&batches)?;
+        let next = match recs.last() {
+            Some(serde_json::Value::Object(last)) if keyset && recs.len() == query.limit && !keys.is_empty() => {
+                let values: Vec<serde_json::Value> =
+                    keys.iter().map(|k| last.get(&k.field).cloned().unwrap_or(serde_json::Value::Null)).collect();
+                Some(encode_cursor(&values))
+            }
+            _ => None,
+        };
+        if selected.len() > fields.len() {
+            for r in recs.iter_mut() {
+                if let serde_json::Value::Object(m) = r {
+                    m.retain(|k, _| fields.contains(k));
+                }
+            }
+        }
+        let out_schema =
+            Schema::new(fields.iter().filter_map(|n| schema.field_with_name(n).ok().cloned()).collect::<Vec<Field>>());
+        Ok(Page { fields: fields_of(&out_schema), records: recs, total, next })
+    }
+
+    /// Group-by aggregates of a version.
+    pub async fn aggregate(&self, source: &Source, query: &AggregateQuery) -> Result<Page> {
+        let limit = if query.limit == 0 { 1000 } else { query.limit };
+        if limit > MAX_PAGE {
+            return Err(invalid(format!("limit: at most {MAX_PAGE} groups (got {limit})")));
+        }
+        if query.measures.is_empty() {
+            return Err(invalid("measure: name at least one aggregate, e.g. measure=count or measure=sum:dan_so"));
+        }
+        let provider = self.table(&source.key).await?;
+        let schema = provider.schema();
+        let table = Table { schema: &schema };
+        let condition = table.conditions(&query.filters, query.q.as_deref())?;
+        let group: Vec<Expr> =
+            query.group_by.iter().map(|g| table.field(g).map(|f| ident(f.name()))).collect::<Result<_>>()?;
+        let mut aggs = Vec::new();
+        for m in &query.measures {
+            let name = m.column_name();
+            let e = match (&m.func, &m.field) {
+                (AggFunc::Count, None) => count_all(),
+                (func, Some(f)) => {
+                    let field = table.field(f)?;
+                    let numeric = field.data_type().is_numeric();
+                    let c = ident(field.name());
+                    match func {
+                        AggFunc::Count => count(c),
+                        AggFunc::Sum | AggFunc::Avg if !numeric => {
+                            return Err(invalid(format!(
+                                "aggregate '{}': '{f}' is {}, not a number",
+                                name,
+                                crate::json::type_name(field.data_type())
+                            )));
+                        }
+                        AggFunc::Sum => sum(c),
+                        AggFunc::Avg => avg(c),
+                        AggFunc::Min => min(c),
+                        AggFunc::Max => max(c),
+                    }
+                }
+                (_, None) => return Err(invalid(format!("aggregate '{name}' needs a field"))),
+            };
+            aggs.push(e.alias(name));
+        }
+        let mut df: DataFrame = self.rows_ctx.read_table(provider.clone()).map_err(df_err)?;
+        if let Some(c) = condition {
+            df = df.filter(c).map_err(df_err)?;
+        }
+        let df = df.aggregate(group, aggs).map_err(df_err)?;
+        let out_names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let sort: Vec<SortKey> = if query.sort.is_empty() {
+            query.group_by.iter().map(|g| SortKey { field: g.clone(), descending: false }).collect()
+        } else {
+            query.sort.clone()
+        };
+        let mut order = Vec::new();
+        for k in &sort {
+            if !out_names.contains(&k.field) {
+                return Err(invalid(format!(
+                    "sort: '{}' is not in the answer (sort by: {})",
+                    k.field,
+                    out_names.join(", ")
+                )));
+            }
+            order.push(ident(&k.field).sort(!k.descending, k.descending));
+        }
+        let df = if order.is_empty() { df } else { df.sort(order).map_err(df_err)? };
+        let df = df.limit(0, Some(limit)).map_err(df_err)?;
+        let out_schema: Arc<Schema> = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(df_err)?;
+        Ok(Page { fields: fields_of(&out_schema), records: records(&batches)?, total: None, next: None })
+    }
+}
+
+/// Rows after the cursor in the order of `keys`: (k1 > v1) or (k1 = v1 and k2 > v2) or …,
+/// with `<` for descending keys.
+fn keyset_condition(table: &Table, keys: &[SortKey], values: &[serde_json::Value]) -> Result<Expr> {
+    let mut scalars = Vec::new();
+    for (k, v) in keys.iter().zip(values) {
+        if v.is_null() {
+            return Err(invalid(format!(
+                "after: the previous page ended on an empty '{}'; keyset paging over empty values is not possible, page with offset instead",
+                k.field
+            )));
+        }
+        let field = table.field(&k.field)?;
+        scalars.push(lit(table.value(field, &json_text(v))?));
+    }
+    let mut any: Option<Expr> = None;
+    for i in 0..keys.len() {
+        let mut clause = if keys[i].descending {
+            ident(&keys[i].field).lt(scalars[i].clone())
+        } else {
+            ident(&keys[i].field).gt(scalars[i].clone())
+        };
+        for j in 0..i {
+            clause = ident(&keys[j].field).eq(scalars[j].clone()).and(clause);
+        }
+        any = Some(match any {
+            Some(a) => a.or(clause),
+            None => clause,
+        });
+    }
+    any.ok_or_else(|| invalid("after: no sort fields"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse() {
+        assert_eq!(Filter::parse("ma_tinh:14").unwrap(), Filter::eq("ma_tinh", "14"));
+        let f = Filter::parse("ma_tinh:in:01,14").unwrap();
+        assert_eq!((f.op, f.values.len()), (FilterOp::In, 2));
+        // A value may contain colons; an unknown op is part of the value.
+        let f = Filter::parse("gio:eq:10:30").unwrap();
+        assert_eq!(f.values, vec!["10:30"]);
+        let f = Filter::parse("gio:10:30").unwrap();
+        assert_eq!((f.op, f.values[0].as_str()), (FilterOp::Eq, "10:30"));
+        assert!(Filter::parse("noop").is_err());
+        assert!(Filter::parse(":eq:1").is_err());
+    }
+
+    #[test]
+    fn sorts_and_measures_parse() {
+        let s = SortKey::parse_list("a,-b").unwrap();
+        assert_eq!(s[1], SortKey { field: "b".into(), descending: true });
+        assert!(SortKey::parse_list("-").is_err());
+        assert_eq!(Measure::parse("sum:x").unwrap().column_name(), "sum_x");
+        assert!(Measure::parse("sum").is_err());
+        assert!(Measure::parse("median:x").is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_junk() {
+        let v = vec![serde_json::json!("Hà Nội"), serde_json::json!(3)];
+        assert_eq!(decode_cursor(&encode_cursor(&v), 2).unwrap(), v);
+        assert!(decode_cursor("zz", 2).is_err());
+        assert!(decode_cursor(&encode_cursor(&v), 3).is_err());
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped_and_dates_normalised() {
+        assert_eq!(like_pattern("50%_a"), "%50\\%\\_a%");
+        assert_eq!(iso_date("5/1/2024"), "2024-01-05");
+        assert_eq!(iso_date("2024-01-05"), "2024-01-05");
+        assert_eq!(iso_date("05/01/2024 10:00"), "2024-01-05 10:00");
+    }
+}

@@ -1,0 +1,145 @@
+//! Queries over published versions: the rows API, aggregates and read-only SQL. Every table a
+//! query touches is resolved through `version_for_read`, so the one policy decides, a table the
+//! caller may not read looks exactly like one that does not exist, and reads of non-open data
+//! are audited.
+
+use kho_core::model::ResourceVersion;
+use kho_core::{Error, ErrorCode, Result};
+use kho_query::{AggregateQuery, Page, RowsQuery, Source, SqlResult, SqlTable};
+
+use crate::{Ctx, Kho};
+
+/// At most this many tables in one SQL statement.
+const MAX_SQL_TABLES: usize = 20;
+
+/// The Parquet object of a version and its table's primary key.
+pub fn source_of(v: &ResourceVersion) -> Source {
+    let primary_key = match v.schema.get("primaryKey") {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    Source { key: v.object_key.clone(), primary_key }
+}
+
+/// `name` or `name@3` (version 3).
+fn split_version(name: &str) -> Result<(&str, Option<i64>)> {
+    match name.rsplit_once('@') {
+        Some((n, v)) => {
+            let version = v.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                Error::new(ErrorCode::InvalidQuery, format!("table \"{name}\": after '@' write a version number"))
+            })?;
+            Ok((n, Some(version)))
+        }
+        None => Ok((name, None)),
+    }
+}
+
+impl Kho {
+    /// A page of records of a version (`None`: the latest).
+    pub async fn rows(
+        &self,
+        ctx: &Ctx,
+        dataset: &str,
+        resource: &str,
+        version: Option<i64>,
+        query: &RowsQuery,
+    ) -> Result<(ResourceVersion, Page)> {
+        let v = self.version_for_read(ctx, dataset, resource, version).await?;
+        let page = self.query.rows(&source_of(&v), query).await?;
+        Ok((v, page))
+    }
+
+    /// Group-by aggregates of a version (`None`: the latest).
+    pub async fn aggregate(
+        &self,
+        ctx: &Ctx,
+        dataset: &str,
+        resource: &str,
+        version: Option<i64>,
+        query: &AggregateQuery,
+    ) -> Result<(ResourceVersion, Page)> {
+        let v = self.version_for_read(ctx, dataset, resource, version).await?;
+        let page = self.query.aggregate(&source_of(&v), query).await?;
+        Ok((v, page))
+    }
+
+    /// Run one read-only SQL statement. Tables are named `"dataset-slug"."table"` (the latest
+    /// version), `"dataset-slug"."table@2"` (version 2), or `"dataset-slug"` alone for a dataset
+    /// with one table. Every table is checked before anything runs.
+    pub async fn sql(&self, ctx: &Ctx, sql: &str) -> Result<SqlResult> {
+        let tables = kho_query::sql_tables(sql)?;
+        if tables.len() > MAX_SQL_TABLES {
+            return Err(Error::new(
+                ErrorCode::InvalidQuery,
+                format!("a statement may read at most {MAX_SQL_TABLES} tables ({} named)", tables.len()),
+            ));
+        }
+        let mut resolved = Vec::with_capacity(tables.len());
+        for t in tables {
+            let v = self.resolve_sql_table(ctx, &t).await?;
+            resolved.push((t, source_of(&v)));
+        }
+        self.query.sql(sql, &resolved).await
+    }
+
+    async fn resolve_sql_table(&self, ctx: &Ctx, t: &SqlTable) -> Result<ResourceVersion> {
+        let not_found = || {
+            Error::new(
+                ErrorCode::NotFound,
+                format!(
+                    "table {t} not found (name tables \"dataset-slug\".\"table\"; check the spelling and that you may read it)"
+                ),
+            )
+        };
+        let (dataset, resource, version) = match &t.schema {
+            Some(schema) => {
+                let (name, version) = split_version(&t.table)?;
+                (schema.clone(), name.to_string(), version)
+            }
+            None => {
+                let (slug, version) = split_version(&t.table)?;
+                let d = self.store.dataset(slug).await?.ok_or_else(not_found)?;
+                match d.resources.as_slice() {
+                    [only] => (slug.to_string(), only.input.name.clone(), version),
+                    _ => {
+                        // Existence of a dataset the caller may not read must not show: check
+                        // the right before explaining that the name is ambiguous.
+                        kho_core::policy::check_dataset(
+                            &ctx.principal,
+                            kho_core::policy::Action::Read,
+                            crate::catalog::access(&d),
+                        )
+                        .map_err(|_| not_found())?;
+                        let names: Vec<&str> = d.resources.iter().map(|r| r.input.name.as_str()).collect();
+                        return Err(Error::new(
+                            ErrorCode::InvalidQuery,
+                            format!(
+                                "dataset \"{slug}\" has {} tables; name one, e.g. \"{slug}\".\"{}\"",
+                                names.len(),
+                                names.first().copied().unwrap_or("table")
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        self.version_for_read(ctx, &dataset, &resource, version).await.map_err(|e| match e.code {
+            ErrorCode::NotFound | ErrorCode::Forbidden => not_found(),
+            _ => e,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_suffix() {
+        assert_eq!(split_version("dan_so@2").unwrap(), ("dan_so", Some(2)));
+        assert_eq!(split_version("dan_so").unwrap(), ("dan_so", None));
+        assert!(split_version("dan_so@x").is_err());
+        assert!(split_version("dan_so@0").is_err());
+    }
+}

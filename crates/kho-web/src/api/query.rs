@@ -1,0 +1,258 @@
+//! Querying published data: the rows API, aggregates and read-only SQL.
+
+use axum::extract::{Path, RawQuery, State};
+use kho_core::{Error, ErrorCode};
+use kho_query::{AggregateQuery, Filter, Measure, RowsQuery, SortKey};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiCaller, ApiJson};
+use crate::state::AppState;
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError(Error::new(ErrorCode::BadRequest, message))
+}
+
+/// The query string as ordered pairs: `filter` and `measure` may repeat.
+fn pairs(raw: Option<String>) -> Vec<(String, String)> {
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ApiError> {
+    v.parse::<T>().map_err(|_| bad(format!("{name}: '{v}' is not a whole number ≥ 0")))
+}
+
+fn version_param(v: &str) -> Result<Option<i64>, ApiError> {
+    match v {
+        "" | "latest" => Ok(None),
+        v => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| bad(format!("version: '{v}' is not a version number or 'latest'"))),
+    }
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// Parameters of the rows API (documentation; the handler reads the raw query so that `filter`
+/// may repeat).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RowsParams {
+    /// Version number; default the latest.
+    version: Option<String>,
+    /// `field:op:value`, repeatable; op is eq (default), ne, gt, gte, lt, lte, in (`a,b,c`),
+    /// null (`true`/`false`) or contains (text, diacritics ignored). Dates as yyyy-mm-dd or dd/mm/yyyy.
+    filter: Option<Vec<String>>,
+    /// Words that must all appear in the text fields, with or without diacritics.
+    q: Option<String>,
+    /// Fields to sort by, comma-separated; `-` before a field for descending.
+    sort: Option<String>,
+    /// Fields to return, comma-separated; default all.
+    fields: Option<String>,
+    /// Records per page, 0–10000; default 100.
+    limit: Option<u32>,
+    /// Records to skip.
+    offset: Option<u64>,
+    /// The `next` cursor of the previous page (keyset paging; tables with a primary key).
+    after: Option<String>,
+    /// Count all matching rows (default true).
+    total: Option<bool>,
+}
+
+/// Parameters of the aggregate API.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AggregateParams {
+    version: Option<String>,
+    /// Fields to group by, comma-separated.
+    group_by: Option<String>,
+    /// `count`, or `count|sum|avg|min|max:field`; repeatable.
+    measure: Option<Vec<String>>,
+    filter: Option<Vec<String>>,
+    q: Option<String>,
+    /// Group fields or measure columns (`sum_dan_so`), `-` for descending; default the group fields.
+    sort: Option<String>,
+    /// Groups to return, at most 10000; default 1000.
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldOut {
+    pub name: String,
+    /// Table Schema type: string, integer, number, boolean, date, datetime…
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A page of records.
+#[derive(Serialize, ToSchema)]
+pub struct RowsAnswer {
+    pub dataset: String,
+    pub resource: String,
+    pub version: i64,
+    pub fields: Vec<FieldOut>,
+    /// One object per row, every field present (null when empty).
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<serde_json::Value>,
+    /// Rows matching the filters across all pages (unless `total=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    pub limit: usize,
+    pub offset: usize,
+    /// Cursor for the next page (`after=`), when there may be one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+fn fields_out(fields: Vec<kho_query::FieldInfo>) -> Vec<FieldOut> {
+    fields.into_iter().map(|f| FieldOut { name: f.name, kind: f.kind.to_string() }).collect()
+}
+
+/// Records of a table's version, filtered, searched, sorted and paged.
+///
+/// Reads of non-open datasets are recorded in the audit log.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/resources/{name}/rows", tag = "query",
+    params(("id" = String, Path), ("name" = String, Path), RowsParams),
+    responses((status = 200, body = RowsAnswer)))]
+async fn rows(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<axum::Json<RowsAnswer>> {
+    let mut query = RowsQuery::default();
+    let mut version = None;
+    for (k, v) in pairs(raw) {
+        match k.as_str() {
+            "version" => version = version_param(&v)?,
+            "filter" => query.filters.push(Filter::parse(&v)?),
+            "q" => query.q = Some(v),
+            "sort" => query.sort = SortKey::parse_list(&v)?,
+            "fields" => query.fields = Some(list(&v)),
+            "limit" => query.limit = number("limit", &v)?,
+            "offset" => query.offset = number("offset", &v)?,
+            "after" => query.after = Some(v).filter(|v| !v.is_empty()),
+            "total" => {
+                query.total = match v.as_str() {
+                    "true" | "1" | "" => true,
+                    "false" | "0" => false,
+                    _ => return Err(bad(format!("total: '{v}' is not true or false"))),
+                }
+            }
+            other => {
+                return Err(bad(format!("unknown parameter '{other}' (filters are written filter=field:op:value)")));
+            }
+        }
+    }
+    let (v, page) = s.kho.rows(&c.ctx, &id, &name, version, &query).await?;
+    Ok(axum::Json(RowsAnswer {
+        dataset: id,
+        resource: name,
+        version: v.version,
+        fields: fields_out(page.fields),
+        records: page.records,
+        total: page.total,
+        limit: query.limit,
+        offset: query.offset,
+        next: page.next,
+    }))
+}
+
+/// Groups and their aggregates.
+#[derive(Serialize, ToSchema)]
+pub struct AggregateAnswer {
+    pub dataset: String,
+    pub resource: String,
+    pub version: i64,
+    pub fields: Vec<FieldOut>,
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<serde_json::Value>,
+}
+
+/// Group-by aggregates (count, sum, avg, min, max) of a table's version.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/resources/{name}/aggregate", tag = "query",
+    params(("id" = String, Path), ("name" = String, Path), AggregateParams),
+    responses((status = 200, body = AggregateAnswer)))]
+async fn aggregate(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path((id, name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<axum::Json<AggregateAnswer>> {
+    let mut query = AggregateQuery::default();
+    let mut version = None;
+    for (k, v) in pairs(raw) {
+        match k.as_str() {
+            "version" => version = version_param(&v)?,
+            "group_by" => query.group_by = list(&v),
+            "measure" => query.measures.push(Measure::parse(&v)?),
+            "filter" => query.filters.push(Filter::parse(&v)?),
+            "q" => query.q = Some(v),
+            "sort" => query.sort = SortKey::parse_list(&v)?,
+            "limit" => query.limit = number("limit", &v)?,
+            other => return Err(bad(format!("unknown parameter '{other}'"))),
+        }
+    }
+    let (v, page) = s.kho.aggregate(&c.ctx, &id, &name, version, &query).await?;
+    Ok(axum::Json(AggregateAnswer {
+        dataset: id,
+        resource: name,
+        version: v.version,
+        fields: fields_out(page.fields),
+        records: page.records,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlBody {
+    /// One read-only statement. Name tables `"dataset-slug"."table"` (latest version),
+    /// `"dataset-slug"."table@2"` (version 2), or `"dataset-slug"` for a dataset with one table.
+    /// `kho_fold(text)` folds Vietnamese for matching without diacritics.
+    pub sql: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SqlAnswer {
+    pub fields: Vec<FieldOut>,
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<serde_json::Value>,
+    /// True when the answer was cut at the row limit.
+    pub truncated: bool,
+    pub elapsed_ms: u64,
+}
+
+/// Run one read-only SQL statement over the tables you may read.
+///
+/// Statements that write, name a table you may not read, or run past the time limit are
+/// refused (`sql_not_read_only`, `not_found`, `query_limit`); nothing runs until every table is
+/// checked. Reads of non-open datasets are recorded in the audit log.
+#[utoipa::path(post, path = "/api/v1/sql", tag = "query", request_body = SqlBody,
+    responses((status = 200, body = SqlAnswer)))]
+async fn sql(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiJson(body): ApiJson<SqlBody>,
+) -> ApiResult<axum::Json<SqlAnswer>> {
+    let r = s.kho.sql(&c.ctx, &body.sql).await?;
+    Ok(axum::Json(SqlAnswer {
+        fields: fields_out(r.fields),
+        records: r.records,
+        truncated: r.truncated,
+        elapsed_ms: r.elapsed_ms,
+    }))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(rows)).routes(routes!(aggregate)).routes(routes!(sql))
+}

@@ -1,0 +1,399 @@
+//! Querying published data over HTTP: the rows API (filters, search, sort, paging, totals),
+//! aggregates, read-only SQL with its refusals and limits, and DuckDB reading the same version.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const ROWS: usize = 1200;
+const NAMES: [&str; 3] = ["Cửa hàng Hà Nội", "Tạp hóa Hòa Bình", "Quán Sơn La"];
+const PROVINCES: [&str; 4] = ["01", "14", "22", "46"];
+
+struct Row {
+    ma: String,
+    ten: &'static str,
+    tinh: &'static str,
+    so_lao_dong: i64,
+    doanh_thu: f64,
+    ngay: String,
+    ghi_chu: Option<String>,
+}
+
+fn rows(n: usize, salt: i64) -> Vec<Row> {
+    (0..n)
+        .map(|i| Row {
+            ma: format!("H{i:05}"),
+            ten: NAMES[i % 3],
+            tinh: PROVINCES[i % 4],
+            so_lao_dong: (i as i64 * 7 + salt) % 50,
+            doanh_thu: i as f64 * 1.5,
+            ngay: format!("2024-{:02}-{:02}", i % 12 + 1, i % 28 + 1),
+            ghi_chu: (i % 5 != 0).then(|| format!("ghi chú {i}")),
+        })
+        .collect()
+}
+
+fn csv_of(rows: &[Row]) -> String {
+    let mut s = String::from("ma,ten,tinh,so_lao_dong,doanh_thu,ngay_dang_ky,ghi_chu\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            r.ma,
+            r.ten,
+            r.tinh,
+            r.so_lao_dong,
+            r.doanh_thu,
+            r.ngay,
+            r.ghi_chu.as_deref().unwrap_or("")
+        ));
+    }
+    s
+}
+
+fn business_dataset(slug: &str, level: &str) -> Value {
+    json!({
+        "slug": slug,
+        "title": "Hộ kinh doanh",
+        "access_level": level,
+        "frequency": "annual",
+        "resources": [{
+            "name": "ho",
+            "schema": {"fields": [
+                {"name": "ma", "type": "string"},
+                {"name": "ten", "type": "string"},
+                {"name": "tinh", "type": "string"},
+                {"name": "so_lao_dong", "type": "integer"},
+                {"name": "doanh_thu", "type": "number"},
+                {"name": "ngay_dang_ky", "type": "date"},
+                {"name": "ghi_chu", "type": "string"}
+            ], "primaryKey": "ma"}
+        }]
+    })
+}
+
+async fn publish_csv(c: &Client, dataset: &str, resource: &str, csv: String) -> Value {
+    let mut req = c
+        .http
+        .post(format!("{}/api/v1/datasets/{dataset}/resources/{resource}/uploads?file_name=data.csv", c.base))
+        .header("content-type", "text/csv")
+        .body(csv);
+    if let Some(t) = &c.token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(x) = &c.csrf {
+        req = req.header("X-CSRF-Token", x);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let u: Value = r.json().await.unwrap();
+    let r = c.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+const BASE: &str = "/api/v1/datasets/ho-kinh-doanh/resources/ho";
+
+#[tokio::test]
+async fn rows_api_filters_searches_sorts_and_pages() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let r = steward.post("/api/v1/datasets", business_dataset("ho-kinh-doanh", "shared")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let data = rows(ROWS, 0);
+    publish_csv(&steward, "ho-kinh-doanh", "ho", csv_of(&data)).await;
+
+    // The first page, in the order the rows were loaded, with the total.
+    let r = steward.get(&format!("{BASE}/rows?limit=3")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["total"], ROWS);
+    assert_eq!(r.body["version"], 1);
+    let first = &r.body["records"][0];
+    assert_eq!(
+        first,
+        &json!({"ma": "H00000", "ten": NAMES[0], "tinh": "01", "so_lao_dong": 0, "doanh_thu": 0.0,
+                "ngay_dang_ky": "2024-01-01", "ghi_chu": null})
+    );
+    let types: Vec<(String, String)> = r.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap().into(), f["type"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(types[3], ("so_lao_dong".into(), "integer".into()));
+    assert_eq!(types[5], ("ngay_dang_ky".into(), "date".into()));
+
+    // Filters: each total checked against the generated data.
+    let count = |f: &dyn Fn(&Row) -> bool| data.iter().filter(|r| f(r)).count();
+    let cases: Vec<(String, usize)> = vec![
+        ("filter=tinh:14".into(), count(&|r| r.tinh == "14")),
+        ("filter=tinh:in:01,22".into(), count(&|r| r.tinh == "01" || r.tinh == "22")),
+        ("filter=so_lao_dong:gte:10&filter=so_lao_dong:lt:20".into(), count(&|r| (10..20).contains(&r.so_lao_dong))),
+        ("filter=doanh_thu:gt:1000,5".into(), count(&|r| r.doanh_thu > 1000.5)),
+        ("filter=ngay_dang_ky:gte:01/06/2024".into(), count(&|r| r.ngay.as_str() >= "2024-06-01")),
+        ("filter=ghi_chu:null:true".into(), count(&|r| r.ghi_chu.is_none())),
+        ("filter=ten:contains:hoa binh".into(), count(&|r| r.ten.contains("Hòa Bình"))),
+        (format!("q={}", enc("ha noi")), count(&|r| r.ten.contains("Hà Nội"))),
+        (format!("q={}", enc("HÀ NỘI")), count(&|r| r.ten.contains("Hà Nội"))),
+        (format!("q={}", enc("hoà bình")), count(&|r| r.ten.contains("Hòa Bình"))),
+        (format!("q={}&filter=tinh:01", enc("quan son")), count(&|r| r.ten.contains("Sơn La") && r.tinh == "01")),
+    ];
+    for (query, expected) in cases {
+        let r = steward.get(&format!("{BASE}/rows?{query}&limit=5")).await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.text);
+        assert!(expected > 0, "{query} matches nothing in the generated data");
+        assert_eq!(r.body["total"], expected, "{query}");
+    }
+
+    // Sort, then keyset paging visits every row exactly once, in order; offset agrees.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let r = steward
+            .get(&format!("{BASE}/rows?sort=-so_lao_dong&fields=ma,so_lao_dong&limit=250&total=false{after}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.body.get("total").is_none());
+        for rec in r.body["records"].as_array().unwrap() {
+            assert_eq!(rec.as_object().unwrap().len(), 2, "only the asked fields: {rec}");
+            seen.push((rec["so_lao_dong"].as_i64().unwrap(), rec["ma"].as_str().unwrap().to_string()));
+        }
+        match r.body["next"].as_str() {
+            Some(n) => after = format!("&after={n}"),
+            None => break,
+        }
+    }
+    let mut expected: Vec<(i64, String)> = data.iter().map(|r| (r.so_lao_dong, r.ma.clone())).collect();
+    expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert_eq!(seen, expected);
+    let r = steward.get(&format!("{BASE}/rows?sort=-so_lao_dong&fields=ma&limit=2&offset=500")).await;
+    let got: Vec<&str> = r.body["records"].as_array().unwrap().iter().map(|x| x["ma"].as_str().unwrap()).collect();
+    assert_eq!(got, vec![expected[500].1.as_str(), expected[501].1.as_str()]);
+
+    // Aggregates agree with the data.
+    let r = steward
+        .get(&format!("{BASE}/aggregate?group_by=tinh&measure=count&measure=sum:so_lao_dong&measure=max:doanh_thu"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut by: BTreeMap<&str, (i64, i64, f64)> = BTreeMap::new();
+    for d in &data {
+        let e = by.entry(d.tinh).or_default();
+        e.0 += 1;
+        e.1 += d.so_lao_dong;
+        e.2 = e.2.max(d.doanh_thu);
+    }
+    let want: Vec<Value> = by
+        .iter()
+        .map(|(t, (n, s, m))| json!({"tinh": t, "count": n, "sum_so_lao_dong": s, "max_doanh_thu": m}))
+        .collect();
+    assert_eq!(r.body["records"], json!(want));
+
+    // A second version; the first stays readable.
+    publish_csv(&steward, "ho-kinh-doanh", "ho", csv_of(&rows(ROWS / 2, 3))).await;
+    assert_eq!(steward.get(&format!("{BASE}/rows?limit=1")).await.body["total"], ROWS / 2);
+    let r = steward.get(&format!("{BASE}/rows?limit=1&version=1")).await;
+    assert_eq!((r.body["total"].as_u64(), r.body["version"].as_i64()), (Some(ROWS as u64), Some(1)));
+
+    // Bad input: a clear error naming the part at fault.
+    for (query, code, needle) in [
+        ("filter=khong_co:1", "invalid_query", "no field 'khong_co'"),
+        ("filter=so_lao_dong:gt:nhieu", "invalid_query", "'nhieu' is not a valid integer"),
+        ("filter=ngay_dang_ky:eq:32/13/2024", "invalid_query", "not a valid date"),
+        ("filter=so_lao_dong:contains:1", "invalid_query", "text fields only"),
+        ("filter=khong-dau-hai-cham", "invalid_query", "field:op:value"),
+        ("sort=-", "invalid_query", "followed by a field"),
+        ("sort=khong_co", "invalid_query", "no field 'khong_co'"),
+        ("fields=ma,khong_co", "invalid_query", "no field 'khong_co'"),
+        ("limit=100000", "invalid_query", "at most 10000"),
+        ("limit=-1", "bad_request", "limit"),
+        ("offset=abc", "bad_request", "offset"),
+        ("after=xyz", "invalid_query", "not a cursor"),
+        ("after=5b5d&offset=3", "invalid_query", "either after"),
+        ("version=99", "not_found", "no such version"),
+        ("version=abc", "bad_request", "version"),
+        ("loc=1", "bad_request", "unknown parameter 'loc'"),
+    ] {
+        let r = steward.get(&format!("{BASE}/rows?{query}")).await;
+        assert_eq!(r.code(), code, "{query}: {}", r.text);
+        assert!(r.body["message"].as_str().unwrap().contains(needle), "{query}: {}", r.text);
+    }
+    for (query, needle) in [
+        ("group_by=tinh", "at least one aggregate"),
+        ("measure=sum:ten", "not a number"),
+        ("measure=median:so_lao_dong", "count|sum|avg|min|max"),
+        ("measure=count&sort=khong_co", "not in the answer"),
+    ] {
+        let r = steward.get(&format!("{BASE}/aggregate?{query}")).await;
+        assert_eq!(r.code(), "invalid_query", "{query}: {}", r.text);
+        assert!(r.body["message"].as_str().unwrap().contains(needle), "{query}: {}", r.text);
+    }
+
+    // Shared data: invisible to anonymous callers (exactly like a table that does not exist),
+    // and every read by a member is audited.
+    let anon = s.client();
+    let hidden = anon.get(&format!("{BASE}/rows")).await;
+    let missing = anon.get("/api/v1/datasets/khong-ton-tai/resources/ho/rows").await;
+    assert_eq!((hidden.status, hidden.code()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(hidden.text, missing.text);
+    let admin = s.admin().await;
+    let audit = admin.get("/api/v1/audit?action=version.read&limit=500").await;
+    let reads = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"].as_str().unwrap_or("").ends_with(":taichinh.canbo"))
+        .count();
+    assert!(reads >= 20, "{reads} audited reads");
+}
+
+async fn sql(c: &Client, statement: &str) -> Resp {
+    c.post("/api/v1/sql", json!({ "sql": statement })).await
+}
+
+#[tokio::test]
+async fn sql_reads_only_what_the_caller_may_read_within_limits() {
+    let s = Server::start_with(true, &[("KHO_SQL_TIMEOUT_SECS", "1"), ("KHO_SQL_MAX_ROWS", "500")]);
+    let steward = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let r = steward.post("/api/v1/datasets", business_dataset("ho-kinh-doanh", "restricted")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let data = rows(ROWS, 0);
+    publish_csv(&steward, "ho-kinh-doanh", "ho", csv_of(&data)).await;
+    publish_csv(&steward, "ho-kinh-doanh", "ho", csv_of(&rows(10, 0))).await;
+
+    // Group-by over the restricted table, joined with an open demo table, version pinned.
+    let r = sql(
+        &steward,
+        r#"SELECT h.tinh, t.ten_tinh, count(*) AS n, sum(h.so_lao_dong) AS lao_dong
+           FROM "ho-kinh-doanh"."ho@1" h JOIN "dan-so-dien-tich-tinh"."tinh-thanh" t ON t.ma_tinh = h.tinh
+           WHERE kho_fold(h.ten) LIKE '%ha noi%'
+           GROUP BY h.tinh, t.ten_tinh ORDER BY h.tinh"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut want: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for d in data.iter().filter(|d| d.ten.contains("Hà Nội")) {
+        let e = want.entry(d.tinh).or_default();
+        e.0 += 1;
+        e.1 += d.so_lao_dong;
+    }
+    let got: Vec<(String, i64, i64)> = r.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["tinh"].as_str().unwrap().into(), x["n"].as_i64().unwrap(), x["lao_dong"].as_i64().unwrap()))
+        .collect();
+    let want: Vec<(String, i64, i64)> = want.into_iter().map(|(t, (n, s))| (t.to_string(), n, s)).collect();
+    assert_eq!(got, want);
+    assert_eq!(r.body["records"][0]["ten_tinh"], "Thủ đô Hà Nội");
+    assert_eq!(sql(&steward, r#"SELECT count(*) AS n FROM "ho-kinh-doanh""#).await.body["records"][0]["n"], 10);
+
+    // The row limit cuts and says so.
+    let r = sql(&steward, r#"SELECT ma FROM "ho-kinh-doanh"."ho@1""#).await;
+    assert_eq!((r.body["records"].as_array().unwrap().len(), &r.body["truncated"]), (500, &json!(true)));
+
+    // Statements that write are refused before they run, and nothing changes.
+    for statement in [
+        r#"INSERT INTO "ho-kinh-doanh".ho VALUES ('x')"#,
+        r#"DELETE FROM "ho-kinh-doanh".ho"#,
+        r#"DROP TABLE "ho-kinh-doanh".ho"#,
+        r#"CREATE TABLE x AS SELECT * FROM "ho-kinh-doanh".ho"#,
+        r#"COPY (SELECT * FROM "ho-kinh-doanh".ho) TO '/tmp/kho-leak.csv'"#,
+        "SET datafusion.execution.batch_size = 1",
+        r#"SELECT 1; DELETE FROM "ho-kinh-doanh".ho"#,
+    ] {
+        let r = sql(&steward, statement).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "sql_not_read_only"), "{statement}: {}", r.text);
+    }
+    assert!(!std::path::Path::new("/tmp/kho-leak.csv").exists());
+    assert_eq!(sql(&steward, r#"SELECT count(*) AS n FROM "ho-kinh-doanh""#).await.body["records"][0]["n"], 10);
+
+    // Tables the caller may not read look exactly like tables that do not exist; files by path
+    // are not tables.
+    let other = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let hidden = sql(&other, r#"SELECT * FROM "ho-kinh-doanh"."ho""#).await;
+    assert_eq!((hidden.status, hidden.code()), (StatusCode::NOT_FOUND, "not_found"), "{}", hidden.text);
+    let missing = sql(&other, r#"SELECT * FROM "ho-kinh-doanh"."khong""#).await;
+    assert_eq!(missing.code(), "not_found");
+    assert_eq!(
+        hidden.body["message"].as_str().unwrap().replace("\"ho\"", "\"khong\""),
+        missing.body["message"].as_str().unwrap()
+    );
+    let anon = s.client();
+    assert_eq!(sql(&anon, r#"SELECT * FROM "ho-kinh-doanh""#).await.code(), "not_found");
+    let r = sql(&other, "SELECT * FROM '/etc/passwd'").await;
+    assert_eq!(r.code(), "not_found", "{}", r.text);
+    // Hiding a restricted table inside a subquery or CTE does not help.
+    let r = sql(&other, r#"WITH x AS (SELECT * FROM "ho-kinh-doanh".ho) SELECT count(*) FROM x"#).await;
+    assert_eq!(r.code(), "not_found", "{}", r.text);
+
+    // Mistakes name what is wrong.
+    let r = sql(&steward, r#"SELECT khong_co FROM "ho-kinh-doanh""#).await;
+    assert_eq!(r.code(), "invalid_query");
+    assert!(r.body["message"].as_str().unwrap().contains("khong_co"), "{}", r.text);
+    assert_eq!(sql(&steward, "SELEC 1").await.code(), "invalid_query");
+    assert_eq!(steward.post("/api/v1/sql", json!({"query": "SELECT 1"})).await.code(), "invalid_json");
+
+    // A statement past the time limit is stopped.
+    let r = sql(
+        &steward,
+        r#"SELECT sum(a.so_lao_dong * b.so_lao_dong + c.so_lao_dong) FROM "ho-kinh-doanh"."ho@1" a,
+           "ho-kinh-doanh"."ho@1" b, "ho-kinh-doanh"."ho@1" c"#,
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "query_limit"), "{}", r.text);
+    // …and the server goes on answering.
+    assert_eq!(sql(&steward, r#"SELECT count(*) AS n FROM "ho-kinh-doanh""#).await.status, StatusCode::OK);
+
+    // Reads of the restricted table were audited.
+    let admin = s.admin().await;
+    let audit = admin.get("/api/v1/audit?action=version.read&limit=500").await;
+    assert!(
+        audit.body.as_array().unwrap().iter().any(|e| e["actor"].as_str().unwrap_or("").ends_with(":taichinh.canbo"))
+    );
+}
+
+#[tokio::test]
+async fn duckdb_reads_the_same_version_as_the_rows_api() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    steward.post("/api/v1/datasets", business_dataset("ho-kinh-doanh", "open")).await;
+    let v = publish_csv(&steward, "ho-kinh-doanh", "ho", csv_of(&rows(ROWS, 5))).await;
+    let object = s.data_dir().join("objects").join(v["object_key"].as_str().unwrap());
+
+    let api = steward
+        .get(&format!(
+            "{BASE}/aggregate?measure=count&measure=sum:so_lao_dong&measure=sum:doanh_thu&measure=count:ghi_chu"
+        ))
+        .await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.text);
+    let api = &api.body["records"][0];
+    let total = steward.get(&format!("{BASE}/rows?limit=0")).await.body["total"].clone();
+
+    let script = "import duckdb, json, sys\n\
+                  r = duckdb.sql(f\"select count(*), sum(so_lao_dong), sum(doanh_thu), count(ghi_chu), count(distinct ma) from read_parquet('{sys.argv[1]}')\").fetchall()[0]\n\
+                  print(json.dumps(list(r)))";
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&object)
+        .output()
+        .expect("python3 with duckdb (pip install duckdb)");
+    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let duck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(duck[0], total);
+    assert_eq!(duck[0], api["count"]);
+    assert_eq!(duck[1], api["sum_so_lao_dong"]);
+    assert!((duck[2].as_f64().unwrap() - api["sum_doanh_thu"].as_f64().unwrap()).abs() < 1e-6);
+    assert_eq!(duck[3], api["count_ghi_chu"]);
+    assert_eq!(duck[4], ROWS);
+    let distinct: HashSet<String> = rows(ROWS, 5).into_iter().map(|r| r.ma).collect();
+    assert_eq!(distinct.len(), ROWS);
+}
