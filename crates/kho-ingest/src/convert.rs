@@ -1,5 +1,5 @@
-//! Spreadsheets (XLSX, XLS, XLSB, ODS) and JSON (an array of objects, or one object per line)
-//! become CSV before checking, so that every format goes through the same reader and rules.
+//! Spreadsheets (XLSX, XLS, XLSB, ODS), JSON (an array of objects, or one object per line) and
+//! Parquet become CSV before checking, so that every format goes through the same reader and rules.
 //!
 //! In a spreadsheet the steward picks the sheet and the header row (by default the first sheet
 //! and its first non-empty row); merged cells give their value to every cell they cover, so a
@@ -27,6 +27,7 @@ pub enum Format {
     Csv,
     Spreadsheet,
     Json,
+    Parquet,
 }
 
 fn err(code: &'static str, en: String, vi: String) -> ReadError {
@@ -40,6 +41,9 @@ pub fn detect(path: &Path) -> Result<Format, ReadError> {
         .and_then(|mut f| f.read(&mut head))
         .map_err(|e| err("io", format!("cannot read the file: {e}"), format!("không đọc được tệp: {e}")))?;
     let head = &head[..n];
+    if head.starts_with(b"PAR1") {
+        return Ok(Format::Parquet);
+    }
     if head.starts_with(b"PK\x03\x04") || head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         return Ok(Format::Spreadsheet);
     }
@@ -232,12 +236,91 @@ pub fn as_csv(path: &Path, opts: &SheetOptions, scratch: &Path) -> Result<(std::
             spreadsheet_to_csv(path, opts, scratch).map(|(_, header)| (scratch.to_path_buf(), header - 1))
         }
         Format::Json => json_to_csv(path, scratch).map(|_| (scratch.to_path_buf(), 0)),
+        Format::Parquet => parquet_to_csv(path, scratch).map(|_| (scratch.to_path_buf(), 0)),
     }
+}
+
+/// Convert a Parquet file to CSV, batch by batch (memory stays at one row group's worth).
+/// Dates and times are written in ISO form, which the checks read back; nested columns (lists,
+/// structs) have no place in a flat table and are refused by name.
+pub fn parquet_to_csv(path: &Path, out: &Path) -> Result<u64, ReadError> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let invalid = |e: &dyn std::fmt::Display| {
+        err(
+            "invalid_parquet",
+            format!("the Parquet file cannot be read: {e}"),
+            format!("không đọc được tệp Parquet: {e}"),
+        )
+    };
+    let file = std::fs::File::open(path).map_err(|e| invalid(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| invalid(&e))?;
+    for f in builder.schema().fields() {
+        if f.data_type().is_nested() {
+            return Err(err(
+                "nested_column",
+                format!("column '{}' holds nested values ({}); load flat tables only", f.name(), f.data_type()),
+                format!("cột '{}' chứa giá trị lồng nhau ({}); chỉ nạp được bảng phẳng", f.name(), f.data_type()),
+            ));
+        }
+    }
+    let reader = builder.with_batch_size(8192).build().map_err(|e| invalid(&e))?;
+    let sink = std::fs::File::create(out).map_err(|e| invalid(&e))?;
+    let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(std::io::BufWriter::new(sink));
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| invalid(&e))?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(|e| invalid(&e))?;
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parquet_becomes_csv_and_nested_columns_are_refused() {
+        use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, ListArray, StringArray};
+        use arrow::datatypes::Int32Type;
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, cols: Vec<(&str, ArrayRef)>| {
+            let batch = arrow::record_batch::RecordBatch::try_from_iter(cols).unwrap();
+            let path = dir.path().join(name);
+            let mut w =
+                parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+                    .unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+            path
+        };
+        let flat = write(
+            "a.parquet",
+            vec![
+                ("ma_tinh", Arc::new(StringArray::from(vec![Some("01"), None])) as ArrayRef),
+                ("dan_so", Arc::new(Int64Array::from(vec![8_718_000, 555_809])) as ArrayRef),
+                ("dien_tich", Arc::new(Float64Array::from(vec![3359.8, 6700.4])) as ArrayRef),
+                ("ngay", Arc::new(Date32Array::from(vec![19723, 19724])) as ArrayRef),
+            ],
+        );
+        assert_eq!(detect(&flat).unwrap(), Format::Parquet);
+        let out = dir.path().join("a.csv");
+        let (csv, offset) = as_csv(&flat, &SheetOptions::default(), &out).unwrap();
+        assert_eq!(offset, 0);
+        assert_eq!(
+            std::fs::read_to_string(csv).unwrap(),
+            "ma_tinh,dan_so,dien_tich,ngay\n01,8718000,3359.8,2024-01-01\n,555809,6700.4,2024-01-02\n"
+        );
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
+        let nested = write("b.parquet", vec![("ds", Arc::new(list) as ArrayRef)]);
+        let e = as_csv(&nested, &SheetOptions::default(), &out).unwrap_err();
+        assert_eq!(e.code, "nested_column");
+        assert!(e.message.contains("'ds'"), "{}", e.message);
+        std::fs::write(dir.path().join("c.parquet"), b"PAR1 not really").unwrap();
+        let e = as_csv(&dir.path().join("c.parquet"), &SheetOptions::default(), &out).unwrap_err();
+        assert_eq!(e.code, "invalid_parquet");
+    }
 
     #[test]
     fn xlsx_with_sheets_merged_header_and_formula_error() {

@@ -66,7 +66,7 @@ fn sheet_options(sheet: Option<String>, header_row: Option<u32>) -> kho_ingest::
 /// by row, column, value and rule, in Vietnamese and English.
 #[utoipa::path(post, path = "/api/v1/datasets/{id}/resources/{name}/validate", tag = "ingest",
     params(("id" = String, Path, description = "Dataset id or slug"), ("name" = String, Path, description = "Table name"), ValidateQuery),
-    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, or JSON (array or one object per line)"),
+    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, JSON (array or one object per line) or Parquet"),
     responses((status = 200, description = "The validation report", body = Report)))]
 async fn validate(
     State(s): State<AppState>,
@@ -109,11 +109,11 @@ pub struct UploadQuery {
     pub header_row: Option<u32>,
 }
 
-/// Upload a CSV file for a table: it is checked at once (the report is in the response) and
+/// Upload a data file (CSV, spreadsheet, JSON or Parquet) for a table: it is checked at once (the report is in the response) and
 /// staged; nothing is published until `POST /api/v1/uploads/{id}/publish`.
 #[utoipa::path(post, path = "/api/v1/datasets/{id}/resources/{name}/uploads", tag = "ingest",
     params(("id" = String, Path), ("name" = String, Path), UploadQuery),
-    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, or JSON (array or one object per line)"),
+    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, JSON (array or one object per line) or Parquet"),
     responses((status = 201, description = "Checked and staged", body = Upload)))]
 async fn upload(
     State(s): State<AppState>,
@@ -382,7 +382,7 @@ pub struct SheetQuery {
 /// Propose a Table Schema for a CSV file: column types, missing-value markers, and dictionary
 /// terms suggested by name and content. Nothing is stored; review it, then use it for a table.
 #[utoipa::path(post, path = "/api/v1/schema/infer", tag = "ingest", params(SheetQuery),
-    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, or JSON (array or one object per line)"),
+    request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, JSON (array or one object per line) or Parquet"),
     responses((status = 200, description = "A draft schema and the term suggestions", body = kho_ingest::infer::Inferred)))]
 async fn infer(
     State(s): State<AppState>,
