@@ -105,9 +105,88 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The report as an Excel workbook: the problems (filterable, header frozen) and a summary
+    /// sheet with the counts by rule, column names in Vietnamese as in the CSV.
+    pub fn to_xlsx(&self) -> Result<Vec<u8>, String> {
+        use rust_xlsxwriter::{Format, Workbook};
+        let x = |e: rust_xlsxwriter::XlsxError| format!("writing the XLSX report: {e}");
+        let mut book = Workbook::new();
+        let bold = Format::new().set_bold();
+        let sheet = book.add_worksheet();
+        sheet.set_name("Lỗi").map_err(x)?;
+        let header = ["dong", "cot", "gia_tri", "quy_tac", "mo_ta", "description"];
+        for (c, h) in header.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, *h, &bold).map_err(x)?;
+        }
+        for (i, p) in self.problems.iter().enumerate() {
+            let r = i as u32 + 1;
+            sheet.write_number(r, 0, p.row as f64).map_err(x)?;
+            sheet.write_string(r, 1, p.column.as_deref().unwrap_or("")).map_err(x)?;
+            // Values stay text: "00004" must not become 4.
+            sheet.write_string(r, 2, p.value.as_deref().unwrap_or("")).map_err(x)?;
+            sheet.write_string(r, 3, &p.rule).map_err(x)?;
+            sheet.write_string(r, 4, &p.message_vi).map_err(x)?;
+            sheet.write_string(r, 5, &p.message_en).map_err(x)?;
+        }
+        sheet.set_freeze_panes(1, 0).map_err(x)?;
+        sheet.autofilter(0, 0, self.problems.len() as u32, 5).map_err(x)?;
+        for (c, w) in [8.0, 18.0, 20.0, 16.0, 60.0, 60.0].iter().enumerate() {
+            sheet.set_column_width(c as u16, *w).map_err(x)?;
+        }
+
+        let summary = book.add_worksheet();
+        summary.set_name("Tổng hợp").map_err(x)?;
+        let facts: [(&str, u64); 6] = [
+            ("so_dong (rows)", self.rows),
+            ("dong_hop_le (valid rows)", self.valid_rows),
+            ("dong_loi (invalid rows)", self.invalid_rows),
+            ("o_da_kiem_tra (cells checked)", self.cells_checked),
+            ("o_loi (cells invalid)", self.cells_invalid),
+            ("tong_so_loi (problems)", self.problems_total),
+        ];
+        for (i, (k, v)) in facts.iter().enumerate() {
+            summary.write_string_with_format(i as u32, 0, *k, &bold).map_err(x)?;
+            summary.write_number(i as u32, 1, *v as f64).map_err(x)?;
+        }
+        let top = facts.len() as u32 + 1;
+        summary.write_string_with_format(top, 0, "quy_tac (rule)", &bold).map_err(x)?;
+        summary.write_string_with_format(top, 1, "so_loi (count)", &bold).map_err(x)?;
+        for (i, rc) in self.by_rule.iter().enumerate() {
+            summary.write_string(top + 1 + i as u32, 0, &rc.rule).map_err(x)?;
+            summary.write_number(top + 1 + i as u32, 1, rc.count as f64).map_err(x)?;
+        }
+        summary.set_column_width(0, 32.0).map_err(x)?;
+        book.save_to_buffer().map_err(x)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xlsx_report_reads_back_with_calamine() {
+        use calamine::{Reader, open_workbook_from_rs};
+        let mut r = Report::default();
+        r.push(Problem {
+            row: 7,
+            column: Some("ma_xa".into()),
+            value: Some("00001".into()),
+            rule: "abolished_code".into(),
+            message_vi: "mã xã '00001' đã bị bãi bỏ".into(),
+            message_en: "abolished".into(),
+        });
+        r.rows = 10;
+        let bytes = r.to_xlsx().unwrap();
+        let mut book: calamine::Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(book.sheet_names(), vec!["Lỗi".to_string(), "Tổng hợp".to_string()]);
+        let sheet = book.worksheet_range("Lỗi").unwrap();
+        let row: Vec<String> = sheet.rows().nth(1).unwrap().iter().map(|c| c.to_string()).collect();
+        assert_eq!(row[..5], ["7", "ma_xa", "00001", "abolished_code", "mã xã '00001' đã bị bãi bỏ"]);
+        let summary = book.worksheet_range("Tổng hợp").unwrap();
+        assert_eq!(summary.get((0, 1)).unwrap().to_string(), "10");
+    }
 
     fn p(rule: &str) -> Problem {
         Problem {

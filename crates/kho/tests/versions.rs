@@ -68,6 +68,19 @@ async fn upload_check_quarantine_publish_and_history() {
     assert!(q.starts_with("ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai,loi\n"));
     assert!(q.contains("TYT03,Trạm y tế,00001,5,0912345679,ma_xa: mã xã '00001' đã bị bãi bỏ"), "{q}");
 
+    // The report downloads as XLSX too, Vietnamese messages and values kept as text.
+    let (status, x, headers) =
+        raw(&steward, reqwest::Method::GET, &format!("/api/v1/uploads/{id}/report?format=xlsx"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-disposition"].to_str().unwrap().contains("bao-cao-kiem-tra.xlsx"));
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(x)).unwrap();
+    let mut strings = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/sharedStrings.xml").unwrap(), &mut strings).unwrap();
+    assert!(strings.contains("đã bị bãi bỏ") && strings.contains("00001") && strings.contains("abolished_code"));
+    let (status, _, _) =
+        raw(&steward, reqwest::Method::GET, &format!("/api/v1/uploads/{id}/report?format=pdf"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // Nothing is published yet.
     assert_eq!(steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await.body, json!([]));
     let r = steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions/latest/data").await;

@@ -49,7 +49,7 @@ pub async fn spool(body: Body, state: &AppState) -> Result<tempfile::TempPath, A
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ValidateQuery {
-    /// `json` (default) for the whole report, `csv` for the list of problems as a CSV file.
+    /// `json` (default) for the whole report, `csv` or `xlsx` for the problems as a file.
     pub format: Option<String>,
     /// For spreadsheets: the sheet to read (default: the first).
     pub sheet: Option<String>,
@@ -76,26 +76,64 @@ async fn validate(
     body: Body,
 ) -> ApiResult<Response> {
     let format = q.format.unwrap_or_else(|| "json".into());
-    if format != "json" && format != "csv" {
-        return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be 'json' or 'csv'")));
+    if !["json", "csv", "xlsx"].contains(&format.as_str()) {
+        return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be 'json', 'csv' or 'xlsx'")));
     }
     // Check the caller's rights before accepting a large body.
     c.principal().require_member()?;
     let file = spool(body, &s).await?;
     let opts = sheet_options(q.sheet, q.header_row);
     let report = s.kho.validate_upload(&c.ctx, &id, &name, &file, &opts).await?;
-    Ok(if format == "csv" {
-        (
+    report_download(&report, &format)
+}
+
+/// A validation report as JSON, CSV or XLSX (the two files named `bao-cao-kiem-tra`).
+pub fn report_download(report: &Report, format: &str) -> ApiResult<Response> {
+    Ok(match format {
+        "csv" => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (header::CONTENT_DISPOSITION, "attachment; filename=\"bao-cao-kiem-tra.csv\""),
             ],
             report.to_csv(),
         )
-            .into_response()
-    } else {
-        axum::Json(report).into_response()
+            .into_response(),
+        "xlsx" => (
+            [
+                (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"bao-cao-kiem-tra.xlsx\""),
+            ],
+            report.to_xlsx().map_err(|e| ApiError(Error::internal(e)))?,
+        )
+            .into_response(),
+        _ => axum::Json(report).into_response(),
     })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `json` (default), `csv` or `xlsx`.
+    pub format: Option<String>,
+}
+
+/// The validation report of an upload, as JSON, CSV or XLSX.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}/report", tag = "ingest", params(("id" = String, Path), ReportQuery),
+    responses((status = 200, description = "The report", body = Report)))]
+async fn upload_report(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> ApiResult<Response> {
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if !["json", "csv", "xlsx"].contains(&format.as_str()) {
+        return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be 'json', 'csv' or 'xlsx'")));
+    }
+    let u = s.kho.get_upload(&c.ctx, &id).await?;
+    let report: Report = serde_json::from_value(u.report)
+        .map_err(|e| ApiError(Error::internal(format!("stored report of upload {id}: {e}"))))?;
+    report_download(&report, &format)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -432,6 +470,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(validate))
         .routes(routes!(upload))
         .routes(routes!(get_upload))
+        .routes(routes!(upload_report))
         .routes(routes!(upload_quarantine))
         .routes(routes!(publish))
         .routes(routes!(reject))

@@ -178,14 +178,14 @@ pub async fn upload_report_csv(State(s): State<AppState>, page: Page, Path(id): 
     page.member()?;
     let u = s.kho.get_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
     let report: Report = serde_json::from_value(u.report).unwrap_or_default();
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"bao-cao-kiem-tra.csv\""),
-        ],
-        report.to_csv(),
-    )
-        .into_response())
+    Ok(crate::api::ingest::report_download(&report, "csv").map_err(|e| page.error(e.0))?)
+}
+
+pub async fn upload_report_xlsx(State(s): State<AppState>, page: Page, Path(id): Path<String>) -> PageResult {
+    page.member()?;
+    let u = s.kho.get_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
+    let report: Report = serde_json::from_value(u.report).unwrap_or_default();
+    Ok(crate::api::ingest::report_download(&report, "xlsx").map_err(|e| page.error(e.0))?)
 }
 
 pub async fn upload_decide(State(s): State<AppState>, page: Page, Path(id): Path<String>, f: FormData) -> PageResult {

@@ -329,6 +329,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/datasets/{slug}/resources/{name}/upload", get(loading::upload_page).post(loading::upload_submit))
         .route("/uploads/{id}", get(loading::upload_view).post(loading::upload_decide))
         .route("/uploads/{id}/report.csv", get(loading::upload_report_csv))
+        .route("/uploads/{id}/report.xlsx", get(loading::upload_report_xlsx))
         .route("/quality", get(quality::overview))
         .route("/dictionary", get(reference::dictionary))
         .route("/dictionary/{name}", get(reference::term))

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Query speed, each figure beside its peer's measured in the same run:
+#  - the rows API under load: a filtered 100-row page of a 1,000,000-row version, 32 concurrent
+#    connections (wrk), three ways: one filter repeated, 75 filters in turn, random range filters;
+#  - SQL: a group-by over 10,000,000 rows through `POST /api/v1/sql`, against DuckDB running the
+#    same statement on the same Parquet file kho stored.
+#
+#   bench/query.sh                      ROWS=… SQL_ROWS=… DURATION=… to change the sizes
+#
+# Needs: a release build (cargo build --release), wrk, python3 with duckdb.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$here/target}"
+kho="${KHO_BIN:-$target/release/kho}"
+rows="${ROWS:-1000000}"
+sql_rows="${SQL_ROWS:-10000000}"
+duration="${DURATION:-15s}"
+port="${PORT:-18181}"
+work="$(mktemp -d)"
+export KHO_DATA_DIR="$work/data" KHO_LOG=warn KHO_LISTEN="127.0.0.1:$port" KHO_QUERY_CACHE_BYTES=$((4 << 30))
+base="http://127.0.0.1:$port"
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "loading $rows rows (rows API) and $sql_rows rows (SQL)…"
+python3 "$here/bench/gen_csv.py" "$rows" > "$work/f.csv"
+python3 - "$here/bench/dataset.json" "$work/dataset.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+d["access_level"] = "open"   # anonymous load, as on the open data portal
+json.dump(d, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
+PY
+"$kho" dataset create --file "$work/dataset.json" >/dev/null
+"$kho" import "$work/f.csv" --dataset bench-ho-so >/dev/null
+python3 - "$sql_rows" "$work/g.parquet" "$here/data/reference/admin-units/post-2025/provinces.csv" <<'PY'
+import duckdb, sys
+n, out, provinces = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+codes = [r[0] for r in duckdb.sql(f"select code from read_csv('{provinces}', all_varchar=true)").fetchall()]
+duckdb.sql(f"""COPY (SELECT i AS id, list_element({codes}, (i % {len(codes)})::INT + 1) AS ma_tinh,
+  'nhóm ' || (i % 100)::VARCHAR AS nhom, ((i * 7) % 1000)::BIGINT AS so_luong,
+  ((i * 13) % 100000) / 100.0 AS so_tien, DATE '2020-01-01' + (i % 1800)::INT AS ngay
+  FROM range({n}) t(i)) TO '{out}' (FORMAT parquet)""")
+PY
+"$kho" dataset create --file "$here/bench/dataset-sql.json" >/dev/null
+"$kho" import "$work/g.parquet" --dataset bench-tong-hop >/dev/null
+
+"$kho" serve > "$work/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+rows_url="$base/api/v1/datasets/bench-ho-so/resources/ho-so/rows"
+communes=$(python3 -c "
+import csv; print(' '.join(r['code'] for r in csv.DictReader(open('$here/data/reference/admin-units/post-2025/wards.csv', encoding='utf-8')) if r['province_code'] == '14'))")
+first=${communes%% *}
+curl -sf "$rows_url?filter=ma_xa:eq:$first&limit=100" > "$work/page.json"   # loads the version
+python3 -c "import json; p = json.load(open('$work/page.json')); assert len(p['records']) == 100, p; print(f'page check: 100 records of {p[\"total\"]:,} with ma_xa = $first')"
+
+cat > "$work/communes.lua" <<LUA
+codes = {}
+for c in string.gmatch("$communes", "%S+") do table.insert(codes, c) end
+request = function()
+  return wrk.format("GET", "/api/v1/datasets/bench-ho-so/resources/ho-so/rows?limit=100&filter=ma_xa:eq:" .. codes[math.random(#codes)])
+end
+LUA
+cat > "$work/ranges.lua" <<'LUA'
+request = function()
+  local lo = math.random(0, 4900)
+  return wrk.format("GET", "/api/v1/datasets/bench-ho-so/resources/ho-so/rows?limit=100&filter=so_luong:gte:" .. lo .. "&filter=so_luong:lt:" .. (lo + 100))
+end
+LUA
+
+# wrk's summary as: requests/s, p50 ms, p99 ms, errors (non-2xx + socket errors).
+summary() {
+  python3 -c '
+import re, sys
+t = sys.stdin.read()
+def ms(label):
+    m = re.search(r"^\s*" + label + r"\s+([\d.]+)(us|ms|s)\s*$", t, re.M)
+    v = float(m.group(1)); return {"us": v / 1000, "ms": v, "s": v * 1000}[m.group(2)]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+errs = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", t))
+errs += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", t))
+p50, p99 = ms("50%"), ms("99%")
+print(f"{rps:.0f} {p50:.2f} {p99:.2f} {errs}")'
+}
+run_wrk() { wrk -t2 -c32 -d"$duration" --latency "$@" | summary; }
+read -r same_rps same_p50 same_p99 same_err < <(run_wrk "$rows_url?filter=ma_xa:eq:$first&limit=100")
+read -r many_rps many_p50 many_p99 many_err < <(run_wrk -s "$work/communes.lua" "$base")
+read -r range_rps range_p50 range_p99 range_err < <(run_wrk -s "$work/ranges.lua" "$base")
+
+# SQL: the same statement, best of 5 after a first (cold) run, kho over HTTP and DuckDB in process.
+object=$(curl -sf "$base/api/v1/datasets/bench-tong-hop/resources/so-lieu/versions/latest" | python3 -c "import json,sys; print(json.load(sys.stdin)['object_key'])")
+parquet="$KHO_DATA_DIR/objects/$object"
+stmt='SELECT ma_tinh, count(*) AS n, sum(so_luong) AS so_luong, avg(so_tien) AS so_tien, max(ngay) AS ngay FROM "bench-tong-hop" GROUP BY ma_tinh ORDER BY ma_tinh'
+python3 - "$base" "$stmt" "$parquet" "$sql_rows" <<'PY' > "$work/sql.txt"
+import duckdb, json, sys, time, urllib.request
+base, stmt, parquet, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def kho():
+    req = urllib.request.Request(base + "/api/v1/sql", json.dumps({"sql": stmt}).encode(), {"content-type": "application/json"})
+    t = time.perf_counter(); body = json.load(urllib.request.urlopen(req)); return time.perf_counter() - t, body["records"]
+def duck():
+    con = duckdb.connect()
+    t = time.perf_counter(); r = con.sql(stmt.replace('"bench-tong-hop"', f"read_parquet('{parquet}')")).fetchall(); return time.perf_counter() - t, r
+kho_cold, first = kho()
+kho_warm = min(kho()[0] for _ in range(5))
+duck_cold, rows = duck()
+duck_warm = min(duck()[0] for _ in range(5))
+assert len(first) == len(rows) == 34, (len(first), len(rows))
+assert [r["n"] for r in first] == [r[1] for r in rows] and [r["so_luong"] for r in first] == [r[2] for r in rows]
+assert sum(r["n"] for r in first) == n
+print(kho_cold, kho_warm, duck_cold, duck_warm)
+PY
+read -r kho_cold kho_warm duck_cold duck_warm < "$work/sql.txt"
+rss=$(ps -o rss= -p "$server" | awk '{printf "%.0f", $1/1024}')
+
+python3 - <<PY
+rows, sql_rows, dur = $rows, $sql_rows, "$duration"
+print(f"rows API, {rows:,}-row version, 100-row pages, wrk 32 connections x {dur}:")
+for name, rps, p50, p99, err in [
+    ("one filter (ma_xa = …)      ", $same_rps, $same_p50, $same_p99, $same_err),
+    ("75 commune filters in turn  ", $many_rps, $many_p50, $many_p99, $many_err),
+    ("random so_luong ranges      ", $range_rps, $range_p50, $range_p99, $range_err),
+]:
+    print(f"  {name} {rps:8,.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   errors {err}   (target p99 < 50 ms, 0 errors)")
+kc, kw, dc, dw = $kho_cold, $kho_warm, $duck_cold, $duck_warm
+print(f"SQL group-by over {sql_rows:,} rows (34 groups; count, sum, avg, max):")
+print(f"  kho   first {kc*1000:8.0f} ms   best of 5 {kw*1000:8.0f} ms")
+print(f"  duckdb first {dc*1000:7.0f} ms   best of 5 {dw*1000:8.0f} ms")
+print(f"  kho / duckdb: {kw/dw:.2f}x best of 5, {kc/dc:.2f}x first run  (target <= 1.5x)")
+print(f"kho server RSS after the runs: $rss MiB")
+PY
