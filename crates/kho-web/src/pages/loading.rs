@@ -174,18 +174,19 @@ pub async fn upload_view(State(s): State<AppState>, page: Page, Path(id): Path<S
     Ok(page.render(&tpl))
 }
 
-pub async fn upload_report_csv(State(s): State<AppState>, page: Page, Path(id): Path<String>) -> PageResult {
+async fn upload_report(s: AppState, page: Page, id: String, format: &str) -> PageResult {
     page.member()?;
     let u = s.kho.get_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
     let report: Report = serde_json::from_value(u.report).unwrap_or_default();
-    Ok(crate::api::ingest::report_download(&report, "csv").map_err(|e| page.error(e.0))?)
+    crate::api::ingest::report_download(&report, format).map_err(|e| page.error(e.0))
+}
+
+pub async fn upload_report_csv(State(s): State<AppState>, page: Page, Path(id): Path<String>) -> PageResult {
+    upload_report(s, page, id, "csv").await
 }
 
 pub async fn upload_report_xlsx(State(s): State<AppState>, page: Page, Path(id): Path<String>) -> PageResult {
-    page.member()?;
-    let u = s.kho.get_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
-    let report: Report = serde_json::from_value(u.report).unwrap_or_default();
-    Ok(crate::api::ingest::report_download(&report, "xlsx").map_err(|e| page.error(e.0))?)
+    upload_report(s, page, id, "xlsx").await
 }
 
 pub async fn upload_decide(State(s): State<AppState>, page: Page, Path(id): Path<String>, f: FormData) -> PageResult {
