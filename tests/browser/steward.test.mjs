@@ -85,20 +85,27 @@ test("the interface switches to English and back", async () => {
   await context.close();
 });
 
-test("a steward uploads a file with errors, fixes the quarantined rows and publishes", async () => {
+test("a steward uploads an XLSX with errors, fixes the quarantined rows and publishes version 2", async () => {
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
   await signIn(page, kho.base, "yte.canbo", "demo-yte-canbo");
   await page.goto(`${kho.base}/datasets/co-so-y-te`);
   await page.getByRole("link", { name: "Tải dữ liệu lên" }).click();
-  const header = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\n";
-  const withErrors = header + "BV01,Bệnh viện Đa khoa tỉnh,03979,500,02123852345\nTYT02,Trạm y tế,00001,mười,0912345678\n";
-  await page.setInputFiles("#file", { name: "co-so.csv", mimeType: "text/csv", buffer: Buffer.from(withErrors) });
+  // The workbook has a notes sheet first and a merged title above the header (see fixtures/).
+  await page.getByLabel(/^Trang tính/).fill("Dữ liệu");
+  await page.getByLabel("Dòng tiêu đề").fill("2");
+  await page.setInputFiles("#file", new URL("./fixtures/co-so-y-te-loi.xlsx", import.meta.url).pathname);
   await page.getByRole("button", { name: "Kiểm tra tệp" }).click();
   await page.getByRole("heading", { name: /Kết quả kiểm tra/ }).waitFor();
   const report = await page.locator("main").innerText();
   assert.match(report, /mã xã '00001' đã bị bãi bỏ từ 01\/7\/2025; mã mới: 00097/);
   assert.match(report, /'mười' không phải số nguyên/);
+  // Problems are reported at the sheet's own row number (title row 1, header row 2, TYT02 on row 4).
+  const rows = await page.locator("table tbody tr").allInnerTexts();
+  assert.ok(rows.some((r) => /^4\s/.test(r) && r.includes("ma_xa")), rows.join("\n"));
+  // The report downloads as XLSX too.
+  const [xlsx] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "XLSX" }).click()]);
+  assert.equal(xlsx.suggestedFilename(), "bao-cao-kiem-tra.xlsx");
 
   // Download the rows with errors, fix them, upload them again on their own.
   const [download] = await Promise.all([
@@ -107,13 +114,15 @@ test("a steward uploads a file with errors, fixes the quarantined rows and publi
   ]);
   const { readFile } = await import("node:fs/promises");
   const quarantine = await readFile(await download.path(), "utf8");
+  const header = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\n";
   assert.match(quarantine, /^ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai,loi\n/);
   const fixed = header + quarantine.split("\n").slice(1).filter(Boolean)
     .map((l) => l.split(",").slice(0, 5).join(","))
     .map((l) => l.replace("00001", "00097").replace("mười", "10"))
     .join("\n") + "\n";
+  assert.match(fixed, /^TYT02,Trạm y tế,00097,10,0912345678$/m);
 
-  // First publish the valid rows of the first file.
+  // First publish the valid rows of the workbook: version 1.
   await page.getByRole("button", { name: "Chỉ xuất bản các dòng hợp lệ" }).click();
   await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
   await page.getByRole("link", { name: "Tải dữ liệu lên" }).click();
@@ -124,6 +133,11 @@ test("a steward uploads a file with errors, fixes the quarantined rows and publi
   await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
   const versions = await page.locator(".versions table").innerText();
   assert.match(versions, /^2\b[\s\S]*\+1 −0 ~0/m, versions);
+  // The quality scores of the new version: every cell valid and present.
+  const scores = await page.locator(".scores").innerText();
+  assert.match(scores, /100\s*Đúng/, scores);
+  assert.match(scores, /100\s*Đủ/, scores);
+  assert.match(scores, /Sống/, scores);
   if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/versions.png`, fullPage: true });
   await context.close();
 });
