@@ -45,4 +45,4 @@ impl Fnv {
 }
 pub use report::{Problem, Report, RuleCount};
 pub use stage::{Diff, KeyIndex, Staged};
-pub use validate::{Cell, References, Validator};
+pub use validate::{Cell, ForeignKeySet, References, Validator};

@@ -341,9 +341,15 @@ pub struct Staged {
 
 /// Check every row of `source` and write the valid ones to `dir/data.parquet`, the invalid ones
 /// to `dir/quarantine.csv`.
-pub fn stage_csv(source: &CsvSource, schema: &Value, refs: Arc<References>, dir: &Path) -> Result<Staged, ReadError> {
+pub fn stage_csv(
+    source: &CsvSource,
+    schema: &Value,
+    refs: Arc<References>,
+    foreign: &[Arc<crate::ForeignKeySet>],
+    dir: &Path,
+) -> Result<Staged, ReadError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err("creating the staging folder", e))?;
-    let mut validator = Validator::new(schema, &source.headers, refs);
+    let mut validator = Validator::new(schema, &source.headers, refs).with_foreign_keys(foreign);
     validator.set_source(source);
     let columns = validator.columns();
     let pk = validator.primary_key_fields();
@@ -558,7 +564,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let csv = "ma,so,tien,ngay,co\nA,1,\"1.234,5\",17/05/2020,true\nB,x,2,01/01/2021,false\nC,3,,,\n";
         let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
-        let staged = stage_csv(&src, &schema(), Arc::new(References::default()), dir.path()).unwrap();
+        let staged = stage_csv(&src, &schema(), Arc::new(References::default()), &[], dir.path()).unwrap();
         assert_eq!((staged.rows, staged.quarantined), (2, 1));
         assert_eq!(staged.report.invalid_rows, 1);
         let q = std::fs::read_to_string(staged.quarantine.as_ref().unwrap()).unwrap();
@@ -583,6 +589,7 @@ mod tests {
             &CsvSource::from_bytes(csv.as_bytes()).unwrap(),
             &schema,
             Arc::new(References::default()),
+            &[],
             dir.path(),
         )
         .unwrap();
@@ -605,7 +612,7 @@ mod tests {
         }
         csv.push_str("Hà Nội,100\nHA NOI,101\n\" Sơn La\",102\nHà Nội,100\nX,100000\nY,\n");
         let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
-        let q = stage_csv(&src, &schema, Arc::new(References::default()), dir.path()).unwrap().quality;
+        let q = stage_csv(&src, &schema, Arc::new(References::default()), &[], dir.path()).unwrap().quality;
         assert_eq!(q.duplicate_rows, 1, "Hà Nội,100 twice");
         assert_eq!(q.untrimmed_values, 1);
         assert_eq!(q.inconsistent_spellings, 1);
@@ -620,7 +627,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stage = |csv: &str, sub: &str| {
             let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
-            stage_csv(&src, &schema(), Arc::new(References::default()), &dir.path().join(sub)).unwrap().keys
+            stage_csv(&src, &schema(), Arc::new(References::default()), &[], &dir.path().join(sub)).unwrap().keys
         };
         let v1 = stage("ma,so,tien,ngay,co\nA,1,1,,\nB,2,2,,\nC,3,3,,\n", "v1");
         let v2 = stage("ma,so,tien,ngay,co\nA,1,1,,\nB,20,2,,\nD,4,4,,\n", "v2");
@@ -629,7 +636,7 @@ mod tests {
         let noschema = json!({"fields": [{"name": "a"}]});
         let idx = |csv: &str, sub: &str| {
             let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
-            stage_csv(&src, &noschema, Arc::new(References::default()), &dir.path().join(sub)).unwrap().keys
+            stage_csv(&src, &noschema, Arc::new(References::default()), &[], &dir.path().join(sub)).unwrap().keys
         };
         let a = idx("a\nx\ny\ny\n", "a");
         let b = idx("a\ny\nz\n", "b");
@@ -747,6 +754,7 @@ mod export_tests {
             &CsvSource::from_bytes(csv.as_bytes()).unwrap(),
             &schema,
             Arc::new(References::default()),
+            &[],
             dir.path(),
         )
         .unwrap();

@@ -152,6 +152,22 @@ pub struct RowOutcome {
     pub messages: Vec<String>,
 }
 
+/// The key values of a published table that a foreign key of this one points to.
+#[derive(Debug, Clone, Default)]
+pub struct ForeignKeySet {
+    /// This table's fields.
+    pub fields: Vec<String>,
+    /// The referenced table, as the steward wrote it ("co-so" or "dataset-slug/co-so").
+    pub table: String,
+    pub reference_fields: Vec<String>,
+    /// Every combination of the referenced fields' values, compared as text, parts joined by
+    /// [`KEY_SEPARATOR`].
+    pub values: HashSet<String>,
+}
+
+/// Joins the parts of a multi-field key (a control character no cell text holds).
+pub const KEY_SEPARATOR: char = '\u{1f}';
+
 /// The fields of a unique key, and the first row where each combination of values was seen.
 type UniqueKey = (Vec<usize>, HashMap<u64, u64>);
 
@@ -170,6 +186,8 @@ pub struct Validator {
     /// Fields whose raw text the row-level checks need (keys, CCCD with birth date and sex):
     /// only those are copied per row.
     keep_text: Vec<bool>,
+    /// Foreign keys: this table's field indexes and the referenced values.
+    foreign: Vec<(Vec<usize>, std::sync::Arc<ForeignKeySet>)>,
 }
 
 fn msg(rule: &str, row: u64, column: Option<&str>, value: Option<&str>, vi: String, en: String) -> Problem {
@@ -333,8 +351,22 @@ impl Validator {
             report,
             row_messages: Vec::new(),
             keep_text: Vec::new(),
+            foreign: Vec::new(),
         }
         .with_kept_text()
+    }
+
+    /// Check the schema's foreign keys against the referenced tables' values. A key whose
+    /// fields are not all in this table is ignored (the schema check reports it).
+    pub fn with_foreign_keys(mut self, sets: &[std::sync::Arc<ForeignKeySet>]) -> Self {
+        for set in sets {
+            let idx: Option<Vec<usize>> =
+                set.fields.iter().map(|n| self.fields.iter().position(|f| &f.name == n)).collect();
+            if let Some(idx) = idx.filter(|i| !i.is_empty()) {
+                self.foreign.push((idx, set.clone()));
+            }
+        }
+        self.with_kept_text()
     }
 
     fn with_kept_text(mut self) -> Self {
@@ -346,6 +378,7 @@ impl Validator {
             .map(|(i, f)| {
                 self.primary_key.contains(&i)
                     || self.unique_keys.iter().any(|(k, _)| k.contains(&i))
+                    || self.foreign.iter().any(|(k, _)| k.contains(&i))
                     || (person && matches!(f.special, Special::Cccd | Special::DateOfBirth | Special::Gender))
             })
             .collect();
@@ -461,6 +494,7 @@ impl Validator {
             typed.push(t);
         }
         self.check_keys(line, &values);
+        self.check_foreign(line, &values);
         self.check_person(line, &values);
         let valid = self.report.problems_total == before;
         if valid {
@@ -685,6 +719,32 @@ impl Validator {
             } else {
                 self.unique_keys[k].1.insert(h, line);
             }
+        }
+    }
+
+    /// Each foreign key's values must exist in the referenced table (rows where a part is empty
+    /// are not checked, as in Table Schema).
+    fn check_foreign(&mut self, line: u64, values: &[Option<String>]) {
+        for k in 0..self.foreign.len() {
+            let (idx, set) = (&self.foreign[k].0, &self.foreign[k].1);
+            let Some(parts) = idx.iter().map(|i| values[*i].as_deref()).collect::<Option<Vec<&str>>>() else {
+                continue;
+            };
+            let key = parts.join(&KEY_SEPARATOR.to_string());
+            if set.values.contains(&key) {
+                continue;
+            }
+            let cols = idx.iter().map(|i| self.fields[*i].name.as_str()).collect::<Vec<_>>().join(", ");
+            let (table, rf) = (set.table.clone(), set.reference_fields.join(", "));
+            let shown = parts.join(", ");
+            self.push(msg(
+                "foreign_key",
+                line,
+                Some(&cols),
+                Some(&shown),
+                format!("giá trị '{shown}' không có trong cột {rf} của bảng {table}"),
+                format!("'{shown}' is not a value of {rf} in table {table}"),
+            ));
         }
     }
 
@@ -963,6 +1023,25 @@ mod tests {
 
     fn rules(r: &Report) -> Vec<(u64, String, String)> {
         r.problems.iter().map(|p| (p.row, p.column.clone().unwrap_or_default(), p.rule.clone())).collect()
+    }
+
+    #[test]
+    fn foreign_keys_must_point_at_existing_values() {
+        let schema = json!({"fields": [{"name": "ma"}, {"name": "co_so"}, {"name": "xa"}]});
+        let set = ForeignKeySet {
+            fields: vec!["co_so".into(), "xa".into()],
+            table: "co-so-y-te/co-so".into(),
+            reference_fields: vec!["ma_co_so".into(), "ma_xa".into()],
+            values: [format!("BV01{KEY_SEPARATOR}03979")].into(),
+        };
+        let src = CsvSource::from_bytes("ma,co_so,xa\n1,BV01,03979\n2,BV01,04045\n3,,04045\n".as_bytes()).unwrap();
+        let r = Validator::new(&schema, &src.headers, refs()).with_foreign_keys(&[set.into()]).check_csv(&src);
+        assert_eq!(rules(&r), vec![(3, "co_so, xa".into(), "foreign_key".into())]);
+        assert_eq!(
+            r.problems[0].message_vi,
+            "giá trị 'BV01, 04045' không có trong cột ma_co_so, ma_xa của bảng co-so-y-te/co-so"
+        );
+        assert_eq!(r.valid_rows, 2, "a key with an empty part is not checked");
     }
 
     #[test]

@@ -577,6 +577,52 @@ impl QueryEngine {
     }
 }
 
+impl QueryEngine {
+    /// Every distinct combination of `fields`' values in a version, as text (parts joined by
+    /// `separator`; rows with an empty part left out): what a foreign key of another table
+    /// may point to.
+    pub async fn key_values(
+        &self,
+        source: &Source,
+        fields: &[String],
+        separator: char,
+    ) -> Result<std::collections::HashSet<String>> {
+        let provider = self.table(&source.key).await?;
+        let schema = provider.schema();
+        let table = Table { schema: &schema };
+        let exprs = fields
+            .iter()
+            .map(|f| table.field(f).map(|fd| datafusion::prelude::cast(ident(fd.name()), DataType::Utf8).alias(f)))
+            .collect::<Result<Vec<_>>>()?;
+        let batches = self
+            .rows_ctx
+            .read_table(provider.clone())
+            .and_then(|df| df.select(exprs))
+            .and_then(|df| df.distinct())
+            .map_err(df_err)?
+            .collect()
+            .await
+            .map_err(df_err)?;
+        let mut out = std::collections::HashSet::new();
+        let sep = separator.to_string();
+        for b in &batches {
+            let cols: Vec<&arrow::array::StringArray> =
+                b.columns().iter().filter_map(|c| c.as_any().downcast_ref::<arrow::array::StringArray>()).collect();
+            if cols.len() != fields.len() {
+                return Err(Error::internal("key values: unexpected column types"));
+            }
+            for row in 0..b.num_rows() {
+                let parts: Option<Vec<&str>> =
+                    cols.iter().map(|c| (!arrow::array::Array::is_null(*c, row)).then(|| c.value(row))).collect();
+                if let Some(parts) = parts {
+                    out.insert(parts.join(&sep));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Rows after the cursor in the order of `keys`: (k1 > v1) or (k1 = v1 and k2 > v2) or …,
 /// with `<` for descending keys.
 fn keyset_condition(table: &Table, keys: &[SortKey], values: &[serde_json::Value]) -> Result<Expr> {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kho_core::model::{AdminEra, AdminLevel};
-use kho_core::policy::{self, Action, DatasetAccess};
+use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_ingest::convert::{self, SheetOptions};
 use kho_ingest::{CsvSource, References, Report, Validator};
@@ -62,24 +62,21 @@ impl Kho {
         opts: &SheetOptions,
     ) -> Result<Report> {
         let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
-        let access = DatasetAccess {
-            owner_agency_id: d.owner_agency_id(),
-            level: d.input.access_level,
-            allowed_agency_ids: &d.input.allowed_agency_ids,
-        };
-        policy::check_dataset(&ctx.principal, Action::Update, access)?;
+        policy::check_dataset(&ctx.principal, Action::Update, crate::catalog::access(&d))?;
         let r = d.resources.iter().find(|r| r.input.name == resource).ok_or_else(|| {
             Error::new(ErrorCode::NotFound, format!("dataset '{}' has no table '{resource}'", d.input.slug))
         })?;
         let schema = self.effective_schema(&r.input.schema).await?;
         let refs = self.references().await?;
+        let foreign = self.foreign_key_sets(ctx, &d, &schema).await?;
         let path = path.to_path_buf();
         let (scratch, opts) = (self.scratch_csv().await?, opts.clone());
         // Parsing and checking are CPU work: keep them off the server's event loop.
         let report = tokio::task::spawn_blocking(move || {
             let (csv, offset) = convert::as_csv(&path, &opts, &scratch)?;
             let source = CsvSource::open(&csv)?;
-            let mut report = Validator::new(&schema, &source.headers, refs).check_csv(&source);
+            let mut report =
+                Validator::new(&schema, &source.headers, refs).with_foreign_keys(&foreign).check_csv(&source);
             report.offset_rows(offset);
             let _ = std::fs::remove_file(&scratch);
             Ok::<_, kho_ingest::ReadError>(report)

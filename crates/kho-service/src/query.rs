@@ -3,9 +3,13 @@
 //! caller may not read looks exactly like one that does not exist, and reads of non-open data
 //! are audited.
 
-use kho_core::model::ResourceVersion;
-use kho_core::{Error, ErrorCode, Result};
+use std::sync::Arc;
+
+use kho_core::model::{Dataset, ResourceVersion};
+use kho_core::{Detail, Error, ErrorCode, Result};
+use kho_ingest::ForeignKeySet;
 use kho_query::{AggregateQuery, Page, RowsQuery, Source, SqlResult, SqlTable};
+use serde_json::Value;
 
 use crate::{Ctx, Kho};
 
@@ -35,7 +39,66 @@ fn split_version(name: &str) -> Result<(&str, Option<i64>)> {
     }
 }
 
+fn names(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Kho {
+    /// For each foreign key of `schema` (a table of `d`), the values of the referenced table's
+    /// latest version. `reference.resource` names a table of the same dataset (`co-so`) or of
+    /// another (`dataset-slug/co-so`); the caller must be able to read it. A self-reference
+    /// (`""`) cannot be checked row by row and is left to the schema.
+    pub(crate) async fn foreign_key_sets(
+        &self,
+        ctx: &Ctx,
+        d: &Dataset,
+        schema: &Value,
+    ) -> Result<Vec<Arc<ForeignKeySet>>> {
+        let Some(fks) = schema.get("foreignKeys").and_then(Value::as_array) else { return Ok(Vec::new()) };
+        let mut out = Vec::with_capacity(fks.len());
+        for (i, fk) in fks.iter().enumerate() {
+            let reference = fk.get("reference");
+            let resource = reference.and_then(|r| r.get("resource")).and_then(Value::as_str).unwrap_or("");
+            if resource.is_empty() {
+                continue;
+            }
+            let (dataset, table) = match resource.split_once('/') {
+                Some((ds, t)) => (ds.to_string(), t.to_string()),
+                None => (d.input.slug.clone(), resource.to_string()),
+            };
+            let path = format!("foreignKeys[{i}].reference");
+            let v = self.version_for_read(ctx, &dataset, &table, None).await.map_err(|e| match e.code {
+                ErrorCode::NotFound | ErrorCode::Forbidden => Error::validation(vec![Detail::new(
+                    format!("{path}.resource"),
+                    format!("table '{resource}' is not found, not readable to you, or has no published version yet"),
+                )]),
+                _ => e,
+            })?;
+            let reference_fields = names(reference.and_then(|r| r.get("fields")));
+            let values = self
+                .query
+                .key_values(&source_of(&v), &reference_fields, kho_ingest::validate::KEY_SEPARATOR)
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::InvalidQuery => {
+                        Error::validation(vec![Detail::new(format!("{path}.fields"), e.message)])
+                    }
+                    _ => e,
+                })?;
+            out.push(Arc::new(ForeignKeySet {
+                fields: names(fk.get("fields")),
+                table: resource.to_string(),
+                reference_fields,
+                values,
+            }));
+        }
+        Ok(out)
+    }
+
     /// A page of records of a version (`None`: the latest).
     pub async fn rows(
         &self,

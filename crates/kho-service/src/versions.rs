@@ -58,6 +58,7 @@ impl Kho {
         let r = find_resource(&d, resource)?;
         let schema = self.effective_schema(&r.input.schema).await?;
         let refs = self.references().await?;
+        let foreign = self.foreign_key_sets(ctx, &d, &schema).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let dir = self.staging_dir(&id);
         let (src, stage_dir, opts) = (path.to_path_buf(), dir.clone(), opts.clone());
@@ -70,7 +71,7 @@ impl Kho {
             })?;
             let (csv, offset) = kho_ingest::convert::as_csv(&src, &opts, &stage_dir.join("source.csv"))?;
             let source = CsvSource::open(&csv)?;
-            let staged = stage::stage_csv(&source, &schema, refs, &stage_dir).map(|mut s| {
+            let staged = stage::stage_csv(&source, &schema, refs, &foreign, &stage_dir).map(|mut s| {
                 s.report.offset_rows(offset);
                 s
             });

@@ -460,3 +460,73 @@ async fn a_dataset_downloads_as_a_data_package() {
     let (status, _, _) = raw(&anon, reqwest::Method::GET, "/api/v1/datasets/co-so-y-te/datapackage", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn foreign_keys_are_checked_against_published_tables() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let u = upload(
+        &steward,
+        &format!("{HEADER}BV01,Bệnh viện tỉnh,03979,500,02123852345\nBV02,Bệnh viện Mai Sơn,04045,120,0912345678\n"),
+    )
+    .await;
+    let r = steward.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    // Beds by facility and commune: the facility must exist in the health department's table,
+    // the commune in the published table of administrative units.
+    let beds = json!({
+        "slug": "giuong-benh", "title": "Giường bệnh theo khoa", "access_level": "shared", "frequency": "annual",
+        "resources": [{"name": "giuong", "schema": {
+            "fields": [
+                {"name": "ma_co_so", "type": "string"}, {"name": "khoa", "type": "string"},
+                {"name": "ma_xa", "type": "string"}, {"name": "so_giuong", "type": "integer"}
+            ],
+            "foreignKeys": [
+                {"fields": "ma_co_so", "reference": {"resource": "co-so-y-te/co-so", "fields": "ma_co_so"}},
+                {"fields": "ma_xa", "reference": {"resource": "don-vi-hanh-chinh-cap-xa/xa-phuong", "fields": "ma_xa"}}
+            ]
+        }}]
+    });
+    let r = steward.post("/api/v1/datasets", beds.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let csv =
+        "ma_co_so,khoa,ma_xa,so_giuong\nBV01,Nội,03979,40\nBV09,Ngoại,03979,30\nBV02,Nhi,99999,20\nBV02,Sản,,10\n";
+    let (status, body, _) = raw(
+        &steward,
+        reqwest::Method::POST,
+        "/api/v1/datasets/giuong-benh/resources/giuong/uploads",
+        Some(csv.as_bytes().to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let u: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((u["valid_rows"].as_i64(), u["invalid_rows"].as_i64()), (Some(2), Some(2)), "{u}");
+    let problems: Vec<(i64, &str, &str)> = u["report"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["row"].as_i64().unwrap(), p["column"].as_str().unwrap(), p["rule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(problems, vec![(3, "ma_co_so", "foreign_key"), (4, "ma_xa", "foreign_key")]);
+    assert_eq!(
+        u["report"]["problems"][0]["message_vi"],
+        "giá trị 'BV09' không có trong cột ma_co_so của bảng co-so-y-te/co-so"
+    );
+
+    // A reference to a table that is not published (or not readable) is refused, naming it.
+    let mut bad = beds.clone();
+    bad["slug"] = json!("giuong-benh-2");
+    bad["resources"][0]["schema"]["foreignKeys"][0]["reference"]["resource"] = json!("khong-co/bang");
+    assert_eq!(steward.post("/api/v1/datasets", bad).await.status, StatusCode::CREATED);
+    let (status, body, _) = raw(
+        &steward,
+        reqwest::Method::POST,
+        "/api/v1/datasets/giuong-benh-2/resources/giuong/uploads",
+        Some(csv.as_bytes().to_vec()),
+    )
+    .await;
+    let e: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")), "{e}");
+    assert_eq!(e["details"][0]["path"], "foreignKeys[0].reference.resource");
+}
