@@ -338,7 +338,8 @@ impl Kho {
         for k in &orphans {
             self.blobs.delete(k).await?;
         }
-        Ok(orphans.len())
+        let parts = self.blobs.remove_unfinished_uploads()?;
+        Ok(orphans.len() + parts)
     }
 }
 

@@ -29,6 +29,9 @@ pub fn version_prefix(dataset_id: &str, resource_id: &str, version: i64) -> Stri
 #[derive(Clone)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// The folder of a local store, for what `object_store` does not list (see
+    /// [`BlobStore::remove_unfinished_uploads`]).
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl BlobStore {
@@ -36,7 +39,7 @@ impl BlobStore {
     pub fn local(root: &Path) -> Result<BlobStore> {
         std::fs::create_dir_all(root).map_err(|e| store_err(&format!("creating {}", root.display()), e))?;
         let fs = LocalFileSystem::new_with_prefix(root).map_err(|e| store_err("opening", e))?;
-        Ok(BlobStore { inner: Arc::new(fs) })
+        Ok(BlobStore { inner: Arc::new(fs), local_root: Some(root.to_path_buf()) })
     }
 
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
@@ -94,6 +97,29 @@ impl BlobStore {
             .map_err(|e| store_err("listing", e))
     }
 
+    /// Delete the parts of uploads that never completed. On the local file system a multipart
+    /// upload writes beside its destination (`data.parquet#1`) and renames on completion; a
+    /// process killed in between leaves that file, which listings do not show. (On S3 an
+    /// unfinished multipart upload is not an object; a bucket lifecycle rule expires it.)
+    pub fn remove_unfinished_uploads(&self) -> Result<usize> {
+        let Some(root) = &self.local_root else { return Ok(0) };
+        let mut removed = 0;
+        let mut stack = vec![root.join("datasets")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if entry.file_name().to_string_lossy().contains('#') {
+                    std::fs::remove_file(&path).map_err(|e| store_err(&format!("removing {}", path.display()), e))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Objects under `datasets/` whose version folder is not in `known` (the prefixes of
     /// committed versions): leftovers of publishes that were interrupted.
     pub async fn orphans(&self, known: &std::collections::HashSet<String>) -> Result<Vec<String>> {
@@ -128,6 +154,13 @@ mod tests {
             got.extend_from_slice(&chunk.unwrap());
         }
         assert_eq!(got, data);
+        // What a publish killed in the middle of an upload leaves: a part beside the object.
+        let part = dir.path().join("objects").join(version_prefix("d1", "r1", 2)).join("data.parquet#3");
+        std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+        std::fs::write(&part, b"half").unwrap();
+        assert_eq!(store.remove_unfinished_uploads().unwrap(), 1);
+        assert!(!part.exists());
+        assert_eq!(store.size(&key).await.unwrap(), data.len() as u64);
         let orphan = format!("{}/data.parquet", version_prefix("d1", "r1", 2));
         store.put_file(&orphan, &src).await.unwrap();
         let known = [version_prefix("d1", "r1", 1)].into_iter().collect();

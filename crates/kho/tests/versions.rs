@@ -530,3 +530,89 @@ async fn foreign_keys_are_checked_against_published_tables() {
     assert_eq!((status, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")), "{e}");
     assert_eq!(e["details"][0]["path"], "foreignKeys[0].reference.resource");
 }
+
+/// Files under a resource's folder of the object store, relative to the store's root.
+fn objects_under(root: &std::path::Path, dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn publishing_survives_kill_9_at_any_moment() {
+    let mut s = Server::start(true);
+    let mut steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let first = upload(&steward, &format!("{HEADER}BV1,Bệnh viện,03979,1,0912345678\n")).await;
+    let r = steward.post(&format!("/api/v1/uploads/{}/publish", first["id"].as_str().unwrap()), json!({})).await;
+    let key = r.body["object_key"].as_str().unwrap().to_string();
+    let resource_dir = std::path::Path::new(&key).parent().unwrap().parent().unwrap().to_path_buf();
+    let mut committed = 0;
+    // Kill the server (SIGKILL) at increasing moments after the publish request left.
+    for (round, delay_ms) in [0u64, 1, 3, 6, 10, 20, 40, 80, 160, 320, 2000].into_iter().enumerate() {
+        let mut csv = String::from(HEADER);
+        for i in 0..20_000 {
+            csv.push_str(&format!("BV{i},Cơ sở {i},03979,{},0912345678\n", (i + round) % 97));
+        }
+        let u = upload(&steward, &csv).await;
+        let before = steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await.body;
+        let publish = {
+            let (http, url, csrf) = (steward.http.clone(), steward.base.clone(), steward.csrf.clone());
+            let id = u["id"].as_str().unwrap().to_string();
+            tokio::spawn(async move {
+                let mut req = http.post(format!("{url}/api/v1/uploads/{id}/publish")).json(&json!({}));
+                if let Some(x) = csrf {
+                    req = req.header("X-CSRF-Token", x);
+                }
+                req.send().await.map(|r| r.status())
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        let dir = s.stop();
+        let answered = publish.await.unwrap();
+        s = Server::start_in(dir, false, &[]);
+        steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+
+        // Either the new version is there whole, or nothing of it is; earlier ones are intact.
+        let after = steward.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await.body;
+        let (before, after) = (before.as_array().unwrap(), after.as_array().unwrap());
+        assert!(after.len() == before.len() || after.len() == before.len() + 1, "round {round}");
+        if answered.map(|st| st == StatusCode::CREATED).unwrap_or(false) {
+            assert_eq!(after.len(), before.len() + 1, "round {round}: a publish that answered 201 was lost");
+        }
+        assert_eq!(&after[after.len() - before.len()..], before.as_slice(), "round {round}: history changed");
+        if after.len() > before.len() {
+            committed += 1;
+            assert_eq!(after[0]["rows"], 20_000);
+        }
+        let mut known = Vec::new();
+        for v in after {
+            let n = v["version"].as_i64().unwrap();
+            let page =
+                steward.get(&format!("/api/v1/datasets/co-so-y-te/resources/co-so/rows?version={n}&limit=1")).await;
+            assert_eq!(page.status, StatusCode::OK, "round {round}, version {n}: {}", page.text);
+            assert_eq!(page.body["total"], v["rows"], "round {round}, version {n}");
+            known.extend(
+                [v["object_key"].as_str(), v["quarantine_key"].as_str()].into_iter().flatten().map(String::from),
+            );
+        }
+        // No object that no version points to survives the restart.
+        let root = s.data_dir().join("objects");
+        let on_disk = objects_under(&root, &root.join(&resource_dir));
+        known.sort();
+        assert_eq!(on_disk, known, "round {round}");
+    }
+    // The later rounds leave the publish time to finish; the earliest kill it before it commits.
+    eprintln!("{committed} of 11 killed publishes had committed");
+    assert!((1..11).contains(&committed), "{committed} of 11 rounds committed: the kills did not span the publish");
+}
