@@ -240,6 +240,15 @@ pub fn as_csv(path: &Path, opts: &SheetOptions, scratch: &Path) -> Result<(std::
     }
 }
 
+/// Open any accepted file as a CSV source (converting it to `scratch` first if it is not CSV),
+/// with the number of sheet rows above the header. Converted files are numbered by record, so
+/// that a cell holding a line break does not shift the row numbers after it.
+pub fn open(path: &Path, opts: &SheetOptions, scratch: &Path) -> Result<(crate::CsvSource, u64), ReadError> {
+    let (csv, offset) = as_csv(path, opts, scratch)?;
+    let source = crate::CsvSource::open(&csv)?;
+    Ok((if csv == path { source } else { source.numbered_by_record() }, offset))
+}
+
 /// Convert a Parquet file to CSV, batch by batch (memory stays at one row group's worth).
 /// Dates and times are written in ISO form, which the checks read back; nested columns (lists,
 /// structs) have no place in a flat table and are refused by name.

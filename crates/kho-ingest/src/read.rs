@@ -41,6 +41,9 @@ pub struct CsvSource {
     pub delimiter: u8,
     pub encoding: &'static str,
     pub headers: Vec<String>,
+    /// Number rows by record rather than by line: for CSV made from a spreadsheet or JSON, where
+    /// a cell holding a line break must not shift the numbers of the rows after it.
+    by_record: bool,
 }
 
 /// A data row: its line in the file, and its cells or why it could not be read.
@@ -286,8 +289,14 @@ impl CsvSource {
             return Err(err("empty_file", None, "the file is empty".into(), "tệp rỗng".into()));
         }
         let delimiter = sniff_delimiter(&sample);
-        let mut source =
-            CsvSource { origin, encoding_kind: enc, delimiter, encoding: enc_name(enc), headers: Vec::new() };
+        let mut source = CsvSource {
+            origin,
+            encoding_kind: enc,
+            delimiter,
+            encoding: enc_name(enc),
+            headers: Vec::new(),
+            by_record: false,
+        };
         let mut reader = source.reader()?;
         let headers: Vec<String> = reader
             .headers()
@@ -342,6 +351,13 @@ impl CsvSource {
             .from_reader(decoded_reader(raw, self.encoding_kind)))
     }
 
+    /// Number the rows by record (the header is row 1, the first data record row 2), not by
+    /// line; see `by_record`.
+    pub fn numbered_by_record(mut self) -> Self {
+        self.by_record = true;
+        self
+    }
+
     /// Data rows with their 1-based line number in the file (the header is line 1), streamed.
     /// A row the CSV reader cannot parse is returned as an error for that line, not a stop.
     pub fn rows(&self) -> Box<dyn Iterator<Item = Row> + '_> {
@@ -349,15 +365,13 @@ impl CsvSource {
             Ok(r) => r,
             Err(e) => return Box::new(std::iter::once((0, Err(e.message)))),
         };
-        Box::new(reader.into_records().map(|r| match r {
-            Ok(rec) => {
-                let line = rec.position().map_or(0, |p| p.line());
-                (line, Ok(rec.iter().map(str::to_string).collect()))
-            }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                (line, Err(e.to_string()))
-            }
+        // The header is record 0 and line 1.
+        let by_record = self.by_record;
+        let number =
+            move |p: Option<&csv::Position>| p.map_or(0, |p| if by_record { p.record() + 1 } else { p.line() });
+        Box::new(reader.into_records().map(move |r| match r {
+            Ok(rec) => (number(rec.position()), Ok(rec.iter().map(str::to_string).collect())),
+            Err(e) => (number(e.position()), Err(e.to_string())),
         }))
     }
 }
@@ -435,6 +449,14 @@ mod tests {
         big.extend_from_slice(b"9,\xff\n");
         let e = CsvSource::from_bytes(&big).unwrap_err();
         assert_eq!((e.code, e.line), ("unknown_encoding", Some(200_002)));
+    }
+
+    #[test]
+    fn converted_rows_are_numbered_by_record() {
+        let s = CsvSource::from_bytes(b"a,b\n1,\"two\nlines\"\n3,x\n").unwrap();
+        assert_eq!(s.rows().map(|(l, _)| l).collect::<Vec<_>>(), vec![2, 4]);
+        let s = s.numbered_by_record();
+        assert_eq!(s.rows().map(|(l, _)| l).collect::<Vec<_>>(), vec![2, 3]);
     }
 
     #[test]

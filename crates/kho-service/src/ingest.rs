@@ -7,7 +7,7 @@ use kho_core::model::{AdminEra, AdminLevel};
 use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_ingest::convert::{self, SheetOptions};
-use kho_ingest::{CsvSource, References, Report, Validator};
+use kho_ingest::{References, Report, Validator};
 use kho_meta::AdminUnitFilter;
 
 use crate::{Ctx, Kho};
@@ -73,8 +73,7 @@ impl Kho {
         let (scratch, opts) = (self.scratch_csv().await?, opts.clone());
         // Parsing and checking are CPU work: keep them off the server's event loop.
         let report = tokio::task::spawn_blocking(move || {
-            let (csv, offset) = convert::as_csv(&path, &opts, &scratch)?;
-            let source = CsvSource::open(&csv)?;
+            let (source, offset) = convert::open(&path, &opts, &scratch)?;
             let mut report =
                 Validator::new(&schema, &source.headers, refs).with_foreign_keys(&foreign).check_csv(&source);
             report.offset_rows(offset);
@@ -109,8 +108,7 @@ impl Kho {
         let path = path.to_path_buf();
         let (scratch, opts) = (self.scratch_csv().await?, opts.clone());
         tokio::task::spawn_blocking(move || {
-            let (csv, _) = convert::as_csv(&path, &opts, &scratch)?;
-            let source = CsvSource::open(&csv)?;
+            let (source, _) = convert::open(&path, &opts, &scratch)?;
             let inferred = kho_ingest::infer::infer(&source, &refs, 10_000);
             let _ = std::fs::remove_file(&scratch);
             Ok::<_, kho_ingest::ReadError>(inferred)

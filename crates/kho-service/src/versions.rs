@@ -13,7 +13,7 @@ use kho_core::model::{Dataset, Resource, ResourceVersion, Upload};
 use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_ingest::read::ReadError;
-use kho_ingest::{CsvSource, Validator, stage};
+use kho_ingest::{Validator, stage};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
@@ -69,8 +69,7 @@ impl Kho {
                 message_vi: e.to_string(),
                 line: None,
             })?;
-            let (csv, offset) = kho_ingest::convert::as_csv(&src, &opts, &stage_dir.join("source.csv"))?;
-            let source = CsvSource::open(&csv)?;
+            let (source, offset) = kho_ingest::convert::open(&src, &opts, &stage_dir.join("source.csv"))?;
             let staged = stage::stage_csv(&source, &schema, refs, &foreign, &stage_dir).map(|mut s| {
                 s.report.offset_rows(offset);
                 s

@@ -164,7 +164,7 @@ fn the_command_line_checks_a_file() {
 }
 
 /// An Excel workbook as stewards send them: a notes sheet first, a merged title above the
-/// header, a formula error in a cell.
+/// header, a name written on two lines in its cell, a formula error in a cell.
 fn workbook() -> Vec<u8> {
     let mut book = rust_xlsxwriter::Workbook::new();
     book.add_worksheet().set_name("Hướng dẫn").unwrap().write_string(0, 0, "Điền số liệu ở trang sau").unwrap();
@@ -175,8 +175,8 @@ fn workbook() -> Vec<u8> {
         sheet.write_string(1, c as u16, *h).unwrap();
     }
     let rows = [
+        ("BV02", "Trạm y tế\nxã Chiềng Cơi", "04045", Some(15.0), "0912345678"),
         ("BV01", "Bệnh viện tỉnh", "03979", None, "02123852345"),
-        ("BV02", "Trạm y tế", "04045", Some(15.0), "0912345678"),
     ];
     for (r, (a, b, c, d, e)) in rows.iter().enumerate() {
         let r = r as u32 + 2;
@@ -207,9 +207,10 @@ async fn spreadsheets_and_json_go_through_the_same_checks() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!((r.body["rows"].as_u64(), r.body["valid_rows"].as_u64()), (Some(2), Some(1)), "{}", r.text);
     let p = &r.body["problems"][0];
+    // Sheet row 4 (title, header, BV02 on row 3 even though its name spans two lines).
     assert_eq!(
         (p["row"].as_u64(), p["column"].as_str(), p["value"].as_str(), p["rule"].as_str()),
-        (Some(3), Some("so_giuong"), Some("#DIV/0!"), Some("type"))
+        (Some(4), Some("so_giuong"), Some("#DIV/0!"), Some("type"))
     );
     let r = upload(&steward, &format!("{URL}?sheet=Kh%C3%B4ng%20c%C3%B3"), xlsx).await;
     assert_eq!(r.code(), "invalid_file");
