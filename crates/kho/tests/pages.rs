@@ -258,3 +258,88 @@ async fn a_steward_uploads_fixes_and_publishes_through_the_pages() {
     assert!(html.contains("Các phiên bản dữ liệu") && html.contains("+2 −0 ~0"), "{html}");
     assert!(html.contains("/versions/1/data?format=csv"));
 }
+
+fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    html.split(&marker).nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string()
+}
+
+#[tokio::test]
+async fn a_steward_reviews_a_schema_inferred_from_a_file_before_saving() {
+    let s = Server::start(true);
+    let c = signed_in_browser(&s, "yte.canbo", "demo-yte-canbo").await;
+    let (status, html) = c.page("/datasets/co-so-y-te/resources/new").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Gợi ý lược đồ từ một tệp dữ liệu"), "{html}");
+    let csrf = csrf_of(&html);
+    let csv = "ma_xa,ten_tram,so_tien,ngay_lap,so_nhan_vien\n03979,Trạm y tế Chiềng Cơi,\"1.234.567,5\",05/01/2024,12\n04045,Trạm y tế Mai Sơn,\"987,25\",31/12/2023,7\n";
+    let infer = |csrf: String, body: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", csrf)
+            .part("file", reqwest::multipart::Part::bytes(body.as_bytes().to_vec()).file_name("tram-y-te.csv"));
+        c.http.post(s.url("/datasets/co-so-y-te/resources/new/infer")).multipart(form).send()
+    };
+    let r = infer(csrf.clone(), csv).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    // The draft: a code column recognised by its values, numbers, Vietnamese dates.
+    assert!(html.contains("Lược đồ nháp") && html.contains("tram-y-te.csv"), "{html}");
+    assert!(html.contains("ma_xa → commune_code"), "{html}");
+    assert!(html.contains("<option value=\"commune_code\" selected>"), "{html}");
+    assert!(html.contains("<option value=\"integer\" selected>"), "{html}");
+    assert!(html.contains("<option value=\"date\" selected>"), "{html}");
+    assert!(html.contains("value=\"tram-y-te\""), "name suggested from the file");
+    let draft = hidden_value(&html, "draft_schema")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let draft: serde_json::Value = serde_json::from_str(&draft).expect("draft schema in the form");
+    assert_eq!(draft["fields"][3]["format"], "%d/%m/%Y");
+
+    // The steward reviews: renames a label, leaves the rest, and saves.
+    let revision = hidden_value(&html, "revision");
+    let rows = [
+        ("ma_xa", "Mã xã", "", "commune_code", "yes"),
+        ("ten_tram", "Tên trạm", "string", "", "yes"),
+        ("so_tien", "Kinh phí (đồng)", "number", "", "yes"),
+        ("ngay_lap", "Ngày thành lập", "date", "", "yes"),
+        ("so_nhan_vien", "Số nhân viên", "integer", "", "yes"),
+    ];
+    let draft_text = draft.to_string();
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("_csrf", &csrf),
+        ("revision", &revision),
+        ("resource_title", "Trạm y tế"),
+        ("resource_name", "tram-y-te"),
+        ("schema_json", ""),
+        ("draft_schema", &draft_text),
+    ];
+    for (n, t, ty, term, req) in &rows {
+        fields.extend([
+            ("field_name", *n),
+            ("field_title", *t),
+            ("field_type", *ty),
+            ("field_term", *term),
+            ("field_required", *req),
+        ]);
+    }
+    let r = c.form("/datasets/co-so-y-te/resources/new", &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    let admin = s.admin().await;
+    let d = admin.get("/api/v1/datasets/co-so-y-te").await.body;
+    let table = d["resources"].as_array().unwrap().iter().find(|r| r["name"] == "tram-y-te").expect("saved").clone();
+    let f = &table["schema"]["fields"];
+    assert_eq!((f[0]["dictionaryTerm"].as_str(), f[0]["title"].as_str()), (Some("commune_code"), Some("Mã xã")));
+    // What the rows do not show was kept from the draft: the date format and the decimal marks.
+    assert_eq!(f[3]["format"], "%d/%m/%Y");
+    assert_eq!((f[2]["decimalChar"].as_str(), f[2]["groupChar"].as_str()), (Some(","), Some(".")));
+    assert_eq!(f[2]["title"], "Kinh phí (đồng)");
+
+    // A file that cannot be read is explained on the form; nothing is saved.
+    let r = infer(csrf, "").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("Không gợi ý được lược đồ từ tệp này"));
+}

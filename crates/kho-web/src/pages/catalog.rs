@@ -157,6 +157,13 @@ pub struct DatasetForm {
     pub resource_title: String,
     pub rows: Vec<FieldRow>,
     pub schema_json: String,
+    /// A schema inferred from a file, whose properties the rows do not show (date formats,
+    /// decimal separators) are kept when the steward saves the reviewed rows.
+    pub draft_schema: String,
+    /// What inference suggested, for the steward to review.
+    pub suggestions: Vec<String>,
+    /// The file the draft was inferred from.
+    pub inferred_from: String,
 }
 
 impl DatasetForm {
@@ -207,6 +214,9 @@ impl DatasetForm {
             resource_title: f.text("resource_title"),
             rows: rows_from_form(f),
             schema_json: f.get("schema_json").unwrap_or("").trim().to_string(),
+            draft_schema: f.get("draft_schema").unwrap_or("").trim().to_string(),
+            suggestions: Vec::new(),
+            inferred_from: String::new(),
         }
     }
 
@@ -810,6 +820,57 @@ pub async fn resource_new_page(State(s): State<AppState>, page: Page, Path(slug)
     Ok(resource_page(&s, &page, &d, false, form, vec![], String::new()).await)
 }
 
+/// Infer a draft schema from a data file and show it in the table form for review: types,
+/// formats and dictionary terms suggested by column name and content. Nothing is saved until
+/// the steward submits the form.
+pub async fn resource_infer(
+    State(s): State<AppState>,
+    page: Page,
+    Path(slug): Path<String>,
+    multipart: axum::extract::Multipart,
+) -> PageResult {
+    let page = page.with_active("datasets");
+    let d = editable(&s, &page, &slug).await?;
+    let tr = page.tr();
+    let mut form = DatasetForm::default();
+    let Some((tmp, file_name, opts)) = super::loading::read_file_form(&s, &page, multipart).await? else {
+        blank_rows(&mut form.rows);
+        let e = vec![Detail::new("file", tr.t("upload.no_file"))];
+        return Ok(resource_page(&s, &page, &d, false, form, e, tr.t("resource.infer_failed").into()).await);
+    };
+    match s.kho.infer_schema(page.ctx(), &tmp, &opts).await {
+        Ok(inferred) => {
+            form.rows = rows_from_schema(&inferred.schema);
+            form.draft_schema = inferred.schema.to_string();
+            let stem = file_name.rsplit_once('.').map_or(file_name.as_str(), |(a, _)| a);
+            form.resource_name = slugify(stem);
+            form.inferred_from = format!("{file_name} ({} {})", inferred.rows_sampled, tr.t("resource.rows_read"));
+            form.suggestions = inferred
+                .suggestions
+                .iter()
+                .map(|sg| {
+                    let why = match sg.reason.as_str() {
+                        "name" => tr.t("resource.by_name"),
+                        "content" => tr.t("resource.by_content"),
+                        _ => tr.t("resource.by_name_and_content"),
+                    };
+                    let state = if sg.applied { tr.t("resource.applied") } else { tr.t("resource.proposed") };
+                    format!("{} → {} ({why}; {state})", sg.field, sg.term)
+                })
+                .collect();
+            blank_rows(&mut form.rows);
+            Ok(resource_page(&s, &page, &d, false, form, vec![], String::new()).await)
+        }
+        Err(e) if e.code == ErrorCode::InvalidFile => {
+            blank_rows(&mut form.rows);
+            let detail = e.details.first().map(|d| d.message.clone()).unwrap_or(e.message.clone());
+            let errors = vec![Detail::new("file", format!("{file_name}: {detail}"))];
+            Ok(resource_page(&s, &page, &d, false, form, errors, tr.t("resource.infer_failed").into()).await)
+        }
+        Err(e) => Err(page.error(e)),
+    }
+}
+
 pub async fn resource_edit_page(
     State(s): State<AppState>,
     page: Page,
@@ -837,8 +898,10 @@ async fn resource_submit(s: AppState, page: Page, slug: String, existing: Option
     if let Some(name) = &existing {
         form.resource_name = name.clone();
     }
-    let base =
-        existing.as_ref().and_then(|n| d.resources.iter().find(|r| &r.input.name == n)).map(|r| r.input.schema.clone());
+    let base = match &existing {
+        Some(n) => d.resources.iter().find(|r| &r.input.name == n).map(|r| r.input.schema.clone()),
+        None => serde_json::from_str::<Value>(&form.draft_schema).ok().filter(Value::is_object),
+    };
     let result = match schema_from(&form, base.as_ref()) {
         Err(detail) => Err(Error::validation(vec![detail])),
         Ok(None) => Err(Error::new(ErrorCode::InvalidTableSchema, "the schema has no fields")

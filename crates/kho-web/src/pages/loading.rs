@@ -63,16 +63,14 @@ pub async fn upload_page(
     form_page(&s, &page, &slug, &name, None).await
 }
 
+/// A file form's fields: the file streamed to the upload folder, its name, the sheet choice.
 /// The form sends `_csrf` first, then the file: the token is checked before a byte of the file
-/// is stored, and the file is streamed to disk, never held in memory.
-pub async fn upload_submit(
-    State(s): State<AppState>,
-    page: Page,
-    Path((slug, name)): Path<(String, String)>,
+/// is stored, and the file is streamed to disk, never held in memory. `None`: no file chosen.
+pub(crate) async fn read_file_form(
+    s: &AppState,
+    page: &Page,
     mut multipart: Multipart,
-) -> PageResult {
-    let page = page.with_active("datasets");
-    page.member()?;
+) -> Result<Option<(tempfile::TempPath, String, kho_ingest::convert::SheetOptions)>, super::PageError> {
     let mut csrf_ok = false;
     let mut opts = kho_ingest::convert::SheetOptions::default();
     let mut staged: Option<(tempfile::TempPath, String)> = None;
@@ -122,7 +120,10 @@ pub async fn upload_submit(
                     out.write_all(&chunk).await.map_err(|e| page.error(Error::internal(e.to_string())))?;
                 }
                 out.flush().await.map_err(|e| page.error(Error::internal(e.to_string())))?;
-                staged = Some((tmp, file_name));
+                // A file input left empty still sends a part, with no name and no bytes.
+                if size > 0 || !file_name.is_empty() {
+                    staged = Some((tmp, file_name));
+                }
             }
             _ => {}
         }
@@ -130,7 +131,18 @@ pub async fn upload_submit(
     if !csrf_ok {
         return Err(page.error(Error::new(ErrorCode::CsrfFailed, "the form's anti-forgery token is missing")));
     }
-    let Some((tmp, file_name)) = staged else {
+    Ok(staged.map(|(tmp, name)| (tmp, name, opts)))
+}
+
+pub async fn upload_submit(
+    State(s): State<AppState>,
+    page: Page,
+    Path((slug, name)): Path<(String, String)>,
+    multipart: Multipart,
+) -> PageResult {
+    let page = page.with_active("datasets");
+    page.member()?;
+    let Some((tmp, file_name, opts)) = read_file_form(&s, &page, multipart).await? else {
         return form_page(&s, &page, &slug, &name, Some(page.tr().t("upload.no_file").to_string())).await;
     };
     match s.kho.stage_upload(page.ctx(), &slug, &name, &tmp, &file_name, &opts).await {

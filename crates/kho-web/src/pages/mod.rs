@@ -322,6 +322,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/datasets/{slug}/delete", post(catalog::delete_submit))
         .route("/datasets/{slug}/resources/{name}/delete", post(catalog::resource_delete_submit))
         .route("/datasets/{slug}/resources/new", get(catalog::resource_new_page).post(catalog::resource_submit_new))
+        .route("/datasets/{slug}/resources/new/infer", post(catalog::resource_infer))
         .route(
             "/datasets/{slug}/resources/{name}/edit",
             get(catalog::resource_edit_page).post(catalog::resource_submit_edit),
