@@ -61,7 +61,12 @@ impl Default for QueryLimits {
 }
 
 struct Slot {
-    table: tokio::sync::OnceCell<Arc<dyn TableProvider>>,
+    /// The version scanned from its Parquet object (opened once: the footer is read once).
+    parquet: tokio::sync::OnceCell<Arc<dyn TableProvider>>,
+    /// The version in memory, once loaded.
+    memory: std::sync::OnceLock<Arc<dyn TableProvider>>,
+    /// A load into memory has been started (or the version was judged too large for it).
+    loading: std::sync::atomic::AtomicBool,
     bytes: AtomicU64,
     last_used: AtomicU64,
 }
@@ -80,7 +85,7 @@ pub struct QueryEngine {
     /// were loaded and offset paging is stable; their cost is small per request, and concurrent
     /// requests use the other cores.
     pub(crate) rows_ctx: SessionContext,
-    cache: Mutex<Cache>,
+    cache: Arc<Mutex<Cache>>,
     /// Totals of filtered queries, by version and filter: versions never change.
     counts: Mutex<HashMap<String, u64>>,
 }
@@ -96,22 +101,16 @@ impl QueryEngine {
         let config = SessionConfig::new().with_target_partitions(1).with_repartition_file_scans(false);
         let rows_ctx = SessionContext::new_with_config_rt(config, runtime.clone());
         rows_ctx.register_udf(crate::fold_udf());
-        Ok(QueryEngine {
-            store,
-            runtime,
-            limits,
-            rows_ctx,
-            cache: Mutex::new(Cache::default()),
-            counts: Mutex::new(HashMap::new()),
-        })
+        Ok(QueryEngine { store, runtime, limits, rows_ctx, cache: Arc::default(), counts: Mutex::new(HashMap::new()) })
     }
 
     pub fn limits(&self) -> &QueryLimits {
         &self.limits
     }
 
-    /// A version as a DataFusion table: from memory if cached or small enough to cache, else
-    /// scanned from its Parquet object.
+    /// A version as a DataFusion table: from memory once it is loaded there, else scanned from
+    /// its Parquet object. The first read of a version that fits the cache starts loading it in
+    /// the background, so no query waits for the load.
     pub(crate) async fn table(&self, key: &str) -> Result<Arc<dyn TableProvider>> {
         let slot = {
             let mut cache = self.cache.lock().map_err(|_| Error::internal("query cache poisoned"))?;
@@ -122,7 +121,9 @@ impl QueryEngine {
                 .entry(key.to_string())
                 .or_insert_with(|| {
                     Arc::new(Slot {
-                        table: tokio::sync::OnceCell::new(),
+                        parquet: tokio::sync::OnceCell::new(),
+                        memory: std::sync::OnceLock::new(),
+                        loading: false.into(),
                         bytes: AtomicU64::new(0),
                         last_used: AtomicU64::new(tick),
                     })
@@ -131,68 +132,67 @@ impl QueryEngine {
             slot.last_used.store(tick, Ordering::Relaxed);
             slot
         };
-        let mut loaded_now = false;
-        let table = slot
-            .table
+        if let Some(t) = slot.memory.get() {
+            return Ok(t.clone());
+        }
+        let parquet = slot
+            .parquet
             .get_or_try_init(|| async {
-                loaded_now = true;
-                let (table, bytes) = self.load(key).await?;
-                slot.bytes.store(bytes, Ordering::Relaxed);
-                Ok::<_, Error>(table)
+                let df = self
+                    .rows_ctx
+                    .read_parquet(format!("{STORE_URL}/{key}"), ParquetReadOptions::default())
+                    .await
+                    .map_err(df_err)?;
+                Ok::<_, Error>(df.into_view())
             })
             .await?
             .clone();
-        if loaded_now {
-            self.evict(key)?;
+        if !slot.loading.swap(true, Ordering::AcqRel) {
+            self.start_loading(key, slot).await?;
         }
-        Ok(table)
+        Ok(parquet)
     }
 
-    async fn load(&self, key: &str) -> Result<(Arc<dyn TableProvider>, u64)> {
+    /// Load a version into memory in the background if it fits the cache. Compressed,
+    /// dictionary-encoded Parquet grows several times over in memory: judge by the file.
+    async fn start_loading(&self, key: &str, slot: Arc<Slot>) -> Result<()> {
         let head = self
             .store
             .head(&ObjectPath::from(key))
             .await
             .map_err(|e| Error::internal(format!("reading {key}: {e}")))?;
-        let df = self
-            .rows_ctx
-            .read_parquet(format!("{STORE_URL}/{key}"), ParquetReadOptions::default())
-            .await
-            .map_err(df_err)?;
-        // Compressed, dictionary-encoded Parquet grows several times over in memory; judge by
-        // the file before reading it rather than find out after.
         if head.size.saturating_mul(IN_MEMORY_GROWTH) > self.limits.cache_bytes / 2 {
             tracing::debug!(key, bytes = head.size, "version too large to cache; scanning Parquet");
-            return Ok((df.into_view(), 0));
+            return Ok(());
         }
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(df_err)?;
-        let bytes: u64 = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
-        let table = MemTable::try_new(schema, vec![batches]).map_err(df_err)?;
-        Ok((Arc::new(table), bytes))
-    }
-
-    /// Drop the least recently used versions until the cache fits its budget again.
-    fn evict(&self, keep: &str) -> Result<()> {
-        let mut cache = self.cache.lock().map_err(|_| Error::internal("query cache poisoned"))?;
-        loop {
-            let total: u64 = cache.slots.values().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
-            if total <= self.limits.cache_bytes {
-                return Ok(());
+        let (ctx, cache, budget, key) =
+            (self.rows_ctx.clone(), self.cache.clone(), self.limits.cache_bytes, key.to_string());
+        tokio::spawn(async move {
+            let loaded = async {
+                let df = ctx
+                    .read_parquet(format!("{STORE_URL}/{key}"), ParquetReadOptions::default())
+                    .await
+                    .map_err(df_err)?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await.map_err(df_err)?;
+                let bytes: u64 = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
+                Ok::<_, Error>((MemTable::try_new(schema, vec![batches]).map_err(df_err)?, bytes))
             }
-            let victim = cache
-                .slots
-                .iter()
-                .filter(|(k, s)| k.as_str() != keep && s.table.initialized())
-                .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed))
-                .map(|(k, _)| k.clone());
-            match victim {
-                Some(k) => {
-                    cache.slots.remove(&k);
+            .await;
+            match loaded {
+                Ok((table, bytes)) => {
+                    slot.bytes.store(bytes, Ordering::Relaxed);
+                    let _ = slot.memory.set(Arc::new(table));
+                    evict(&cache, budget, &key);
                 }
-                None => return Ok(()),
+                // The version stays readable from Parquet; a later read tries again.
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "loading a version into memory failed");
+                    slot.loading.store(false, Ordering::Release);
+                }
             }
-        }
+        });
+        Ok(())
     }
 
     /// Bytes of versions held in memory now.
@@ -212,5 +212,96 @@ impl QueryEngine {
             }
             counts.insert(key, n);
         }
+    }
+}
+
+/// Drop the least recently used versions held in memory until the cache fits its budget again
+/// (a dropped version is read from Parquet until it is loaded again).
+fn evict(cache: &Mutex<Cache>, budget: u64, keep: &str) {
+    let Ok(mut cache) = cache.lock() else { return };
+    loop {
+        let total: u64 = cache.slots.values().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
+        if total <= budget {
+            return;
+        }
+        let victim = cache
+            .slots
+            .iter()
+            .filter(|(k, s)| k.as_str() != keep && s.memory.get().is_some())
+            .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed))
+            .map(|(k, _)| k.clone());
+        match victim {
+            Some(k) => {
+                cache.slots.remove(&k);
+            }
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Filter, RowsQuery, SortKey};
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::record_batch::RecordBatch;
+
+    /// A Parquet object of `n` rows in a local store.
+    async fn put(store: &Arc<dyn ObjectStore>, key: &str, n: i64) {
+        let ids: ArrayRef = Arc::new(StringArray::from((0..n).map(|i| format!("H{i:05}")).collect::<Vec<_>>()));
+        let vals: ArrayRef = Arc::new(Int64Array::from((0..n).map(|i| (i * 7) % 50).collect::<Vec<_>>()));
+        let batch = RecordBatch::try_from_iter([("ma", ids), ("so", vals)]).unwrap();
+        let mut buf = Vec::new();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        store.put(&ObjectPath::from(key), buf.into()).await.unwrap();
+    }
+
+    async fn wait_loaded(engine: &QueryEngine, key: &str) -> bool {
+        for _ in 0..500 {
+            let loaded = engine.cache.lock().unwrap().slots.get(key).is_some_and(|s| s.memory.get().is_some());
+            if loaded {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn parquet_and_memory_answer_alike_and_the_cache_keeps_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        put(&store, "a/data.parquet", 20_000).await;
+        put(&store, "b/data.parquet", 20_000).await;
+        // Room for about one of the two tables in memory.
+        let limits = QueryLimits { cache_bytes: 2_000_000, ..Default::default() };
+        let engine = QueryEngine::new(store, limits).unwrap();
+        let source = |k: &str| Source { key: k.into(), primary_key: vec!["ma".into()] };
+        let query = RowsQuery {
+            filters: vec![Filter::parse("so:gte:45").unwrap()],
+            sort: SortKey::parse_list("-so").unwrap(),
+            limit: 7,
+            offset: 3,
+            ..Default::default()
+        };
+        let first = engine.rows(&source("a/data.parquet"), &query).await.unwrap();
+        assert!(wait_loaded(&engine, "a/data.parquet").await, "a small version is loaded into memory");
+        let again = engine.rows(&source("a/data.parquet"), &query).await.unwrap();
+        assert_eq!(first.records, again.records);
+        assert_eq!(first.total, Some(2_000));
+        assert_eq!(first.records[0], serde_json::json!({"ma": "H00157", "so": 49}));
+
+        engine.rows(&source("b/data.parquet"), &query).await.unwrap();
+        assert!(wait_loaded(&engine, "b/data.parquet").await);
+        assert!(engine.cached_bytes() <= 2_000_000, "{} bytes cached", engine.cached_bytes());
+        // The evicted version is still answered, from Parquet.
+        let back = engine.rows(&source("a/data.parquet"), &query).await.unwrap();
+        assert_eq!(back.records, first.records);
     }
 }
