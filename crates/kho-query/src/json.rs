@@ -37,8 +37,24 @@ pub fn type_name(t: &DataType) -> &'static str {
     }
 }
 
+/// Records as a JSON array of objects, written straight from Arrow (no intermediate values):
+/// answers are passed to clients as these bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Records(pub Vec<u8>);
+
+impl Records {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The records parsed, for callers that work on them.
+    pub fn values(&self) -> Result<Vec<serde_json::Value>> {
+        serde_json::from_slice(&self.0).map_err(|e| Error::internal(format!("reading back JSON: {e}")))
+    }
+}
+
 /// Records as JSON objects, with explicit nulls so that every record has every field.
-pub fn records(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>> {
+pub fn records(batches: &[RecordBatch]) -> Result<Records> {
     let mut writer = arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, arrow::json::writer::JsonArray>(Vec::new());
@@ -46,8 +62,20 @@ pub fn records(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>> {
     writer.write_batches(&refs).map_err(|e| Error::internal(format!("writing JSON: {e}")))?;
     writer.finish().map_err(|e| Error::internal(format!("writing JSON: {e}")))?;
     let bytes = writer.into_inner();
-    if bytes.is_empty() {
-        return Ok(Vec::new());
+    Ok(Records(if bytes.is_empty() { b"[]".to_vec() } else { bytes }))
+}
+
+/// The first `n` rows of `batches`.
+pub fn first_rows(batches: &[RecordBatch], n: usize) -> Vec<RecordBatch> {
+    let mut left = n;
+    let mut out = Vec::new();
+    for b in batches {
+        if left == 0 {
+            break;
+        }
+        let take = b.num_rows().min(left);
+        out.push(b.slice(0, take));
+        left -= take;
     }
-    serde_json::from_slice(&bytes).map_err(|e| Error::internal(format!("reading back JSON: {e}")))
+    out
 }

@@ -18,7 +18,7 @@ mod sql;
 
 pub use engine::{QueryEngine, QueryLimits, Source};
 pub use fold::fold_udf;
-pub use json::FieldInfo;
+pub use json::{FieldInfo, Records};
 pub use rows::{AggFunc, AggregateQuery, Filter, FilterOp, Measure, Page, RowsQuery, SortKey, Table};
 pub use sql::{SqlResult, SqlTable, sql_tables};
 

@@ -14,7 +14,7 @@ use kho_core::{Error, ErrorCode, Result};
 use serde::Serialize;
 
 use crate::engine::{QueryEngine, Source};
-use crate::json::{FieldInfo, fields_of, records};
+use crate::json::{FieldInfo, Records, fields_of, records};
 use crate::{df_err, fold_udf};
 
 /// At most this many records in one page or one aggregate answer.
@@ -219,7 +219,8 @@ pub struct AggregateQuery {
 #[derive(Debug, Clone, Serialize)]
 pub struct Page {
     pub fields: Vec<FieldInfo>,
-    pub records: Vec<serde_json::Value>,
+    #[serde(skip)]
+    pub records: Records,
     /// Rows matching the filters (all pages), when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
@@ -483,22 +484,35 @@ impl QueryEngine {
             .limit(query.offset, Some(query.limit))
             .map_err(df_err)?;
         let batches = df.collect().await.map_err(df_err)?;
-        let mut recs = records(&batches)?;
-        let next = match recs.last() {
-            Some(serde_json::Value::Object(last)) if keyset && recs.len() == query.limit && !keys.is_empty() => {
-                let values: Vec<serde_json::Value> =
-                    keys.iter().map(|k| last.get(&k.field).cloned().unwrap_or(serde_json::Value::Null)).collect();
-                Some(encode_cursor(&values))
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        // The cursor: the last record's values of the sort fields.
+        let next = match batches.iter().rev().find(|b| b.num_rows() > 0) {
+            Some(b) if keyset && rows == query.limit && !keys.is_empty() => {
+                let idx = keys
+                    .iter()
+                    .map(|k| b.schema().index_of(&k.field).map_err(|e| Error::internal(e.to_string())))
+                    .collect::<Result<Vec<_>>>()?;
+                let last = b.slice(b.num_rows() - 1, 1).project(&idx).map_err(|e| Error::internal(e.to_string()))?;
+                let values = records(&[last])?.values()?;
+                let row = values.first().and_then(|v| v.as_object()).cloned().unwrap_or_default();
+                let cursor: Vec<serde_json::Value> =
+                    keys.iter().map(|k| row.get(&k.field).cloned().unwrap_or(serde_json::Value::Null)).collect();
+                Some(encode_cursor(&cursor))
             }
             _ => None,
         };
-        if selected.len() > fields.len() {
-            for r in recs.iter_mut() {
-                if let serde_json::Value::Object(m) = r {
-                    m.retain(|k, _| fields.contains(k));
-                }
-            }
-        }
+        // Then only the fields asked for (the sort fields were kept for the cursor).
+        let projected = batches
+            .iter()
+            .map(|b| {
+                let idx = fields
+                    .iter()
+                    .map(|f| b.schema().index_of(f).map_err(|e| Error::internal(e.to_string())))
+                    .collect::<Result<Vec<_>>>()?;
+                b.project(&idx).map_err(|e| Error::internal(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let recs = records(&projected)?;
         let out_schema =
             Schema::new(fields.iter().filter_map(|n| schema.field_with_name(n).ok().cloned()).collect::<Vec<Field>>());
         Ok(Page { fields: fields_of(&out_schema), records: recs, total, next })

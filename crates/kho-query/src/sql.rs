@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::df_err;
 use crate::engine::{QueryEngine, Source};
-use crate::json::{FieldInfo, fields_of, records};
+use crate::json::{FieldInfo, Records, fields_of, first_rows, records};
 
 const MAX_SQL_BYTES: usize = 64 * 1024;
 
@@ -41,7 +41,8 @@ impl std::fmt::Display for SqlTable {
 #[derive(Debug, Clone, Serialize)]
 pub struct SqlResult {
     pub fields: Vec<FieldInfo>,
-    pub records: Vec<serde_json::Value>,
+    #[serde(skip)]
+    pub records: Records,
     /// True when the answer had more rows than the limit and was cut.
     pub truncated: bool,
     pub elapsed_ms: u64,
@@ -163,12 +164,10 @@ impl QueryEngine {
                 format!("the query ran longer than {} s and was stopped", self.limits.sql_timeout.as_secs_f64()),
             )
         })??;
-        let mut recs = records(&batches)?;
-        let truncated = recs.len() > max_rows;
-        recs.truncate(max_rows);
+        let truncated = batches.iter().map(|b| b.num_rows()).sum::<usize>() > max_rows;
         Ok(SqlResult {
             fields: fields_of(&schema),
-            records: recs,
+            records: records(&first_rows(&batches, max_rows))?,
             truncated,
             elapsed_ms: started.elapsed().as_millis() as u64,
         })

@@ -1,6 +1,8 @@
 //! Querying published data: the rows API, aggregates and read-only SQL.
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use kho_core::{Error, ErrorCode};
 use kho_query::{AggregateQuery, Filter, Measure, RowsQuery, SortKey};
 use serde::{Deserialize, Serialize};
@@ -94,7 +96,7 @@ pub struct FieldOut {
     pub kind: String,
 }
 
-/// A page of records.
+/// A page of records. (`records` is written last, by [`with_records`].)
 #[derive(Serialize, ToSchema)]
 pub struct RowsAnswer {
     pub dataset: String,
@@ -103,7 +105,8 @@ pub struct RowsAnswer {
     pub fields: Vec<FieldOut>,
     /// One object per row, every field present (null when empty).
     #[schema(value_type = Vec<Object>)]
-    pub records: Vec<serde_json::Value>,
+    #[serde(skip)]
+    pub records: (),
     /// Rows matching the filters across all pages (unless `total=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
@@ -118,6 +121,22 @@ fn fields_out(fields: Vec<kho_query::FieldInfo>) -> Vec<FieldOut> {
     fields.into_iter().map(|f| FieldOut { name: f.name, kind: f.kind.to_string() }).collect()
 }
 
+/// A JSON answer: `head`'s fields, then `"records"`, whose JSON was written straight from the
+/// Arrow batches (parsing it only to write it again would cost more than the query).
+fn with_records<T: Serialize>(head: &T, records: &kho_query::Records) -> ApiResult<Response> {
+    let mut body = serde_json::to_vec(head).map_err(|e| ApiError(Error::internal(format!("answer: {e}"))))?;
+    if body.pop() != Some(b'}') {
+        return Err(ApiError(Error::internal("answer: not a JSON object")));
+    }
+    if body.len() > 1 {
+        body.push(b',');
+    }
+    body.extend_from_slice(b"\"records\":");
+    body.extend_from_slice(records.as_bytes());
+    body.push(b'}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
 /// Records of a table's version, filtered, searched, sorted and paged.
 ///
 /// Reads of non-open datasets are recorded in the audit log.
@@ -129,7 +148,7 @@ async fn rows(
     ApiCaller(c): ApiCaller,
     Path((id, name)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<RowsAnswer>> {
+) -> ApiResult<Response> {
     let mut query = RowsQuery::default();
     let mut version = None;
     for (k, v) in pairs(raw) {
@@ -155,17 +174,18 @@ async fn rows(
         }
     }
     let (v, page) = s.kho.rows(&c.ctx, &id, &name, version, &query).await?;
-    Ok(axum::Json(RowsAnswer {
+    let head = RowsAnswer {
         dataset: id,
         resource: name,
         version: v.version,
         fields: fields_out(page.fields),
-        records: page.records,
+        records: (),
         total: page.total,
         limit: query.limit,
         offset: query.offset,
         next: page.next,
-    }))
+    };
+    with_records(&head, &page.records)
 }
 
 /// Groups and their aggregates.
@@ -176,7 +196,8 @@ pub struct AggregateAnswer {
     pub version: i64,
     pub fields: Vec<FieldOut>,
     #[schema(value_type = Vec<Object>)]
-    pub records: Vec<serde_json::Value>,
+    #[serde(skip)]
+    pub records: (),
 }
 
 /// Group-by aggregates (count, sum, avg, min, max) of a table's version.
@@ -188,7 +209,7 @@ async fn aggregate(
     ApiCaller(c): ApiCaller,
     Path((id, name)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<axum::Json<AggregateAnswer>> {
+) -> ApiResult<Response> {
     let mut query = AggregateQuery::default();
     let mut version = None;
     for (k, v) in pairs(raw) {
@@ -204,13 +225,14 @@ async fn aggregate(
         }
     }
     let (v, page) = s.kho.aggregate(&c.ctx, &id, &name, version, &query).await?;
-    Ok(axum::Json(AggregateAnswer {
+    let head = AggregateAnswer {
         dataset: id,
         resource: name,
         version: v.version,
         fields: fields_out(page.fields),
-        records: page.records,
-    }))
+        records: (),
+    };
+    with_records(&head, &page.records)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -226,7 +248,8 @@ pub struct SqlBody {
 pub struct SqlAnswer {
     pub fields: Vec<FieldOut>,
     #[schema(value_type = Vec<Object>)]
-    pub records: Vec<serde_json::Value>,
+    #[serde(skip)]
+    pub records: (),
     /// True when the answer was cut at the row limit.
     pub truncated: bool,
     pub elapsed_ms: u64,
@@ -243,14 +266,11 @@ async fn sql(
     State(s): State<AppState>,
     ApiCaller(c): ApiCaller,
     ApiJson(body): ApiJson<SqlBody>,
-) -> ApiResult<axum::Json<SqlAnswer>> {
+) -> ApiResult<Response> {
     let r = s.kho.sql(&c.ctx, &body.sql).await?;
-    Ok(axum::Json(SqlAnswer {
-        fields: fields_out(r.fields),
-        records: r.records,
-        truncated: r.truncated,
-        elapsed_ms: r.elapsed_ms,
-    }))
+    let head =
+        SqlAnswer { fields: fields_out(r.fields), records: (), truncated: r.truncated, elapsed_ms: r.elapsed_ms };
+    with_records(&head, &r.records)
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
