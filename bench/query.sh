@@ -101,7 +101,14 @@ def kho():
 def duck():
     con = duckdb.connect()
     t = time.perf_counter(); r = con.sql(stmt.replace('"bench-tong-hop"', f"read_parquet('{parquet}')")).fetchall(); return time.perf_counter() - t, r
-kho_cold, first = kho()
+def cached_versions():
+    text = urllib.request.urlopen(base + "/metrics").read().decode()
+    return int(next(l.split()[-1] for l in text.splitlines() if l.startswith("kho_query_cache_versions")))
+before = cached_versions()
+kho_cold, first = kho()   # from Parquet; the version then loads into memory in the background
+deadline = time.time() + 300
+while cached_versions() <= before and time.time() < deadline:
+    time.sleep(0.2)
 kho_warm = min(kho()[0] for _ in range(5))
 duck_cold, rows = duck()
 duck_warm = min(duck()[0] for _ in range(5))
@@ -124,8 +131,8 @@ for name, rps, p50, p99, err in [
     print(f"  {name} {rps:8,.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   errors {err}   (target p99 < 50 ms, 0 errors)")
 kc, kw, dc, dw = $kho_cold, $kho_warm, $duck_cold, $duck_warm
 print(f"SQL group-by over {sql_rows:,} rows (34 groups; count, sum, avg, max):")
-print(f"  kho   first {kc*1000:8.0f} ms   best of 5 {kw*1000:8.0f} ms")
-print(f"  duckdb first {dc*1000:7.0f} ms   best of 5 {dw*1000:8.0f} ms")
-print(f"  kho / duckdb: {kw/dw:.2f}x best of 5, {kc/dc:.2f}x first run  (target <= 1.5x)")
+print(f"  kho    first (from Parquet) {kc*1000:6.0f} ms   best of 5 (from memory) {kw*1000:6.0f} ms")
+print(f"  duckdb first                {dc*1000:6.0f} ms   best of 5               {dw*1000:6.0f} ms")
+print(f"  kho / duckdb: first {kc/dc:.2f}x, best of 5 {kw/dw:.2f}x  (target <= 1.5x)")
 print(f"kho server RSS after the runs: $rss MiB")
 PY

@@ -11,6 +11,7 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use futures_util::StreamExt;
 use kho_core::{Error, Result};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -177,14 +178,20 @@ impl QueryEngine {
                     .await
                     .map_err(df_err)?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                let batches = df.collect().await.map_err(df_err)?;
                 // Fewer, larger batches: every scan of a memory table walks its batches (and
-                // their statistics), which for small pages costs more than the filtering.
-                let batches = batches
-                    .chunks(MERGE_BATCHES)
-                    .map(|c| arrow::compute::concat_batches(&schema, c))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| Error::internal(format!("{key}: {e}")))?;
+                // their statistics), which for small pages costs more than the filtering. They
+                // are merged as they arrive, so memory never holds the version twice.
+                let mut stream = df.execute_stream().await.map_err(df_err)?;
+                let (mut batches, mut pending) = (Vec::new(), Vec::with_capacity(MERGE_BATCHES));
+                while let Some(b) = stream.next().await {
+                    pending.push(b.map_err(df_err)?);
+                    if pending.len() == MERGE_BATCHES {
+                        batches.push(merge(&schema, &mut pending, &key)?);
+                    }
+                }
+                if !pending.is_empty() {
+                    batches.push(merge(&schema, &mut pending, &key)?);
+                }
                 let bytes: u64 = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
                 Ok::<_, Error>((MemTable::try_new(schema, vec![batches]).map_err(df_err)?, bytes))
             }
@@ -205,6 +212,17 @@ impl QueryEngine {
         Ok(())
     }
 
+    /// Bytes and number of versions held in memory now.
+    pub fn cache_usage(&self) -> (u64, usize) {
+        self.cache
+            .lock()
+            .map(|c| {
+                let loaded = c.slots.values().filter(|s| s.memory.get().is_some());
+                loaded.fold((0, 0), |(b, n), s| (b + s.bytes.load(Ordering::Relaxed), n + 1))
+            })
+            .unwrap_or((0, 0))
+    }
+
     /// Bytes of versions held in memory now.
     pub fn cached_bytes(&self) -> u64 {
         self.cache.lock().map(|c| c.slots.values().map(|s| s.bytes.load(Ordering::Relaxed)).sum()).unwrap_or(0)
@@ -223,6 +241,17 @@ impl QueryEngine {
             counts.insert(key, n);
         }
     }
+}
+
+fn merge(
+    schema: &arrow::datatypes::SchemaRef,
+    pending: &mut Vec<arrow::record_batch::RecordBatch>,
+    key: &str,
+) -> Result<arrow::record_batch::RecordBatch> {
+    let merged =
+        arrow::compute::concat_batches(schema, pending.iter()).map_err(|e| Error::internal(format!("{key}: {e}")))?;
+    pending.clear();
+    Ok(merged)
 }
 
 /// Drop the least recently used versions held in memory until the cache fits its budget again

@@ -25,6 +25,8 @@ pub struct Metrics {
     users: Gauge,
     audit_entries: Gauge,
     uptime: Gauge,
+    query_cache: Gauge,
+    query_cache_versions: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -45,7 +47,28 @@ impl Default for Metrics {
         registry.register("users", "User accounts", users.clone());
         registry.register("audit_entries", "Entries in the audit log", audit_entries.clone());
         registry.register("uptime_seconds", "Seconds since the server started", uptime.clone());
-        Metrics { registry, requests, latency, datasets, users, audit_entries, uptime }
+        let (query_cache, query_cache_versions) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "query_cache_bytes",
+            "Memory held by published versions loaded for queries",
+            query_cache.clone(),
+        );
+        registry.register(
+            "query_cache_versions",
+            "Published versions held in memory for queries",
+            query_cache_versions.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            datasets,
+            users,
+            audit_entries,
+            uptime,
+            query_cache,
+            query_cache_versions,
+        }
     }
 }
 
@@ -90,6 +113,9 @@ pub async fn render(State(state): State<AppState>) -> Response {
         m.audit_entries.set(last.first().map_or(0, |r| r.seq));
     }
     m.uptime.set(state.started.elapsed().as_secs() as i64);
+    let (bytes, versions) = state.kho.query.cache_usage();
+    m.query_cache.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    m.query_cache_versions.set(versions as i64);
     let mut out = String::new();
     if encode(&mut out, &m.registry).is_err() {
         return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();
