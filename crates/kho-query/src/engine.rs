@@ -108,10 +108,6 @@ impl QueryEngine {
         Ok(QueryEngine { store, runtime, limits, rows_ctx, cache: Arc::default(), counts: Mutex::new(HashMap::new()) })
     }
 
-    pub fn limits(&self) -> &QueryLimits {
-        &self.limits
-    }
-
     /// A version as a DataFusion table: from memory once it is loaded there, else scanned from
     /// its Parquet object. The first read of a version that fits the cache starts loading it in
     /// the background, so no query waits for the load.
@@ -221,11 +217,6 @@ impl QueryEngine {
                 loaded.fold((0, 0), |(b, n), s| (b + s.bytes.load(Ordering::Relaxed), n + 1))
             })
             .unwrap_or((0, 0))
-    }
-
-    /// Bytes of versions held in memory now.
-    pub fn cached_bytes(&self) -> u64 {
-        self.cache.lock().map(|c| c.slots.values().map(|s| s.bytes.load(Ordering::Relaxed)).sum()).unwrap_or(0)
     }
 
     pub(crate) fn cached_count(&self, key: &str) -> Option<u64> {
@@ -338,7 +329,8 @@ mod tests {
 
         engine.rows(&source("b/data.parquet"), &query).await.unwrap();
         assert!(wait_loaded(&engine, "b/data.parquet").await);
-        assert!(engine.cached_bytes() <= 2_000_000, "{} bytes cached", engine.cached_bytes());
+        let (bytes, versions) = engine.cache_usage();
+        assert!(bytes <= 2_000_000 && versions == 1, "{bytes} bytes in {versions} versions cached");
         // The evicted version is still answered, from Parquet.
         let back = engine.rows(&source("a/data.parquet"), &query).await.unwrap();
         assert_eq!(back.records, first.records);

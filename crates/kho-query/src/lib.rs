@@ -19,7 +19,7 @@ mod sql;
 pub use engine::{QueryEngine, QueryLimits, Source};
 pub use fold::fold_udf;
 pub use json::{FieldInfo, Records};
-pub use rows::{AggFunc, AggregateQuery, Filter, FilterOp, Measure, Page, RowsQuery, SortKey, Table};
+pub use rows::{AggFunc, AggregateQuery, Filter, FilterOp, Measure, Page, RowsQuery, SortKey};
 pub use sql::{SqlResult, SqlTable, sql_tables};
 
 use datafusion::error::DataFusionError;

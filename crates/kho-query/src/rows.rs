@@ -231,7 +231,7 @@ pub struct Page {
 }
 
 /// A table's fields, for checking names before a query is built.
-pub struct Table<'a> {
+pub(crate) struct Table<'a> {
     schema: &'a Schema,
 }
 
