@@ -437,14 +437,15 @@ impl Validator {
     /// Check every row of a CSV source and return the report.
     pub fn check_csv(mut self, source: &CsvSource) -> Report {
         self.set_source(source);
-        for (line, row) in source.rows() {
+        let _ = source.for_each_row(|(line, row)| {
             match row {
                 Ok(cells) => {
                     self.check_row(line, &cells);
                 }
                 Err(e) => self.malformed_row(line, &e),
             }
-        }
+            Ok::<_, ()>(())
+        });
         self.report
     }
 
