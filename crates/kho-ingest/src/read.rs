@@ -351,38 +351,6 @@ impl CsvSource {
             .from_reader(decoded_reader(raw, self.encoding_kind)))
     }
 
-    /// Every data row, in order, handed to `each`, while a second thread reads and splits the
-    /// file ahead: parsing and checking then run on two cores. `each` may stop the walk with an
-    /// error, which is returned.
-    pub fn for_each_row<E: Send>(&self, mut each: impl FnMut(Row) -> Result<(), E>) -> Result<(), E> {
-        const CHUNK_ROWS: usize = 2048;
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(4);
-            scope.spawn(move || {
-                let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-                for row in self.rows() {
-                    chunk.push(row);
-                    if chunk.len() == CHUNK_ROWS {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
-                        // The receiver is gone only when `each` stopped early.
-                        if tx.send(full).is_err() {
-                            return;
-                        }
-                    }
-                }
-                if !chunk.is_empty() {
-                    let _ = tx.send(chunk);
-                }
-            });
-            for chunk in rx {
-                for row in chunk {
-                    each(row)?;
-                }
-            }
-            Ok(())
-        })
-    }
-
     /// Number the rows by record (the header is row 1, the first data record row 2), not by
     /// line; see `by_record`.
     pub fn numbered_by_record(mut self) -> Self {
@@ -481,29 +449,6 @@ mod tests {
         big.extend_from_slice(b"9,\xff\n");
         let e = CsvSource::from_bytes(&big).unwrap_err();
         assert_eq!((e.code, e.line), ("unknown_encoding", Some(200_002)));
-    }
-
-    #[test]
-    fn rows_read_ahead_arrive_in_order_and_can_stop() {
-        let mut text = String::from("a\n");
-        for i in 0..10_000 {
-            text.push_str(&format!("{i}\n"));
-        }
-        let s = CsvSource::from_bytes(text.as_bytes()).unwrap();
-        let mut seen = Vec::new();
-        s.for_each_row(|(line, r)| {
-            seen.push((line, r.unwrap()[0].clone()));
-            Ok::<_, ()>(())
-        })
-        .unwrap();
-        assert_eq!(seen.len(), 10_000);
-        assert!(seen.iter().enumerate().all(|(i, (l, v))| *l == i as u64 + 2 && *v == i.to_string()));
-        let mut n = 0;
-        let stopped = s.for_each_row(|_| {
-            n += 1;
-            if n == 3000 { Err("stop") } else { Ok(()) }
-        });
-        assert_eq!((stopped, n), (Err("stop"), 3000));
     }
 
     #[test]

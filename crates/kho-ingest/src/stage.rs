@@ -374,7 +374,7 @@ pub fn stage_csv(
         let batch = RecordBatch::try_new(arrow.clone(), arrays).map_err(|e| io_err("building a batch", e))?;
         writer.write(&batch).map_err(|e| io_err("writing Parquet", e))
     };
-    source.for_each_row(|(line, row)| {
+    for (line, row) in source.rows() {
         let (raw, outcome) = match row {
             Ok(cells) => {
                 clean.raw_row(&cells);
@@ -419,8 +419,7 @@ pub fn stage_csv(
                 quarantined += 1;
             }
         }
-        Ok::<_, ReadError>(())
-    })?;
+    }
     if pending > 0 || rows == 0 {
         flush(&mut builders, &mut writer)?;
     }

@@ -437,15 +437,14 @@ impl Validator {
     /// Check every row of a CSV source and return the report.
     pub fn check_csv(mut self, source: &CsvSource) -> Report {
         self.set_source(source);
-        let _ = source.for_each_row(|(line, row)| {
+        for (line, row) in source.rows() {
             match row {
                 Ok(cells) => {
                     self.check_row(line, &cells);
                 }
                 Err(e) => self.malformed_row(line, &e),
             }
-            Ok::<_, ()>(())
-        });
+        }
         self.report
     }
 
