@@ -204,6 +204,13 @@ async fn rows_api_filters_searches_sorts_and_pages() {
         .collect();
     assert_eq!(r.body["records"], json!(want));
 
+    // The API description documents the records of each answer.
+    let api = s.client().get("/openapi.json").await.body;
+    for answer in ["RowsAnswer", "AggregateAnswer", "SqlAnswer"] {
+        let parts = api["components"]["schemas"][answer]["allOf"].as_array().unwrap();
+        assert!(parts.iter().any(|p| p["properties"]["records"]["type"] == "array"), "{answer}");
+    }
+
     // A second version; the first stays readable.
     publish_csv(&steward, "ho-kinh-doanh", "ho", csv_of(&rows(ROWS / 2, 3))).await;
     assert_eq!(steward.get(&format!("{BASE}/rows?limit=1")).await.body["total"], ROWS / 2);

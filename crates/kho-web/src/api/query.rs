@@ -96,17 +96,13 @@ pub struct FieldOut {
     pub kind: String,
 }
 
-/// A page of records. (`records` is written last, by [`with_records`].)
+/// A page of records, but for `records`.
 #[derive(Serialize, ToSchema)]
-pub struct RowsAnswer {
+pub struct RowsHead {
     pub dataset: String,
     pub resource: String,
     pub version: i64,
     pub fields: Vec<FieldOut>,
-    /// One object per row, every field present (null when empty).
-    #[schema(value_type = Vec<Object>)]
-    #[serde(skip)]
-    pub records: (),
     /// Rows matching the filters across all pages (unless `total=false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
@@ -115,6 +111,17 @@ pub struct RowsAnswer {
     /// Cursor for the next page (`after=`), when there may be one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+}
+
+/// A page of records. (The handler writes `records` straight from Arrow after the other fields.)
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // describes the answer for the API description; never built
+pub struct RowsAnswer {
+    #[serde(flatten)]
+    head: RowsHead,
+    /// One object per row, every field present (null when empty).
+    #[schema(value_type = Vec<Object>)]
+    records: (),
 }
 
 fn fields_out(fields: Vec<kho_query::FieldInfo>) -> Vec<FieldOut> {
@@ -174,12 +181,11 @@ async fn rows(
         }
     }
     let (v, page) = s.kho.rows(&c.ctx, &id, &name, version, &query).await?;
-    let head = RowsAnswer {
+    let head = RowsHead {
         dataset: id,
         resource: name,
         version: v.version,
         fields: fields_out(page.fields),
-        records: (),
         total: page.total,
         limit: query.limit,
         offset: query.offset,
@@ -188,16 +194,24 @@ async fn rows(
     with_records(&head, &page.records)
 }
 
-/// Groups and their aggregates.
+/// Groups and their aggregates, but for `records`.
 #[derive(Serialize, ToSchema)]
-pub struct AggregateAnswer {
+pub struct AggregateHead {
     pub dataset: String,
     pub resource: String,
     pub version: i64,
     pub fields: Vec<FieldOut>,
+}
+
+/// Groups and their aggregates. (The handler writes `records` straight from Arrow after the other fields.)
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // describes the answer for the API description; never built
+pub struct AggregateAnswer {
+    #[serde(flatten)]
+    head: AggregateHead,
+    /// One object per row, every field present (null when empty).
     #[schema(value_type = Vec<Object>)]
-    #[serde(skip)]
-    pub records: (),
+    records: (),
 }
 
 /// Group-by aggregates (count, sum, avg, min, max) of a table's version.
@@ -225,13 +239,7 @@ async fn aggregate(
         }
     }
     let (v, page) = s.kho.aggregate(&c.ctx, &id, &name, version, &query).await?;
-    let head = AggregateAnswer {
-        dataset: id,
-        resource: name,
-        version: v.version,
-        fields: fields_out(page.fields),
-        records: (),
-    };
+    let head = AggregateHead { dataset: id, resource: name, version: v.version, fields: fields_out(page.fields) };
     with_records(&head, &page.records)
 }
 
@@ -244,15 +252,24 @@ pub struct SqlBody {
     pub sql: String,
 }
 
+/// The answer to an SQL statement, but for `records`.
 #[derive(Serialize, ToSchema)]
-pub struct SqlAnswer {
+pub struct SqlHead {
     pub fields: Vec<FieldOut>,
-    #[schema(value_type = Vec<Object>)]
-    #[serde(skip)]
-    pub records: (),
     /// True when the answer was cut at the row limit.
     pub truncated: bool,
     pub elapsed_ms: u64,
+}
+
+/// The answer to an SQL statement. (The handler writes `records` straight from Arrow after the other fields.)
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // describes the answer for the API description; never built
+pub struct SqlAnswer {
+    #[serde(flatten)]
+    head: SqlHead,
+    /// One object per row, every field present (null when empty).
+    #[schema(value_type = Vec<Object>)]
+    records: (),
 }
 
 /// Run one read-only SQL statement over the tables you may read.
@@ -268,8 +285,7 @@ async fn sql(
     ApiJson(body): ApiJson<SqlBody>,
 ) -> ApiResult<Response> {
     let r = s.kho.sql(&c.ctx, &body.sql).await?;
-    let head =
-        SqlAnswer { fields: fields_out(r.fields), records: (), truncated: r.truncated, elapsed_ms: r.elapsed_ms };
+    let head = SqlHead { fields: fields_out(r.fields), truncated: r.truncated, elapsed_ms: r.elapsed_ms };
     with_records(&head, &r.records)
 }
 
