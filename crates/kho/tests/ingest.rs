@@ -4,21 +4,9 @@ mod common;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::Value;
 
 async fn upload(c: &Client, path: &str, body: Vec<u8>) -> Resp {
-    let mut req = c.http.post(format!("{}{}", c.base, path)).header("content-type", "text/csv").body(body);
-    if let Some(t) = &c.token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(x) = &c.csrf {
-        req = req.header("X-CSRF-Token", x);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
-    Resp { status, headers, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    c.post_file(path, body).await
 }
 
 const URL: &str = "/api/v1/datasets/co-so-y-te/resources/co-so/validate";

@@ -76,19 +76,8 @@ fn business_dataset(slug: &str, level: &str) -> Value {
 }
 
 async fn upload_file(c: &Client, dataset: &str, resource: &str, body: Vec<u8>) -> (StatusCode, Value) {
-    let mut req = c
-        .http
-        .post(format!("{}/api/v1/datasets/{dataset}/resources/{resource}/uploads?file_name=data", c.base))
-        .header("content-type", "application/octet-stream")
-        .body(body);
-    if let Some(t) = &c.token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(x) = &c.csrf {
-        req = req.header("X-CSRF-Token", x);
-    }
-    let r = req.send().await.unwrap();
-    (r.status(), r.json().await.unwrap())
+    let r = c.post_file(&format!("/api/v1/datasets/{dataset}/resources/{resource}/uploads?file_name=data"), body).await;
+    (r.status, r.body)
 }
 
 async fn publish_csv(c: &Client, dataset: &str, resource: &str, csv: String) -> Value {
@@ -393,17 +382,10 @@ async fn duckdb_reads_the_same_version_as_the_rows_api() {
     let api = &api.body["records"][0];
     let total = steward.get(&format!("{BASE}/rows?limit=0")).await.body["total"].clone();
 
-    let script = "import duckdb, json, sys\n\
-                  r = duckdb.sql(f\"select count(*), sum(so_lao_dong), sum(doanh_thu), count(ghi_chu), count(distinct ma) from read_parquet('{sys.argv[1]}')\").fetchall()[0]\n\
-                  print(json.dumps(list(r)))";
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&object)
-        .output()
-        .expect("python3 with duckdb (pip install duckdb)");
-    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
-    let duck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let duck = duckdb(&format!(
+        "select count(*), sum(so_lao_dong), sum(doanh_thu), count(ghi_chu), count(distinct ma) from read_parquet('{}')",
+        object.display()
+    ));
     assert_eq!(duck[0], total);
     assert_eq!(duck[0], api["count"]);
     assert_eq!(duck[1], api["sum_so_lao_dong"]);
@@ -415,18 +397,9 @@ async fn duckdb_reads_the_same_version_as_the_rows_api() {
 
     // Parquet loads too: DuckDB rewrites the version with one column changed (its own types:
     // INTEGER, VARCHAR, DATE), and kho sees every row changed and nothing else.
-    let duck = |sql: String| {
-        let out = std::process::Command::new("python3")
-            .arg("-c")
-            .arg("import duckdb, sys; duckdb.sql(sys.argv[1])")
-            .arg(sql)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
-    };
     let dir = tempfile::tempdir().unwrap();
     let changed = dir.path().join("changed.parquet");
-    duck(format!(
+    duckdb(&format!(
         "COPY (SELECT ma, ten, tinh, CAST(so_lao_dong + 1 AS INTEGER) AS so_lao_dong, doanh_thu, ngay_dang_ky, ghi_chu \
          FROM read_parquet('{}')) TO '{}' (FORMAT parquet)",
         object.display(),
@@ -442,7 +415,7 @@ async fn duckdb_reads_the_same_version_as_the_rows_api() {
 
     // A Parquet file with a nested column, or a broken one, is refused with its reason.
     let nested = dir.path().join("nested.parquet");
-    duck(format!("COPY (SELECT 'H1' AS ma, [1, 2] AS ds) TO '{}' (FORMAT parquet)", nested.display()));
+    duckdb(&format!("COPY (SELECT 'H1' AS ma, [1, 2] AS ds) TO '{}' (FORMAT parquet)", nested.display()));
     let (status, e) = upload_file(&steward, "ho-kinh-doanh", "ho", std::fs::read(&nested).unwrap()).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_file")), "{e}");
     assert!(e["message"].as_str().unwrap().contains("'ds'"), "{e}");

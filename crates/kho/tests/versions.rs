@@ -372,17 +372,10 @@ async fn duckdb_reads_a_stored_version() {
     let text = String::from_utf8(body).unwrap();
     let lines: Vec<&str> = text.lines().skip(1).collect();
     let sum: i64 = lines.iter().map(|l| l.split(',').nth(3).unwrap().parse::<i64>().unwrap()).sum();
-    let script = "import duckdb, json, sys\n\
-                  r = duckdb.sql(f\"select count(*), sum(so_giuong), count(distinct ma_co_so), typeof(any_value(so_giuong)) from read_parquet('{sys.argv[1]}')\").fetchall()[0]\n\
-                  print(json.dumps(list(r)))";
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&object)
-        .output()
-        .expect("python3 with duckdb (pip install duckdb)");
-    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = duckdb(&format!(
+        "select count(*), sum(so_giuong), count(distinct ma_co_so), typeof(any_value(so_giuong)) from read_parquet('{}')",
+        object.display()
+    ));
     assert_eq!(got, json!([lines.len(), sum, 500, "BIGINT"]));
 }
 

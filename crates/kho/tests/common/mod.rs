@@ -135,6 +135,26 @@ impl Client {
     }
 
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+        self.send_request(method, path, headers, |req| match body {
+            Some(b) => req.json(&b),
+            None => req,
+        })
+        .await
+    }
+
+    /// POST a file as the raw body (kho tells the format from the bytes).
+    #[allow(dead_code)] // not every test binary uploads files
+    pub async fn post_file(&self, path: &str, file: Vec<u8>) -> Resp {
+        self.send_request(Method::POST, path, &[], |req| req.header("content-type", "text/csv").body(file)).await
+    }
+
+    async fn send_request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        with_body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Resp {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -145,10 +165,7 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
+        let resp = with_body(req).send().await.expect("request");
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
@@ -232,4 +249,21 @@ pub fn kho_cli(data: &Path, args: &[&str]) -> std::process::Output {
         .env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .output()
         .expect("run kho")
+}
+
+/// Run a statement in DuckDB (PyPI `duckdb`), the peer kho's Parquet versions are read with;
+/// the first row of its answer, as JSON.
+#[allow(dead_code)] // not every test binary reads with DuckDB
+pub fn duckdb(sql: &str) -> Value {
+    let script = "import duckdb, json, sys\n\
+                  r = duckdb.sql(sys.argv[1])\n\
+                  print(json.dumps(list(r.fetchall()[0]) if r is not None else None))";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(sql)
+        .output()
+        .expect("python3 with duckdb (pip install duckdb)");
+    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("duckdb's answer as JSON")
 }
