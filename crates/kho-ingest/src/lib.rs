@@ -26,6 +26,35 @@ pub(crate) fn fnv1a(parts: impl IntoIterator<Item = impl AsRef<[u8]>>) -> u64 {
     h.0
 }
 
+/// Maps keyed by a value that is already a 64-bit hash (FNV-1a of a key or row): hashing it
+/// again with SipHash only costs time, so the key is just mixed (splitmix64's finalizer, which
+/// spreads FNV's weaker low bits over the whole word for the table's bucket choice).
+pub type HashIndex<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<Premixed>>;
+
+#[derive(Default, Clone, Copy)]
+pub struct Premixed(u64);
+
+impl std::hash::Hasher for Premixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are stored; this path exists for completeness.
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        let mut z = v ^ (v >> 30);
+        z = z.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z ^= z >> 27;
+        z = z.wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.0 = z ^ (z >> 31);
+    }
+}
+
 /// The FNV-1a state, fed piece by piece.
 pub(crate) struct Fnv(pub(crate) u64);
 

@@ -39,8 +39,8 @@ fn io_err(what: &str, e: impl std::fmt::Display) -> ReadError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KeyIndex {
     /// Hash of the key → hash of the row.
-    pub by_key: HashMap<u64, u64>,
-    pub by_row: HashMap<u64, u32>,
+    pub by_key: crate::HashIndex<u64>,
+    pub by_row: crate::HashIndex<u32>,
 }
 
 /// Rows added, removed and changed from one version to the next.

@@ -169,16 +169,16 @@ pub struct ForeignKeySet {
 pub const KEY_SEPARATOR: char = '\u{1f}';
 
 /// The fields of a unique key, and the first row where each combination of values was seen.
-type UniqueKey = (Vec<usize>, HashMap<u64, u64>);
+type UniqueKey = (Vec<usize>, crate::HashIndex<u64>);
 
 pub struct Validator {
     fields: Vec<Field>,
     header_len: usize,
     primary_key: Vec<usize>,
     /// Keys seen so far, by hash (8 bytes a row instead of the key's text), with their line.
-    pk_seen: HashMap<u64, u64>,
+    pk_seen: crate::HashIndex<u64>,
     unique_keys: Vec<UniqueKey>,
-    unique_seen: Vec<HashMap<u64, u64>>,
+    unique_seen: Vec<crate::HashIndex<u64>>,
     refs: std::sync::Arc<References>,
     report: Report,
     /// The current row's problems, for the quarantine file.
@@ -337,14 +337,14 @@ impl Validator {
             .into_iter()
             .flatten()
             .filter_map(|k| str_list(Some(k)))
-            .map(|names| (index_of(&names), HashMap::new()))
+            .map(|names| (index_of(&names), Default::default()))
             .collect();
-        let unique_seen = fields.iter().map(|_| HashMap::new()).collect();
+        let unique_seen = fields.iter().map(|_| Default::default()).collect();
         Validator {
             header_len: headers.len(),
             fields,
             primary_key,
-            pk_seen: HashMap::new(),
+            pk_seen: Default::default(),
             unique_keys,
             unique_seen,
             refs,
