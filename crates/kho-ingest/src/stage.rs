@@ -88,6 +88,80 @@ impl KeyIndex {
     }
 }
 
+/// The file a version's key index is kept in, beside its Parquet file.
+pub const KEYS_FILE: &str = "keys.bin";
+const KEYS_MAGIC: &[u8; 8] = b"KHOKEYS1";
+
+impl KeyIndex {
+    /// Write the index with the key fields it was built on, so that the next publish compares
+    /// against it without decoding this version's Parquet file again.
+    pub fn save(&self, key_names: &[String], path: &Path) -> Result<(), ReadError> {
+        use std::io::Write;
+        let e = |e| io_err("writing the key index", e);
+        let mut w = std::io::BufWriter::new(File::create(path).map_err(e)?);
+        w.write_all(KEYS_MAGIC).map_err(e)?;
+        w.write_all(&(key_names.len() as u32).to_le_bytes()).map_err(e)?;
+        for n in key_names {
+            w.write_all(&(n.len() as u32).to_le_bytes()).map_err(e)?;
+            w.write_all(n.as_bytes()).map_err(e)?;
+        }
+        w.write_all(&(self.by_key.len() as u64).to_le_bytes()).map_err(e)?;
+        for (k, v) in &self.by_key {
+            w.write_all(&k.to_le_bytes()).map_err(e)?;
+            w.write_all(&v.to_le_bytes()).map_err(e)?;
+        }
+        w.write_all(&(self.by_row.len() as u64).to_le_bytes()).map_err(e)?;
+        for (k, v) in &self.by_row {
+            w.write_all(&k.to_le_bytes()).map_err(e)?;
+            w.write_all(&v.to_le_bytes()).map_err(e)?;
+        }
+        w.flush().map_err(e)
+    }
+
+    /// Read an index written by [`KeyIndex::save`]; `None` when it was built on other key
+    /// fields (the schema's key changed) or the file is not one.
+    pub fn load(path: &Path, key_names: &[String]) -> Result<Option<KeyIndex>, ReadError> {
+        let bytes = std::fs::read(path).map_err(|e| io_err("reading the key index", e))?;
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let part = bytes.get(at..at + n)?;
+            at += n;
+            Some(part)
+        };
+        let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or([0; 4]));
+        let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        let parsed = (|| {
+            if take(8)? != KEYS_MAGIC {
+                return None;
+            }
+            let n = u32_of(take(4)?) as usize;
+            let mut names = Vec::with_capacity(n.min(64));
+            for _ in 0..n {
+                let len = u32_of(take(4)?) as usize;
+                names.push(String::from_utf8(take(len)?.to_vec()).ok()?);
+            }
+            if names != key_names {
+                return None;
+            }
+            let mut keys = KeyIndex::default();
+            let n = u64_of(take(8)?) as usize;
+            keys.by_key.reserve(n);
+            for _ in 0..n {
+                let (k, v) = (u64_of(take(8)?), u64_of(take(8)?));
+                keys.by_key.insert(k, v);
+            }
+            let n = u64_of(take(8)?) as usize;
+            keys.by_row.reserve(n);
+            for _ in 0..n {
+                let (k, v) = (u64_of(take(8)?), u32_of(take(4)?));
+                keys.by_row.insert(k, v);
+            }
+            Some(keys)
+        })();
+        Ok(parsed)
+    }
+}
+
 /// FNV-1a over the canonical text of every cell: stable across runs and releases (unlike the
 /// standard library's hasher), which matters because versions are compared later.
 fn row_hash(cells: &[Option<Cell>]) -> u64 {
@@ -440,6 +514,8 @@ pub fn stage_csv(
         ..Default::default()
     };
     clean.finish(&columns, &report, &keys, &mut quality);
+    let key_names: Vec<String> = pk.iter().map(|i| columns[*i].0.clone()).collect();
+    keys.save(&key_names, &dir.join(KEYS_FILE))?;
     Ok(Staged {
         quality,
         report,
@@ -547,6 +623,28 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_saved_key_index_equals_the_one_read_from_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "ma,so,tien,ngay,co\nA1,5,\"1.234,5\",01/07/2025,true\nA2,,,02/07/2025,false\nA3,7,3,,\n";
+        let staged = stage_csv(
+            &CsvSource::from_bytes(csv.as_bytes()).unwrap(),
+            &schema(),
+            Arc::new(References::default()),
+            &[],
+            dir.path(),
+        )
+        .unwrap();
+        let names = vec!["ma".to_string()];
+        let saved = KeyIndex::load(&dir.path().join(KEYS_FILE), &names).unwrap().expect("saved with the key");
+        assert_eq!(saved, staged.keys);
+        assert_eq!(saved, key_index_of(&staged.parquet, &names).unwrap());
+        // Built on another key: not used.
+        assert_eq!(KeyIndex::load(&dir.path().join(KEYS_FILE), &["so".to_string()]).unwrap(), None);
+        std::fs::write(dir.path().join("x.bin"), b"KHOKEYS1\x05").unwrap();
+        assert_eq!(KeyIndex::load(&dir.path().join("x.bin"), &names).unwrap(), None);
+    }
     use serde_json::json;
 
     fn schema() -> Value {

@@ -13,7 +13,7 @@ use kho_core::model::{Dataset, Resource, ResourceVersion, Upload};
 use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_ingest::read::ReadError;
-use kho_ingest::{Validator, stage};
+use kho_ingest::{KeyIndex, Validator, stage};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
@@ -184,28 +184,55 @@ impl Kho {
         let previous = self.store.versions(&r.id).await?.into_iter().next();
         let version = previous.as_ref().map_or(1, |p| p.version + 1);
 
-        // What changed since the previous version, by the schema's key.
+        // What changed since the previous version, by the schema's key: from the key indexes
+        // kept beside the data (written when each file was checked), or, for a version stored
+        // without one or under another key, from its Parquet file.
         let key_names = Validator::new(&schema, &[], Arc::new(kho_ingest::References::default())).key_names();
-        let prev_file = match &previous {
-            Some(p) => Some(self.fetch_object(&p.object_key, &staging.join("previous.parquet")).await?),
-            None => None,
+        let index = |keys: Option<PathBuf>, parquet: Option<PathBuf>| {
+            let names = key_names.clone();
+            async move {
+                tokio::task::spawn_blocking(move || -> std::result::Result<Option<KeyIndex>, ReadError> {
+                    if let Some(k) = keys.filter(|k| k.exists())
+                        && let Some(index) = KeyIndex::load(&k, &names)?
+                    {
+                        return Ok(Some(index));
+                    }
+                    parquet.map(|p| stage::key_index_of(&p, &names)).transpose()
+                })
+                .await
+                .map_err(|e| Error::internal(format!("diff task: {e}")))?
+                .map_err(read_error)
+            }
         };
-        let (staged_parquet, names) = (staging.join("data.parquet"), key_names.clone());
-        let diff = tokio::task::spawn_blocking(move || -> std::result::Result<kho_ingest::Diff, ReadError> {
-            let new = stage::key_index_of(&staged_parquet, &names)?;
-            let old = match prev_file {
-                Some(p) => stage::key_index_of(&p, &names)?,
-                None => Default::default(),
-            };
-            Ok(new.diff_from(&old))
-        })
-        .await
-        .map_err(|e| Error::internal(format!("diff task: {e}")))?
-        .map_err(read_error)?;
+        let staged_keys = staging.join(stage::KEYS_FILE);
+        let new = index(Some(staged_keys.clone()), Some(staging.join("data.parquet"))).await?.unwrap_or_default();
+        let old = match &previous {
+            None => KeyIndex::default(),
+            Some(p) => {
+                let folder = p.object_key.rsplit_once('/').map_or("", |(f, _)| f);
+                let keys_key = format!("{folder}/{}", stage::KEYS_FILE);
+                let keys = if self.blobs.list(folder).await?.contains(&keys_key) {
+                    Some(self.fetch_object(&keys_key, &staging.join("previous-keys.bin")).await?)
+                } else {
+                    None
+                };
+                match index(keys, None).await? {
+                    Some(i) => i,
+                    None => {
+                        let file = self.fetch_object(&p.object_key, &staging.join("previous.parquet")).await?;
+                        index(None, Some(file)).await?.unwrap_or_default()
+                    }
+                }
+            }
+        };
+        let diff = new.diff_from(&old);
 
         let prefix = kho_storage::version_prefix(&d.id, &r.id, version);
         let object_key = format!("{prefix}/data.parquet");
         let bytes = self.blobs.put_file(&object_key, &staging.join("data.parquet")).await?;
+        if staged_keys.exists() {
+            self.blobs.put_file(&format!("{prefix}/{}", stage::KEYS_FILE), &staged_keys).await?;
+        }
         let quarantine = staging.join("quarantine.csv");
         let quarantine_key = if u.invalid_rows > 0 && quarantine.exists() {
             let key = format!("{prefix}/quarantine.csv");

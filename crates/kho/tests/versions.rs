@@ -598,6 +598,9 @@ async fn publishing_survives_kill_9_at_any_moment() {
             known.extend(
                 [v["object_key"].as_str(), v["quarantine_key"].as_str()].into_iter().flatten().map(String::from),
             );
+            // The version's key index, beside its data, for the next publish's comparison.
+            let folder = v["object_key"].as_str().unwrap().rsplit_once('/').unwrap().0;
+            known.push(format!("{folder}/keys.bin"));
         }
         // No object that no version points to survives the restart.
         let root = s.data_dir().join("objects");
