@@ -624,18 +624,17 @@ impl Validator {
 mod tests {
     use super::*;
 
+    /// Stage `csv` against `schema` with no reference data and no foreign keys.
+    pub(super) fn stage(csv: &str, schema: &Value, dir: &Path) -> Staged {
+        stage_csv(&CsvSource::from_bytes(csv.as_bytes()).unwrap(), schema, Arc::new(References::default()), &[], dir)
+            .unwrap()
+    }
+
     #[test]
     fn the_saved_key_index_equals_the_one_read_from_parquet() {
         let dir = tempfile::tempdir().unwrap();
         let csv = "ma,so,tien,ngay,co\nA1,5,\"1.234,5\",01/07/2025,true\nA2,,,02/07/2025,false\nA3,7,3,,\n";
-        let staged = stage_csv(
-            &CsvSource::from_bytes(csv.as_bytes()).unwrap(),
-            &schema(),
-            Arc::new(References::default()),
-            &[],
-            dir.path(),
-        )
-        .unwrap();
+        let staged = stage(csv, &schema(), dir.path());
         let names = vec!["ma".to_string()];
         let saved = KeyIndex::load(&dir.path().join(KEYS_FILE), &names).unwrap().expect("saved with the key");
         assert_eq!(saved, staged.keys);
@@ -661,8 +660,7 @@ mod tests {
     fn stage_writes_typed_parquet_and_quarantine() {
         let dir = tempfile::tempdir().unwrap();
         let csv = "ma,so,tien,ngay,co\nA,1,\"1.234,5\",17/05/2020,true\nB,x,2,01/01/2021,false\nC,3,,,\n";
-        let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
-        let staged = stage_csv(&src, &schema(), Arc::new(References::default()), &[], dir.path()).unwrap();
+        let staged = stage(csv, &schema(), dir.path());
         assert_eq!((staged.rows, staged.quarantined), (2, 1));
         assert_eq!(staged.report.invalid_rows, 1);
         let q = std::fs::read_to_string(staged.quarantine.as_ref().unwrap()).unwrap();
@@ -683,14 +681,7 @@ mod tests {
         let schema =
             json!({"fields": [{"name": "luc", "type": "datetime"}, {"name": "ngay", "type": "date", "format": "any"}]});
         let csv = "luc,ngay\n2025-07-01T08:30:00+07:00,01/07/2025\n2025-07-01T08:30:00,2025-07-02\n2025-07-01 09:00:00,3/7/2025\n";
-        let staged = stage_csv(
-            &CsvSource::from_bytes(csv.as_bytes()).unwrap(),
-            &schema,
-            Arc::new(References::default()),
-            &[],
-            dir.path(),
-        )
-        .unwrap();
+        let staged = stage(csv, &schema, dir.path());
         assert_eq!(staged.rows, 3, "{:?}", staged.report.problems);
         let mut out = Vec::new();
         parquet_to_csv(&staged.parquet, &mut out).unwrap();
@@ -709,8 +700,7 @@ mod tests {
             csv.push_str(&format!("Xã {i},{}\n", 100 + i % 3));
         }
         csv.push_str("Hà Nội,100\nHA NOI,101\n\" Sơn La\",102\nHà Nội,100\nX,100000\nY,\n");
-        let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
-        let q = stage_csv(&src, &schema, Arc::new(References::default()), &[], dir.path()).unwrap().quality;
+        let q = stage(&csv, &schema, dir.path()).quality;
         assert_eq!(q.duplicate_rows, 1, "Hà Nội,100 twice");
         assert_eq!(q.untrimmed_values, 1);
         assert_eq!(q.inconsistent_spellings, 1);
@@ -723,19 +713,13 @@ mod tests {
     #[test]
     fn diffs_by_key_and_by_row() {
         let dir = tempfile::tempdir().unwrap();
-        let stage = |csv: &str, sub: &str| {
-            let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
-            stage_csv(&src, &schema(), Arc::new(References::default()), &[], &dir.path().join(sub)).unwrap().keys
-        };
-        let v1 = stage("ma,so,tien,ngay,co\nA,1,1,,\nB,2,2,,\nC,3,3,,\n", "v1");
-        let v2 = stage("ma,so,tien,ngay,co\nA,1,1,,\nB,20,2,,\nD,4,4,,\n", "v2");
+        let keyed = |csv: &str, sub: &str| stage(csv, &schema(), &dir.path().join(sub)).keys;
+        let v1 = keyed("ma,so,tien,ngay,co\nA,1,1,,\nB,2,2,,\nC,3,3,,\n", "v1");
+        let v2 = keyed("ma,so,tien,ngay,co\nA,1,1,,\nB,20,2,,\nD,4,4,,\n", "v2");
         assert_eq!(v2.diff_from(&v1), Diff { added: 1, removed: 1, changed: 1 });
         assert_eq!(v1.diff_from(&KeyIndex::default()), Diff { added: 3, removed: 0, changed: 0 });
         let noschema = json!({"fields": [{"name": "a"}]});
-        let idx = |csv: &str, sub: &str| {
-            let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
-            stage_csv(&src, &noschema, Arc::new(References::default()), &[], &dir.path().join(sub)).unwrap().keys
-        };
+        let idx = |csv: &str, sub: &str| stage(csv, &noschema, &dir.path().join(sub)).keys;
         let a = idx("a\nx\ny\ny\n", "a");
         let b = idx("a\ny\nz\n", "b");
         assert_eq!(b.diff_from(&a), Diff { added: 1, removed: 2, changed: 0 });
@@ -848,14 +832,7 @@ mod export_tests {
         let dir = tempfile::tempdir().unwrap();
         let schema = json!({"fields": [{"name": "ma", "type": "string"}, {"name": "so", "type": "integer"}, {"name": "ngay", "type": "date"}, {"name": "ty_le", "type": "number"}]});
         let csv = "ma,so,ngay,ty_le\n01,5,2025-07-01,0.5\n02,,,\n";
-        let staged = stage_csv(
-            &CsvSource::from_bytes(csv.as_bytes()).unwrap(),
-            &schema,
-            Arc::new(References::default()),
-            &[],
-            dir.path(),
-        )
-        .unwrap();
+        let staged = super::tests::stage(csv, &schema, dir.path());
         let mut out = Vec::new();
         assert_eq!(parquet_to_json(&staged.parquet, &mut out, true).unwrap(), 2);
         assert_eq!(

@@ -148,14 +148,14 @@ impl QueryEngine {
             .await?
             .clone();
         if !slot.loading.swap(true, Ordering::AcqRel) {
-            self.start_loading(key, slot).await?;
+            self.start_loading(key, slot, parquet.clone()).await?;
         }
         Ok(parquet)
     }
 
     /// Load a version into memory in the background if it fits the cache. Compressed,
     /// dictionary-encoded Parquet grows several times over in memory: judge by the file.
-    async fn start_loading(&self, key: &str, slot: Arc<Slot>) -> Result<()> {
+    async fn start_loading(&self, key: &str, slot: Arc<Slot>, parquet: Arc<dyn TableProvider>) -> Result<()> {
         let head = self
             .store
             .head(&ObjectPath::from(key))
@@ -169,10 +169,8 @@ impl QueryEngine {
             (self.rows_ctx.clone(), self.cache.clone(), self.limits.cache_bytes, key.to_string());
         tokio::spawn(async move {
             let loaded = async {
-                let df = ctx
-                    .read_parquet(format!("{STORE_URL}/{key}"), ParquetReadOptions::default())
-                    .await
-                    .map_err(df_err)?;
+                // The Parquet table already opened (its footer read once).
+                let df = ctx.read_table(parquet).map_err(df_err)?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 // Fewer, larger batches: every scan of a memory table walks its batches (and
                 // their statistics), which for small pages costs more than the filtering. They

@@ -18,12 +18,7 @@ const MAX_SQL_TABLES: usize = 20;
 
 /// The Parquet object of a version and its table's primary key.
 pub fn source_of(v: &ResourceVersion) -> Source {
-    let primary_key = match v.schema.get("primaryKey") {
-        Some(serde_json::Value::String(s)) => vec![s.clone()],
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-        _ => Vec::new(),
-    };
-    Source { key: v.object_key.clone(), primary_key }
+    Source { key: v.object_key.clone(), primary_key: names(v.schema.get("primaryKey")) }
 }
 
 /// `name` or `name@3` (version 3).
@@ -39,6 +34,7 @@ fn split_version(name: &str) -> Result<(&str, Option<i64>)> {
     }
 }
 
+/// A Table Schema field list: one name, or an array of them.
 fn names(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
