@@ -15,18 +15,28 @@ pub mod vn;
 
 pub use read::{CsvSource, ReadError};
 
-/// FNV-1a, 64 bits: a stable, fast hash for keys and rows (the standard library's hasher may
-/// change between releases, and versions are compared across releases).
-pub(crate) fn fnv1a(parts: impl IntoIterator<Item = impl AsRef<[u8]>>) -> u64 {
-    let mut h = Fnv::default();
-    for part in parts {
-        h.write(part.as_ref());
-        h.write(&[0x1f]);
-    }
-    h.0
+/// XXH3 (64 bits) of some bytes: a published algorithm that does not change between releases
+/// (unlike the standard library's hasher), which matters because the key hashes kept beside a
+/// version are compared with those of later versions; and fast on short inputs such as cells.
+pub(crate) fn hash64(bytes: &[u8]) -> u64 {
+    twox_hash::XxHash3_64::oneshot(bytes)
 }
 
-/// Maps keyed by a value that is already a 64-bit hash (FNV-1a of a key or row): hashing it
+/// The hash of several texts (a key of several fields), each followed by a separator that no
+/// cell holds, so that ("ab", "c") and ("a", "bc") differ.
+pub(crate) fn hash_parts(parts: &[&str]) -> u64 {
+    if let [one] = parts {
+        return hash64(one.as_bytes());
+    }
+    let mut buf = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for p in parts {
+        buf.extend_from_slice(p.as_bytes());
+        buf.push(0x1f);
+    }
+    hash64(&buf)
+}
+
+/// Maps keyed by a value that is already a 64-bit hash (of a key or row): hashing it
 /// again with SipHash only costs time, so the key is just mixed (splitmix64's finalizer, which
 /// spreads FNV's weaker low bits over the whole word for the table's bucket choice).
 pub type HashIndex<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<Premixed>>;
@@ -41,9 +51,7 @@ impl std::hash::Hasher for Premixed {
 
     fn write(&mut self, bytes: &[u8]) {
         // Only u64 keys are stored; this path exists for completeness.
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        self.write_u64(hash64(bytes) ^ self.0);
     }
 
     fn write_u64(&mut self, v: u64) {
@@ -55,23 +63,6 @@ impl std::hash::Hasher for Premixed {
     }
 }
 
-/// The FNV-1a state, fed piece by piece.
-pub(crate) struct Fnv(pub(crate) u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    pub(crate) fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= *b as u64;
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
 pub use report::{Problem, Report, RuleCount};
 pub use stage::{Diff, KeyIndex, Staged};
 pub use validate::{Cell, ForeignKeySet, References, Validator};

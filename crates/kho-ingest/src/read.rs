@@ -351,6 +351,18 @@ impl CsvSource {
             .from_reader(decoded_reader(raw, self.encoding_kind)))
     }
 
+    /// The CSV reader, past the header once the first record is read: for reading raw records
+    /// in bulk (see [`CsvSource::line_of`] for their numbers).
+    pub(crate) fn record_reader(&self) -> Result<csv::Reader<Box<dyn Read>>, ReadError> {
+        self.reader()
+    }
+
+    /// The row number of a record at `p`: its line in the file, or its record number (see
+    /// `by_record`).
+    pub(crate) fn line_of(&self, p: Option<&csv::Position>) -> u64 {
+        p.map_or(0, |p| if self.by_record { p.record() + 1 } else { p.line() })
+    }
+
     /// Number the rows by record (the header is row 1, the first data record row 2), not by
     /// line; see `by_record`.
     pub fn numbered_by_record(mut self) -> Self {
@@ -366,12 +378,9 @@ impl CsvSource {
             Err(e) => return Box::new(std::iter::once((0, Err(e.message)))),
         };
         // The header is record 0 and line 1.
-        let by_record = self.by_record;
-        let number =
-            move |p: Option<&csv::Position>| p.map_or(0, |p| if by_record { p.record() + 1 } else { p.line() });
         Box::new(reader.into_records().map(move |r| match r {
-            Ok(rec) => (number(rec.position()), Ok(rec.iter().map(str::to_string).collect())),
-            Err(e) => (number(e.position()), Err(e.to_string())),
+            Ok(rec) => (self.line_of(rec.position()), Ok(rec.iter().map(str::to_string).collect())),
+            Err(e) => (self.line_of(e.position()), Err(e.to_string())),
         }))
     }
 }

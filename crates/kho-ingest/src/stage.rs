@@ -23,10 +23,9 @@ use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 
 use crate::read::{CsvSource, ReadError};
+use crate::report::Problem;
 use crate::report::Report;
-use crate::validate::{Cell, ColumnType, References, Validator};
-
-const BATCH_ROWS: usize = 65_536;
+use crate::validate::{Cell, CellRef, ColumnType, Counts, KeySlot, References, Rules, Validator};
 
 fn io_err(what: &str, e: impl std::fmt::Display) -> ReadError {
     ReadError {
@@ -52,17 +51,18 @@ pub struct Diff {
 }
 
 impl KeyIndex {
-    fn add(&mut self, pk: &[usize], cells: &[Option<Cell>]) {
-        let hash = row_hash(cells);
-        if pk.is_empty() {
-            *self.by_row.entry(hash).or_default() += 1;
+    /// Add a row by the hashes of its key and of the whole row (see [`key_and_row_hash`]).
+    fn insert(&mut self, has_key: bool, (key, row): (u64, u64)) {
+        if has_key {
+            self.by_key.insert(key, row);
         } else {
-            let mut key = crate::Fnv::default();
-            for i in pk {
-                cell_bytes(cells[*i].as_ref(), &mut |b| key.write(b));
-            }
-            self.by_key.insert(key.0, hash);
+            *self.by_row.entry(row).or_default() += 1;
         }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.by_key.shrink_to_fit();
+        self.by_row.shrink_to_fit();
     }
 
     /// What `self` (the new version) changed compared with `prev`.
@@ -90,7 +90,8 @@ impl KeyIndex {
 
 /// The file a version's key index is kept in, beside its Parquet file.
 pub const KEYS_FILE: &str = "keys.bin";
-const KEYS_MAGIC: &[u8; 8] = b"KHOKEYS1";
+/// Version 2: XXH3 hashes (version 1 files, FNV-1a, are not read: the Parquet file is).
+const KEYS_MAGIC: &[u8; 8] = b"KHOKEYS2";
 
 impl KeyIndex {
     /// Write the index with the key fields it was built on, so that the next publish compares
@@ -162,42 +163,47 @@ impl KeyIndex {
     }
 }
 
-/// FNV-1a over the canonical text of every cell: stable across runs and releases (unlike the
-/// standard library's hasher), which matters because versions are compared later.
-fn row_hash(cells: &[Option<Cell>]) -> u64 {
-    let mut h = crate::Fnv::default();
-    for c in cells {
-        cell_bytes(c.as_ref(), &mut |b| h.write(b));
-        h.write(&[0x1f]);
+/// The hash of a row's key fields (`pk`) and of the whole row, over each cell's canonical
+/// bytes (`buf` is scratch space, reused from row to row).
+fn key_and_row_hash(pk: &[usize], cells: &[Option<CellRef>], buf: &mut Vec<u8>) -> (u64, u64) {
+    buf.clear();
+    for i in pk {
+        cell_bytes(cells[*i].as_ref(), buf);
     }
-    h.0
+    let key = crate::hash64(buf);
+    buf.clear();
+    for c in cells {
+        cell_bytes(c.as_ref(), buf);
+        buf.push(0x1f);
+    }
+    (key, crate::hash64(buf))
 }
 
 /// A cell's canonical bytes for hashing: a type tag and the value's binary form (no text
 /// formatting per cell). Integers and numbers hash alike when equal, as they compare alike.
-fn cell_bytes(c: Option<&Cell>, eat: &mut impl FnMut(&[u8])) {
+fn cell_bytes(c: Option<&CellRef>, out: &mut Vec<u8>) {
     match c {
-        None => eat(&[0]),
-        Some(Cell::Int(v)) => {
-            eat(&[1]);
-            eat(&(*v as f64).to_bits().to_le_bytes());
+        None => out.push(0),
+        Some(CellRef::Int(v)) => {
+            out.push(1);
+            out.extend_from_slice(&(*v as f64).to_bits().to_le_bytes());
         }
-        Some(Cell::Num(v)) => {
-            eat(&[1]);
-            eat(&v.to_bits().to_le_bytes());
+        Some(CellRef::Num(v)) => {
+            out.push(1);
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
         }
-        Some(Cell::Bool(v)) => eat(&[2, *v as u8]),
-        Some(Cell::Date(d)) => {
-            eat(&[3]);
-            eat(&(*d - epoch()).num_days().to_le_bytes());
+        Some(CellRef::Bool(v)) => out.extend_from_slice(&[2, *v as u8]),
+        Some(CellRef::Date(d)) => {
+            out.push(3);
+            out.extend_from_slice(&(*d - epoch()).num_days().to_le_bytes());
         }
-        Some(Cell::DateTime(t)) => {
-            eat(&[4]);
-            eat(&t.and_utc().timestamp_micros().to_le_bytes());
+        Some(CellRef::DateTime(t)) => {
+            out.push(4);
+            out.extend_from_slice(&t.and_utc().timestamp_micros().to_le_bytes());
         }
-        Some(Cell::Text(t)) => {
-            eat(&[5]);
-            eat(t.as_bytes());
+        Some(CellRef::Text(t)) => {
+            out.push(5);
+            out.extend_from_slice(t.as_bytes());
         }
     }
 }
@@ -235,26 +241,27 @@ fn epoch() -> chrono::NaiveDate {
 }
 
 impl Builder {
-    fn new(t: ColumnType) -> Builder {
+    fn new(t: ColumnType, rows: usize) -> Builder {
         match t {
-            ColumnType::Int => Builder::Int(Int64Builder::new()),
-            ColumnType::Num => Builder::Num(Float64Builder::new()),
-            ColumnType::Bool => Builder::Bool(BooleanBuilder::new()),
-            ColumnType::Date => Builder::Date(Date32Builder::new()),
-            ColumnType::DateTime => Builder::DateTime(TimestampMicrosecondBuilder::new()),
-            ColumnType::Text => Builder::Text(StringBuilder::new()),
+            ColumnType::Int => Builder::Int(Int64Builder::with_capacity(rows)),
+            ColumnType::Num => Builder::Num(Float64Builder::with_capacity(rows)),
+            ColumnType::Bool => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+            ColumnType::Date => Builder::Date(Date32Builder::with_capacity(rows)),
+            ColumnType::DateTime => Builder::DateTime(TimestampMicrosecondBuilder::with_capacity(rows)),
+            ColumnType::Text => Builder::Text(StringBuilder::with_capacity(rows, rows * 16)),
         }
     }
 
-    fn push(&mut self, c: Option<&Cell>) {
+    fn push(&mut self, c: Option<&CellRef>) {
         match (self, c) {
-            (Builder::Int(b), Some(Cell::Int(v))) => b.append_value(*v),
-            (Builder::Num(b), Some(Cell::Num(v))) => b.append_value(*v),
-            (Builder::Num(b), Some(Cell::Int(v))) => b.append_value(*v as f64),
-            (Builder::Bool(b), Some(Cell::Bool(v))) => b.append_value(*v),
-            (Builder::Date(b), Some(Cell::Date(d))) => b.append_value((*d - epoch()).num_days() as i32),
-            (Builder::DateTime(b), Some(Cell::DateTime(t))) => b.append_value(t.and_utc().timestamp_micros()),
-            (Builder::Text(b), Some(c)) => b.append_value(c.to_string()),
+            (Builder::Int(b), Some(CellRef::Int(v))) => b.append_value(*v),
+            (Builder::Num(b), Some(CellRef::Num(v))) => b.append_value(*v),
+            (Builder::Num(b), Some(CellRef::Int(v))) => b.append_value(*v as f64),
+            (Builder::Bool(b), Some(CellRef::Bool(v))) => b.append_value(*v),
+            (Builder::Date(b), Some(CellRef::Date(d))) => b.append_value((*d - epoch()).num_days() as i32),
+            (Builder::DateTime(b), Some(CellRef::DateTime(t))) => b.append_value(t.and_utc().timestamp_micros()),
+            (Builder::Text(b), Some(CellRef::Text(t))) => b.append_value(t),
+            (Builder::Text(b), Some(c)) => b.append_value(c.to_cell().to_string()),
             (Builder::Int(b), _) => b.append_null(),
             (Builder::Num(b), _) => b.append_null(),
             (Builder::Bool(b), _) => b.append_null(),
@@ -290,61 +297,110 @@ struct Cleanliness {
     /// Per text column: folded value → the raw spellings met (`None` once the column proved
     /// not to be a category column).
     spellings: Vec<Option<HashMap<String, Vec<String>>>>,
-    /// Per text column: raw values already folded (folding is the costly part).
-    seen_raw: Vec<std::collections::HashSet<String>>,
     /// Per numeric column: values sampled.
     numbers: Vec<Vec<f64>>,
     numbers_total: Vec<u64>,
+}
+
+/// The spellings of one chunk's text columns: folded value → raw forms, in order of first
+/// appearance (`None`: too many distinct values for a category column).
+struct ChunkSpellings {
+    columns: Vec<Option<(HashMap<String, usize>, Vec<(String, Vec<String>)>)>>,
+    /// Raw values already folded, by hash (folding is the costly part).
+    seen: Vec<std::collections::HashSet<u64, std::hash::BuildHasherDefault<crate::Premixed>>>,
+}
+
+impl ChunkSpellings {
+    fn new(columns: &[(String, ColumnType)]) -> Self {
+        ChunkSpellings {
+            columns: columns.iter().map(|(_, t)| (*t == ColumnType::Text).then(Default::default)).collect(),
+            seen: columns.iter().map(|_| Default::default()).collect(),
+        }
+    }
+
+    fn add(&mut self, cells: &[Option<CellRef>]) {
+        for (i, c) in cells.iter().enumerate() {
+            let (Some(CellRef::Text(v)), Some((index, forms))) = (c, self.columns[i].as_mut()) else { continue };
+            if !self.seen[i].insert(crate::hash64(v.as_bytes())) {
+                continue;
+            }
+            let key = kho_core::text::fold(v);
+            match index.get(&key) {
+                Some(j) => {
+                    let f = &mut forms[*j].1;
+                    if f.len() < 4 && !f.iter().any(|x| x == v) {
+                        f.push(v.to_string());
+                    }
+                }
+                None if index.len() < SPELLING_DISTINCT_LIMIT => {
+                    index.insert(key.clone(), forms.len());
+                    forms.push((key, vec![v.to_string()]));
+                }
+                // Too many distinct values for a code or category column.
+                None => self.columns[i] = None,
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<Option<Vec<(String, Vec<String>)>>> {
+        self.columns.into_iter().map(|c| c.map(|(_, forms)| forms)).collect()
+    }
 }
 
 impl Cleanliness {
     fn new(columns: &[(String, ColumnType)]) -> Self {
         Cleanliness {
             spellings: columns.iter().map(|_| Some(HashMap::new())).collect(),
-            seen_raw: columns.iter().map(|_| std::collections::HashSet::new()).collect(),
             numbers: columns.iter().map(|_| Vec::new()).collect(),
             numbers_total: vec![0; columns.len()],
             ..Default::default()
         }
     }
 
-    fn raw_row(&mut self, raw: &[String]) {
-        self.untrimmed += raw.iter().filter(|v| !v.is_empty() && v.trim() != v.as_str()).count() as u64;
-    }
-
-    fn valid_row(&mut self, columns: &[(String, ColumnType)], cells: &[Option<Cell>]) {
-        for (i, (c, (_, t))) in cells.iter().zip(columns).enumerate() {
-            match (c, t) {
-                (Some(Cell::Text(v)), ColumnType::Text) => {
-                    let Some(map) = self.spellings[i].as_mut() else { continue };
-                    if self.seen_raw[i].contains(v) {
-                        continue;
-                    }
-                    self.seen_raw[i].insert(v.clone());
-                    let key = kho_core::text::fold(v);
-                    if let Some(forms) = map.get_mut(&key) {
-                        if forms.len() < 4 && !forms.contains(v) {
-                            forms.push(v.clone());
+    /// Add a chunk's spellings, in file order.
+    fn merge_spellings(&mut self, chunk: Vec<Option<Vec<(String, Vec<String>)>>>) {
+        for (i, forms) in chunk.into_iter().enumerate() {
+            let Some(map) = self.spellings[i].as_mut() else { continue };
+            let Some(forms) = forms else {
+                self.spellings[i] = None;
+                continue;
+            };
+            for (key, raw) in forms {
+                let full = map.len() >= SPELLING_DISTINCT_LIMIT;
+                match map.get_mut(&key) {
+                    Some(known) => {
+                        for v in raw {
+                            if known.len() < 4 && !known.contains(&v) {
+                                known.push(v);
+                            }
                         }
-                    } else if map.len() < SPELLING_DISTINCT_LIMIT {
-                        map.insert(key, vec![v.clone()]);
-                    } else {
-                        // Too many distinct values for a code or category column.
+                    }
+                    None if !full => {
+                        map.insert(key, raw.into_iter().take(4).collect());
+                    }
+                    None => {
                         self.spellings[i] = None;
-                        self.seen_raw[i] = Default::default();
+                        break;
                     }
                 }
-                (Some(Cell::Int(v)), _) => self.number(i, *v as f64),
-                (Some(Cell::Num(v)), _) => self.number(i, *v),
-                _ => {}
             }
         }
     }
 
-    fn number(&mut self, i: usize, v: f64) {
-        self.numbers_total[i] += 1;
-        if self.numbers[i].len() < CLEAN_TRACK_LIMIT {
-            self.numbers[i].push(v);
+    /// Sample the numeric columns of a batch of valid rows.
+    fn numbers_from(&mut self, batch: &RecordBatch) {
+        for (i, col) in batch.columns().iter().enumerate() {
+            let any = col.as_any();
+            let values: Box<dyn Iterator<Item = f64>> = if let Some(a) = any.downcast_ref::<Int64Array>() {
+                Box::new(a.iter().flatten().map(|v| v as f64))
+            } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+                Box::new(a.iter().flatten())
+            } else {
+                continue;
+            };
+            self.numbers_total[i] += (col.len() - col.null_count()) as u64;
+            let room = CLEAN_TRACK_LIMIT.saturating_sub(self.numbers[i].len());
+            self.numbers[i].extend(values.take(room));
         }
     }
 
@@ -413,8 +469,173 @@ pub struct Staged {
     pub keys: KeyIndex,
 }
 
+/// Rows per chunk handed to a checking thread: large enough that passing chunks between
+/// threads costs nothing next to checking them, small enough that the chunks in flight stay a
+/// few megabytes.
+const CHUNK_ROWS: usize = 16_384;
+
+/// Raw records read from the file, in order. Chunks are sent back to the reader once merged,
+/// so their record buffers are reused rather than allocated for every row.
+#[derive(Default)]
+struct RawChunk {
+    seq: usize,
+    len: usize,
+    records: Vec<csv::ByteRecord>,
+    lines: Vec<u64>,
+    /// Rows the CSV reader could not parse: index in the chunk and why.
+    errors: Vec<(usize, String)>,
+}
+
+/// A chunk after the checks that need only the row itself (run on any thread).
+struct CheckedChunk {
+    raw: RawChunk,
+    counts: Counts,
+    /// The rows' problems; row `r`'s are `problems[starts[r]..starts[r + 1]]`.
+    problems: Vec<Problem>,
+    starts: Vec<usize>,
+    /// `Rules::key_slots()` per row.
+    slots: Vec<KeySlot>,
+    /// Every row of the chunk as Arrow (nulls for rows found invalid).
+    batch: RecordBatch,
+    /// Per row valid so far: hash of its key and of the whole row, for the key index.
+    hashes: Vec<(u64, u64)>,
+    untrimmed: u64,
+    spellings: Vec<Option<Vec<(String, Vec<String>)>>>,
+}
+
+/// What the checking threads share.
+struct ChunkContext<'a> {
+    rules: &'a Rules,
+    columns: &'a [(String, ColumnType)],
+    pk: &'a [usize],
+    arrow: Arc<Schema>,
+}
+
+/// Check a chunk's rows (everything but the comparison with earlier rows) and build its Arrow
+/// columns.
+fn check_chunk(cx: &ChunkContext, raw: RawChunk) -> Result<CheckedChunk, ReadError> {
+    let k = cx.rules.key_slots();
+    let n = raw.len;
+    let mut counts = Counts::default();
+    let (mut problems, mut starts) = (Vec::new(), Vec::with_capacity(n + 1));
+    let mut slots = Vec::with_capacity(n * k);
+    let mut hashes = Vec::with_capacity(n);
+    let mut builders: Vec<Builder> = cx.columns.iter().map(|(_, t)| Builder::new(*t, n)).collect();
+    let mut untrimmed = 0u64;
+    let mut spell = ChunkSpellings::new(cx.columns);
+    {
+        let mut cells: Vec<&str> = Vec::new();
+        let mut typed: Vec<Option<CellRef>> = Vec::with_capacity(cx.columns.len());
+        let mut scratch = Vec::new();
+        let mut errors = raw.errors.iter().peekable();
+        for r in 0..n {
+            starts.push(problems.len());
+            let line = raw.lines[r];
+            let unreadable = match errors.next_if(|(i, _)| *i == r) {
+                Some((_, e)) => Some(e.clone()),
+                None => {
+                    // One UTF-8 check over the record's bytes, then each field is a slice of it
+                    // (a field that would cut a character in two is not valid text either).
+                    cells.clear();
+                    let rec = &raw.records[r];
+                    match std::str::from_utf8(rec.as_slice()) {
+                        Ok(all) => (0..rec.len())
+                            .try_for_each(|i| rec.range(i).and_then(|at| all.get(at)).map(|f| cells.push(f)))
+                            .is_none()
+                            .then(|| "invalid UTF-8".to_string()),
+                        Err(e) => Some(format!("invalid UTF-8: {e}")),
+                    }
+                }
+            };
+            if let Some(e) = unreadable {
+                problems.push(Rules::malformed_row(line, &e));
+                slots.resize(slots.len() + k, KeySlot::default());
+                builders.iter_mut().for_each(|b| b.push(None));
+                hashes.push((0, 0));
+                continue;
+            }
+            untrimmed += cells.iter().filter(|v| !v.is_empty() && v.trim() != **v).count() as u64;
+            typed.clear();
+            let before = problems.len();
+            cx.rules.check(line, &cells, &mut counts, &mut problems, &mut slots, &mut typed);
+            let ok = problems.len() == before;
+            for (b, t) in builders.iter_mut().zip(&typed) {
+                b.push(if ok { t.as_ref() } else { None });
+            }
+            if ok {
+                hashes.push(key_and_row_hash(cx.pk, &typed, &mut scratch));
+                spell.add(&typed);
+            } else {
+                hashes.push((0, 0));
+            }
+        }
+        starts.push(problems.len());
+    }
+    let arrays: Vec<ArrayRef> = builders.iter_mut().map(Builder::finish).collect();
+    let batch = RecordBatch::try_new(cx.arrow.clone(), arrays).map_err(|e| io_err("building a batch", e))?;
+    Ok(CheckedChunk { raw, counts, problems, starts, slots, batch, hashes, untrimmed, spellings: spell.finish() })
+}
+
+/// Read the file into chunks of raw records, in order.
+fn read_chunks(
+    source: &CsvSource,
+    out: std::sync::mpsc::SyncSender<RawChunk>,
+    recycled: std::sync::mpsc::Receiver<RawChunk>,
+) -> Result<(), ReadError> {
+    let mut reader = source.record_reader()?;
+    let mut last_error: Option<u64> = None;
+    for seq in 0.. {
+        let mut chunk = recycled.try_recv().unwrap_or_default();
+        chunk.seq = seq;
+        chunk.len = 0;
+        chunk.lines.clear();
+        chunk.errors.clear();
+        let mut done = false;
+        while chunk.len < CHUNK_ROWS {
+            if chunk.records.len() == chunk.len {
+                chunk.records.push(csv::ByteRecord::new());
+            }
+            let rec = &mut chunk.records[chunk.len];
+            match reader.read_byte_record(rec) {
+                Ok(true) => chunk.lines.push(source.line_of(rec.position())),
+                Ok(false) => {
+                    done = true;
+                    break;
+                }
+                Err(e) => {
+                    let at = e.position().map(|p| p.byte());
+                    // A reader that keeps failing at the same place (a broken disk, say)
+                    // would never reach the end: report it once and stop.
+                    if at.is_some() && at == last_error {
+                        done = true;
+                        break;
+                    }
+                    last_error = at;
+                    chunk.lines.push(source.line_of(e.position()));
+                    chunk.errors.push((chunk.len, e.to_string()));
+                    rec.clear();
+                }
+            }
+            chunk.len += 1;
+        }
+        if chunk.len > 0 && out.send(chunk).is_err() {
+            break;
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Check every row of `source` and write the valid ones to `dir/data.parquet`, the invalid ones
 /// to `dir/quarantine.csv`.
+///
+/// The file is read by one thread into chunks; the checks that need only the row (types,
+/// constraints, identifiers, codes, foreign keys) and the conversion to Arrow run on one
+/// thread per core; the comparison with earlier rows (primary and unique keys), the report and
+/// the quarantine follow in file order on this thread; Parquet is encoded on another. Memory
+/// stays bounded by the chunks in flight and the key tables, whatever the file's size.
 pub fn stage_csv(
     source: &CsvSource,
     schema: &Value,
@@ -422,11 +643,13 @@ pub fn stage_csv(
     foreign: &[Arc<crate::ForeignKeySet>],
     dir: &Path,
 ) -> Result<Staged, ReadError> {
+    use std::sync::mpsc::sync_channel;
     std::fs::create_dir_all(dir).map_err(|e| io_err("creating the staging folder", e))?;
     let mut validator = Validator::new(schema, &source.headers, refs).with_foreign_keys(foreign);
     validator.set_source(source);
-    let columns = validator.columns();
-    let pk = validator.primary_key_fields();
+    let rules = validator.rules();
+    let columns = rules.columns();
+    let pk = rules.primary_key_fields();
     let arrow = Arc::new(arrow_schema(&columns));
     let parquet_path = dir.join("data.parquet");
     let file = File::create(&parquet_path).map_err(|e| io_err("creating the Parquet file", e))?;
@@ -434,70 +657,88 @@ pub fn stage_csv(
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(128 * 1024))
         .build();
-    let mut writer = ArrowWriter::try_new(file, arrow.clone(), Some(props)).map_err(|e| io_err("Parquet", e))?;
-    let mut builders: Vec<Builder> = columns.iter().map(|(_, t)| Builder::new(*t)).collect();
-    let mut pending = 0usize;
-    let mut rows = 0u64;
-    let mut keys = KeyIndex::default();
+    let writer = ArrowWriter::try_new(file, arrow.clone(), Some(props)).map_err(|e| io_err("Parquet", e))?;
     let quarantine_path = dir.join("quarantine.csv");
-    let mut quarantine: Option<csv::Writer<File>> = None;
-    let mut quarantined = 0u64;
-    let mut clean = Cleanliness::new(&columns);
-    let flush = |builders: &mut Vec<Builder>, writer: &mut ArrowWriter<File>| -> Result<(), ReadError> {
-        let arrays: Vec<ArrayRef> = builders.iter_mut().map(Builder::finish).collect();
-        let batch = RecordBatch::try_new(arrow.clone(), arrays).map_err(|e| io_err("building a batch", e))?;
-        writer.write(&batch).map_err(|e| io_err("writing Parquet", e))
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let cx = ChunkContext { rules: &rules, columns: &columns, pk: &pk, arrow: arrow.clone() };
+    let mut merge = Merge {
+        validator,
+        rules: rules.clone(),
+        headers: source.headers.len(),
+        header_record: source.headers.clone(),
+        has_key: !pk.is_empty(),
+        keys: KeyIndex::default(),
+        clean: Cleanliness::new(&columns),
+        quarantine: None,
+        quarantine_path: &quarantine_path,
+        quarantined: 0,
+        rows: 0,
+        row_problems: Vec::new(),
     };
-    for (line, row) in source.rows() {
-        let (raw, outcome) = match row {
-            Ok(cells) => {
-                clean.raw_row(&cells);
-                let outcome = validator.check_row(line, &cells);
-                (cells, Some(outcome))
-            }
-            Err(e) => {
-                validator.malformed_row(line, &e);
-                (vec![], None)
-            }
-        };
-        match outcome {
-            Some(o) if o.valid => {
-                for (b, c) in builders.iter_mut().zip(&o.cells) {
-                    b.push(c.as_ref());
+    let (raw_tx, raw_rx) = sync_channel::<RawChunk>(workers);
+    let (recycle_tx, recycle_rx) = sync_channel::<RawChunk>(workers * 2 + 2);
+    let (done_tx, done_rx) = sync_channel::<Result<CheckedChunk, ReadError>>(workers * 2);
+    let (batch_tx, batch_rx) = sync_channel::<RecordBatch>(2);
+    let raw_rx = std::sync::Mutex::new(raw_rx);
+    let empty = RecordBatch::new_empty(arrow.clone());
+    let (read, merged, written) = std::thread::scope(|s| {
+        let reader = s.spawn(|| read_chunks(source, raw_tx, recycle_rx));
+        for _ in 0..workers {
+            let (raw_rx, done_tx, cx) = (&raw_rx, done_tx.clone(), &cx);
+            s.spawn(move || {
+                loop {
+                    let next = raw_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                    let Ok(chunk) = next else { break };
+                    if done_tx.send(check_chunk(cx, chunk)).is_err() {
+                        break;
+                    }
                 }
-                keys.add(&pk, &o.cells);
-                clean.valid_row(&columns, &o.cells);
-                rows += 1;
-                pending += 1;
-                if pending == BATCH_ROWS {
-                    flush(&mut builders, &mut writer)?;
-                    pending = 0;
-                }
-            }
-            other => {
-                if quarantine.is_none() {
-                    let mut w = csv::Writer::from_path(&quarantine_path)
-                        .map_err(|e| io_err("creating the quarantine file", e))?;
-                    let mut header = source.headers.clone();
-                    header.push("loi".into());
-                    w.write_record(&header).map_err(|e| io_err("quarantine", e))?;
-                    quarantine = Some(w);
-                }
-                let mut record = raw;
-                record.resize(source.headers.len(), String::new());
-                let messages = other.map(|o| o.messages.join("; ")).unwrap_or_else(|| "dòng không đọc được".into());
-                record.push(messages);
-                if let Some(w) = quarantine.as_mut() {
-                    w.write_record(&record).map_err(|e| io_err("quarantine", e))?;
-                }
-                quarantined += 1;
-            }
+            });
         }
-    }
-    if pending > 0 || rows == 0 {
-        flush(&mut builders, &mut writer)?;
-    }
-    writer.close().map_err(|e| io_err("closing Parquet", e))?;
+        drop(done_tx);
+        let parquet = s.spawn(move || -> Result<(), ReadError> {
+            let mut writer = writer;
+            let mut any = false;
+            for batch in batch_rx {
+                writer.write(&batch).map_err(|e| io_err("writing Parquet", e))?;
+                any = true;
+            }
+            if !any {
+                // A file with no valid row still gets its columns.
+                writer.write(&empty).map_err(|e| io_err("writing Parquet", e))?;
+            }
+            writer.close().map_err(|e| io_err("closing Parquet", e))?;
+            Ok(())
+        });
+        // Chunks come back in any order; they are merged in file order.
+        let merged = (|| -> Result<(), ReadError> {
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut next = 0usize;
+            for checked in &done_rx {
+                let checked = checked?;
+                waiting.insert(checked.raw.seq, checked);
+                while let Some(chunk) = waiting.remove(&next) {
+                    next += 1;
+                    let (batch, raw) = merge.chunk(chunk)?;
+                    if batch.num_rows() > 0 && batch_tx.send(batch).is_err() {
+                        return Ok(()); // the Parquet thread stopped; its error is reported
+                    }
+                    let _ = recycle_tx.try_send(raw);
+                }
+            }
+            Ok(())
+        })();
+        // Whatever happened, let the other threads finish: closing the channels stops them.
+        drop(done_rx);
+        drop(batch_tx);
+        let written = parquet.join().unwrap_or_else(|_| Err(io_err("writing Parquet", "the writer stopped")));
+        let read = reader.join().unwrap_or_else(|_| Err(io_err("reading", "the reader stopped")));
+        (read, merged, written)
+    });
+    read?;
+    merged?;
+    written?;
+    let Merge { validator, mut keys, clean, quarantine, quarantined, rows, .. } = merge;
     if let Some(mut w) = quarantine {
         w.flush().map_err(|e| io_err("quarantine", e))?;
     }
@@ -515,6 +756,7 @@ pub fn stage_csv(
     };
     clean.finish(&columns, &report, &keys, &mut quality);
     let key_names: Vec<String> = pk.iter().map(|i| columns[*i].0.clone()).collect();
+    keys.shrink_to_fit();
     keys.save(&key_names, &dir.join(KEYS_FILE))?;
     Ok(Staged {
         quality,
@@ -525,6 +767,78 @@ pub fn stage_csv(
         quarantined,
         keys,
     })
+}
+
+/// The in-order half of staging: key comparisons, the report, the quarantine, the key index
+/// and the cleanliness measures.
+struct Merge<'a> {
+    validator: Validator,
+    rules: Arc<Rules>,
+    headers: usize,
+    header_record: Vec<String>,
+    has_key: bool,
+    keys: KeyIndex,
+    clean: Cleanliness,
+    quarantine: Option<csv::Writer<File>>,
+    quarantine_path: &'a Path,
+    quarantined: u64,
+    rows: u64,
+    row_problems: Vec<Problem>,
+}
+
+impl Merge<'_> {
+    /// Merge one checked chunk; returns its valid rows and the raw chunk (to be reused).
+    fn chunk(&mut self, c: CheckedChunk) -> Result<(RecordBatch, RawChunk), ReadError> {
+        let k = self.rules.key_slots();
+        let mut counts = c.counts;
+        self.clean.untrimmed += c.untrimmed;
+        self.clean.merge_spellings(c.spellings);
+        let mut keep = Vec::with_capacity(c.raw.len);
+        for r in 0..c.raw.len {
+            let line = c.raw.lines[r];
+            self.row_problems.clear();
+            self.row_problems.extend_from_slice(&c.problems[c.starts[r]..c.starts[r + 1]]);
+            let row_slots = &c.slots[r * k..(r + 1) * k];
+            let dups = self.validator.seen_keys().check(line, row_slots);
+            let record = &c.raw.records[r];
+            if !dups.is_empty() {
+                let cells: Vec<&str> = record.iter().map(|f| std::str::from_utf8(f).unwrap_or("")).collect();
+                self.rules.add_duplicates(line, &cells, row_slots, &dups, &mut counts, &mut self.row_problems);
+            }
+            let (valid, messages) = self.validator.finish_row(&mut counts, &mut self.row_problems);
+            keep.push(valid);
+            if valid {
+                self.keys.insert(self.has_key, c.hashes[r]);
+                self.rows += 1;
+                continue;
+            }
+            if self.quarantine.is_none() {
+                let mut w = csv::Writer::from_path(self.quarantine_path)
+                    .map_err(|e| io_err("creating the quarantine file", e))?;
+                let mut header = self.header_record.clone();
+                header.push("loi".into());
+                w.write_record(&header).map_err(|e| io_err("quarantine", e))?;
+                self.quarantine = Some(w);
+            }
+            if let Some(w) = self.quarantine.as_mut() {
+                // Cut or padded to the header, as the steward will fix it and upload it again.
+                let fields = record.iter().chain(std::iter::repeat(&b""[..])).take(self.headers);
+                let joined = messages.join("; ");
+                w.write_record(fields.chain(std::iter::once(joined.as_bytes())))
+                    .map_err(|e| io_err("quarantine", e))?;
+            }
+            self.quarantined += 1;
+        }
+        self.validator.add_counts(&counts);
+        let batch = if keep.iter().all(|v| *v) {
+            c.batch
+        } else {
+            arrow::compute::filter_record_batch(&c.batch, &BooleanArray::from(keep))
+                .map_err(|e| io_err("filtering a batch", e))?
+        };
+        self.clean.numbers_from(&batch);
+        Ok((batch, c.raw))
+    }
 }
 
 /// Read a version's Parquet file as typed cells, batch by batch.
@@ -580,11 +894,13 @@ fn cell_at(col: &dyn Array, i: usize) -> Option<Cell> {
 /// The key index of a stored version, using the same key fields as the new one.
 pub fn key_index_of(path: &Path, pk_names: &[String]) -> Result<KeyIndex, ReadError> {
     let mut keys = KeyIndex::default();
+    let mut scratch = Vec::new();
     read_parquet(path, |names, rows| {
         let pk: Vec<usize> = pk_names.iter().filter_map(|n| names.iter().position(|x| x == n)).collect();
         let pk = if pk.len() == pk_names.len() { pk } else { vec![] };
         for row in rows {
-            keys.add(&pk, &row);
+            let cells: Vec<Option<CellRef>> = row.iter().map(|c| c.as_ref().map(Cell::as_cell_ref)).collect();
+            keys.insert(!pk.is_empty(), key_and_row_hash(&pk, &cells, &mut scratch));
         }
         Ok(())
     })?;
@@ -641,7 +957,7 @@ mod tests {
         assert_eq!(saved, key_index_of(&staged.parquet, &names).unwrap());
         // Built on another key: not used.
         assert_eq!(KeyIndex::load(&dir.path().join(KEYS_FILE), &["so".to_string()]).unwrap(), None);
-        std::fs::write(dir.path().join("x.bin"), b"KHOKEYS1\x05").unwrap();
+        std::fs::write(dir.path().join("x.bin"), b"KHOKEYS2\x05").unwrap();
         assert_eq!(KeyIndex::load(&dir.path().join("x.bin"), &names).unwrap(), None);
     }
     use serde_json::json;

@@ -67,6 +67,8 @@ struct Field {
     name: String,
     kind: Kind,
     format: Option<String>,
+    /// The date or time formats tried, in order (read once, not per cell).
+    formats: Vec<String>,
     missing: Vec<String>,
     required: bool,
     unique: bool,
@@ -74,8 +76,10 @@ struct Field {
     max_len: Option<usize>,
     pattern: Option<(Regex, String)>,
     enum_values: Option<Vec<String>>,
-    minimum: Option<(Value, bool)>,
-    maximum: Option<(Value, bool)>,
+    /// The enum values read as the field's type, for values written differently ("1.0" for 1).
+    enum_typed: Vec<Cell>,
+    /// Minimum and maximum read as the field's type, and whether each is exclusive.
+    bounds: [Option<(Cell, bool)>; 2],
     true_values: Vec<String>,
     false_values: Vec<String>,
     decimal_char: char,
@@ -96,8 +100,6 @@ pub enum Cell {
     DateTime(chrono::NaiveDateTime),
     Text(String),
 }
-
-type Typed = Cell;
 
 impl PartialOrd for Cell {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
@@ -127,6 +129,63 @@ impl std::fmt::Display for Cell {
             Cell::Date(v) => write!(f, "{}", v.format("%Y-%m-%d")),
             Cell::DateTime(v) => write!(f, "{}", v.format("%Y-%m-%dT%H:%M:%S%.f")),
             Cell::Text(v) => f.write_str(v),
+        }
+    }
+}
+
+type Typed<'a> = CellRef<'a>;
+
+/// A cell converted to its field's type, its text borrowed from the row: checking a row
+/// allocates nothing for the text cells that pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellRef<'a> {
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Date(chrono::NaiveDate),
+    DateTime(chrono::NaiveDateTime),
+    Text(std::borrow::Cow<'a, str>),
+}
+
+impl CellRef<'_> {
+    pub fn to_cell(&self) -> Cell {
+        match self {
+            CellRef::Int(v) => Cell::Int(*v),
+            CellRef::Num(v) => Cell::Num(*v),
+            CellRef::Bool(v) => Cell::Bool(*v),
+            CellRef::Date(v) => Cell::Date(*v),
+            CellRef::DateTime(v) => Cell::DateTime(*v),
+            CellRef::Text(v) => Cell::Text(v.to_string()),
+        }
+    }
+}
+
+impl Cell {
+    pub fn as_cell_ref(&self) -> CellRef<'_> {
+        match self {
+            Cell::Int(v) => CellRef::Int(*v),
+            Cell::Num(v) => CellRef::Num(*v),
+            Cell::Bool(v) => CellRef::Bool(*v),
+            Cell::Date(v) => CellRef::Date(*v),
+            Cell::DateTime(v) => CellRef::DateTime(*v),
+            Cell::Text(v) => CellRef::Text(std::borrow::Cow::Borrowed(v)),
+        }
+    }
+}
+
+impl PartialOrd for CellRef<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        use CellRef::*;
+        match (self, other) {
+            (Int(a), Int(b)) => a.partial_cmp(b),
+            (Num(a), Num(b)) => a.partial_cmp(b),
+            (Int(a), Num(b)) => (*a as f64).partial_cmp(b),
+            (Num(a), Int(b)) => a.partial_cmp(&(*b as f64)),
+            (Bool(a), Bool(b)) => a.partial_cmp(b),
+            (Date(a), Date(b)) => a.partial_cmp(b),
+            (DateTime(a), DateTime(b)) => a.partial_cmp(b),
+            (Text(a), Text(b)) => a.partial_cmp(b),
+            _ => None,
         }
     }
 }
@@ -168,26 +227,126 @@ pub struct ForeignKeySet {
 /// Joins the parts of a multi-field key (a control character no cell text holds).
 pub const KEY_SEPARATOR: char = '\u{1f}';
 
-/// The fields of a unique key, and the first row where each combination of values was seen.
-type UniqueKey = (Vec<usize>, crate::HashIndex<u64>);
+/// Counters of checked rows and cells, kept per thread and added up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub rows: u64,
+    pub valid_rows: u64,
+    pub invalid_rows: u64,
+    pub cells: u64,
+    pub cells_checked: u64,
+    pub cells_invalid: u64,
+    pub required_cells: u64,
+    pub cells_missing: u64,
+    pub required_missing: u64,
+}
 
-pub struct Validator {
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.rows += o.rows;
+        self.valid_rows += o.valid_rows;
+        self.invalid_rows += o.invalid_rows;
+        self.cells += o.cells;
+        self.cells_checked += o.cells_checked;
+        self.cells_invalid += o.cells_invalid;
+        self.required_cells += o.required_cells;
+        self.cells_missing += o.cells_missing;
+        self.required_missing += o.required_missing;
+    }
+
+    fn add_to(&self, r: &mut Report) {
+        r.rows += self.rows;
+        r.valid_rows += self.valid_rows;
+        r.invalid_rows += self.invalid_rows;
+        r.cells += self.cells;
+        r.cells_checked += self.cells_checked;
+        r.cells_invalid += self.cells_invalid;
+        r.required_cells += self.required_cells;
+        r.cells_missing += self.cells_missing;
+        r.required_missing += self.required_missing;
+    }
+}
+
+/// What a key slot of a row is checked for against the earlier rows.
+#[derive(Debug, Clone, Copy)]
+enum SlotKind {
+    /// A field marked unique (or a one-field primary key).
+    Unique(usize),
+    /// A primary key of several fields.
+    Primary,
+    /// One of the schema's `uniqueKeys`.
+    UniqueKey(usize),
+}
+
+/// One key value of a row, hashed, waiting to be compared with the earlier rows' values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeySlot {
+    /// Hash of the value's text; 0 when there is nothing to compare (a null part, a value
+    /// of the wrong type).
+    hash: u64,
+    /// Where among the row's problems a duplicate is reported: right after the cell's own.
+    at: u32,
+    /// The cell had no problem of its own, so a duplicate makes one more cell invalid.
+    clean: bool,
+}
+
+/// The checks of one schema against one file's header that need nothing but the row itself:
+/// types, constraints, identifiers, administrative codes, foreign keys. Immutable, so any
+/// number of threads check rows with it; only the comparison with earlier rows ([`SeenKeys`])
+/// runs in file order.
+pub struct Rules {
     fields: Vec<Field>,
     header_len: usize,
+    /// A primary key of several fields (a one-field key is a unique field).
     primary_key: Vec<usize>,
-    /// Keys seen so far, by hash (8 bytes a row instead of the key's text), with their line.
-    pk_seen: crate::HashIndex<u64>,
-    unique_keys: Vec<UniqueKey>,
-    unique_seen: Vec<crate::HashIndex<u64>>,
+    unique_keys: Vec<Vec<usize>>,
+    slots: Vec<SlotKind>,
     refs: std::sync::Arc<References>,
-    report: Report,
-    /// The current row's problems, for the quarantine file.
-    row_messages: Vec<String>,
-    /// Fields whose raw text the row-level checks need (keys, CCCD with birth date and sex):
-    /// only those are copied per row.
-    keep_text: Vec<bool>,
     /// Foreign keys: this table's field indexes and the referenced values.
     foreign: Vec<(Vec<usize>, std::sync::Arc<ForeignKeySet>)>,
+    /// The CCCD field and the date-of-birth and gender fields it is compared with.
+    person: Option<(usize, Option<usize>, Option<usize>)>,
+    /// Problems of the header itself (missing and extra columns).
+    header_problems: Vec<Problem>,
+    header_mismatch: bool,
+    missing_required_columns: Vec<String>,
+}
+
+/// Keys met so far by hash (8 bytes a row instead of the key's text), with the line where each
+/// was first seen: one table per key slot.
+#[derive(Default)]
+pub struct SeenKeys {
+    seen: Vec<crate::HashIndex<u64>>,
+}
+
+impl SeenKeys {
+    /// Compare a row's key values with the earlier rows' and remember the new ones. Returns the
+    /// duplicates as (slot, line first seen).
+    pub fn check(&mut self, line: u64, slots: &[KeySlot]) -> Vec<(usize, u64)> {
+        if self.seen.len() < slots.len() {
+            self.seen.resize_with(slots.len(), Default::default);
+        }
+        let mut dups = Vec::new();
+        for (s, slot) in slots.iter().enumerate() {
+            if slot.hash == 0 {
+                continue;
+            }
+            match self.seen[s].entry(slot.hash) {
+                std::collections::hash_map::Entry::Occupied(e) => dups.push((s, *e.get())),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(line);
+                }
+            }
+        }
+        dups
+    }
+}
+
+pub struct Validator {
+    rules: std::sync::Arc<Rules>,
+    seen: SeenKeys,
+    counts: Counts,
+    report: Report,
 }
 
 fn msg(rule: &str, row: u64, column: Option<&str>, value: Option<&str>, vi: String, en: String) -> Problem {
@@ -247,12 +406,29 @@ fn special_of(term: Option<&str>) -> Special {
     }
 }
 
-impl Validator {
-    /// Prepare a validator for `schema` (terms resolved) and the file's header. Header
-    /// mismatches are recorded in the report straight away (row 1).
-    pub fn new(schema: &Value, headers: &[String], refs: impl Into<std::sync::Arc<References>>) -> Validator {
-        let refs = refs.into();
-        let mut report = Report { columns: headers.to_vec(), ..Default::default() };
+/// The date and time formats a field accepts: its own strptime-style pattern ("%d/%m/%Y"), or
+/// the usual ones.
+fn formats_of(kind: Kind, format: Option<&str>) -> Vec<String> {
+    let default: &[&str] = match kind {
+        Kind::Date => &["%Y-%m-%d"],
+        Kind::Datetime => &["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        Kind::Time => &["%H:%M:%S", "%H:%M"],
+        _ => &[],
+    };
+    match format {
+        Some(p) if p.contains('%') => vec![p.to_string()],
+        // "any": the formats people actually write in Vietnam, day first.
+        Some("any") if kind != Kind::Time => {
+            ["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"].iter().map(|s| s.to_string()).collect()
+        }
+        _ => default.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+impl Rules {
+    /// The rules of `schema` (terms resolved) for a file with `headers`. Header mismatches
+    /// become problems of row 1.
+    pub fn new(schema: &Value, headers: &[String], refs: std::sync::Arc<References>) -> Rules {
         let schema_missing = str_list(schema.get("missingValues")).unwrap_or_else(|| vec![String::new()]);
         let pk_names: Vec<String> = match schema.get("primaryKey") {
             Some(Value::String(s)) => vec![s.clone()],
@@ -267,10 +443,13 @@ impl Validator {
                 .and_then(Value::as_str)
                 .and_then(|p| Regex::new(&format!("^(?:{p})$")).ok().map(|r| (r, p.to_string())));
             let in_pk = pk_names.contains(&name);
-            fields.push(Field {
+            let kind = kind_of(f.get("type").and_then(Value::as_str).unwrap_or("any"));
+            let format = f.get("format").and_then(Value::as_str).map(str::to_string);
+            let mut field = Field {
                 column: headers.iter().position(|h| *h == name),
-                kind: kind_of(f.get("type").and_then(Value::as_str).unwrap_or("any")),
-                format: f.get("format").and_then(Value::as_str).map(str::to_string),
+                kind,
+                formats: formats_of(kind, format.as_deref()),
+                format,
                 missing: str_list(f.get("missingValues")).unwrap_or_else(|| schema_missing.clone()),
                 required: in_pk || get("required").and_then(Value::as_bool).unwrap_or(false),
                 unique: (in_pk && pk_names.len() == 1) || get("unique").and_then(Value::as_bool).unwrap_or(false),
@@ -278,12 +457,8 @@ impl Validator {
                 max_len: get("maxLength").and_then(Value::as_u64).map(|v| v as usize),
                 pattern,
                 enum_values: str_list(get("enum")),
-                minimum: get("exclusiveMinimum")
-                    .map(|v| (v.clone(), true))
-                    .or_else(|| get("minimum").map(|v| (v.clone(), false))),
-                maximum: get("exclusiveMaximum")
-                    .map(|v| (v.clone(), true))
-                    .or_else(|| get("maximum").map(|v| (v.clone(), false))),
+                enum_typed: Vec::new(),
+                bounds: [None, None],
                 true_values: str_list(f.get("trueValues"))
                     .unwrap_or_else(|| ["true", "True", "TRUE", "1"].map(String::from).to_vec()),
                 false_values: str_list(f.get("falseValues"))
@@ -296,15 +471,33 @@ impl Validator {
                 group_char: f.get("groupChar").and_then(Value::as_str).and_then(|s| s.chars().next()),
                 special: special_of(f.get(kho_core::table_schema::TERM_PROPERTY).and_then(Value::as_str)),
                 name,
-            });
+            };
+            // Enum values and bounds are read as the field's type once, not for every cell. A
+            // bound is written in the field's own format or, for dates, in ISO form.
+            field.enum_typed =
+                field.enum_values.iter().flatten().filter_map(|a| cast(&field, a).ok().map(|t| t.to_cell())).collect();
+            let bound = |b: &Value| match b {
+                Value::String(s) => cast(&field, s).ok().or_else(|| iso_bound(field.kind, s)).map(|t| t.to_cell()),
+                Value::Number(n) => n.as_i64().map(Cell::Int).or_else(|| n.as_f64().map(Cell::Num)),
+                _ => None,
+            };
+            let minimum = get("exclusiveMinimum").map(|v| (v, true)).or_else(|| get("minimum").map(|v| (v, false)));
+            let maximum = get("exclusiveMaximum").map(|v| (v, true)).or_else(|| get("maximum").map(|v| (v, false)));
+            field.bounds = [
+                minimum.and_then(|(v, ex)| bound(v).map(|b| (b, ex))),
+                maximum.and_then(|(v, ex)| bound(v).map(|b| (b, ex))),
+            ];
+            fields.push(field);
         }
+        let mut header_problems = Vec::new();
+        let (mut header_mismatch, mut missing_required_columns) = (false, Vec::new());
         for f in &fields {
             if f.column.is_none() {
-                report.header_mismatch = true;
+                header_mismatch = true;
                 if f.required {
-                    report.missing_required_columns.push(f.name.clone());
+                    missing_required_columns.push(f.name.clone());
                 }
-                report.push(msg(
+                header_problems.push(msg(
                     "missing_column",
                     1,
                     Some(&f.name),
@@ -316,8 +509,8 @@ impl Validator {
         }
         for h in headers {
             if !fields.iter().any(|f| f.name == *h) {
-                report.header_mismatch = true;
-                report.push(msg(
+                header_mismatch = true;
+                header_problems.push(msg(
                     "extra_column",
                     1,
                     Some(h),
@@ -331,34 +524,45 @@ impl Validator {
             names.iter().filter_map(|n| fields.iter().position(|f| f.name == *n)).collect()
         };
         let primary_key = if pk_names.len() > 1 { index_of(&pk_names) } else { vec![] };
-        let unique_keys = schema
+        let unique_keys: Vec<Vec<usize>> = schema
             .get("uniqueKeys")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|k| str_list(Some(k)))
-            .map(|names| (index_of(&names), Default::default()))
+            .map(|names| index_of(&names))
             .collect();
-        let unique_seen = fields.iter().map(|_| Default::default()).collect();
-        Validator {
+        let mut slots: Vec<SlotKind> =
+            fields.iter().enumerate().filter(|(_, f)| f.unique).map(|(i, _)| SlotKind::Unique(i)).collect();
+        if !primary_key.is_empty() {
+            slots.push(SlotKind::Primary);
+        }
+        slots.extend((0..unique_keys.len()).map(SlotKind::UniqueKey));
+        let find = |s: Special| fields.iter().position(|f| f.special == s);
+        let person = find(Special::Cccd).map(|c| (c, find(Special::DateOfBirth), find(Special::Gender)));
+        Rules {
             header_len: headers.len(),
             fields,
             primary_key,
-            pk_seen: Default::default(),
             unique_keys,
-            unique_seen,
+            slots,
             refs,
-            report,
-            row_messages: Vec::new(),
-            keep_text: Vec::new(),
             foreign: Vec::new(),
+            person,
+            header_problems,
+            header_mismatch,
+            missing_required_columns,
         }
-        .with_kept_text()
     }
 
     /// Check the schema's foreign keys against the referenced tables' values. A key whose
     /// fields are not all in this table is ignored (the schema check reports it).
     pub fn with_foreign_keys(mut self, sets: &[std::sync::Arc<ForeignKeySet>]) -> Self {
+        self.add_foreign_keys(sets);
+        self
+    }
+
+    fn add_foreign_keys(&mut self, sets: &[std::sync::Arc<ForeignKeySet>]) {
         for set in sets {
             let idx: Option<Vec<usize>> =
                 set.fields.iter().map(|n| self.fields.iter().position(|f| &f.name == n)).collect();
@@ -366,23 +570,6 @@ impl Validator {
                 self.foreign.push((idx, set.clone()));
             }
         }
-        self.with_kept_text()
-    }
-
-    fn with_kept_text(mut self) -> Self {
-        let person = self.fields.iter().any(|f| f.special == Special::Cccd);
-        self.keep_text = self
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                self.primary_key.contains(&i)
-                    || self.unique_keys.iter().any(|(k, _)| k.contains(&i))
-                    || self.foreign.iter().any(|(k, _)| k.contains(&i))
-                    || (person && matches!(f.special, Special::Cccd | Special::DateOfBirth | Special::Gender))
-            })
-            .collect();
-        self
     }
 
     /// The columns as they will be stored: name and type, in schema order.
@@ -411,73 +598,58 @@ impl Validator {
         self.fields.iter().enumerate().filter(|(_, f)| f.unique && f.required).map(|(i, _)| i).take(1).collect()
     }
 
-    /// The report so far (header problems before any row; everything after the last row).
-    pub fn report(&self) -> &Report {
-        &self.report
+    /// Key slots per row (see [`KeySlot`]).
+    pub fn key_slots(&self) -> usize {
+        self.slots.len()
     }
 
-    pub fn into_report(self) -> Report {
-        self.report
-    }
-
-    pub fn set_source(&mut self, source: &CsvSource) {
-        self.report.encoding = source.encoding.to_string();
-        self.report.delimiter = match source.delimiter {
-            b'\t' => "\\t".to_string(),
-            d => (d as char).to_string(),
+    /// A report holding what is known before any row: the header's problems.
+    pub fn empty_report(&self) -> Report {
+        let mut report = Report {
+            header_mismatch: self.header_mismatch,
+            missing_required_columns: self.missing_required_columns.clone(),
+            ..Default::default()
         };
-    }
-
-    fn push(&mut self, p: Problem) {
-        let col = p.column.clone().map(|c| format!("{c}: ")).unwrap_or_default();
-        self.row_messages.push(format!("{col}{}", p.message_vi));
-        self.report.push(p);
-    }
-
-    /// Check every row of a CSV source and return the report.
-    pub fn check_csv(mut self, source: &CsvSource) -> Report {
-        self.set_source(source);
-        for (line, row) in source.rows() {
-            match row {
-                Ok(cells) => {
-                    self.check_row(line, &cells);
-                }
-                Err(e) => self.malformed_row(line, &e),
-            }
+        for p in &self.header_problems {
+            report.push(p.clone());
         }
-        self.report
+        report
+    }
+
+    /// A field's text in the row, `None` when it has no column or the value is a missing value.
+    fn text<'a>(&self, cells: &[&'a str], i: usize) -> Option<&'a str> {
+        let f = &self.fields[i];
+        let raw = cells.get(f.column?).copied().unwrap_or("");
+        (!f.missing.iter().any(|m| m == raw)).then_some(raw)
     }
 
     /// Record a row the CSV reader could not parse.
-    pub fn malformed_row(&mut self, line: u64, e: &str) {
-        self.report.rows += 1;
-        self.report.invalid_rows += 1;
-        self.push(msg(
-            "malformed_row",
-            line,
-            None,
-            None,
-            format!("dòng không đọc được: {e}"),
-            format!("unreadable row: {e}"),
-        ));
+    pub fn malformed_row(line: u64, e: &str) -> Problem {
+        msg("malformed_row", line, None, None, format!("dòng không đọc được: {e}"), format!("unreadable row: {e}"))
     }
 
-    /// Check one data row (`line` is its line in the file).
-    pub fn check_row(&mut self, line: u64, cells: &[String]) -> RowOutcome {
-        self.report.rows += 1;
-        self.row_messages.clear();
-        let before = self.report.problems_total;
+    /// Check a row for everything that needs only the row itself. Its problems are added to
+    /// `problems`, one [`KeySlot`] per key slot to `slots`, one typed value per field to
+    /// `typed` (`None`: missing or invalid). The row is valid so far if no problem was added.
+    pub fn check<'a>(
+        &self,
+        line: u64,
+        cells: &[&'a str],
+        counts: &mut Counts,
+        problems: &mut Vec<Problem>,
+        slots: &mut Vec<KeySlot>,
+        typed: &mut Vec<Option<CellRef<'a>>>,
+    ) {
+        let start = problems.len();
+        let first_slot = slots.len();
+        slots.resize(first_slot + self.slots.len(), KeySlot::default());
         if cells.iter().all(|c| c.trim().is_empty()) {
-            self.push(msg("blank_row", line, None, None, "dòng trống".into(), "blank row".into()));
-            self.report.invalid_rows += 1;
-            return RowOutcome {
-                valid: false,
-                cells: vec![None; self.fields.len()],
-                messages: std::mem::take(&mut self.row_messages),
-            };
+            problems.push(msg("blank_row", line, None, None, "dòng trống".into(), "blank row".into()));
+            typed.extend(std::iter::repeat_n(None, self.fields.len()));
+            return;
         }
         if cells.len() != self.header_len {
-            self.push(msg(
+            problems.push(msg(
                 "field_count",
                 line,
                 None,
@@ -486,76 +658,157 @@ impl Validator {
                 format!("the row has {} cells but the header has {} columns", cells.len(), self.header_len),
             ));
         }
-        let mut values: Vec<Option<String>> = Vec::with_capacity(self.fields.len());
-        let mut typed: Vec<Option<Cell>> = Vec::with_capacity(self.fields.len());
+        let mut unique_slot = first_slot;
         for i in 0..self.fields.len() {
-            let (v, t) = self.check_cell(line, i, cells);
-            values.push(v);
+            let before = problems.len();
+            let t = self.check_cell(line, i, cells, counts, problems);
+            if self.fields[i].unique {
+                if let Some(v) = t.as_ref().and_then(|_| self.text(cells, i)) {
+                    slots[unique_slot] = KeySlot {
+                        hash: nonzero(crate::hash64(v.as_bytes())),
+                        at: (problems.len() - start) as u32,
+                        clean: problems.len() == before,
+                    };
+                }
+                unique_slot += 1;
+            }
             typed.push(t);
         }
-        self.check_keys(line, &values);
-        self.check_foreign(line, &values);
-        self.check_person(line, &values);
-        let valid = self.report.problems_total == before;
-        if valid {
-            self.report.valid_rows += 1;
-        } else {
-            self.report.invalid_rows += 1;
+        let at = (problems.len() - start) as u32;
+        let mut s = unique_slot;
+        let keys = (!self.primary_key.is_empty()).then_some(&self.primary_key).into_iter().chain(&self.unique_keys);
+        for idx in keys {
+            // Keys ignore rows where any part is null.
+            let parts: Option<Vec<&str>> = idx.iter().map(|i| self.text(cells, *i)).collect();
+            if let Some(parts) = parts {
+                slots[s] = KeySlot { hash: nonzero(crate::hash_parts(&parts)), at, clean: true };
+            }
+            s += 1;
         }
-        RowOutcome { valid, cells: typed, messages: std::mem::take(&mut self.row_messages) }
+        self.check_foreign(line, cells, problems);
+        self.check_person(line, cells, problems);
     }
 
-    /// Check one cell; returns its (non-null) text for key checks.
-    fn check_cell(&mut self, line: u64, i: usize, cells: &[String]) -> (Option<String>, Option<Cell>) {
-        let (required, column) = (self.fields[i].required, self.fields[i].column);
-        self.report.cells += 1;
-        if required {
-            self.report.required_cells += 1;
+    /// The problems of a row's duplicate keys (found by [`SeenKeys::check`]), inserted where
+    /// the row's own order puts them; counts the cells they make invalid.
+    pub fn add_duplicates(
+        &self,
+        line: u64,
+        cells: &[&str],
+        row_slots: &[KeySlot],
+        dups: &[(usize, u64)],
+        counts: &mut Counts,
+        problems: &mut Vec<Problem>,
+    ) {
+        for (inserted, (s, first)) in dups.iter().enumerate() {
+            let slot = row_slots[*s];
+            let p = match self.slots[*s] {
+                SlotKind::Unique(i) => {
+                    if slot.clean {
+                        counts.cells_invalid += 1;
+                    }
+                    msg(
+                        "unique",
+                        line,
+                        Some(&self.fields[i].name),
+                        self.text(cells, i),
+                        format!("trùng giá trị với dòng {first}"),
+                        format!("duplicates the value of row {first}"),
+                    )
+                }
+                SlotKind::Primary | SlotKind::UniqueKey(_) => {
+                    let (idx, primary) = match self.slots[*s] {
+                        SlotKind::UniqueKey(k) => (&self.unique_keys[k], false),
+                        _ => (&self.primary_key, true),
+                    };
+                    let cols = idx.iter().map(|i| self.fields[*i].name.as_str()).collect::<Vec<_>>().join(", ");
+                    let vals = idx.iter().filter_map(|i| self.text(cells, *i)).collect::<Vec<_>>().join(", ");
+                    if primary {
+                        msg(
+                            "primary_key",
+                            line,
+                            Some(&cols),
+                            Some(&vals),
+                            format!("khóa chính ({cols}) trùng với dòng {first}"),
+                            format!("the primary key ({cols}) duplicates row {first}"),
+                        )
+                    } else {
+                        msg(
+                            "unique_key",
+                            line,
+                            Some(&cols),
+                            Some(&vals),
+                            format!("bộ giá trị ({cols}) trùng với dòng {first}"),
+                            format!("the values of ({cols}) duplicate row {first}"),
+                        )
+                    }
+                }
+            };
+            let at = (slot.at as usize + inserted).min(problems.len());
+            problems.insert(at, p);
         }
-        let Some(col) = column else {
-            self.report.cells_missing += 1;
-            if required {
-                self.report.required_missing += 1;
-            }
-            return (None, None);
-        };
-        let raw = cells.get(col).map(String::as_str).unwrap_or("");
-        self.report.cells_checked += 1;
+    }
+
+    /// Check one cell; returns its typed value when it has one of the field's type.
+    fn check_cell<'a>(
+        &self,
+        line: u64,
+        i: usize,
+        cells: &[&'a str],
+        counts: &mut Counts,
+        problems: &mut Vec<Problem>,
+    ) -> Option<CellRef<'a>> {
         let f = &self.fields[i];
-        let mut problems: Vec<Problem> = Vec::new();
+        counts.cells += 1;
+        if f.required {
+            counts.required_cells += 1;
+        }
+        let Some(col) = f.column else {
+            counts.cells_missing += 1;
+            if f.required {
+                counts.required_missing += 1;
+            }
+            return None;
+        };
+        let raw: &'a str = cells.get(col).copied().unwrap_or("");
+        counts.cells_checked += 1;
+        let before = problems.len();
         let name = f.name.as_str();
         let problem = |rule: &str, vi: String, en: String| msg(rule, line, Some(name), Some(raw), vi, en);
-        let value = if f.missing.iter().any(|m| m == raw) { None } else { Some(raw) };
-        let Some(v) = value else {
-            self.report.cells_missing += 1;
+        if f.missing.iter().any(|m| m == raw) {
+            counts.cells_missing += 1;
             if f.required {
-                self.report.required_missing += 1;
+                counts.required_missing += 1;
+                counts.cells_invalid += 1;
                 problems.push(problem("required", "bắt buộc phải có giá trị".into(), "a value is required".into()));
             }
-            return (self.finish_cell(problems, None), None);
-        };
+            return None;
+        }
+        let v = raw;
         let typed = match cast(f, v) {
             Ok(t) => t,
             Err((vi, en)) => {
+                counts.cells_invalid += 1;
                 problems.push(problem("type", vi, en));
-                let kept = self.keep_text[i].then(|| v.to_string());
-                return (self.finish_cell(problems, kept), None);
+                return None;
             }
         };
-        let len = v.chars().count();
-        if let Some(min) = f.min_len.filter(|m| len < *m) {
-            problems.push(problem(
-                "min_length",
-                format!("cần ít nhất {min} ký tự (có {len})"),
-                format!("needs at least {min} characters (has {len})"),
-            ));
-        }
-        if let Some(max) = f.max_len.filter(|m| len > *m) {
-            problems.push(problem(
-                "max_length",
-                format!("tối đa {max} ký tự (có {len})"),
-                format!("at most {max} characters (has {len})"),
-            ));
+        if f.min_len.is_some() || f.max_len.is_some() {
+            let len = v.chars().count();
+            if let Some(min) = f.min_len.filter(|m| len < *m) {
+                problems.push(problem(
+                    "min_length",
+                    format!("cần ít nhất {min} ký tự (có {len})"),
+                    format!("needs at least {min} characters (has {len})"),
+                ));
+            }
+            if let Some(max) = f.max_len.filter(|m| len > *m) {
+                problems.push(problem(
+                    "max_length",
+                    format!("tối đa {max} ký tự (có {len})"),
+                    format!("at most {max} characters (has {len})"),
+                ));
+            }
         }
         if let Some((re, p)) = &f.pattern
             && !re.is_match(v)
@@ -563,21 +816,15 @@ impl Validator {
             problems.push(problem("pattern", format!("không đúng mẫu {p}"), format!("does not match the pattern {p}")));
         }
         if let Some(allowed) = &f.enum_values {
-            let hit = allowed.iter().any(|a| a == v || cast(f, a).ok().as_ref() == Some(&typed));
+            let hit = allowed.iter().any(|a| a == v) || f.enum_typed.iter().any(|a| a.as_cell_ref() == typed);
             if !hit {
                 let list = allowed.join(", ");
                 problems.push(problem("enum", format!("phải là một trong: {list}"), format!("must be one of: {list}")));
             }
         }
-        for (bound, is_min) in [(&f.minimum, true), (&f.maximum, false)] {
+        for (bound, is_min) in [(&f.bounds[0], true), (&f.bounds[1], false)] {
             let Some((b, exclusive)) = bound else { continue };
-            let b = match b {
-                // A bound is written in the field's own format or, for dates, in ISO form.
-                Value::String(s) => cast(f, s).ok().or_else(|| iso_bound(f.kind, s)),
-                Value::Number(n) => n.as_i64().map(Typed::Int).or_else(|| n.as_f64().map(Typed::Num)),
-                _ => None,
-            };
-            let Some(b) = b else { continue };
+            let b = b.as_cell_ref();
             let bad = match (is_min, exclusive) {
                 (true, false) => typed < b,
                 (true, true) => typed <= b,
@@ -585,7 +832,7 @@ impl Validator {
                 (false, true) => typed >= b,
             };
             if bad {
-                let shown = b.to_string();
+                let shown = b.to_cell().to_string();
                 let (rule, vi, en) = if is_min {
                     ("minimum", format!("nhỏ hơn giá trị tối thiểu {shown}"), format!("is below the minimum {shown}"))
                 } else {
@@ -649,85 +896,23 @@ impl Validator {
         }
         // A specific identifier message (CCCD, MST, phone) says more than the term's generic
         // pattern: show that one only.
-        if problems.iter().any(|p| matches!(p.rule.as_str(), "cccd" | "mst" | "phone")) {
-            problems.retain(|p| p.rule != "pattern");
+        let own = &mut problems[before..];
+        if own.iter().any(|p| matches!(p.rule.as_str(), "cccd" | "mst" | "phone")) {
+            let kept: Vec<Problem> = own.iter().filter(|p| p.rule != "pattern").cloned().collect();
+            problems.truncate(before);
+            problems.extend(kept);
         }
-        if f.unique {
-            let seen = &mut self.unique_seen[i];
-            let h = crate::fnv1a([v]);
-            if let Some(first) = seen.get(&h) {
-                problems.push(problem(
-                    "unique",
-                    format!("trùng giá trị với dòng {first}"),
-                    format!("duplicates the value of row {first}"),
-                ));
-            } else {
-                seen.insert(h, line);
-            }
+        if problems.len() > before {
+            counts.cells_invalid += 1;
         }
-        let kept = self.keep_text[i].then(|| v.to_string());
-        (self.finish_cell(problems, kept), Some(typed))
-    }
-
-    fn finish_cell(&mut self, problems: Vec<Problem>, value: Option<String>) -> Option<String> {
-        if !problems.is_empty() {
-            self.report.cells_invalid += 1;
-        }
-        for p in problems {
-            self.push(p);
-        }
-        value
-    }
-
-    fn check_keys(&mut self, line: u64, values: &[Option<String>]) {
-        if !self.primary_key.is_empty() {
-            let key: Option<Vec<String>> = self.primary_key.iter().map(|i| values[*i].clone()).collect();
-            if let Some(key) = key {
-                let names: Vec<&str> = self.primary_key.iter().map(|i| self.fields[*i].name.as_str()).collect();
-                let h = crate::fnv1a(&key);
-                if let Some(first) = self.pk_seen.get(&h) {
-                    let (cols, vals) = (names.join(", "), key.join(", "));
-                    self.push(msg(
-                        "primary_key",
-                        line,
-                        Some(&cols),
-                        Some(&vals),
-                        format!("khóa chính ({cols}) trùng với dòng {first}"),
-                        format!("the primary key ({cols}) duplicates row {first}"),
-                    ));
-                } else {
-                    self.pk_seen.insert(h, line);
-                }
-            }
-        }
-        for k in 0..self.unique_keys.len() {
-            let idx = self.unique_keys[k].0.clone();
-            // Unique keys ignore rows where any part is null.
-            let Some(key) = idx.iter().map(|i| values[*i].clone()).collect::<Option<Vec<String>>>() else { continue };
-            let cols = idx.iter().map(|i| self.fields[*i].name.as_str()).collect::<Vec<_>>().join(", ");
-            let h = crate::fnv1a(&key);
-            if let Some(first) = self.unique_keys[k].1.get(&h).copied() {
-                let vals = key.join(", ");
-                self.push(msg(
-                    "unique_key",
-                    line,
-                    Some(&cols),
-                    Some(&vals),
-                    format!("bộ giá trị ({cols}) trùng với dòng {first}"),
-                    format!("the values of ({cols}) duplicate row {first}"),
-                ));
-            } else {
-                self.unique_keys[k].1.insert(h, line);
-            }
-        }
+        Some(typed)
     }
 
     /// Each foreign key's values must exist in the referenced table (rows where a part is empty
     /// are not checked, as in Table Schema).
-    fn check_foreign(&mut self, line: u64, values: &[Option<String>]) {
-        for k in 0..self.foreign.len() {
-            let (idx, set) = (&self.foreign[k].0, &self.foreign[k].1);
-            let Some(parts) = idx.iter().map(|i| values[*i].as_deref()).collect::<Option<Vec<&str>>>() else {
+    fn check_foreign(&self, line: u64, cells: &[&str], problems: &mut Vec<Problem>) {
+        for (idx, set) in &self.foreign {
+            let Some(parts) = idx.iter().map(|i| self.text(cells, *i)).collect::<Option<Vec<&str>>>() else {
                 continue;
             };
             let key = parts.join(&KEY_SEPARATOR.to_string());
@@ -735,9 +920,9 @@ impl Validator {
                 continue;
             }
             let cols = idx.iter().map(|i| self.fields[*i].name.as_str()).collect::<Vec<_>>().join(", ");
-            let (table, rf) = (set.table.clone(), set.reference_fields.join(", "));
+            let (table, rf) = (set.table.as_str(), set.reference_fields.join(", "));
             let shown = parts.join(", ");
-            self.push(msg(
+            problems.push(msg(
                 "foreign_key",
                 line,
                 Some(&cols),
@@ -750,29 +935,26 @@ impl Validator {
 
     /// A CCCD's century/sex digit and birth year must agree with the row's date of birth and
     /// gender, when the schema has them.
-    fn check_person(&mut self, line: u64, values: &[Option<String>]) {
-        let find = |s: Special| self.fields.iter().position(|f| f.special == s);
-        let (dob_i, gender_i) = (find(Special::DateOfBirth), find(Special::Gender));
-        let Some(ci) = find(Special::Cccd) else { return };
-        let Some(cccd) = values[ci].as_deref().filter(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
-        else {
+    fn check_person(&self, line: u64, cells: &[&str], problems: &mut Vec<Problem>) {
+        let Some((ci, dob_i, gender_i)) = self.person else { return };
+        let Some(cccd) = self.text(cells, ci).filter(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit())) else {
             return;
         };
-        let cccd_col = self.fields[ci].name.clone();
+        let cccd_col = self.fields[ci].name.as_str();
         if let Some(di) = dob_i {
-            let year = values[di].as_deref().and_then(|d| cast(&self.fields[di], d).ok()).and_then(|t| match t {
-                Cell::Date(d) => Some(chrono::Datelike::year(&d)),
-                Cell::DateTime(d) => Some(chrono::Datelike::year(&d)),
+            let year = self.text(cells, di).and_then(|d| cast(&self.fields[di], d).ok()).and_then(|t| match t {
+                CellRef::Date(d) => Some(chrono::Datelike::year(&d)),
+                CellRef::DateTime(d) => Some(chrono::Datelike::year(&d)),
                 _ => None,
             });
             if let (Some(year), Some(encoded)) = (year, vn::cccd_birth_year(cccd))
                 && year != encoded
             {
-                let dob = self.fields[di].name.clone();
-                self.push(msg(
+                let dob = &self.fields[di].name;
+                problems.push(msg(
                     "cccd",
                     line,
-                    Some(&cccd_col),
+                    Some(cccd_col),
                     Some(cccd),
                     format!("số CCCD mã hóa năm sinh {encoded}, nhưng cột {dob} ghi năm {year}"),
                     format!("the citizen ID encodes birth year {encoded}, but column {dob} says {year}"),
@@ -780,7 +962,7 @@ impl Validator {
             }
         }
         if let Some(gi) = gender_i {
-            let female = match values[gi].as_deref().map(kho_core::text::fold).as_deref() {
+            let female = match self.text(cells, gi).map(kho_core::text::fold).as_deref() {
                 Some("nu") => Some(true),
                 Some("nam") => Some(false),
                 _ => None,
@@ -788,12 +970,12 @@ impl Validator {
             if let (Some(female), Some((_, encoded_female))) = (female, vn::cccd_century_sex(cccd))
                 && female != encoded_female
             {
-                let g = self.fields[gi].name.clone();
+                let g = &self.fields[gi].name;
                 let (vi, en) = if encoded_female { ("nữ", "female") } else { ("nam", "male") };
-                self.push(msg(
+                problems.push(msg(
                     "cccd",
                     line,
-                    Some(&cccd_col),
+                    Some(cccd_col),
                     Some(cccd),
                     format!("chữ số thứ 4 của CCCD cho biết giới tính {vi}, khác cột {g}"),
                     format!("the citizen ID's 4th digit says {en}, unlike column {g}"),
@@ -803,22 +985,139 @@ impl Validator {
     }
 }
 
-fn iso_bound(kind: Kind, s: &str) -> Option<Typed> {
-    match kind {
-        Kind::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Cell::Date),
-        Kind::Datetime => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok().map(Cell::DateTime),
-        Kind::Time => chrono::NaiveTime::parse_from_str(s, "%H:%M:%S").ok().map(|_| Cell::Text(s.to_string())),
-        _ => None,
+/// Key hashes use 0 for "nothing to compare".
+fn nonzero(h: u64) -> u64 {
+    h.max(1)
+}
+
+/// Count a finished row and move its problems into the report; returns whether it is valid
+/// and its problems as "column: message" in Vietnamese (for the quarantine file).
+pub fn finish_row(report: &mut Report, counts: &mut Counts, problems: &mut Vec<Problem>) -> (bool, Vec<String>) {
+    counts.rows += 1;
+    if problems.is_empty() {
+        counts.valid_rows += 1;
+        return (true, Vec::new());
+    }
+    counts.invalid_rows += 1;
+    let messages = problems
+        .iter()
+        .map(|p| match &p.column {
+            Some(c) => format!("{c}: {}", p.message_vi),
+            None => p.message_vi.clone(),
+        })
+        .collect();
+    for p in problems.drain(..) {
+        report.push(p);
+    }
+    (false, messages)
+}
+
+impl Validator {
+    /// Prepare a validator for `schema` (terms resolved) and the file's header. Header
+    /// mismatches are recorded in the report straight away (row 1).
+    pub fn new(schema: &Value, headers: &[String], refs: impl Into<std::sync::Arc<References>>) -> Validator {
+        Validator::from_rules(Rules::new(schema, headers, refs.into()), headers)
+    }
+
+    fn from_rules(rules: Rules, headers: &[String]) -> Validator {
+        let mut report = rules.empty_report();
+        report.columns = headers.to_vec();
+        Validator { rules: std::sync::Arc::new(rules), seen: SeenKeys::default(), counts: Counts::default(), report }
+    }
+
+    /// Check the schema's foreign keys against the referenced tables' values (before the
+    /// rules are shared with [`Validator::rules`]).
+    pub fn with_foreign_keys(mut self, sets: &[std::sync::Arc<ForeignKeySet>]) -> Self {
+        if let Some(rules) = std::sync::Arc::get_mut(&mut self.rules) {
+            rules.add_foreign_keys(sets);
+        }
+        self
+    }
+
+    /// The rules, to share with the threads that check rows.
+    pub fn rules(&self) -> std::sync::Arc<Rules> {
+        self.rules.clone()
+    }
+
+    /// The columns as they will be stored: name and type, in schema order.
+    pub fn columns(&self) -> Vec<(String, ColumnType)> {
+        self.rules.columns()
+    }
+
+    /// Indexes (in schema order) of the primary-key fields.
+    pub fn primary_key_fields(&self) -> Vec<usize> {
+        self.rules.primary_key_fields()
+    }
+
+    /// The keys met so far, for checking rows in file order.
+    pub fn seen_keys(&mut self) -> &mut SeenKeys {
+        &mut self.seen
+    }
+
+    /// Count a finished row into `counts` and its problems into the report (see [`finish_row`]).
+    pub fn finish_row(&mut self, counts: &mut Counts, problems: &mut Vec<Problem>) -> (bool, Vec<String>) {
+        finish_row(&mut self.report, counts, problems)
+    }
+
+    /// Add counters gathered elsewhere (by the threads that checked the rows).
+    pub fn add_counts(&mut self, counts: &Counts) {
+        self.counts.add(counts);
+    }
+
+    pub fn into_report(mut self) -> Report {
+        self.counts.add_to(&mut self.report);
+        self.report
+    }
+
+    pub fn set_source(&mut self, source: &CsvSource) {
+        self.report.encoding = source.encoding.to_string();
+        self.report.delimiter = match source.delimiter {
+            b'\t' => "\\t".to_string(),
+            d => (d as char).to_string(),
+        };
+    }
+
+    /// Check every row of a CSV source and return the report.
+    pub fn check_csv(mut self, source: &CsvSource) -> Report {
+        self.set_source(source);
+        for (line, row) in source.rows() {
+            match row {
+                Ok(cells) => {
+                    self.check_row(line, &cells);
+                }
+                Err(e) => self.malformed_row(line, &e),
+            }
+        }
+        self.into_report()
+    }
+
+    /// Record a row the CSV reader could not parse.
+    pub fn malformed_row(&mut self, line: u64, e: &str) {
+        finish_row(&mut self.report, &mut self.counts, &mut vec![Rules::malformed_row(line, e)]);
+    }
+
+    /// Check one data row (`line` is its line in the file).
+    pub fn check_row(&mut self, line: u64, cells: &[String]) -> RowOutcome {
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let (mut problems, mut slots, mut typed) = (Vec::new(), Vec::new(), Vec::new());
+        self.rules.check(line, &cells, &mut self.counts, &mut problems, &mut slots, &mut typed);
+        let dups = self.seen.check(line, &slots);
+        if !dups.is_empty() {
+            self.rules.add_duplicates(line, &cells, &slots, &dups, &mut self.counts, &mut problems);
+        }
+        let (valid, messages) = finish_row(&mut self.report, &mut self.counts, &mut problems);
+        RowOutcome { valid, cells: typed.iter().map(|t| t.as_ref().map(CellRef::to_cell)).collect(), messages }
     }
 }
 
-/// Convert a strptime-style pattern ("%d/%m/%Y") for chrono, or the type's default.
-fn date_formats(f: &Field, default: &'static [&'static str]) -> Vec<String> {
-    match f.format.as_deref() {
-        Some(p) if p.contains('%') => vec![p.to_string()],
-        // "any": the formats people actually write in Vietnam, day first.
-        Some("any") => ["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"].iter().map(|s| s.to_string()).collect(),
-        _ => default.iter().map(|s| s.to_string()).collect(),
+fn iso_bound(kind: Kind, s: &str) -> Option<Typed<'static>> {
+    match kind {
+        Kind::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(CellRef::Date),
+        Kind::Datetime => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok().map(CellRef::DateTime),
+        Kind::Time => {
+            chrono::NaiveTime::parse_from_str(s, "%H:%M:%S").ok().map(|_| CellRef::Text(s.to_string().into()))
+        }
+        _ => None,
     }
 }
 
@@ -842,7 +1141,7 @@ fn fast_date(v: &str, y: usize, m: usize, d: usize, sep: u8, day_first: bool) ->
 type Why = (String, String);
 
 /// Cast a non-null cell to its type, or say why it is not of that type.
-fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
+fn cast<'a>(f: &Field, v: &'a str) -> Result<Typed<'a>, Why> {
     let bad = |vi: &str, en: &str| Err((format!("'{v}' {vi}"), format!("'{v}' {en}")));
     match f.kind {
         Kind::String => {
@@ -854,12 +1153,12 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
                 Some("uuid") if !is_uuid(v) => return bad("không phải UUID", "is not a UUID"),
                 _ => {}
             }
-            Ok(Typed::Text(v.to_string()))
+            Ok(Typed::Text(v.into()))
         }
         Kind::Integer => {
-            let cleaned: String = match f.group_char {
-                Some(g) => v.chars().filter(|c| *c != g).collect(),
-                None => v.to_string(),
+            let cleaned: std::borrow::Cow<str> = match f.group_char {
+                Some(g) => v.chars().filter(|c| *c != g).collect::<String>().into(),
+                None => v.into(),
             };
             match cleaned.trim().parse::<i64>() {
                 Ok(n) => Ok(Typed::Int(n)),
@@ -867,9 +1166,9 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
             }
         }
         Kind::Number => {
-            let mut s: String = match f.group_char {
-                Some(g) => v.chars().filter(|c| *c != g).collect(),
-                None => v.to_string(),
+            let mut s: std::borrow::Cow<str> = match f.group_char {
+                Some(g) => v.chars().filter(|c| *c != g).collect::<String>().into(),
+                None => v.into(),
             };
             if f.decimal_char != '.' {
                 if s.contains('.') {
@@ -878,7 +1177,7 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
                         &format!("uses '.' but the decimal mark is '{}'", f.decimal_char),
                     );
                 }
-                s = s.replace(f.decimal_char, ".");
+                s = s.replace(f.decimal_char, ".").into();
             }
             match s.trim().parse::<f64>() {
                 Ok(n) if n.is_finite() => Ok(Typed::Num(n)),
@@ -895,7 +1194,7 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
             }
         }
         Kind::Date => {
-            for fmt in date_formats(f, &["%Y-%m-%d"]) {
+            for fmt in &f.formats {
                 // The two usual forms are read directly: chrono's general parser re-reads the
                 // pattern for every cell, which dominates a large load.
                 let fast = match fmt.as_str() {
@@ -906,7 +1205,7 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
                 if let Some(d) = fast {
                     return Ok(Typed::Date(d));
                 }
-                if let Ok(d) = chrono::NaiveDate::parse_from_str(v, &fmt) {
+                if let Ok(d) = chrono::NaiveDate::parse_from_str(v, fmt) {
                     return Ok(Typed::Date(d));
                 }
             }
@@ -922,17 +1221,17 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
             {
                 return Ok(Typed::DateTime(t.naive_utc()));
             }
-            for fmt in date_formats(f, &["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]) {
-                if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, &fmt) {
+            for fmt in &f.formats {
+                if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, fmt) {
                     return Ok(Typed::DateTime(t));
                 }
             }
             bad("không phải ngày giờ hợp lệ", "is not a valid date-time")
         }
         Kind::Time => {
-            for fmt in date_formats(f, &["%H:%M:%S", "%H:%M"]) {
-                if let Ok(t) = chrono::NaiveTime::parse_from_str(v, &fmt) {
-                    return Ok(Typed::Text(t.format("%H:%M:%S").to_string()));
+            for fmt in &f.formats {
+                if let Ok(t) = chrono::NaiveTime::parse_from_str(v, fmt) {
+                    return Ok(Typed::Text(t.format("%H:%M:%S").to_string().into()));
                 }
             }
             bad("không phải giờ hợp lệ", "is not a valid time")
@@ -947,7 +1246,7 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
                 && v[..4].parse::<u32>().is_ok()
                 && v[5..].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m));
             if ok {
-                Ok(Typed::Text(v.to_string()))
+                Ok(Typed::Text(v.into()))
             } else {
                 bad("không phải năm-tháng (yyyy-mm)", "is not a year-month (yyyy-mm)")
             }
@@ -957,33 +1256,33 @@ fn cast(f: &Field, v: &str) -> Result<Typed, Why> {
                 && v.len() > 1
                 && v[1..].chars().all(|c| c.is_ascii_digit() || "YMWDTHS.".contains(c));
             if ok {
-                Ok(Typed::Text(v.to_string()))
+                Ok(Typed::Text(v.into()))
             } else {
                 bad("không phải khoảng thời gian ISO 8601", "is not an ISO 8601 duration")
             }
         }
         Kind::Object => match serde_json::from_str::<Value>(v) {
-            Ok(Value::Object(_)) => Ok(Typed::Text(v.to_string())),
+            Ok(Value::Object(_)) => Ok(Typed::Text(v.into())),
             _ => bad("không phải đối tượng JSON", "is not a JSON object"),
         },
         Kind::Array => match serde_json::from_str::<Value>(v) {
-            Ok(Value::Array(_)) => Ok(Typed::Text(v.to_string())),
-            _ if f.format.is_none() && v.contains(',') => Ok(Typed::Text(v.to_string())),
+            Ok(Value::Array(_)) => Ok(Typed::Text(v.into())),
+            _ if f.format.is_none() && v.contains(',') => Ok(Typed::Text(v.into())),
             _ => bad("không phải mảng JSON", "is not a JSON array"),
         },
         Kind::GeoPoint => {
             let parts: Vec<f64> = v.split(',').filter_map(|p| p.trim().parse::<f64>().ok()).collect();
             if parts.len() == 2 && parts[0].abs() <= 180.0 && parts[1].abs() <= 90.0 {
-                Ok(Typed::Text(v.to_string()))
+                Ok(Typed::Text(v.into()))
             } else {
                 bad("không phải tọa độ \"kinh độ, vĩ độ\"", "is not a \"lon, lat\" point")
             }
         }
         Kind::GeoJson => match serde_json::from_str::<Value>(v) {
-            Ok(Value::Object(o)) if o.contains_key("type") => Ok(Typed::Text(v.to_string())),
+            Ok(Value::Object(o)) if o.contains_key("type") => Ok(Typed::Text(v.into())),
             _ => bad("không phải GeoJSON", "is not GeoJSON"),
         },
-        Kind::Any => Ok(Typed::Text(v.to_string())),
+        Kind::Any => Ok(Typed::Text(v.into())),
     }
 }
 
