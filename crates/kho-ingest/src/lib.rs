@@ -7,6 +7,7 @@
 
 pub mod convert;
 pub mod infer;
+pub mod keys;
 pub mod read;
 pub mod report;
 pub mod stage;
@@ -36,11 +37,8 @@ pub(crate) fn hash_parts(parts: &[&str]) -> u64 {
     hash64(&buf)
 }
 
-/// Maps keyed by a value that is already a 64-bit hash (of a key or row): hashing it
-/// again with SipHash only costs time, so the key is just mixed (splitmix64's finalizer, which
-/// spreads FNV's weaker low bits over the whole word for the table's bucket choice).
-pub type HashIndex<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<Premixed>>;
-
+/// A hasher for sets of values that are already 64-bit hashes: hashing them again with SipHash
+/// only costs time, so the value is just mixed (splitmix64's finalizer).
 #[derive(Default, Clone, Copy)]
 pub struct Premixed(u64);
 
@@ -63,6 +61,7 @@ impl std::hash::Hasher for Premixed {
     }
 }
 
+pub use keys::{Diff, KeySummary};
 pub use report::{Problem, Report, RuleCount};
-pub use stage::{Diff, KeyIndex, Staged};
+pub use stage::Staged;
 pub use validate::{Cell, ForeignKeySet, References, Validator};

@@ -357,6 +357,14 @@ impl CsvSource {
         self.reader()
     }
 
+    /// The size of the file in bytes, as stored (before decoding).
+    pub(crate) fn byte_len(&self) -> Option<u64> {
+        match &self.origin {
+            Origin::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Origin::Bytes(b) => Some(b.len() as u64),
+        }
+    }
+
     /// The row number of a record at `p`: its line in the file, or its record number (see
     /// `by_record`).
     pub(crate) fn line_of(&self, p: Option<&csv::Position>) -> u64 {

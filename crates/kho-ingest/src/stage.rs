@@ -27,141 +27,14 @@ use crate::report::Problem;
 use crate::report::Report;
 use crate::validate::{Cell, CellRef, ColumnType, Counts, KeySlot, References, Rules, Validator};
 
-fn io_err(what: &str, e: impl std::fmt::Display) -> ReadError {
+pub(crate) fn io_err(what: &str, e: impl std::fmt::Display) -> ReadError {
     ReadError {
         code: "io", message: format!("{what}: {e}"), message_vi: format!("lỗi ghi dữ liệu: {e}"), line: None
     }
 }
 
-/// Rows of a version by key, for telling versions apart: primary key → row hash, or (without a
-/// key) row hash → count.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KeyIndex {
-    /// Hash of the key → hash of the row.
-    pub by_key: crate::HashIndex<u64>,
-    pub by_row: crate::HashIndex<u32>,
-}
-
-/// Rows added, removed and changed from one version to the next.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Diff {
-    pub added: u64,
-    pub removed: u64,
-    pub changed: u64,
-}
-
-impl KeyIndex {
-    /// Add a row by the hashes of its key and of the whole row (see [`key_and_row_hash`]).
-    fn insert(&mut self, has_key: bool, (key, row): (u64, u64)) {
-        if has_key {
-            self.by_key.insert(key, row);
-        } else {
-            *self.by_row.entry(row).or_default() += 1;
-        }
-    }
-
-    fn shrink_to_fit(&mut self) {
-        self.by_key.shrink_to_fit();
-        self.by_row.shrink_to_fit();
-    }
-
-    /// What `self` (the new version) changed compared with `prev`.
-    pub fn diff_from(&self, prev: &KeyIndex) -> Diff {
-        let mut d = Diff::default();
-        for (k, h) in &self.by_key {
-            match prev.by_key.get(k) {
-                None => d.added += 1,
-                Some(old) if old != h => d.changed += 1,
-                Some(_) => {}
-            }
-        }
-        d.removed += prev.by_key.keys().filter(|k| !self.by_key.contains_key(*k)).count() as u64;
-        for (h, n) in &self.by_row {
-            let before = prev.by_row.get(h).copied().unwrap_or(0);
-            d.added += n.saturating_sub(before) as u64;
-        }
-        for (h, n) in &prev.by_row {
-            let now = self.by_row.get(h).copied().unwrap_or(0);
-            d.removed += n.saturating_sub(now) as u64;
-        }
-        d
-    }
-}
-
-/// The file a version's key index is kept in, beside its Parquet file.
-pub const KEYS_FILE: &str = "keys.bin";
-/// Version 2: XXH3 hashes (version 1 files, FNV-1a, are not read: the Parquet file is).
-const KEYS_MAGIC: &[u8; 8] = b"KHOKEYS2";
-
-impl KeyIndex {
-    /// Write the index with the key fields it was built on, so that the next publish compares
-    /// against it without decoding this version's Parquet file again.
-    pub fn save(&self, key_names: &[String], path: &Path) -> Result<(), ReadError> {
-        use std::io::Write;
-        let e = |e| io_err("writing the key index", e);
-        let mut w = std::io::BufWriter::new(File::create(path).map_err(e)?);
-        w.write_all(KEYS_MAGIC).map_err(e)?;
-        w.write_all(&(key_names.len() as u32).to_le_bytes()).map_err(e)?;
-        for n in key_names {
-            w.write_all(&(n.len() as u32).to_le_bytes()).map_err(e)?;
-            w.write_all(n.as_bytes()).map_err(e)?;
-        }
-        w.write_all(&(self.by_key.len() as u64).to_le_bytes()).map_err(e)?;
-        for (k, v) in &self.by_key {
-            w.write_all(&k.to_le_bytes()).map_err(e)?;
-            w.write_all(&v.to_le_bytes()).map_err(e)?;
-        }
-        w.write_all(&(self.by_row.len() as u64).to_le_bytes()).map_err(e)?;
-        for (k, v) in &self.by_row {
-            w.write_all(&k.to_le_bytes()).map_err(e)?;
-            w.write_all(&v.to_le_bytes()).map_err(e)?;
-        }
-        w.flush().map_err(e)
-    }
-
-    /// Read an index written by [`KeyIndex::save`]; `None` when it was built on other key
-    /// fields (the schema's key changed) or the file is not one.
-    pub fn load(path: &Path, key_names: &[String]) -> Result<Option<KeyIndex>, ReadError> {
-        let bytes = std::fs::read(path).map_err(|e| io_err("reading the key index", e))?;
-        let mut at = 0usize;
-        let mut take = |n: usize| -> Option<&[u8]> {
-            let part = bytes.get(at..at + n)?;
-            at += n;
-            Some(part)
-        };
-        let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or([0; 4]));
-        let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-        let parsed = (|| {
-            if take(8)? != KEYS_MAGIC {
-                return None;
-            }
-            let n = u32_of(take(4)?) as usize;
-            let mut names = Vec::with_capacity(n.min(64));
-            for _ in 0..n {
-                let len = u32_of(take(4)?) as usize;
-                names.push(String::from_utf8(take(len)?.to_vec()).ok()?);
-            }
-            if names != key_names {
-                return None;
-            }
-            let mut keys = KeyIndex::default();
-            let n = u64_of(take(8)?) as usize;
-            keys.by_key.reserve(n);
-            for _ in 0..n {
-                let (k, v) = (u64_of(take(8)?), u64_of(take(8)?));
-                keys.by_key.insert(k, v);
-            }
-            let n = u64_of(take(8)?) as usize;
-            keys.by_row.reserve(n);
-            for _ in 0..n {
-                let (k, v) = (u64_of(take(8)?), u32_of(take(4)?));
-                keys.by_row.insert(k, v);
-            }
-            Some(keys)
-        })();
-        Ok(parsed)
-    }
-}
+pub use crate::keys::{Diff, KEYS_FILE};
+use crate::keys::{KeyFileWriter, KeySummary};
 
 /// The hash of a row's key fields (`pk`) and of the whole row, over each cell's canonical
 /// bytes (`buf` is scratch space, reused from row to row).
@@ -302,10 +175,16 @@ struct Cleanliness {
     numbers_total: Vec<u64>,
 }
 
-/// The spellings of one chunk's text columns: folded value → raw forms, in order of first
-/// appearance (`None`: too many distinct values for a category column).
+/// A text column's folded values with the raw forms met, in order of first appearance.
+type Forms = Vec<(String, Vec<String>)>;
+
+/// Per text column, its forms (`None`: too many distinct values for a category column).
+type Spellings = Vec<Option<Forms>>;
+
+/// The spellings of one chunk's text columns.
 struct ChunkSpellings {
-    columns: Vec<Option<(HashMap<String, usize>, Vec<(String, Vec<String>)>)>>,
+    /// Per text column: folded value → its place in the forms.
+    columns: Vec<Option<(HashMap<String, usize>, Forms)>>,
     /// Raw values already folded, by hash (folding is the costly part).
     seen: Vec<std::collections::HashSet<u64, std::hash::BuildHasherDefault<crate::Premixed>>>,
 }
@@ -342,7 +221,7 @@ impl ChunkSpellings {
         }
     }
 
-    fn finish(self) -> Vec<Option<Vec<(String, Vec<String>)>>> {
+    fn finish(self) -> Spellings {
         self.columns.into_iter().map(|c| c.map(|(_, forms)| forms)).collect()
     }
 }
@@ -358,7 +237,7 @@ impl Cleanliness {
     }
 
     /// Add a chunk's spellings, in file order.
-    fn merge_spellings(&mut self, chunk: Vec<Option<Vec<(String, Vec<String>)>>>) {
+    fn merge_spellings(&mut self, chunk: Spellings) {
         for (i, forms) in chunk.into_iter().enumerate() {
             let Some(map) = self.spellings[i].as_mut() else { continue };
             let Some(forms) = forms else {
@@ -411,10 +290,10 @@ impl Cleanliness {
         mut self,
         columns: &[(String, ColumnType)],
         report: &Report,
-        keys: &KeyIndex,
+        keys: &KeySummary,
         stats: &mut kho_core::quality::QualityStats,
     ) {
-        stats.duplicate_rows = keys.by_row.values().map(|n| u64::from(n.saturating_sub(1))).sum();
+        stats.duplicate_rows = keys.duplicate_rows;
         stats.untrimmed_values = self.untrimmed;
         for (i, map) in self.spellings.iter().enumerate() {
             let Some(map) = map else { continue };
@@ -466,7 +345,8 @@ pub struct Staged {
     /// The invalid rows as CSV, with a last column `loi` listing each row's problems.
     pub quarantine: Option<PathBuf>,
     pub quarantined: u64,
-    pub keys: KeyIndex,
+    /// The key index written beside the Parquet file ([`KEYS_FILE`]).
+    pub keys: KeySummary,
 }
 
 /// Rows per chunk handed to a checking thread: large enough that passing chunks between
@@ -484,6 +364,8 @@ struct RawChunk {
     lines: Vec<u64>,
     /// Rows the CSV reader could not parse: index in the chunk and why.
     errors: Vec<(usize, String)>,
+    /// Bytes of the file read once this chunk was complete.
+    end_byte: u64,
 }
 
 /// A chunk after the checks that need only the row itself (run on any thread).
@@ -500,7 +382,7 @@ struct CheckedChunk {
     /// Per row valid so far: hash of its key and of the whole row, for the key index.
     hashes: Vec<(u64, u64)>,
     untrimmed: u64,
-    spellings: Vec<Option<Vec<(String, Vec<String>)>>>,
+    spellings: Spellings,
 }
 
 /// What the checking threads share.
@@ -618,6 +500,7 @@ fn read_chunks(
             }
             chunk.len += 1;
         }
+        chunk.end_byte = reader.position().byte();
         if chunk.len > 0 && out.send(chunk).is_err() {
             break;
         }
@@ -650,6 +533,7 @@ pub fn stage_csv(
     let rules = validator.rules();
     let columns = rules.columns();
     let pk = rules.primary_key_fields();
+    let key_names: Vec<String> = pk.iter().map(|i| columns[*i].0.clone()).collect();
     let arrow = Arc::new(arrow_schema(&columns));
     let parquet_path = dir.join("data.parquet");
     let file = File::create(&parquet_path).map_err(|e| io_err("creating the Parquet file", e))?;
@@ -666,8 +550,8 @@ pub fn stage_csv(
         rules: rules.clone(),
         headers: source.headers.len(),
         header_record: source.headers.clone(),
-        has_key: !pk.is_empty(),
-        keys: KeyIndex::default(),
+        file_bytes: source.byte_len(),
+        keys: KeyFileWriter::new(&dir.join(KEYS_FILE), &key_names),
         clean: Cleanliness::new(&columns),
         quarantine: None,
         quarantine_path: &quarantine_path,
@@ -738,7 +622,7 @@ pub fn stage_csv(
     read?;
     merged?;
     written?;
-    let Merge { validator, mut keys, clean, quarantine, quarantined, rows, .. } = merge;
+    let Merge { validator, keys, clean, quarantine, quarantined, rows, .. } = merge;
     if let Some(mut w) = quarantine {
         w.flush().map_err(|e| io_err("quarantine", e))?;
     }
@@ -754,10 +638,8 @@ pub fn stage_csv(
         missing_columns: report.missing_required_columns.clone(),
         ..Default::default()
     };
+    let keys = keys.finish()?;
     clean.finish(&columns, &report, &keys, &mut quality);
-    let key_names: Vec<String> = pk.iter().map(|i| columns[*i].0.clone()).collect();
-    keys.shrink_to_fit();
-    keys.save(&key_names, &dir.join(KEYS_FILE))?;
     Ok(Staged {
         quality,
         report,
@@ -776,8 +658,8 @@ struct Merge<'a> {
     rules: Arc<Rules>,
     headers: usize,
     header_record: Vec<String>,
-    has_key: bool,
-    keys: KeyIndex,
+    file_bytes: Option<u64>,
+    keys: KeyFileWriter,
     clean: Cleanliness,
     quarantine: Option<csv::Writer<File>>,
     quarantine_path: &'a Path,
@@ -790,6 +672,16 @@ impl Merge<'_> {
     /// Merge one checked chunk; returns its valid rows and the raw chunk (to be reused).
     fn chunk(&mut self, c: CheckedChunk) -> Result<(RecordBatch, RawChunk), ReadError> {
         let k = self.rules.key_slots();
+        if c.raw.seq == 0 {
+            // The number of rows, from the first chunk's bytes per row and the file's size.
+            let rows = match self.file_bytes {
+                Some(total) if c.raw.len == CHUNK_ROWS && c.raw.end_byte > 0 => {
+                    (total as f64 / c.raw.end_byte as f64 * c.raw.len as f64 * 1.05) as usize
+                }
+                _ => c.raw.len,
+            };
+            self.validator.seen_keys().expect(rows);
+        }
         let mut counts = c.counts;
         self.clean.untrimmed += c.untrimmed;
         self.clean.merge_spellings(c.spellings);
@@ -808,7 +700,7 @@ impl Merge<'_> {
             let (valid, messages) = self.validator.finish_row(&mut counts, &mut self.row_problems);
             keep.push(valid);
             if valid {
-                self.keys.insert(self.has_key, c.hashes[r]);
+                self.keys.push(c.hashes[r].0, c.hashes[r].1)?;
                 self.rows += 1;
                 continue;
             }
@@ -891,20 +783,26 @@ fn cell_at(col: &dyn Array, i: usize) -> Option<Cell> {
     None
 }
 
-/// The key index of a stored version, using the same key fields as the new one.
-pub fn key_index_of(path: &Path, pk_names: &[String]) -> Result<KeyIndex, ReadError> {
-    let mut keys = KeyIndex::default();
+/// Write the key index of a stored version (one kept without it, or under another key) to
+/// `out`, by the key fields `pk_names` (all present in the file, or the row is the key).
+pub fn key_file_of(path: &Path, pk_names: &[String], out: &Path) -> Result<KeySummary, ReadError> {
+    let mut keys: Option<KeyFileWriter> = None;
     let mut scratch = Vec::new();
     read_parquet(path, |names, rows| {
         let pk: Vec<usize> = pk_names.iter().filter_map(|n| names.iter().position(|x| x == n)).collect();
         let pk = if pk.len() == pk_names.len() { pk } else { vec![] };
+        let w = keys.get_or_insert_with(|| {
+            let key_names: Vec<String> = pk.iter().map(|i| names[*i].clone()).collect();
+            KeyFileWriter::new(out, &key_names)
+        });
         for row in rows {
             let cells: Vec<Option<CellRef>> = row.iter().map(|c| c.as_ref().map(Cell::as_cell_ref)).collect();
-            keys.insert(!pk.is_empty(), key_and_row_hash(&pk, &cells, &mut scratch));
+            let (key, hash) = key_and_row_hash(&pk, &cells, &mut scratch);
+            w.push(key, hash)?;
         }
         Ok(())
     })?;
-    Ok(keys)
+    keys.unwrap_or_else(|| KeyFileWriter::new(out, pk_names)).finish()
 }
 
 /// A stored version as CSV (UTF-8, ISO dates, "." decimals), which kho reads back unchanged.
@@ -951,14 +849,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let csv = "ma,so,tien,ngay,co\nA1,5,\"1.234,5\",01/07/2025,true\nA2,,,02/07/2025,false\nA3,7,3,,\n";
         let staged = stage(csv, &schema(), dir.path());
+        assert_eq!(staged.keys.entries, 3);
         let names = vec!["ma".to_string()];
-        let saved = KeyIndex::load(&dir.path().join(KEYS_FILE), &names).unwrap().expect("saved with the key");
-        assert_eq!(saved, staged.keys);
-        assert_eq!(saved, key_index_of(&staged.parquet, &names).unwrap());
-        // Built on another key: not used.
-        assert_eq!(KeyIndex::load(&dir.path().join(KEYS_FILE), &["so".to_string()]).unwrap(), None);
-        std::fs::write(dir.path().join("x.bin"), b"KHOKEYS2\x05").unwrap();
-        assert_eq!(KeyIndex::load(&dir.path().join("x.bin"), &names).unwrap(), None);
+        let rebuilt = dir.path().join("rebuilt.bin");
+        assert_eq!(key_file_of(&staged.parquet, &names, &rebuilt).unwrap(), staged.keys);
+        assert_eq!(std::fs::read(dir.path().join(KEYS_FILE)).unwrap(), std::fs::read(rebuilt).unwrap());
     }
     use serde_json::json;
 
@@ -986,8 +881,9 @@ mod tests {
         assert_eq!(parquet_to_csv(&staged.parquet, &mut out).unwrap(), 2);
         assert_eq!(String::from_utf8(out).unwrap(), "ma,so,tien,ngay,co\nA,1,1234.5,2020-05-17,true\nC,3,,,\n");
         // The CSV export reads back into the same values under an ISO schema.
-        let keys = key_index_of(&staged.parquet, &["ma".to_string()]).unwrap();
-        assert_eq!(keys, staged.keys);
+        let rebuilt = dir.path().join("rebuilt.bin");
+        key_file_of(&staged.parquet, &["ma".to_string()], &rebuilt).unwrap();
+        assert_eq!(std::fs::read(dir.path().join(KEYS_FILE)).unwrap(), std::fs::read(rebuilt).unwrap());
         assert_eq!((staged.quality.rows, staged.quality.cells_checked, staged.quality.cells_invalid), (3, 15, 1));
     }
 
@@ -1028,17 +924,21 @@ mod tests {
 
     #[test]
     fn diffs_by_key_and_by_row() {
+        use crate::keys::{EntryReader, diff};
         let dir = tempfile::tempdir().unwrap();
-        let keyed = |csv: &str, sub: &str| stage(csv, &schema(), &dir.path().join(sub)).keys;
-        let v1 = keyed("ma,so,tien,ngay,co\nA,1,1,,\nB,2,2,,\nC,3,3,,\n", "v1");
-        let v2 = keyed("ma,so,tien,ngay,co\nA,1,1,,\nB,20,2,,\nD,4,4,,\n", "v2");
-        assert_eq!(v2.diff_from(&v1), Diff { added: 1, removed: 1, changed: 1 });
-        assert_eq!(v1.diff_from(&KeyIndex::default()), Diff { added: 3, removed: 0, changed: 0 });
+        let index = |csv: &str, schema: &Value, sub: &str, names: &[String]| {
+            stage(csv, schema, &dir.path().join(sub));
+            EntryReader::open(&dir.path().join(sub).join(KEYS_FILE), names).unwrap().unwrap()
+        };
+        let ma = vec!["ma".to_string()];
+        let v1 = || index("ma,so,tien,ngay,co\nA,1,1,,\nB,2,2,,\nC,3,3,,\n", &schema(), "v1", &ma);
+        let v2 = index("ma,so,tien,ngay,co\nA,1,1,,\nB,20,2,,\nD,4,4,,\n", &schema(), "v2", &ma);
+        assert_eq!(diff(v2, Some(v1()), true).unwrap(), Diff { added: 1, removed: 1, changed: 1 });
+        assert_eq!(diff(v1(), None, true).unwrap(), Diff { added: 3, removed: 0, changed: 0 });
         let noschema = json!({"fields": [{"name": "a"}]});
-        let idx = |csv: &str, sub: &str| stage(csv, &noschema, &dir.path().join(sub)).keys;
-        let a = idx("a\nx\ny\ny\n", "a");
-        let b = idx("a\ny\nz\n", "b");
-        assert_eq!(b.diff_from(&a), Diff { added: 1, removed: 2, changed: 0 });
+        let a = index("a\nx\ny\ny\n", &noschema, "a", &[]);
+        let b = index("a\ny\nz\n", &noschema, "b", &[]);
+        assert_eq!(diff(b, Some(a), false).unwrap(), Diff { added: 1, removed: 2, changed: 0 });
     }
 }
 

@@ -12,8 +12,9 @@ use futures_util::StreamExt;
 use kho_core::model::{Dataset, Resource, ResourceVersion, Upload};
 use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
+use kho_ingest::keys::{self, Diff, EntryReader};
 use kho_ingest::read::ReadError;
-use kho_ingest::{KeyIndex, Validator, stage};
+use kho_ingest::{Validator, stage};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
@@ -188,51 +189,77 @@ impl Kho {
         // kept beside the data (written when each file was checked), or, for a version stored
         // without one or under another key, from its Parquet file.
         let key_names = Validator::new(&schema, &[], Arc::new(kho_ingest::References::default())).key_names();
-        let index = |keys: Option<PathBuf>, parquet: Option<PathBuf>| {
-            let names = key_names.clone();
-            async move {
-                tokio::task::spawn_blocking(move || -> std::result::Result<Option<KeyIndex>, ReadError> {
-                    if let Some(k) = keys.filter(|k| k.exists())
-                        && let Some(index) = KeyIndex::load(&k, &names)?
-                    {
-                        return Ok(Some(index));
-                    }
-                    parquet.map(|p| stage::key_index_of(&p, &names)).transpose()
-                })
-                .await
-                .map_err(|e| Error::internal(format!("diff task: {e}")))?
-                .map_err(read_error)
-            }
-        };
         let staged_keys = staging.join(stage::KEYS_FILE);
-        let new = index(Some(staged_keys.clone()), Some(staging.join("data.parquet"))).await?.unwrap_or_default();
-        let old = match &previous {
-            None => KeyIndex::default(),
+        // The previous version's index, fetched beside its data when it has one.
+        let previous_keys = match &previous {
+            None => None,
             Some(p) => {
                 let folder = p.object_key.rsplit_once('/').map_or("", |(f, _)| f);
                 let keys_key = format!("{folder}/{}", stage::KEYS_FILE);
-                let keys = if self.blobs.list(folder).await?.contains(&keys_key) {
+                if self.blobs.list(folder).await?.contains(&keys_key) {
                     Some(self.fetch_object(&keys_key, &staging.join("previous-keys.bin")).await?)
                 } else {
                     None
-                };
-                match index(keys, None).await? {
-                    Some(i) => i,
-                    None => {
-                        let file = self.fetch_object(&p.object_key, &staging.join("previous.parquet")).await?;
-                        index(None, Some(file)).await?.unwrap_or_default()
-                    }
                 }
             }
         };
-        let diff = new.diff_from(&old);
+        let usable = |path: &Path, names: &[String]| -> std::result::Result<bool, ReadError> {
+            Ok(path.exists() && EntryReader::open(path, names)?.is_some())
+        };
+        // The new version's index was written when the file was checked; rebuilt from its
+        // Parquet file if the table's key has changed since.
+        let names = key_names.clone();
+        let (staged_keys, staged_parquet) = (staged_keys.clone(), staging.join("data.parquet"));
+        let new_keys = tokio::task::spawn_blocking(move || -> std::result::Result<PathBuf, ReadError> {
+            if usable(&staged_keys, &names)? {
+                return Ok(staged_keys);
+            }
+            let rebuilt = staged_keys.with_file_name("keys-rebuilt.bin");
+            stage::key_file_of(&staged_parquet, &names, &rebuilt)?;
+            Ok(rebuilt)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("diff task: {e}")))?
+        .map_err(read_error)?;
+        let old_keys = match (&previous, previous_keys) {
+            (None, _) => None,
+            (Some(_), Some(path)) if usable(&path, &key_names).map_err(read_error)? => Some(path),
+            (Some(p), _) => {
+                // Stored without an index, or under another key: read its Parquet file.
+                let file = self.fetch_object(&p.object_key, &staging.join("previous.parquet")).await?;
+                let (names, out) = (key_names.clone(), staging.join("previous-rebuilt.bin"));
+                let path = tokio::task::spawn_blocking(move || stage::key_file_of(&file, &names, &out).map(|_| out))
+                    .await
+                    .map_err(|e| Error::internal(format!("diff task: {e}")))?
+                    .map_err(read_error)?;
+                Some(path)
+            }
+        };
+        // Both indexes are read in step, whatever the number of rows.
+        let (names, new_path, previous_rows) = (key_names.clone(), new_keys.clone(), previous.as_ref().map(|p| p.rows));
+        let diff = tokio::task::spawn_blocking(move || -> std::result::Result<Diff, ReadError> {
+            let keyed = !names.is_empty();
+            let Some(new) = EntryReader::open(&new_path, &names)? else { return Ok(Diff::default()) };
+            match old_keys {
+                None => keys::diff(new, None, keyed),
+                Some(old_path) => match EntryReader::open(&old_path, &names)? {
+                    Some(old) => keys::diff(new, Some(old), keyed),
+                    // The previous version lacks the key's columns: every row is new.
+                    None => {
+                        let added = EntryReader::open(&new_path, &names)?.map_or(0, |r| r.count() as u64);
+                        Ok(Diff { added, removed: previous_rows.unwrap_or(0).max(0) as u64, changed: 0 })
+                    }
+                },
+            }
+        })
+        .await
+        .map_err(|e| Error::internal(format!("diff task: {e}")))?
+        .map_err(read_error)?;
 
         let prefix = kho_storage::version_prefix(&d.id, &r.id, version);
         let object_key = format!("{prefix}/data.parquet");
         let bytes = self.blobs.put_file(&object_key, &staging.join("data.parquet")).await?;
-        if staged_keys.exists() {
-            self.blobs.put_file(&format!("{prefix}/{}", stage::KEYS_FILE), &staged_keys).await?;
-        }
+        self.blobs.put_file(&format!("{prefix}/{}", stage::KEYS_FILE), &new_keys).await?;
         let quarantine = staging.join("quarantine.csv");
         let quarantine_key = if u.invalid_rows > 0 && quarantine.exists() {
             let key = format!("{prefix}/quarantine.csv");
