@@ -22,8 +22,8 @@ use crate::stage::io_err;
 pub const KEYS_FILE: &str = "keys.bin";
 /// Version 2: XXH3 hashes, sorted (version 1 files are not read: the Parquet file is).
 const MAGIC: &[u8; 8] = b"KHOKEYS2";
-/// Entries gathered in memory before a sorted run is spilled (16 MiB).
-const RUN_ENTRIES: usize = 1 << 20;
+/// Entries gathered in memory before a sorted run is spilled (8 MiB).
+const RUN_ENTRIES: usize = 1 << 19;
 const ENTRY: usize = 16;
 
 /// Rows added, removed and changed from one version to the next.
