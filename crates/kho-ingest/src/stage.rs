@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Float64Array, Float64Builder,
@@ -164,6 +166,12 @@ const CLEAN_TRACK_LIMIT: usize = 100_000;
 /// IDs, free text): spelling variants are not tracked for it.
 const SPELLING_DISTINCT_LIMIT: usize = 2_000;
 
+/// What the checking threads learn from the in-order half about cleanliness: columns that
+/// proved not to be category columns, so their spellings are no longer gathered.
+struct CleanShared {
+    spelling_off: Vec<AtomicBool>,
+}
+
 #[derive(Default)]
 struct Cleanliness {
     untrimmed: u64,
@@ -190,9 +198,14 @@ struct ChunkSpellings {
 }
 
 impl ChunkSpellings {
-    fn new(columns: &[(String, ColumnType)]) -> Self {
+    /// `off`: columns already known not to be category columns (not tracked).
+    fn new(columns: &[(String, ColumnType)], off: &[AtomicBool]) -> Self {
         ChunkSpellings {
-            columns: columns.iter().map(|(_, t)| (*t == ColumnType::Text).then(Default::default)).collect(),
+            columns: columns
+                .iter()
+                .zip(off)
+                .map(|((_, t), off)| (*t == ColumnType::Text && !off.load(Relaxed)).then(Default::default))
+                .collect(),
             seen: columns.iter().map(|_| Default::default()).collect(),
         }
     }
@@ -236,31 +249,39 @@ impl Cleanliness {
         }
     }
 
-    /// Add a chunk's spellings, in file order.
-    fn merge_spellings(&mut self, chunk: Spellings) {
+    /// Add a chunk's spellings, in file order; mark the columns found not to be category
+    /// columns in `shared`.
+    fn merge_spellings(&mut self, chunk: Spellings, shared: &CleanShared) {
         for (i, forms) in chunk.into_iter().enumerate() {
-            let Some(map) = self.spellings[i].as_mut() else { continue };
-            let Some(forms) = forms else {
-                self.spellings[i] = None;
-                continue;
-            };
-            for (key, raw) in forms {
-                let full = map.len() >= SPELLING_DISTINCT_LIMIT;
-                match map.get_mut(&key) {
-                    Some(known) => {
-                        for v in raw {
-                            if known.len() < 4 && !known.contains(&v) {
-                                known.push(v);
-                            }
+            self.merge_column(i, forms);
+            if self.spellings[i].is_none() {
+                shared.spelling_off[i].store(true, Relaxed);
+            }
+        }
+    }
+
+    fn merge_column(&mut self, i: usize, forms: Option<Forms>) {
+        let Some(map) = self.spellings[i].as_mut() else { return };
+        let Some(forms) = forms else {
+            self.spellings[i] = None;
+            return;
+        };
+        for (key, raw) in forms {
+            let full = map.len() >= SPELLING_DISTINCT_LIMIT;
+            match map.get_mut(&key) {
+                Some(known) => {
+                    for v in raw {
+                        if known.len() < 4 && !known.contains(&v) {
+                            known.push(v);
                         }
                     }
-                    None if !full => {
-                        map.insert(key, raw.into_iter().take(4).collect());
-                    }
-                    None => {
-                        self.spellings[i] = None;
-                        break;
-                    }
+                }
+                None if !full => {
+                    map.insert(key, raw.into_iter().take(4).collect());
+                }
+                None => {
+                    self.spellings[i] = None;
+                    break;
                 }
             }
         }
@@ -352,7 +373,7 @@ pub struct Staged {
 /// Rows per chunk handed to a checking thread: large enough that passing chunks between
 /// threads costs nothing next to checking them, small enough that the chunks in flight stay a
 /// few megabytes.
-const CHUNK_ROWS: usize = 16_384;
+const CHUNK_ROWS: usize = 8_192;
 
 /// Raw records read from the file, in order: every field's bytes one after the other in one
 /// buffer, so a chunk is three allocations rather than two per row. Chunks are sent back to
@@ -362,8 +383,8 @@ struct RawChunk {
     seq: usize,
     len: usize,
     data: Vec<u8>,
-    /// End of each field in `data`.
-    ends: Vec<usize>,
+    /// End of each field in `data` (a chunk holds at most [`CHUNK_BYTES`] and one row).
+    ends: Vec<u32>,
     /// Per row, its first field in `ends`; one more entry closes the last row.
     rows: Vec<usize>,
     lines: Vec<u64>,
@@ -385,13 +406,18 @@ impl RawChunk {
         self.errors.clear();
     }
 
-    fn push(&mut self, rec: &csv::ByteRecord, line: u64) {
+    /// Add a record; a record of 4 GiB or more is refused (its row reported unreadable).
+    fn push(&mut self, rec: &csv::ByteRecord, line: u64) -> bool {
         let base = self.data.len();
+        if u32::try_from(base + rec.as_slice().len()).is_err() {
+            return false;
+        }
         self.data.extend_from_slice(rec.as_slice());
-        self.ends.extend((0..rec.len()).filter_map(|i| rec.range(i)).map(|r| base + r.end));
+        self.ends.extend((0..rec.len()).filter_map(|i| rec.range(i)).map(|r| (base + r.end) as u32));
         self.rows.push(self.ends.len());
         self.lines.push(line);
         self.len += 1;
+        true
     }
 
     /// Row `r`'s bytes and the ranges of its fields in them.
@@ -399,12 +425,13 @@ impl RawChunk {
         let fields = &self.ends[self.rows[r]..self.rows[r + 1]];
         let start = match self.rows[r] {
             0 => 0,
-            i => self.ends[i - 1],
+            i => self.ends[i - 1] as usize,
         };
-        let end = fields.last().copied().unwrap_or(start);
+        let end = fields.last().map_or(start, |e| *e as usize);
         let ranges = fields.iter().scan(start, move |at, e| {
-            let range = *at - start..*e - start;
-            *at = *e;
+            let e = *e as usize;
+            let range = *at - start..e - start;
+            *at = e;
             Some(range)
         });
         (&self.data[start..end], ranges)
@@ -418,7 +445,7 @@ impl RawChunk {
 }
 
 /// Chunks end after this many bytes of fields even before [`CHUNK_ROWS`] rows (wide rows).
-const CHUNK_BYTES: usize = 16 << 20;
+const CHUNK_BYTES: usize = 8 << 20;
 
 /// A chunk after the checks that need only the row itself (run on any thread).
 struct CheckedChunk {
@@ -440,6 +467,7 @@ struct CheckedChunk {
 /// What the checking threads share.
 struct ChunkContext<'a> {
     rules: &'a Rules,
+    clean: &'a CleanShared,
     columns: &'a [(String, ColumnType)],
     pk: &'a [usize],
     arrow: Arc<Schema>,
@@ -456,7 +484,7 @@ fn check_chunk(cx: &ChunkContext, raw: RawChunk) -> Result<CheckedChunk, ReadErr
     let mut hashes = Vec::with_capacity(n);
     let mut builders: Vec<Builder> = cx.columns.iter().map(|(_, t)| Builder::new(*t, n)).collect();
     let mut untrimmed = 0u64;
-    let mut spell = ChunkSpellings::new(cx.columns);
+    let mut spell = ChunkSpellings::new(cx.columns, &cx.clean.spelling_off);
     {
         let mut cells: Vec<&str> = Vec::new();
         let mut typed: Vec<Option<CellRef>> = Vec::with_capacity(cx.columns.len());
@@ -528,7 +556,13 @@ fn read_chunks(
         let mut done = false;
         while chunk.len < CHUNK_ROWS && chunk.data.len() < CHUNK_BYTES {
             match reader.read_byte_record(&mut rec) {
-                Ok(true) => chunk.push(&rec, source.line_of(rec.position())),
+                Ok(true) => {
+                    let line = source.line_of(rec.position());
+                    if !chunk.push(&rec, line) {
+                        chunk.errors.push((chunk.len, "the row is larger than 4 GiB".into()));
+                        chunk.push(&csv::ByteRecord::new(), line);
+                    }
+                }
                 Ok(false) => {
                     done = true;
                     break;
@@ -591,7 +625,8 @@ pub fn stage_csv(
     let writer = ArrowWriter::try_new(file, arrow.clone(), Some(props)).map_err(|e| io_err("Parquet", e))?;
     let quarantine_path = dir.join("quarantine.csv");
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    let cx = ChunkContext { rules: &rules, columns: &columns, pk: &pk, arrow: arrow.clone() };
+    let shared = CleanShared { spelling_off: columns.iter().map(|_| AtomicBool::new(false)).collect() };
+    let cx = ChunkContext { rules: &rules, clean: &shared, columns: &columns, pk: &pk, arrow: arrow.clone() };
     let mut merge = Merge {
         validator,
         rules: rules.clone(),
@@ -600,6 +635,7 @@ pub fn stage_csv(
         file_bytes: source.byte_len(),
         keys: KeyFileWriter::new(&dir.join(KEYS_FILE), &key_names),
         clean: Cleanliness::new(&columns),
+        shared: &shared,
         quarantine: None,
         quarantine_path: &quarantine_path,
         quarantined: 0,
@@ -607,8 +643,9 @@ pub fn stage_csv(
         row_problems: Vec::new(),
     };
     let (raw_tx, raw_rx) = sync_channel::<RawChunk>(workers);
-    let (recycle_tx, recycle_rx) = sync_channel::<RawChunk>(workers + 1);
-    let (done_tx, done_rx) = sync_channel::<Result<CheckedChunk, ReadError>>(workers * 2);
+    // Few chunks wait anywhere: memory stays a few chunks whatever the file's size.
+    let (recycle_tx, recycle_rx) = sync_channel::<RawChunk>(2);
+    let (done_tx, done_rx) = sync_channel::<Result<CheckedChunk, ReadError>>(workers);
     let (batch_tx, batch_rx) = sync_channel::<RecordBatch>(2);
     let raw_rx = std::sync::Mutex::new(raw_rx);
     let empty = RecordBatch::new_empty(arrow.clone());
@@ -708,6 +745,7 @@ struct Merge<'a> {
     file_bytes: Option<u64>,
     keys: KeyFileWriter,
     clean: Cleanliness,
+    shared: &'a CleanShared,
     quarantine: Option<csv::Writer<File>>,
     quarantine_path: &'a Path,
     quarantined: u64,
@@ -723,7 +761,7 @@ impl Merge<'_> {
             // The number of rows, from the first chunk's bytes per row and the file's size.
             let rows = match self.file_bytes {
                 Some(total) if c.raw.len == CHUNK_ROWS && c.raw.end_byte > 0 => {
-                    (total as f64 / c.raw.end_byte as f64 * c.raw.len as f64 * 1.05) as usize
+                    (total as f64 / c.raw.end_byte as f64 * c.raw.len as f64 * 1.02) as usize
                 }
                 _ => c.raw.len,
             };
@@ -731,7 +769,7 @@ impl Merge<'_> {
         }
         let mut counts = c.counts;
         self.clean.untrimmed += c.untrimmed;
-        self.clean.merge_spellings(c.spellings);
+        self.clean.merge_spellings(c.spellings, self.shared);
         let mut keep = Vec::with_capacity(c.raw.len);
         for r in 0..c.raw.len {
             let line = c.raw.lines[r];
@@ -939,7 +977,9 @@ mod tests {
         // Three chunks and more, with problems everywhere, including keys that repeat across
         // chunks: the staged report is the one the row-by-row validator gives.
         let mut csv = String::from("ma,so,tien,ngay,co\n");
-        for i in 0..(CHUNK_ROWS * 3 + 500) {
+        const ROWS: usize = 50_000;
+        assert!(ROWS > CHUNK_ROWS * 3);
+        for i in 0..ROWS {
             let ma = if i % 9_999 == 7 { format!("K{}", i / 3) } else { format!("K{i}") };
             let so = if i % 4_001 == 0 { "x".to_string() } else { (i % 100).to_string() };
             let row = if i % 12_345 == 1 { ",,,,\n".to_string() } else { format!("{ma},{so},1,01/07/2025,true\n") };
