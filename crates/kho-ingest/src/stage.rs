@@ -618,11 +618,6 @@ pub fn stage_csv(
     let arrow = Arc::new(arrow_schema(&columns));
     let parquet_path = dir.join("data.parquet");
     let file = File::create(&parquet_path).map_err(|e| io_err("creating the Parquet file", e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(128 * 1024))
-        .build();
-    let writer = ArrowWriter::try_new(file, arrow.clone(), Some(props)).map_err(|e| io_err("Parquet", e))?;
     let quarantine_path = dir.join("quarantine.csv");
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
     let shared = CleanShared { spelling_off: columns.iter().map(|_| AtomicBool::new(false)).collect() };
@@ -665,16 +660,26 @@ pub fn stage_csv(
         }
         drop(done_tx);
         let parquet = s.spawn(move || -> Result<(), ReadError> {
-            let mut writer = writer;
-            let mut any = false;
+            let mut file = Some(file);
+            let mut writer: Option<ArrowWriter<File>> = None;
             for batch in batch_rx {
-                writer.write(&batch).map_err(|e| io_err("writing Parquet", e))?;
-                any = true;
+                let w = match (writer.as_mut(), file.take()) {
+                    (Some(w), _) => w,
+                    (None, Some(f)) => writer.insert(parquet_writer(f, &batch)?),
+                    (None, None) => return Err(io_err("writing Parquet", "no file")),
+                };
+                w.write(&batch).map_err(|e| io_err("writing Parquet", e))?;
             }
-            if !any {
+            let writer = match (writer, file) {
+                (Some(w), _) => w,
                 // A file with no valid row still gets its columns.
-                writer.write(&empty).map_err(|e| io_err("writing Parquet", e))?;
-            }
+                (None, Some(f)) => {
+                    let mut w = parquet_writer(f, &empty)?;
+                    w.write(&empty).map_err(|e| io_err("writing Parquet", e))?;
+                    w
+                }
+                (None, None) => return Err(io_err("writing Parquet", "no file")),
+            };
             writer.close().map_err(|e| io_err("closing Parquet", e))?;
             Ok(())
         });
@@ -733,6 +738,45 @@ pub fn stage_csv(
         quarantined,
         keys,
     })
+}
+
+/// A Parquet writer for batches like `first` (the first valid rows). Columns whose values there
+/// are mostly distinct (names, identifiers, amounts) are written without a dictionary: building
+/// one for them costs more time than anything else in writing, and Parquet drops it anyway once
+/// it outgrows its page. Codes, categories and dates keep theirs.
+fn parquet_writer(file: File, first: &RecordBatch) -> Result<ArrowWriter<File>, ReadError> {
+    let mut props =
+        WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(128 * 1024));
+    let rows = first.num_rows();
+    for (field, col) in first.schema().fields().iter().zip(first.columns()) {
+        if rows >= 1_000 && distinct_values(col.as_ref()) * 4 > rows {
+            props = props.set_column_dictionary_enabled(field.name().as_str().into(), false);
+        }
+    }
+    ArrowWriter::try_new(file, first.schema(), Some(props.build())).map_err(|e| io_err("Parquet", e))
+}
+
+/// How many distinct non-null values an array holds (by hash).
+fn distinct_values(col: &dyn Array) -> usize {
+    let mut seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<crate::Premixed>> = Default::default();
+    let any = col.as_any();
+    for i in (0..col.len()).filter(|i| col.is_valid(*i)) {
+        let h = if let Some(a) = any.downcast_ref::<StringArray>() {
+            crate::hash64(a.value(i).as_bytes())
+        } else if let Some(a) = any.downcast_ref::<Int64Array>() {
+            crate::hash64(&a.value(i).to_le_bytes())
+        } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+            crate::hash64(&a.value(i).to_le_bytes())
+        } else if let Some(a) = any.downcast_ref::<Date32Array>() {
+            crate::hash64(&a.value(i).to_le_bytes())
+        } else if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
+            crate::hash64(&a.value(i).to_le_bytes())
+        } else {
+            return 0;
+        };
+        seen.insert(h);
+    }
+    seen.len()
 }
 
 /// The in-order half of staging: key comparisons, the report, the quarantine, the key index
