@@ -741,12 +741,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Staging a large file allocates chunk buffers on some threads and frees them on others.
-/// glibc's default of up to eight arenas per core then keeps freed memory in each thread's
-/// arena, which shows as tens of megabytes of resident memory that nothing uses; two arenas are
-/// enough for kho's few busy threads.
+/// `kho import` is a batch job that stages a large file: chunk buffers are allocated on some
+/// threads and freed on others, and glibc's default of up to eight arenas per core keeps freed
+/// memory in each thread's arena, tens of megabytes that nothing uses. Two arenas are enough for
+/// its few busy threads. The server keeps the default: many request threads allocating at once
+/// would queue on fewer arenas.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
+fn tune_allocator_for_batch() {
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
     // exists, and M_ARENA_MAX takes any positive count.
     unsafe {
@@ -755,10 +756,13 @@ fn tune_allocator() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
+fn tune_allocator_for_batch() {}
 
 fn main() {
-    tune_allocator();
+    let cli = Cli::parse();
+    if matches!(cli.command, Command::Import { .. }) {
+        tune_allocator_for_batch();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(err) => {
@@ -766,11 +770,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    runtime.block_on(main_async());
+    runtime.block_on(main_async(cli));
 }
 
-async fn main_async() {
-    let cli = Cli::parse();
+async fn main_async(cli: Cli) {
     match run(cli).await {
         Ok(code) => std::process::exit(code),
         Err(err) => {
