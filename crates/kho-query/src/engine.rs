@@ -109,8 +109,7 @@ impl QueryEngine {
     }
 
     /// A version as a DataFusion table: from memory once it is loaded there, else scanned from
-    /// its Parquet object. The first read of a version that fits the cache starts loading it in
-    /// the background, so no query waits for the load.
+    /// its Parquet object (see [`QueryEngine::load_after_use`] for when it is loaded).
     pub(crate) async fn table(&self, key: &str) -> Result<Arc<dyn TableProvider>> {
         let slot = {
             let mut cache = self.cache.lock().map_err(|_| Error::internal("query cache poisoned"))?;
@@ -147,10 +146,26 @@ impl QueryEngine {
             })
             .await?
             .clone();
-        if !slot.loading.swap(true, Ordering::AcqRel) {
-            self.start_loading(key, slot, parquet.clone()).await?;
-        }
         Ok(parquet)
+    }
+
+    /// After a query on a version has answered, start loading the version into memory in the
+    /// background if it is not there yet. Not while the query runs: on a small server the load
+    /// would take the cores that first query needs, and no query waits for a load.
+    pub(crate) async fn load_after_use(&self, key: &str) {
+        let slot = match self.cache.lock() {
+            Ok(cache) => cache.slots.get(key).cloned(),
+            Err(_) => None,
+        };
+        let Some(slot) = slot.filter(|s| s.memory.get().is_none()) else { return };
+        let Some(parquet) = slot.parquet.get().cloned() else { return };
+        if !slot.loading.swap(true, Ordering::AcqRel)
+            && let Err(e) = self.start_loading(key, slot.clone(), parquet).await
+        {
+            // The version stays readable from Parquet; a later query tries again.
+            tracing::warn!(key, error = %e, "could not start loading a version into memory");
+            slot.loading.store(false, Ordering::Release);
+        }
     }
 
     /// Load a version into memory in the background if it fits the cache. Compressed,

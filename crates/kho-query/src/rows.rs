@@ -515,6 +515,7 @@ impl QueryEngine {
         let recs = records(&projected)?;
         let out_schema =
             Schema::new(fields.iter().filter_map(|n| schema.field_with_name(n).ok().cloned()).collect::<Vec<Field>>());
+        self.load_after_use(&source.key).await;
         Ok(Page { fields: fields_of(&out_schema), records: recs, total, next })
     }
 
@@ -587,7 +588,9 @@ impl QueryEngine {
         let df = df.limit(0, Some(limit)).map_err(df_err)?;
         let out_schema: Arc<Schema> = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(df_err)?;
-        Ok(Page { fields: fields_of(&out_schema), records: records(&batches)?, total: None, next: None })
+        let recs = records(&batches)?;
+        self.load_after_use(&source.key).await;
+        Ok(Page { fields: fields_of(&out_schema), records: recs, total: None, next: None })
     }
 }
 
@@ -633,6 +636,7 @@ impl QueryEngine {
                 }
             }
         }
+        self.load_after_use(&source.key).await;
         Ok(out)
     }
 }

@@ -165,6 +165,9 @@ impl QueryEngine {
             )
         })??;
         let truncated = batches.iter().map(|b| b.num_rows()).sum::<usize>() > max_rows;
+        for (_, source) in tables {
+            self.load_after_use(&source.key).await;
+        }
         Ok(SqlResult {
             fields: fields_of(&schema),
             records: records(&first_rows(&batches, max_rows))?,
