@@ -2,8 +2,9 @@
 //! pyarrow and DataFusion read directly), the invalid rows as a quarantine CSV the steward can
 //! fix and upload again, and a key index to tell what changed since the previous version.
 //!
-//! Rows are converted and written in batches, so memory stays bounded by the batch size and
-//! the key index, whatever the file's size.
+//! Rows are checked and written in chunks on several threads (see [`stage_csv`]), so memory
+//! stays bounded by the chunks in flight and the table of keys met, whatever the file's size;
+//! the key index itself is written to disk in sorted runs (see [`crate::keys`]).
 
 use std::collections::HashMap;
 use std::fs::File;

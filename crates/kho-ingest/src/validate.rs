@@ -103,18 +103,7 @@ pub enum Cell {
 
 impl PartialOrd for Cell {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        use Cell::*;
-        match (self, other) {
-            (Int(a), Int(b)) => a.partial_cmp(b),
-            (Num(a), Num(b)) => a.partial_cmp(b),
-            (Int(a), Num(b)) => (*a as f64).partial_cmp(b),
-            (Num(a), Int(b)) => a.partial_cmp(&(*b as f64)),
-            (Bool(a), Bool(b)) => a.partial_cmp(b),
-            (Date(a), Date(b)) => a.partial_cmp(b),
-            (DateTime(a), DateTime(b)) => a.partial_cmp(b),
-            (Text(a), Text(b)) => a.partial_cmp(b),
-            _ => None,
-        }
+        self.as_cell_ref().partial_cmp(&other.as_cell_ref())
     }
 }
 
