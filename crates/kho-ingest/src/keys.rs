@@ -278,6 +278,33 @@ impl Iterator for EntryReader {
     }
 }
 
+/// Whether the file at `path` is a key index built on the key fields `names`.
+pub fn is_index_for(path: &Path, names: &[String]) -> Result<bool, ReadError> {
+    Ok(path.exists() && EntryReader::open(path, names)?.is_some())
+}
+
+/// What the version indexed at `new` changed compared with the one indexed at `old` (none: the
+/// first version), the new index being built on `names`. An old index that could not be built
+/// on them (its version lacks the key's columns, so it was indexed by row) counts every new row
+/// as added and every old one as removed.
+pub fn diff_files(new: &Path, old: Option<&Path>, names: &[String]) -> Result<Diff, ReadError> {
+    let keyed = !names.is_empty();
+    let Some(new_index) = EntryReader::open(new, names)? else { return Ok(Diff::default()) };
+    let Some(old) = old else { return diff(new_index, None, keyed) };
+    if let Some(old_index) = EntryReader::open(old, names)? {
+        return diff(new_index, Some(old_index), keyed);
+    }
+    let count = |r: EntryReader, keyed: bool| -> Result<u64, ReadError> {
+        r.map(|e| e.map(|(_, n)| if keyed { 1 } else { n })).sum()
+    };
+    let added = count(new_index, keyed)?;
+    let removed = match EntryReader::open(old, &[])? {
+        Some(r) => count(r, false)?,
+        None => 0,
+    };
+    Ok(Diff { added, removed, changed: 0 })
+}
+
 /// What the version indexed by `new` changed compared with the one indexed by `old` (none: the
 /// first version), both built on the same key fields (`keyed` when there are some).
 pub fn diff(new: EntryReader, old: Option<EntryReader>, keyed: bool) -> Result<Diff, ReadError> {

@@ -626,7 +626,6 @@ pub fn stage_csv(
     let mut merge = Merge {
         validator,
         rules: rules.clone(),
-        headers: source.headers.len(),
         header_record: source.headers.clone(),
         file_bytes: source.byte_len(),
         keys: KeyFileWriter::new(&dir.join(KEYS_FILE), &key_names),
@@ -758,25 +757,15 @@ fn parquet_writer(file: File, first: &RecordBatch) -> Result<ArrowWriter<File>, 
     ArrowWriter::try_new(file, first.schema(), Some(props.build())).map_err(|e| io_err("Parquet", e))
 }
 
-/// How many distinct non-null values an array holds (by hash).
+/// How many distinct non-null values an array holds (by the hash of each cell's canonical
+/// bytes, as for the key index).
 fn distinct_values(col: &dyn Array) -> usize {
     let mut seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<crate::Premixed>> = Default::default();
-    let any = col.as_any();
-    for i in (0..col.len()).filter(|i| col.is_valid(*i)) {
-        let h = if let Some(a) = any.downcast_ref::<StringArray>() {
-            crate::hash64(a.value(i).as_bytes())
-        } else if let Some(a) = any.downcast_ref::<Int64Array>() {
-            crate::hash64(&a.value(i).to_le_bytes())
-        } else if let Some(a) = any.downcast_ref::<Float64Array>() {
-            crate::hash64(&a.value(i).to_le_bytes())
-        } else if let Some(a) = any.downcast_ref::<Date32Array>() {
-            crate::hash64(&a.value(i).to_le_bytes())
-        } else if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
-            crate::hash64(&a.value(i).to_le_bytes())
-        } else {
-            return 0;
-        };
-        seen.insert(h);
+    let mut buf = Vec::new();
+    for cell in (0..col.len()).filter_map(|i| cell_at(col, i)) {
+        buf.clear();
+        cell_bytes(Some(&cell.as_cell_ref()), &mut buf);
+        seen.insert(crate::hash64(&buf));
     }
     seen.len()
 }
@@ -786,7 +775,6 @@ fn distinct_values(col: &dyn Array) -> usize {
 struct Merge<'a> {
     validator: Validator,
     rules: Arc<Rules>,
-    headers: usize,
     header_record: Vec<String>,
     file_bytes: Option<u64>,
     keys: KeyFileWriter,
@@ -845,7 +833,8 @@ impl Merge<'_> {
             if let Some(w) = self.quarantine.as_mut() {
                 // Cut or padded to the header, as the steward will fix it and upload it again.
                 let (bytes, ranges) = c.raw.row(r);
-                let fields = ranges.map(|at| &bytes[at]).chain(std::iter::repeat(&b""[..])).take(self.headers);
+                let fields =
+                    ranges.map(|at| &bytes[at]).chain(std::iter::repeat(&b""[..])).take(self.header_record.len());
                 let joined = messages.join("; ");
                 w.write_record(fields.chain(std::iter::once(joined.as_bytes())))
                     .map_err(|e| io_err("quarantine", e))?;

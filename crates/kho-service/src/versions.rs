@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use kho_core::model::{Dataset, Resource, ResourceVersion, Upload};
 use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
-use kho_ingest::keys::{self, Diff, EntryReader};
+use kho_ingest::keys;
 use kho_ingest::read::ReadError;
 use kho_ingest::{Validator, stage};
 use sha2::{Digest, Sha256};
@@ -25,6 +25,13 @@ use crate::{Ctx, Kho};
 fn read_error(e: ReadError) -> Error {
     let path = e.line.map_or("file".to_string(), |l| format!("file:line {l}"));
     Error::new(ErrorCode::InvalidFile, e.to_string()).with_details(vec![Detail::new(path, e.message_vi.clone())])
+}
+
+/// Run file work (checking, indexing) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, ReadError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::internal(format!("file task: {e}")))?.map_err(read_error)
 }
 
 fn find_resource<'a>(d: &'a Dataset, name: &str) -> Result<&'a Resource> {
@@ -42,6 +49,24 @@ fn schema_hash(schema: &serde_json::Value) -> String {
 impl Kho {
     fn staging_dir(&self, upload_id: &str) -> PathBuf {
         self.config.upload_dir.join(upload_id)
+    }
+
+    /// The key index of a stored version by the key fields `names`, fetched into `staging`:
+    /// the one kept beside its data, or, for a version stored without one or under another
+    /// key, one built from its Parquet file.
+    async fn previous_key_index(&self, v: &ResourceVersion, names: &[String], staging: &Path) -> Result<PathBuf> {
+        let folder = v.object_key.rsplit_once('/').map_or("", |(f, _)| f);
+        let keys_key = format!("{folder}/{}", stage::KEYS_FILE);
+        if self.blobs.list(folder).await?.contains(&keys_key) {
+            let path = self.fetch_object(&keys_key, &staging.join("previous-keys.bin")).await?;
+            let (p, n) = (path.clone(), names.to_vec());
+            if blocking(move || keys::is_index_for(&p, &n)).await? {
+                return Ok(path);
+            }
+        }
+        let file = self.fetch_object(&v.object_key, &staging.join("previous.parquet")).await?;
+        let (names, out) = (names.to_vec(), staging.join("previous-rebuilt.bin"));
+        blocking(move || stage::key_file_of(&file, &names, &out).map(|_| out)).await
     }
 
     /// Check the file at `path` against the table and stage it for publishing.
@@ -189,72 +214,25 @@ impl Kho {
         // kept beside the data (written when each file was checked), or, for a version stored
         // without one or under another key, from its Parquet file.
         let key_names = Validator::new(&schema, &[], Arc::new(kho_ingest::References::default())).key_names();
-        let staged_keys = staging.join(stage::KEYS_FILE);
-        // The previous version's index, fetched beside its data when it has one.
-        let previous_keys = match &previous {
-            None => None,
-            Some(p) => {
-                let folder = p.object_key.rsplit_once('/').map_or("", |(f, _)| f);
-                let keys_key = format!("{folder}/{}", stage::KEYS_FILE);
-                if self.blobs.list(folder).await?.contains(&keys_key) {
-                    Some(self.fetch_object(&keys_key, &staging.join("previous-keys.bin")).await?)
-                } else {
-                    None
-                }
-            }
-        };
-        let usable = |path: &Path, names: &[String]| -> std::result::Result<bool, ReadError> {
-            Ok(path.exists() && EntryReader::open(path, names)?.is_some())
-        };
         // The new version's index was written when the file was checked; rebuilt from its
         // Parquet file if the table's key has changed since.
-        let names = key_names.clone();
-        let (staged_keys, staged_parquet) = (staged_keys.clone(), staging.join("data.parquet"));
-        let new_keys = tokio::task::spawn_blocking(move || -> std::result::Result<PathBuf, ReadError> {
-            if usable(&staged_keys, &names)? {
+        let (names, staged_keys) = (key_names.clone(), staging.join(stage::KEYS_FILE));
+        let (staged_parquet, rebuilt) = (staging.join("data.parquet"), staging.join("keys-rebuilt.bin"));
+        let new_keys = blocking(move || {
+            if keys::is_index_for(&staged_keys, &names)? {
                 return Ok(staged_keys);
             }
-            let rebuilt = staged_keys.with_file_name("keys-rebuilt.bin");
             stage::key_file_of(&staged_parquet, &names, &rebuilt)?;
             Ok(rebuilt)
         })
-        .await
-        .map_err(|e| Error::internal(format!("diff task: {e}")))?
-        .map_err(read_error)?;
-        let old_keys = match (&previous, previous_keys) {
-            (None, _) => None,
-            (Some(_), Some(path)) if usable(&path, &key_names).map_err(read_error)? => Some(path),
-            (Some(p), _) => {
-                // Stored without an index, or under another key: read its Parquet file.
-                let file = self.fetch_object(&p.object_key, &staging.join("previous.parquet")).await?;
-                let (names, out) = (key_names.clone(), staging.join("previous-rebuilt.bin"));
-                let path = tokio::task::spawn_blocking(move || stage::key_file_of(&file, &names, &out).map(|_| out))
-                    .await
-                    .map_err(|e| Error::internal(format!("diff task: {e}")))?
-                    .map_err(read_error)?;
-                Some(path)
-            }
+        .await?;
+        let old_keys = match &previous {
+            None => None,
+            Some(p) => Some(self.previous_key_index(p, &key_names, &staging).await?),
         };
         // Both indexes are read in step, whatever the number of rows.
-        let (names, new_path, previous_rows) = (key_names.clone(), new_keys.clone(), previous.as_ref().map(|p| p.rows));
-        let diff = tokio::task::spawn_blocking(move || -> std::result::Result<Diff, ReadError> {
-            let keyed = !names.is_empty();
-            let Some(new) = EntryReader::open(&new_path, &names)? else { return Ok(Diff::default()) };
-            match old_keys {
-                None => keys::diff(new, None, keyed),
-                Some(old_path) => match EntryReader::open(&old_path, &names)? {
-                    Some(old) => keys::diff(new, Some(old), keyed),
-                    // The previous version lacks the key's columns: every row is new.
-                    None => {
-                        let added = EntryReader::open(&new_path, &names)?.map_or(0, |r| r.count() as u64);
-                        Ok(Diff { added, removed: previous_rows.unwrap_or(0).max(0) as u64, changed: 0 })
-                    }
-                },
-            }
-        })
-        .await
-        .map_err(|e| Error::internal(format!("diff task: {e}")))?
-        .map_err(read_error)?;
+        let (names, new_path) = (key_names.clone(), new_keys.clone());
+        let diff = blocking(move || keys::diff_files(&new_path, old_keys.as_deref(), &names)).await?;
 
         let prefix = kho_storage::version_prefix(&d.id, &r.id, version);
         let object_key = format!("{prefix}/data.parquet");
