@@ -289,38 +289,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parquet_becomes_csv_and_nested_columns_are_refused() {
+    fn parquet_in_any_codec_becomes_csv_and_nested_columns_are_refused() {
         use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, ListArray, StringArray};
         use arrow::datatypes::Int32Type;
+        use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
         use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, cols: Vec<(&str, ArrayRef)>| {
+        let write_with = |name: &str, cols: Vec<(&str, ArrayRef)>, codec: Compression| {
             let batch = arrow::record_batch::RecordBatch::try_from_iter(cols).unwrap();
             let path = dir.path().join(name);
-            let mut w =
-                parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
-                    .unwrap();
+            let props = parquet::file::properties::WriterProperties::builder().set_compression(codec).build();
+            let mut w = parquet::arrow::ArrowWriter::try_new(
+                std::fs::File::create(&path).unwrap(),
+                batch.schema(),
+                Some(props),
+            )
+            .unwrap();
             w.write(&batch).unwrap();
             w.close().unwrap();
             path
         };
-        let flat = write(
-            "a.parquet",
-            vec![
-                ("ma_tinh", Arc::new(StringArray::from(vec![Some("01"), None])) as ArrayRef),
-                ("dan_so", Arc::new(Int64Array::from(vec![8_718_000, 555_809])) as ArrayRef),
-                ("dien_tich", Arc::new(Float64Array::from(vec![3359.8, 6700.4])) as ArrayRef),
-                ("ngay", Arc::new(Date32Array::from(vec![19723, 19724])) as ArrayRef),
-            ],
-        );
-        assert_eq!(detect(&flat).unwrap(), Format::Parquet);
+        let write = |name: &str, cols| write_with(name, cols, Compression::UNCOMPRESSED);
+        // Tools write different codecs by default (pyarrow and DuckDB Snappy, polars ZSTD): all read.
         let out = dir.path().join("a.csv");
-        let (csv, offset) = as_csv(&flat, &SheetOptions::default(), &out).unwrap();
-        assert_eq!(offset, 0);
-        assert_eq!(
-            std::fs::read_to_string(csv).unwrap(),
-            "ma_tinh,dan_so,dien_tich,ngay\n01,8718000,3359.8,2024-01-01\n,555809,6700.4,2024-01-02\n"
-        );
+        for codec in [
+            Compression::UNCOMPRESSED,
+            Compression::SNAPPY,
+            Compression::LZ4_RAW,
+            Compression::ZSTD(ZstdLevel::default()),
+            Compression::GZIP(GzipLevel::default()),
+            Compression::BROTLI(BrotliLevel::default()),
+        ] {
+            let flat = write_with(
+                "a.parquet",
+                vec![
+                    ("ma_tinh", Arc::new(StringArray::from(vec![Some("01"), None])) as ArrayRef),
+                    ("dan_so", Arc::new(Int64Array::from(vec![8_718_000, 555_809])) as ArrayRef),
+                    ("dien_tich", Arc::new(Float64Array::from(vec![3359.8, 6700.4])) as ArrayRef),
+                    ("ngay", Arc::new(Date32Array::from(vec![19723, 19724])) as ArrayRef),
+                ],
+                codec,
+            );
+            assert_eq!(detect(&flat).unwrap(), Format::Parquet);
+            let (csv, offset) = as_csv(&flat, &SheetOptions::default(), &out).unwrap();
+            assert_eq!(offset, 0);
+            assert_eq!(
+                std::fs::read_to_string(csv).unwrap(),
+                "ma_tinh,dan_so,dien_tich,ngay\n01,8718000,3359.8,2024-01-01\n,555809,6700.4,2024-01-02\n",
+                "{codec}"
+            );
+        }
         let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
         let nested = write("b.parquet", vec![("ds", Arc::new(list) as ArrayRef)]);
         let e = as_csv(&nested, &SheetOptions::default(), &out).unwrap_err();

@@ -10,6 +10,7 @@ use std::time::Instant;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
@@ -153,7 +154,9 @@ impl QueryEngine {
         let max_rows = self.limits.sql_max_rows;
         let run = async {
             let df = ctx.sql_with_options(sql, options).await.map_err(df_err)?;
-            let df = df.limit(0, Some(max_rows + 1)).map_err(df_err)?;
+            // EXPLAIN ANALYZE must stay the root of its plan, and an explanation is a few rows.
+            let explains = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+            let df = if explains { df } else { df.limit(0, Some(max_rows + 1)).map_err(df_err)? };
             let schema = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.map_err(df_err)?;
             Ok::<_, Error>((schema, batches))

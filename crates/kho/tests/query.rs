@@ -304,6 +304,18 @@ async fn sql_reads_only_what_the_caller_may_read_within_limits() {
     let r = sql(&steward, r#"SELECT ma FROM "ho-kinh-doanh"."ho@1""#).await;
     assert_eq!((r.body["records"].as_array().unwrap().len(), &r.body["truncated"]), (500, &json!(true)));
 
+    // A plan can be explained, and explained with the figures of a real run.
+    for statement in [
+        r#"EXPLAIN SELECT tinh, count(*) FROM "ho-kinh-doanh" GROUP BY tinh"#,
+        r#"EXPLAIN ANALYZE SELECT tinh, count(*) FROM "ho-kinh-doanh" GROUP BY tinh"#,
+    ] {
+        let r = sql(&steward, statement).await;
+        assert_eq!(r.status, StatusCode::OK, "{statement}: {}", r.text);
+        let plan = r.body["records"].to_string();
+        assert!(plan.contains("AggregateExec"), "{statement}: {plan}");
+        assert_eq!(plan.contains("output_rows"), statement.contains("ANALYZE"), "{plan}");
+    }
+
     // Statements that write are refused before they run, and nothing changes.
     for statement in [
         r#"INSERT INTO "ho-kinh-doanh".ho VALUES ('x')"#,
