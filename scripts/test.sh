@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "installing test tools (Chromium, playwright-core, schemathesis, duckdb) where missing"
+step "installing test tools (Chromium, playwright-core, schemathesis, duckdb, ckanapi) where missing"
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
@@ -18,6 +18,9 @@ if ! command -v schemathesis >/dev/null 2>&1; then
 fi
 if ! python3 -c "import duckdb" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check duckdb
+fi
+if ! python3 -c "import ckanapi" >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check ckanapi
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
@@ -37,6 +40,9 @@ step "browser tests (headless Chromium)"
 cargo build -p kho --quiet
 (cd tests/browser && npm test) 2>&1 | tee "$logs/browser.log"
 
+step "CKAN API with the ckanapi client"
+scripts/ckan-compat.sh 2>&1 | tee "$logs/ckan.log"
+
 step "schemathesis against /openapi.json (fails on any 5xx)"
 scripts/schemathesis.sh 25 2>&1 | tee "$logs/schemathesis.log"
 
@@ -46,6 +52,7 @@ rust_failed=$(grep -o '[0-9]* failed' "$logs/cargo.log" | awk '{s+=$1} END {prin
 browser_passed=$(awk '/^# pass/ {print $3}' "$logs/browser.log")
 browser_failed=$(awk '/^# fail/ {print $3}' "$logs/browser.log")
 fuzz_ops=$(grep -o 'Tested: [0-9]*' "$logs/schemathesis.log" | awk '{s+=$2} END {print s+0}')
+ckan_checks=$(grep -c '^ok ' "$logs/ckan.log" || true)
 echo
-echo "Rust: $rust_passed passed; browser: $browser_passed passed; schemathesis: $fuzz_ops operations without a server error"
-echo "tests: $((rust_passed + browser_passed + fuzz_ops)) passed, $((rust_failed + browser_failed)) failed"
+echo "Rust: $rust_passed passed; browser: $browser_passed passed; ckanapi: $ckan_checks checks; schemathesis: $fuzz_ops operations without a server error"
+echo "tests: $((rust_passed + browser_passed + ckan_checks + fuzz_ops)) passed, $((rust_failed + browser_failed)) failed"

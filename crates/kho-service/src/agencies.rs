@@ -114,7 +114,12 @@ impl Kho {
         let event = ctx
             .event("agency.update", "agency", id.to_string())
             .detail(serde_json::json!({"code": new.code, "name": new.name}));
-        self.store.update_agency(id, &new, event).await
+        let agency = self.store.update_agency(id, &new, event).await?;
+        // Datasets are found by their owner's name too.
+        if let Err(e) = self.rebuild_search().await {
+            tracing::warn!(error = %e, "could not update the search index");
+        }
+        Ok(agency)
     }
 
     pub async fn list_admin_units(&self, filter: &AdminUnitFilter) -> Result<(Vec<AdminUnit>, i64)> {

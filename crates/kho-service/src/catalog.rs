@@ -30,7 +30,7 @@ pub struct DatasetQuery {
 }
 
 impl Kho {
-    fn visibility(p: &Principal) -> Visibility {
+    pub(crate) fn visibility(p: &Principal) -> Visibility {
         match p {
             Principal::Anonymous => Visibility::OpenOnly,
             Principal::Member(m) if m.role == kho_core::model::Role::Admin => Visibility::All,
@@ -187,6 +187,7 @@ impl Kho {
         let event =
             ctx.event("dataset.create", "dataset", &dataset.id).detail(serde_json::json!({"slug": dataset.input.slug}));
         self.store.save_dataset(&dataset, SaveMode::Create, "create", event).await?;
+        self.reindex(&dataset.id).await;
         Ok(dataset)
     }
 
@@ -256,6 +257,7 @@ impl Kho {
         d.modified_at = OffsetDateTime::now_utc();
         let event = ctx.event("dataset.update", "dataset", &d.id).detail(serde_json::json!({"revision": d.revision}));
         self.store.save_dataset(&d, SaveMode::Update { expected_revision: previous }, "update", event).await?;
+        self.reindex(&d.id).await;
         Ok(d)
     }
 
@@ -266,7 +268,9 @@ impl Kho {
         d.revision += 1;
         d.modified_at = OffsetDateTime::now_utc();
         let event = ctx.event("dataset.delete", "dataset", &d.id);
-        self.store.save_dataset(&d, SaveMode::Delete { expected_revision: previous }, "delete", event).await
+        self.store.save_dataset(&d, SaveMode::Delete { expected_revision: previous }, "delete", event).await?;
+        self.reindex(&d.id).await;
+        Ok(())
     }
 
     /// Create or replace the resource named `input.name`.
@@ -305,6 +309,7 @@ impl Kho {
             .event(&format!("dataset.{change}"), "dataset", &d.id)
             .detail(serde_json::json!({"revision": d.revision}));
         self.store.save_dataset(&d, SaveMode::Update { expected_revision: previous }, change, event).await?;
+        self.reindex(&d.id).await;
         Ok(d)
     }
 
@@ -321,6 +326,7 @@ impl Kho {
         let event =
             ctx.event("dataset.resource_delete", "dataset", &d.id).detail(serde_json::json!({"resource": name}));
         self.store.save_dataset(&d, SaveMode::Update { expected_revision: previous }, "resource_delete", event).await?;
+        self.reindex(&d.id).await;
         Ok(d)
     }
 

@@ -12,6 +12,7 @@ pub mod dictionary;
 pub mod ingest;
 pub mod quality;
 pub mod query;
+pub mod search;
 pub mod users;
 pub mod versions;
 
@@ -57,6 +58,8 @@ pub struct Kho {
     pub config: Arc<ServiceConfig>,
     /// Rows queries and SQL over published versions.
     pub query: Arc<kho_query::QueryEngine>,
+    /// Full-text and faceted search over the catalog, kept in step with it.
+    pub search: Arc<kho_search::SearchIndex>,
     /// Publishes are serialised so that version numbers never collide and none is lost.
     publish_lock: Arc<tokio::sync::Mutex<()>>,
     /// Administrative codes and the crosswalk for validators: loaded once, they only change
@@ -75,6 +78,7 @@ impl Kho {
             store,
             blobs,
             query,
+            search: Arc::new(kho_search::SearchIndex::new()?),
             config: Arc::new(config),
             references: Arc::default(),
             publish_lock: Arc::default(),

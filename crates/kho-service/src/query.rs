@@ -158,7 +158,17 @@ impl Kho {
             }
             None => {
                 let (slug, version) = split_version(&t.table)?;
-                let d = self.store.dataset(slug).await?.ok_or_else(not_found)?;
+                let d = match self.store.dataset(slug).await? {
+                    Some(d) => d,
+                    // A table may also be named by its id, as CKAN's datastore_search_sql does.
+                    None => {
+                        let (d, r) = self.resource_by_id(ctx, slug).await.map_err(|_| not_found())?;
+                        return self
+                            .version_for_read(ctx, &d.id, &r.input.name, version)
+                            .await
+                            .map_err(|e| if e.code == ErrorCode::NotFound { not_found() } else { e });
+                    }
+                };
                 match d.resources.as_slice() {
                     [only] => (slug.to_string(), only.input.name.clone(), version),
                     _ => {

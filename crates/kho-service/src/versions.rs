@@ -283,6 +283,7 @@ impl Kho {
             return Err(e);
         }
         let _ = tokio::fs::remove_dir_all(&staging).await;
+        self.reindex(&d.id).await;
         Ok(v)
     }
 

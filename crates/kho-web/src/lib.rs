@@ -86,6 +86,7 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
     axum::Router::new()
         .merge(api_router)
         .merge(pages::routes())
+        .merge(api::ckan::routes())
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(spec))

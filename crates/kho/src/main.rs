@@ -322,6 +322,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         println!("  removed {orphans} object(s) left by an interrupted publish");
     }
     let demo_users = if demo { kho.load_demo().await.map_err(e)? } else { vec![] };
+    let indexed = kho.rebuild_search().await.map_err(e)?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is another program using it?)", cfg.listen))?;
@@ -333,6 +334,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .unwrap_or_default();
     println!("kho {} — {} (GSO {})", env!("CARGO_PKG_VERSION"), province, cfg.province_code);
     println!("  data folder: {}", cfg.data_dir.display());
+    println!("  search index: {indexed} dataset(s)");
     println!("  listening on http://{addr}  (ready in {} ms)", started.elapsed().as_millis());
     print_first_admin(&report);
     if !demo_users.is_empty() {

@@ -4,6 +4,7 @@ pub mod agencies;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod ckan;
 pub mod dictionary;
 pub mod ingest;
 pub mod quality;

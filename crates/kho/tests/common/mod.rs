@@ -148,7 +148,7 @@ impl Client {
         self.send_request(Method::POST, path, &[], |req| req.header("content-type", "text/csv").body(file)).await
     }
 
-    async fn send_request(
+    pub async fn send_request(
         &self,
         method: Method,
         path: &str,

@@ -1,0 +1,541 @@
+//! Full-text and faceted search over the catalog's datasets.
+//!
+//! Text is matched by tantivy (BM25 ranking) over fields folded with [`kho_core::text::fold`], so
+//! "ha noi", "HA NOI", "Hà Nội" and "Hoà"/"Hòa" find the same datasets; an unfolded copy of the
+//! title lets a query typed with the right diacritics rank its exact matches first. Filters,
+//! facets and sorting read a small summary of each dataset kept beside the index: a province's
+//! catalog is thousands of datasets, not millions, and counting facets over summaries in memory is
+//! simpler and faster than asking the index for each.
+//!
+//! The index lives in memory and is built from the metadata store at start-up; the service puts
+//! each change into it as the change is committed, so results follow the catalog without a
+//! restart. Nothing here knows HTTP or who the caller is beyond the [`Visibility`] it is given.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use kho_core::text::fold;
+use kho_core::{Error, Result};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TEXT, Value};
+use tantivy::tokenizer::TokenStream;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use time::OffsetDateTime;
+
+/// Longest query text looked at; the rest is ignored (a search box, not a document).
+pub const MAX_QUERY_CHARS: usize = 500;
+/// Most words of a query that take part in matching.
+pub const MAX_QUERY_TERMS: usize = 32;
+
+/// What the index knows of one dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchDoc {
+    pub id: String,
+    /// The slug (CKAN's `name`).
+    pub name: String,
+    pub title: String,
+    pub title_en: Option<String>,
+    pub description: String,
+    pub tags: Vec<String>,
+    /// Names and titles of the fields of its tables.
+    pub field_names: Vec<String>,
+    pub agency_code: String,
+    pub agency_name: String,
+    pub sector: Option<String>,
+    pub license: Option<String>,
+    pub frequency: String,
+    /// Download formats on offer (empty until a version is published).
+    pub formats: Vec<String>,
+    pub spatial: Option<String>,
+    pub access_level: String,
+    /// Agencies that may read it whatever its level: the owner and, for restricted data, the
+    /// agencies it is shared with.
+    pub reader_agencies: Vec<i64>,
+    pub created: OffsetDateTime,
+    pub modified: OffsetDateTime,
+    /// Downloads so far, for "most downloaded" ordering.
+    pub downloads: u64,
+    /// Ids of its tables.
+    pub resource_ids: Vec<String>,
+}
+
+/// Who is searching, as far as visibility goes (the policy decides; this only applies it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    OpenOnly,
+    /// A government user of this agency: open and shared data, and what the agency may read.
+    Agency(i64),
+}
+
+/// The fields that can filter and be counted as facets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Facet {
+    Agency,
+    Sector,
+    Tag,
+    Format,
+    License,
+    Frequency,
+    Spatial,
+}
+
+impl Facet {
+    pub const ALL: [Facet; 7] =
+        [Facet::Agency, Facet::Sector, Facet::Tag, Facet::Format, Facet::License, Facet::Frequency, Facet::Spatial];
+
+    fn values(self, d: &SearchDoc) -> Vec<&str> {
+        fn one(v: &Option<String>) -> Vec<&str> {
+            v.as_deref().filter(|s| !s.is_empty()).into_iter().collect()
+        }
+        match self {
+            Facet::Agency => vec![d.agency_code.as_str()],
+            Facet::Sector => one(&d.sector),
+            Facet::Tag => d.tags.iter().map(String::as_str).collect(),
+            Facet::Format => d.formats.iter().map(String::as_str).collect(),
+            Facet::License => one(&d.license),
+            Facet::Frequency => vec![d.frequency.as_str()],
+            Facet::Spatial => one(&d.spatial),
+        }
+    }
+}
+
+/// A date field that can be limited to a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateField {
+    Created,
+    Modified,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// The facet has this value (tags compare folded: "Dân số" = "dan so").
+    Is(Facet, String),
+    /// The facet does not have this value.
+    IsNot(Facet, String),
+    /// Bounds included; `None` is open.
+    Between(DateField, Option<OffsetDateTime>, Option<OffsetDateTime>),
+    /// By id or slug.
+    Dataset(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Best match first (newest first when there is no query text).
+    Relevance,
+    Modified,
+    Created,
+    Name,
+    Title,
+    Id,
+    Downloads,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub text: String,
+    pub filters: Vec<Filter>,
+    pub visibility: Visibility,
+    /// Keys in order, each ascending (`false`) or descending (`true`); ties end with the id.
+    pub sort: Vec<(SortKey, bool)>,
+    pub offset: usize,
+    pub limit: usize,
+    pub facets: Vec<Facet>,
+    /// Most values per facet; `None` for all.
+    pub facet_limit: Option<usize>,
+}
+
+impl Default for SearchQuery {
+    fn default() -> Self {
+        SearchQuery {
+            text: String::new(),
+            filters: vec![],
+            visibility: Visibility::OpenOnly,
+            sort: vec![(SortKey::Relevance, true)],
+            offset: 0,
+            limit: 10,
+            facets: vec![],
+            facet_limit: Some(50),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    pub total: usize,
+    pub hits: Vec<Arc<SearchDoc>>,
+    /// Per facet asked for: values with their counts, most frequent first (then by value).
+    pub facets: BTreeMap<Facet, Vec<(String, usize)>>,
+}
+
+struct Fields {
+    id: Field,
+    title: Field,
+    title_exact: Field,
+    tags: Field,
+    description: Field,
+    field_names: Field,
+    agency: Field,
+}
+
+/// Field weights: a word in the title says more about a dataset than one in its description.
+/// Picks one field of [`Fields`].
+type FieldOf = fn(&Fields) -> Field;
+
+const WEIGHTS: [(FieldOf, f32); 5] =
+    [(|f| f.title, 4.0), (|f| f.tags, 3.0), (|f| f.field_names, 1.5), (|f| f.agency, 1.5), (|f| f.description, 1.0)];
+
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    docs: RwLock<HashMap<String, Arc<SearchDoc>>>,
+}
+
+fn search_err(e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("search index: {e}"))
+}
+
+impl SearchIndex {
+    pub fn new() -> Result<SearchIndex> {
+        let mut s = Schema::builder();
+        let fields = Fields {
+            id: s.add_text_field("id", STRING | STORED | FAST),
+            title: s.add_text_field("title", TEXT),
+            title_exact: s.add_text_field("title_exact", TEXT),
+            tags: s.add_text_field("tags", TEXT),
+            description: s.add_text_field("description", TEXT),
+            field_names: s.add_text_field("field_names", TEXT),
+            agency: s.add_text_field("agency", TEXT),
+        };
+        let index = Index::create_in_ram(s.build());
+        // One indexing thread and a small arena: updates are one dataset at a time.
+        let writer = index.writer_with_num_threads(1, 15_000_000).map_err(search_err)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(search_err)?;
+        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), fields, docs: RwLock::default() })
+    }
+
+    /// Put datasets in (replacing any with the same id) and make them searchable.
+    pub fn upsert(&self, docs: impl IntoIterator<Item = SearchDoc>) -> Result<()> {
+        let mut writer = self.writer.lock().map_err(|_| search_err("writer poisoned"))?;
+        let mut added = Vec::new();
+        for d in docs {
+            writer.delete_term(Term::from_field_text(self.fields.id, &d.id));
+            writer.add_document(self.tantivy_doc(&d)).map_err(search_err)?;
+            added.push(d);
+        }
+        writer.commit().map_err(search_err)?;
+        // Summaries change after the index has the document, under the writer's lock: a search
+        // never sees a summary for a document the index does not have yet.
+        {
+            let mut map = self.docs.write().map_err(|_| search_err("summaries poisoned"))?;
+            for d in added {
+                map.insert(d.id.clone(), Arc::new(d));
+            }
+        }
+        self.reader.reload().map_err(search_err)
+    }
+
+    pub fn remove(&self, id: &str) -> Result<()> {
+        let mut writer = self.writer.lock().map_err(|_| search_err("writer poisoned"))?;
+        writer.delete_term(Term::from_field_text(self.fields.id, id));
+        writer.commit().map_err(search_err)?;
+        self.docs.write().map_err(|_| search_err("summaries poisoned"))?.remove(id);
+        self.reader.reload().map_err(search_err)
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.read().map(|d| d.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The dataset a table (resource) id belongs to.
+    pub fn dataset_of_resource(&self, resource_id: &str) -> Option<String> {
+        let docs = self.docs.read().ok()?;
+        docs.values().find(|d| d.resource_ids.iter().any(|r| r == resource_id)).map(|d| d.id.clone())
+    }
+
+    /// Count a download of a dataset (kept for ordering by downloads).
+    pub fn count_download(&self, id: &str) {
+        if let Ok(mut map) = self.docs.write()
+            && let Some(d) = map.get_mut(id)
+        {
+            let mut copy = (**d).clone();
+            copy.downloads += 1;
+            *d = Arc::new(copy);
+        }
+    }
+
+    fn tantivy_doc(&self, d: &SearchDoc) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, &d.id);
+        let title = match &d.title_en {
+            Some(en) => format!("{} {} {}", d.title, en, d.name.replace('-', " ")),
+            None => format!("{} {}", d.title, d.name.replace('-', " ")),
+        };
+        doc.add_text(f.title, fold(&title));
+        doc.add_text(f.title_exact, d.title.to_lowercase());
+        doc.add_text(f.tags, fold(&d.tags.join(" ; ")));
+        doc.add_text(f.description, fold(&d.description));
+        doc.add_text(f.field_names, fold(&d.field_names.join(" ").replace('_', " ")));
+        doc.add_text(f.agency, fold(&format!("{} {}", d.agency_name, d.agency_code.replace('-', " "))));
+        doc
+    }
+
+    /// The words of a query as the index holds them (folded, lower-case), at most
+    /// [`MAX_QUERY_TERMS`]. Operators and punctuation of any query language are just separators.
+    fn terms(&self, field: Field, text: &str) -> Result<Vec<String>> {
+        let text: String = text.chars().take(MAX_QUERY_CHARS).collect();
+        let mut analyzer = self.index.tokenizer_for_field(field).map_err(search_err)?;
+        let mut stream = analyzer.token_stream(&text);
+        let mut out: Vec<String> = Vec::new();
+        while let Some(t) = stream.next() {
+            if !out.contains(&t.text) {
+                out.push(t.text.clone());
+            }
+            if out.len() == MAX_QUERY_TERMS {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Scores of the datasets matching every word of `text`, by id; `None` when the text has no
+    /// words (everything matches).
+    fn text_scores(&self, text: &str) -> Result<Option<HashMap<String, f32>>> {
+        let f = &self.fields;
+        let words = self.terms(f.title, &fold(text))?;
+        if words.is_empty() {
+            return Ok(None);
+        }
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for w in &words {
+            let any_field: Vec<(Occur, Box<dyn Query>)> = WEIGHTS
+                .iter()
+                .map(|(field, weight)| {
+                    let q = TermQuery::new(Term::from_field_text(field(f), w), IndexRecordOption::WithFreqs);
+                    (Occur::Should, Box::new(BoostQuery::new(Box::new(q), *weight)) as Box<dyn Query>)
+                })
+                .collect();
+            must.push((Occur::Must, Box::new(BooleanQuery::new(any_field))));
+        }
+        // The title as typed, diacritics and all, adds to the score without being required.
+        for w in self.terms(f.title_exact, &text.to_lowercase())? {
+            let q = TermQuery::new(Term::from_field_text(f.title_exact, &w), IndexRecordOption::WithFreqs);
+            must.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), 2.0))));
+        }
+        let query = BooleanQuery::new(must);
+        let searcher = self.reader.searcher();
+        let n = (searcher.num_docs() as usize).max(1);
+        let top = searcher.search(&query, &TopDocs::with_limit(n).order_by_score()).map_err(search_err)?;
+        let mut out = HashMap::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address).map_err(search_err)?;
+            if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_str()) {
+                out.insert(id.to_string(), score);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
+        let scores = self.text_scores(&q.text)?;
+        let docs = self.docs.read().map_err(|_| search_err("summaries poisoned"))?;
+        let mut hits: Vec<(f32, &Arc<SearchDoc>)> = docs
+            .values()
+            .filter_map(|d| match &scores {
+                Some(s) => s.get(&d.id).map(|score| (*score, d)),
+                None => Some((0.0, d)),
+            })
+            .filter(|(_, d)| visible(d, q.visibility) && q.filters.iter().all(|f| passes(d, f)))
+            .collect();
+        let mut facets = BTreeMap::new();
+        for facet in &q.facets {
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for (_, d) in &hits {
+                for v in facet.values(d) {
+                    *counts.entry(v).or_default() += 1;
+                }
+            }
+            let mut counts: Vec<(String, usize)> = counts.into_iter().map(|(v, n)| (v.to_string(), n)).collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            if let Some(limit) = q.facet_limit {
+                counts.truncate(limit);
+            }
+            facets.insert(*facet, counts);
+        }
+        let total = hits.len();
+        let sort = q.sort.clone();
+        let has_text = scores.is_some();
+        hits.sort_by(|(sa, a), (sb, b)| {
+            for &(key, desc) in &sort {
+                let o = match key {
+                    SortKey::Relevance if has_text => sa.total_cmp(sb),
+                    SortKey::Relevance => a.modified.cmp(&b.modified),
+                    SortKey::Modified => a.modified.cmp(&b.modified),
+                    SortKey::Created => a.created.cmp(&b.created),
+                    SortKey::Name => a.name.cmp(&b.name),
+                    SortKey::Title => fold(&a.title).cmp(&fold(&b.title)),
+                    SortKey::Id => a.id.cmp(&b.id),
+                    SortKey::Downloads => a.downloads.cmp(&b.downloads),
+                };
+                let o = if desc { o.reverse() } else { o };
+                if o.is_ne() {
+                    return o;
+                }
+            }
+            a.id.cmp(&b.id)
+        });
+        let hits = hits.into_iter().skip(q.offset).take(q.limit).map(|(_, d)| d.clone()).collect();
+        Ok(SearchResult { total, hits, facets })
+    }
+}
+
+fn visible(d: &SearchDoc, v: Visibility) -> bool {
+    match v {
+        Visibility::All => true,
+        Visibility::OpenOnly => d.access_level == "open",
+        Visibility::Agency(a) => matches!(d.access_level.as_str(), "open" | "shared") || d.reader_agencies.contains(&a),
+    }
+}
+
+fn has_value(d: &SearchDoc, facet: Facet, value: &str) -> bool {
+    match facet {
+        Facet::Tag => {
+            let want = fold(value);
+            d.tags.iter().any(|t| fold(t) == want)
+        }
+        _ => facet.values(d).iter().any(|v| v.eq_ignore_ascii_case(value)),
+    }
+}
+
+fn passes(d: &SearchDoc, f: &Filter) -> bool {
+    match f {
+        Filter::Is(facet, v) => has_value(d, *facet, v),
+        Filter::IsNot(facet, v) => !has_value(d, *facet, v),
+        Filter::Between(field, from, to) => {
+            let t = match field {
+                DateField::Created => d.created,
+                DateField::Modified => d.modified,
+            };
+            from.is_none_or(|f| t >= f) && to.is_none_or(|u| t <= u)
+        }
+        Filter::Dataset(id) => &d.id == id || &d.name == id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn doc(id: &str, title: &str, tags: &[&str], agency: &str, access: &str) -> SearchDoc {
+        SearchDoc {
+            id: id.into(),
+            name: kho_core::text::slugify(title),
+            title: title.into(),
+            title_en: None,
+            description: format!("Mô tả của {title}"),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            field_names: vec!["ma_tinh".into(), "dan_so".into()],
+            agency_code: agency.into(),
+            agency_name: format!("Sở {agency}"),
+            sector: Some("dan-cu".into()),
+            license: Some("CC-BY-4.0".into()),
+            frequency: "annual".into(),
+            formats: vec!["CSV".into()],
+            spatial: None,
+            access_level: access.into(),
+            reader_agencies: vec![1],
+            created: datetime!(2025-01-01 0:00 UTC),
+            modified: datetime!(2025-06-01 0:00 UTC),
+            downloads: 0,
+            resource_ids: vec![format!("{id}-r")],
+        }
+    }
+
+    fn ids(r: &SearchResult) -> Vec<&str> {
+        r.hits.iter().map(|d| d.id.as_str()).collect()
+    }
+
+    fn index() -> SearchIndex {
+        let i = SearchIndex::new().unwrap();
+        i.upsert([
+            doc("a", "Dân số các tỉnh Hà Nội", &["dân số"], "so-noi-vu", "open"),
+            doc("b", "Khánh Hoà: cơ sở y tế", &["y tế"], "so-y-te", "open"),
+            doc("c", "Hộ nghèo theo xã", &["xã hội"], "so-noi-vu", "restricted"),
+            doc("d", "Ngân sách tỉnh", &["tài chính"], "so-tai-chinh", "shared"),
+        ])
+        .unwrap();
+        i
+    }
+
+    #[test]
+    fn words_match_with_or_without_diacritics_and_either_tone_placement() {
+        let i = index();
+        let find = |text: &str| {
+            let q = SearchQuery { text: text.into(), visibility: Visibility::All, ..Default::default() };
+            ids(&i.search(&q).unwrap()).into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        for text in ["ha noi", "Hà Nội", "HA NOI", "hà   NỘI"] {
+            assert_eq!(find(text), vec!["a"], "{text}");
+        }
+        assert_eq!(find("Khánh Hòa"), vec!["b"]);
+        assert_eq!(find("khanh hoa"), vec!["b"]);
+        // Every word must match; words in tags, field names and agency names count.
+        assert_eq!(find("ha noi y te"), Vec::<String>::new());
+        let all = find("dan so");
+        assert_eq!((all.len(), all[0].as_str()), (4, "a"), "field names match; the title ranks first");
+        assert_eq!(find("dan_so"), all);
+        assert_eq!(find("tai chinh"), vec!["d"]);
+        // Query-language syntax is only separators.
+        assert_eq!(find("title:(ha AND noi)~2 OR *:* -- ' ; DROP"), Vec::<String>::new());
+        assert_eq!(find("+\"ha noi\"~ ^ ()"), vec!["a"]);
+        assert_eq!(find("   ").len(), 4);
+    }
+
+    #[test]
+    fn visibility_filters_facets_and_sorting() {
+        let i = index();
+        let mut q = SearchQuery { facets: Facet::ALL.to_vec(), limit: 10, ..Default::default() };
+        let r = i.search(&q).unwrap();
+        assert_eq!((r.total, ids(&r).len()), (2, 2), "anonymous: open only");
+        assert_eq!(r.facets[&Facet::Agency], vec![("so-noi-vu".to_string(), 1), ("so-y-te".to_string(), 1)]);
+        q.visibility = Visibility::Agency(2);
+        assert_eq!(i.search(&q).unwrap().total, 3, "another agency: open and shared");
+        q.visibility = Visibility::Agency(1);
+        assert_eq!(i.search(&q).unwrap().total, 4, "the readers: everything");
+
+        q.filters = vec![Filter::Is(Facet::Agency, "so-noi-vu".into()), Filter::Is(Facet::Tag, "Dan So".into())];
+        assert_eq!(ids(&i.search(&q).unwrap()), vec!["a"]);
+        q.filters = vec![Filter::IsNot(Facet::Agency, "so-noi-vu".into())];
+        q.sort = vec![(SortKey::Id, true)];
+        assert_eq!(ids(&i.search(&q).unwrap()), vec!["d", "b"]);
+        q.filters = vec![];
+        q.sort = vec![(SortKey::Name, false)];
+        q.offset = 1;
+        q.limit = 2;
+        assert_eq!(ids(&i.search(&q).unwrap()), vec!["c", "b"]);
+
+        // Changes show at once; removed datasets are gone.
+        let mut newer = doc("e", "Dân số mới", &[], "so-y-te", "open");
+        newer.modified = datetime!(2026-01-01 0:00 UTC);
+        i.upsert([newer]).unwrap();
+        i.remove("a").unwrap();
+        let q = SearchQuery {
+            text: "dan so".into(),
+            filters: vec![Filter::Between(DateField::Modified, Some(datetime!(2025-12-31 0:00 UTC)), None)],
+            ..Default::default()
+        };
+        assert_eq!(ids(&i.search(&q).unwrap()), vec!["e"]);
+        assert_eq!(i.len(), 4);
+        assert_eq!(i.dataset_of_resource("e-r").as_deref(), Some("e"));
+        assert_eq!(i.dataset_of_resource("a-r"), None);
+    }
+}

@@ -1,0 +1,158 @@
+//! Keeping the search index in step with the catalog, and searching it as the caller.
+//!
+//! The index is rebuilt from the metadata store when the server starts, and each use case that
+//! changes a dataset (its description, resources, a published version, its owner's name) puts the
+//! new state in as soon as the change is committed. A failure to index never undoes the change:
+//! it is logged, and the next change or restart indexes the dataset again.
+
+use std::collections::HashMap;
+
+use kho_core::model::{Agency, Dataset, Resource, ResourceVersion};
+use kho_core::{Error, Result};
+use kho_meta::{DatasetFilter, Visibility};
+use kho_search::{SearchDoc, SearchQuery, SearchResult};
+
+use crate::{Ctx, Kho};
+
+/// The latest version of each table, by resource id.
+pub type Latest = HashMap<String, ResourceVersion>;
+
+/// The formats every published table can be downloaded in.
+pub const DOWNLOAD_FORMATS: [&str; 5] = ["CSV", "JSON", "XLSX", "Parquet", "Data Package"];
+
+impl Kho {
+    /// Index every dataset of the catalog (at start-up).
+    pub async fn rebuild_search(&self) -> Result<usize> {
+        let agencies = self.agency_map().await?;
+        let mut docs = Vec::new();
+        let mut offset = 0;
+        loop {
+            let filter =
+                DatasetFilter { visibility: Visibility::All, owner_agency_id: None, q: None, limit: 500, offset };
+            let (page, _) = self.store.list_datasets(&filter).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as i64;
+            for d in page {
+                docs.push(self.search_doc(&d, &agencies).await?);
+            }
+        }
+        let n = docs.len();
+        self.search.upsert(docs)?;
+        Ok(n)
+    }
+
+    /// Put the dataset's current state into the index (or take it out if it is gone).
+    pub(crate) async fn reindex(&self, id_or_slug: &str) {
+        let done = async {
+            match self.store.dataset(id_or_slug).await? {
+                Some(d) => {
+                    let agencies = self.agency_map().await?;
+                    let doc = self.search_doc(&d, &agencies).await?;
+                    self.search.upsert([doc])
+                }
+                None => self.search.remove(id_or_slug),
+            }
+        }
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(dataset = id_or_slug, error = %e, "could not update the search index");
+        }
+    }
+
+    /// Search the catalog as the caller: anonymous callers find open datasets only.
+    pub fn search_datasets(&self, ctx: &Ctx, mut q: SearchQuery) -> Result<SearchResult> {
+        q.visibility = match Self::visibility(&ctx.principal) {
+            Visibility::All => kho_search::Visibility::All,
+            Visibility::OpenOnly => kho_search::Visibility::OpenOnly,
+            Visibility::Agency(a) => kho_search::Visibility::Agency(a),
+        };
+        self.search.search(&q)
+    }
+
+    /// A table by its id (CKAN's `resource_id`), with its dataset, if the caller may read it.
+    pub async fn resource_by_id(&self, ctx: &Ctx, resource_id: &str) -> Result<(Dataset, Resource)> {
+        let dataset = self.search.dataset_of_resource(resource_id).ok_or_else(|| Error::not_found("resource"))?;
+        let d = self.get_dataset(ctx, &dataset).await?;
+        let r =
+            d.resources.iter().find(|r| r.id == resource_id).cloned().ok_or_else(|| Error::not_found("resource"))?;
+        Ok((d, r))
+    }
+
+    /// Datasets found by a search, in its order, each with the latest version of each of its
+    /// tables (by resource id). The search has already applied the caller's visibility, so these
+    /// reads of the catalog are not audited one by one.
+    pub async fn found_datasets(&self, found: &SearchResult) -> Result<Vec<(Dataset, Latest)>> {
+        let mut out = Vec::with_capacity(found.hits.len());
+        for hit in &found.hits {
+            if let Some(d) = self.store.dataset(&hit.id).await? {
+                let latest = self.latest_versions(&d).await?;
+                out.push((d, latest));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest version of each table of a dataset the caller has already been allowed to read.
+    pub async fn latest_versions(&self, d: &Dataset) -> Result<Latest> {
+        let mut latest = Latest::new();
+        for r in &d.resources {
+            if let Some(v) = self.store.versions(&r.id).await?.into_iter().max_by_key(|v| v.version) {
+                latest.insert(r.id.clone(), v);
+            }
+        }
+        Ok(latest)
+    }
+
+    async fn agency_map(&self) -> Result<HashMap<i64, Agency>> {
+        Ok(self.store.list_agencies().await?.into_iter().map(|a| (a.id, a)).collect())
+    }
+
+    async fn search_doc(&self, d: &Dataset, agencies: &HashMap<i64, Agency>) -> Result<SearchDoc> {
+        let i = &d.input;
+        let agency = i.owner_agency_id.and_then(|id| agencies.get(&id));
+        let mut modified = d.modified_at;
+        let mut published = false;
+        let mut field_names = Vec::new();
+        for r in &d.resources {
+            if let Some(v) = self.store.versions(&r.id).await?.into_iter().max_by_key(|v| v.version) {
+                published = true;
+                modified = modified.max(v.published_at);
+            }
+            if let Some(fields) = r.input.schema.get("fields").and_then(|f| f.as_array()) {
+                for f in fields {
+                    for key in ["name", "title", "dictionaryTerm"] {
+                        if let Some(s) = f.get(key).and_then(|v| v.as_str()) {
+                            field_names.push(s.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        let mut reader_agencies = i.allowed_agency_ids.clone();
+        reader_agencies.extend(i.owner_agency_id);
+        Ok(SearchDoc {
+            id: d.id.clone(),
+            name: i.slug.clone(),
+            title: i.title.clone(),
+            title_en: i.title_en.clone(),
+            description: i.description.clone(),
+            tags: i.tags.clone(),
+            field_names,
+            agency_code: agency.map(|a| a.code.clone()).unwrap_or_default(),
+            agency_name: agency.map(|a| a.name.clone()).unwrap_or_default(),
+            sector: i.sector.clone(),
+            license: i.license.clone(),
+            frequency: i.frequency.as_str().to_string(),
+            formats: if published { DOWNLOAD_FORMATS.iter().map(|f| f.to_string()).collect() } else { vec![] },
+            spatial: i.spatial.clone(),
+            access_level: i.access_level.as_str().to_string(),
+            reader_agencies,
+            created: d.created_at,
+            modified,
+            downloads: 0,
+            resource_ids: d.resources.iter().map(|r| r.id.clone()).collect(),
+        })
+    }
+}

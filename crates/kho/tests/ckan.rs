@@ -1,0 +1,184 @@
+//! The CKAN Action API over HTTP: what anonymous callers may and may not see, search following the
+//! catalog without a restart, and bad input of every kind. (`scripts/ckan-compat.sh` drives the
+//! same API with the real `ckanapi` client.)
+
+mod common;
+
+use common::{Client, Server, dataset};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn action(c: &Client, name: &str, params: Value) -> (StatusCode, Value) {
+    let r = c.send(Method::POST, &format!("/api/3/action/{name}"), Some(params), &[]).await;
+    assert!(r.body.get("help").is_some_and(Value::is_string), "{name}: {}", r.text);
+    assert_eq!(r.body["success"], r.status == StatusCode::OK, "{name}: {}", r.text);
+    (r.status, r.body)
+}
+
+fn error_type(body: &Value) -> &str {
+    body["error"]["__type"].as_str().unwrap_or("")
+}
+
+fn names(result: &Value) -> Vec<String> {
+    result["results"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn anonymous_callers_see_open_data_only_and_search_follows_the_catalog() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let anon = s.client();
+
+    // A restricted dataset with data in it.
+    let r = steward.post("/api/v1/datasets", dataset("so-lieu-mat", "restricted")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let u = steward
+        .post_file(
+            "/api/v1/datasets/so-lieu-mat/resources/bang-chinh/uploads?file_name=a.csv",
+            b"ma_xa,so_luong\n03646,5\n".to_vec(),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::CREATED, "{}", u.text);
+    let p = steward.post(&format!("/api/v1/uploads/{}/publish", u.body["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.text);
+    let hidden = steward.get("/api/v1/datasets/so-lieu-mat").await;
+    let hidden_id = hidden.body["id"].as_str().unwrap().to_string();
+    let hidden_resource = hidden.body["resources"][0]["id"].as_str().unwrap().to_string();
+
+    // Never in anonymous search, lists, facets or reads; it looks exactly like nothing.
+    let (_, all) = action(&anon, "package_search", json!({"q": "so lieu mat", "rows": 1000})).await;
+    assert_eq!(all["result"]["count"], 0, "{all}");
+    let (_, all) = action(&anon, "package_search", json!({"rows": 1000, "facet.field": ["tags"]})).await;
+    assert!(!names(&all["result"]).contains(&"so-lieu-mat".to_string()));
+    assert!(all["result"]["results"].as_array().unwrap().iter().all(|p| p["private"] == false));
+    let (_, list) = action(&anon, "package_list", json!({})).await;
+    assert!(!list["result"].as_array().unwrap().contains(&json!("so-lieu-mat")));
+    for id in ["so-lieu-mat", hidden_id.as_str()] {
+        let (status, body) = action(&anon, "package_show", json!({"id": id})).await;
+        assert_eq!((status, error_type(&body)), (StatusCode::NOT_FOUND, "Not Found Error"), "{body}");
+    }
+    let missing = "01a00000-0000-7000-8000-000000000000";
+    let (hidden_status, hidden_body) = action(&anon, "datastore_search", json!({"resource_id": hidden_resource})).await;
+    let (missing_status, missing_body) = action(&anon, "datastore_search", json!({"resource_id": missing})).await;
+    assert_eq!((hidden_status, missing_status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(
+        hidden_body["error"]["message"].as_str().unwrap().replace(&hidden_resource, "ID"),
+        missing_body["error"]["message"].as_str().unwrap().replace(missing, "ID")
+    );
+    let (status, body) = action(&anon, "resource_show", json!({"id": hidden_resource})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) =
+        action(&anon, "datastore_search_sql", json!({"sql": format!("SELECT * FROM \"{hidden_resource}\"")})).await;
+    assert_eq!((status, error_type(&body)), (StatusCode::NOT_FOUND, "Not Found Error"), "{body}");
+
+    // Its owner, with an API token sent the way CKAN clients send it, finds and reads it.
+    let token = steward.post("/api/v1/tokens", json!({"name": "ckan"})).await;
+    assert_eq!(token.status, StatusCode::CREATED, "{}", token.text);
+    let secret = token.body["secret"].as_str().unwrap();
+    let r = anon
+        .send(Method::GET, "/api/3/action/package_search?q=so%20lieu%20mat", None, &[("authorization", secret)])
+        .await;
+    assert_eq!(names(&r.body["result"]), vec!["so-lieu-mat"], "{}", r.text);
+    let r = anon
+        .send(
+            Method::POST,
+            "/api/3/action/datastore_search",
+            Some(json!({"resource_id": hidden_resource, "filters": {"ma_xa": "03646"}})),
+            &[("x-ckan-api-key", secret)],
+        )
+        .await;
+    assert_eq!((r.status, &r.body["result"]["total"]), (StatusCode::OK, &json!(1)), "{}", r.text);
+    assert_eq!(r.body["result"]["records"][0]["so_luong"], 5);
+
+    // Search follows the catalog at once: a new open dataset is found, a deleted one is gone.
+    let r = steward.post("/api/v1/datasets", dataset("kiem-tra-tim-kiem", "open")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (_, found) = action(&anon, "package_search", json!({"q": "Bo du lieu kiem tra tim kiem"})).await;
+    assert_eq!(names(&found["result"]), vec!["kiem-tra-tim-kiem"], "{found}");
+    let r = steward.delete("/api/v1/datasets/kiem-tra-tim-kiem").await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let (_, found) = action(&anon, "package_search", json!({"q": "kiem tra tim kiem"})).await;
+    assert_eq!(found["result"]["count"], 0, "{found}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_ckan_errors_that_say_what_is_wrong() {
+    let s = Server::start(true);
+    let anon = s.client();
+
+    // Too many rows are cut to 1000, as CKAN does; negative starts and unknown fields are refused.
+    let (status, body) = action(&anon, "package_search", json!({"rows": 100000})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["results"].as_array().unwrap().len(), body["result"]["count"].as_u64().unwrap() as usize);
+    let (status, body) = action(&anon, "package_search", json!({"start": -1})).await;
+    assert_eq!((status, error_type(&body)), (StatusCode::CONFLICT, "Validation Error"), "{body}");
+    assert!(body["error"]["start"][0].as_str().unwrap().contains("natural number"), "{body}");
+    for (params, needle) in [
+        (json!({"fq": "mat_khau:1"}), "unknown field \"mat_khau\""),
+        (json!({"fq": "tags:\"open"}), "not closed"),
+        (json!({"fq": "metadata_modified:[hom qua TO *]"}), "not a date"),
+        (json!({"sort": "password desc"}), "cannot sort by 'password'"),
+        (json!({"facet.field": "[\"secret\"]"}), "unknown field \"secret\""),
+    ] {
+        let (status, body) = action(&anon, "package_search", params.clone()).await;
+        assert_eq!((status, error_type(&body)), (StatusCode::CONFLICT, "Search Query Error"), "{params}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(needle), "{params}: {body}");
+    }
+
+    // Query syntax of other engines is just words; empty and enormous queries answer.
+    for q in ["", "*:*", "title:(dan AND so)^2 OR 1=1; DROP TABLE datasets; --", "\"dân số\"~3 +[* TO *]"] {
+        let (status, body) = action(&anon, "package_search", json!({"q": q})).await;
+        assert_eq!(status, StatusCode::OK, "{q}: {body}");
+    }
+    let (status, body) = action(&anon, "package_search", json!({"q": "dân số ".repeat(20_000)})).await;
+    assert_eq!((status, body["result"]["count"].as_u64().map(|n| n > 0)), (StatusCode::OK, Some(true)), "{body}");
+
+    // Malformed bodies and unknown actions.
+    let r = anon
+        .send_request(Method::POST, "/api/3/action/package_search", &[], |req| {
+            req.header("content-type", "application/json").body("{\"q\": ")
+        })
+        .await;
+    assert_eq!((r.status, error_type(&r.body)), (StatusCode::BAD_REQUEST, "Validation Error"), "{}", r.text);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("JSON Error"), "{}", r.text);
+    let r = anon.get("/api/3/action/package_delete").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("package_delete"), "{}", r.text);
+
+    // The DataStore: writing SQL is refused before it runs; filters must name real fields.
+    let (_, pkg) = action(&anon, "package_show", json!({"id": "dan-so-dien-tich-tinh"})).await;
+    let resource = pkg["result"]["resources"][0]["id"].as_str().unwrap().to_string();
+    for sql in [format!("DELETE FROM \"{resource}\""), format!("DROP TABLE \"{resource}\"")] {
+        let (status, body) = action(&anon, "datastore_search_sql", json!({"sql": sql})).await;
+        assert_eq!((status, error_type(&body)), (StatusCode::CONFLICT, "Validation Error"), "{sql}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("read-only"), "{body}");
+    }
+    let (status, body) =
+        action(&anon, "datastore_search_sql", json!({"sql": format!("SELECT count(*) AS n FROM \"{resource}\"")}))
+            .await;
+    assert_eq!((status, &body["result"]["records"][0]["n"]), (StatusCode::OK, &json!(34)), "{body}");
+    let (status, body) =
+        action(&anon, "datastore_search", json!({"resource_id": resource, "filters": {"khong_co": "1"}})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("khong_co"), "{body}");
+    let (status, body) = action(&anon, "datastore_search", json!({"resource_id": resource, "limit": -5})).await;
+    assert_eq!((status, error_type(&body)), (StatusCode::CONFLICT, "Validation Error"), "{body}");
+
+    // The formats CKAN clients ask for.
+    let (_, lists) = action(
+        &anon,
+        "datastore_search",
+        json!({"resource_id": resource, "records_format": "lists", "fields": "ma_tinh", "sort": "ma_tinh desc", "limit": 2}),
+    )
+    .await;
+    let rows = lists["result"]["records"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{lists}");
+    assert!(rows[0][0].as_str().unwrap() > rows[1][0].as_str().unwrap(), "{lists}");
+    let (_, csv) = action(
+        &anon,
+        "datastore_search",
+        json!({"resource_id": resource, "records_format": "csv", "fields": ["ma_tinh"], "filters": {"ma_tinh": "01"}}),
+    )
+    .await;
+    assert_eq!(csv["result"]["records"], "01\n", "{csv}");
+}
