@@ -575,10 +575,7 @@ async fn package_search(s: &AppState, ctx: &Ctx, site: &str, p: &Params) -> Resu
         },
     )?;
     let agencies = agencies(s).await?;
-    let mut results = Vec::new();
-    for (d, latest) in s.kho.found_datasets(&found).await? {
-        results.push(package(site, &d, &latest, &agencies));
-    }
+    let results = packages(s, site, &found).await?;
     let mut search_facets = Map::new();
     let mut old_facets = Map::new();
     for f in &facet_fields {
@@ -611,6 +608,13 @@ fn display_name(facet: Facet, name: &str, agencies: &BTreeMap<i64, Agency>) -> S
         Facet::License => kho_core::license::license(name).map(|l| l.title.to_string()).unwrap_or_else(|| name.into()),
         _ => name.to_string(),
     }
+}
+
+/// The package dicts of what a search found, in its order.
+async fn packages(s: &AppState, site: &str, found: &kho_search::SearchResult) -> Result<Value, CkanError> {
+    let agencies = agencies(s).await?;
+    let datasets = s.kho.found_datasets(found).await?;
+    Ok(Value::Array(datasets.iter().map(|(d, latest)| package(site, d, latest, &agencies)).collect()))
 }
 
 async fn agencies(s: &AppState) -> Result<BTreeMap<i64, Agency>, CkanError> {
@@ -775,18 +779,17 @@ async fn organization_list(s: &AppState, ctx: &Ctx, p: &Params) -> Result<Value,
             .unwrap_or_default();
     let count_of = |code: &str| counts.iter().find(|(c, _)| c == code).map_or(0, |(_, n)| *n);
     let mut orgs: Vec<Agency> = s.kho.list_agencies().await?;
-    match sort.split_whitespace().collect::<Vec<_>>().as_slice() {
-        ["name", rest @ ..] | ["title", rest @ ..] | ["package_count", rest @ ..] => {
-            let field = sort.split_whitespace().next().unwrap_or("title");
-            match field {
-                "name" => orgs.sort_by(|a, b| a.code.cmp(&b.code)),
-                "package_count" => orgs.sort_by_key(|a| count_of(&a.code)),
-                _ => orgs.sort_by_key(|a| kho_core::text::fold(&a.name)),
-            }
-            if rest.first().is_some_and(|d| d.eq_ignore_ascii_case("desc")) {
-                orgs.reverse();
-            }
-        }
+    let mut words = sort.split_whitespace();
+    let (field, direction) = (words.next().unwrap_or("title"), words.next().unwrap_or("asc"));
+    match field {
+        "name" => orgs.sort_by(|a, b| a.code.cmp(&b.code)),
+        "title" => orgs.sort_by_key(|a| kho_core::text::fold(&a.name)),
+        "package_count" => orgs.sort_by_key(|a| count_of(&a.code)),
+        _ => return Err(CkanError::validation("sort", "sort by name, title or package_count, then asc or desc")),
+    }
+    match direction.to_ascii_lowercase().as_str() {
+        "asc" => {}
+        "desc" => orgs.reverse(),
         _ => return Err(CkanError::validation("sort", "sort by name, title or package_count, then asc or desc")),
     }
     let page = orgs.iter().skip(offset).take(limit);
@@ -819,12 +822,7 @@ async fn organization_show(s: &AppState, ctx: &Ctx, site: &str, p: &Params) -> R
     let mut o = organization(&a);
     o["package_count"] = json!(found.total);
     if include {
-        let agencies = agencies(s).await?;
-        let mut packages = Vec::new();
-        for (d, latest) in s.kho.found_datasets(&found).await? {
-            packages.push(package(site, &d, &latest, &agencies));
-        }
-        o["packages"] = Value::Array(packages);
+        o["packages"] = packages(s, site, &found).await?;
     }
     Ok(o)
 }
@@ -875,12 +873,7 @@ async fn group_show(s: &AppState, ctx: &Ctx, site: &str, p: &Params) -> Result<V
     let mut g = group(&id);
     g["package_count"] = json!(found.total);
     if include {
-        let agencies = agencies(s).await?;
-        let mut packages = Vec::new();
-        for (d, latest) in s.kho.found_datasets(&found).await? {
-            packages.push(package(site, &d, &latest, &agencies));
-        }
-        g["packages"] = Value::Array(packages);
+        g["packages"] = packages(s, site, &found).await?;
     }
     Ok(g)
 }
