@@ -7,6 +7,8 @@
 # Needs: the kho binary built (cargo build), and `pip install schemathesis`.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=serve-lib.sh
+source "$here/scripts/serve-lib.sh"
 target="${CARGO_TARGET_DIR:-$here/target}"
 kho="${KHO_BIN:-$target/debug/kho}"
 examples="${1:-30}"
@@ -18,14 +20,7 @@ export KHO_DATA_DIR="$work/data" KHO_LOG=warn KHO_INITIAL_ADMIN_PASSWORD="schema
 token="$("$kho" token create --user admin --name schemathesis 2>/dev/null)"
 token2="$("$kho" token create --user admin --name schemathesis-destructive 2>/dev/null)"
 
-"$kho" serve --listen 127.0.0.1:0 >"$work/serve.log" &
-pid=$!
-for _ in $(seq 1 100); do
-  base="$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 || true)"
-  [ -n "$base" ] && break
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "kho did not start"; cat "$work/serve.log"; exit 1; }
+start_kho "$work/serve.log"
 
 # Revoking tokens and deactivating users can cut the fuzzer's own credentials off mid-run, so
 # those two operations get a pass of their own, after everything else.
