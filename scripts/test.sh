@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kho's whole test suite, from a fresh clone: installs what it needs, then runs formatting and
 # lint checks, the Rust unit and integration tests, the browser tests in headless Chromium and
-# the schemathesis fuzz of the JSON API.
+# the harvesters' checks (ckanapi, DCAT-AP SHACL shapes) and the schemathesis fuzz of the JSON API.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kho-target}"
@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "installing test tools (Chromium, playwright-core, schemathesis, duckdb, ckanapi) where missing"
+step "installing test tools (Chromium, playwright-core, schemathesis, duckdb, ckanapi, pyshacl) where missing"
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
@@ -21,6 +21,9 @@ if ! python3 -c "import duckdb" >/dev/null 2>&1; then
 fi
 if ! python3 -c "import ckanapi" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check ckanapi
+fi
+if ! python3 -c "import pyshacl" >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check pyshacl
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
@@ -40,8 +43,8 @@ step "browser tests (headless Chromium)"
 cargo build -p kho --quiet
 (cd tests/browser && npm test) 2>&1 | tee "$logs/browser.log"
 
-step "CKAN API with the ckanapi client"
-scripts/ckan-compat.sh 2>&1 | tee "$logs/ckan.log"
+step "harvesters: the CKAN API with the ckanapi client, DCAT-AP 3 with pyshacl"
+scripts/harvest-compat.sh 2>&1 | tee "$logs/harvest.log"
 
 step "schemathesis against /openapi.json (fails on any 5xx)"
 scripts/schemathesis.sh 25 2>&1 | tee "$logs/schemathesis.log"
@@ -52,7 +55,7 @@ rust_failed=$(grep -o '[0-9]* failed' "$logs/cargo.log" | awk '{s+=$1} END {prin
 browser_passed=$(awk '/^# pass/ {print $3}' "$logs/browser.log")
 browser_failed=$(awk '/^# fail/ {print $3}' "$logs/browser.log")
 fuzz_ops=$(grep -o 'Tested: [0-9]*' "$logs/schemathesis.log" | awk '{s+=$2} END {print s+0}')
-ckan_checks=$(grep -c '^ok ' "$logs/ckan.log" || true)
+harvest_checks=$(grep -c '^ok ' "$logs/harvest.log" || true)
 echo
-echo "Rust: $rust_passed passed; browser: $browser_passed passed; ckanapi: $ckan_checks checks; schemathesis: $fuzz_ops operations without a server error"
-echo "tests: $((rust_passed + browser_passed + ckan_checks + fuzz_ops)) passed, $((rust_failed + browser_failed)) failed"
+echo "Rust: $rust_passed passed; browser: $browser_passed passed; harvesters (ckanapi, DCAT): $harvest_checks checks; schemathesis: $fuzz_ops operations without a server error"
+echo "tests: $((rust_passed + browser_passed + harvest_checks + fuzz_ops)) passed, $((rust_failed + browser_failed)) failed"

@@ -8,6 +8,7 @@ pub mod license;
 pub mod model;
 pub mod policy;
 pub mod quality;
+pub mod sector;
 pub mod table_schema;
 pub mod text;
 

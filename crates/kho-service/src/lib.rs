@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod catalog;
+pub mod dcat;
 pub mod dictionary;
 pub mod ingest;
 pub mod quality;

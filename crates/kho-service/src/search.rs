@@ -105,7 +105,7 @@ impl Kho {
         Ok(latest)
     }
 
-    async fn agency_map(&self) -> Result<HashMap<i64, Agency>> {
+    pub(crate) async fn agency_map(&self) -> Result<HashMap<i64, Agency>> {
         Ok(self.store.list_agencies().await?.into_iter().map(|a| (a.id, a)).collect())
     }
 

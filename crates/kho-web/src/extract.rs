@@ -166,3 +166,21 @@ pub fn if_match_revision(headers: &axum::http::HeaderMap) -> Result<Option<i64>,
         }
     }
 }
+
+/// The site's base URL as the client reached it (`http://host:port`), for absolute links in API
+/// answers and RDF. A Host header that is not a plain host name (and port) is not echoed back.
+pub fn site_url(s: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 255)
+        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
+        .unwrap_or("localhost");
+    let forwarded = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok());
+    let scheme = match forwarded {
+        Some(p) if s.config.trust_proxy && (p == "https" || p == "http") => p,
+        _ if s.config.cookie_secure => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}

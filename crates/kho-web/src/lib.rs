@@ -87,6 +87,7 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         .merge(api_router)
         .merge(pages::routes())
         .merge(api::ckan::routes())
+        .merge(api::dcat::routes())
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(spec))

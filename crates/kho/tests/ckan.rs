@@ -1,5 +1,5 @@
 //! The CKAN Action API over HTTP: what anonymous callers may and may not see, search following the
-//! catalog without a restart, and bad input of every kind. (`scripts/ckan-compat.sh` drives the
+//! catalog without a restart, and bad input of every kind. (`scripts/harvest-compat.sh` drives the
 //! same API with the real `ckanapi` client.)
 
 mod common;
@@ -89,6 +89,22 @@ async fn anonymous_callers_see_open_data_only_and_search_follows_the_catalog() {
         .await;
     assert_eq!((r.status, &r.body["result"]["total"]), (StatusCode::OK, &json!(1)), "{}", r.text);
     assert_eq!(r.body["result"]["records"][0]["so_luong"], 5);
+
+    // DCAT the same way: not in the anonymous catalog, a plain 404 on its own; the token shows it.
+    let catalog = anon.get("/catalog.ttl").await;
+    assert_eq!(catalog.status, StatusCode::OK);
+    assert!(catalog.text.contains("dcat:Catalog") && !catalog.text.contains(&hidden_id), "{}", catalog.text);
+    let hidden_ttl = anon.get(&format!("/dataset/{hidden_id}.ttl")).await;
+    let missing_ttl = anon.get(&format!("/dataset/{missing}.ttl")).await;
+    assert_eq!((hidden_ttl.status, &hidden_ttl.text), (StatusCode::NOT_FOUND, &missing_ttl.text));
+    let bearer = format!("Bearer {secret}");
+    let mine = anon.send(Method::GET, "/catalog.ttl?q=so+lieu+mat", None, &[("authorization", &bearer)]).await;
+    assert!(mine.text.contains(&format!("/dataset/{hidden_id}>")), "{}", mine.text);
+    assert!(mine.text.contains("access-right/RESTRICTED"), "{}", mine.text);
+    let mine =
+        anon.send(Method::GET, &format!("/dataset/{hidden_id}.jsonld"), None, &[("authorization", &bearer)]).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.text);
+    assert!(mine.headers["content-type"].to_str().unwrap().starts_with("application/ld+json"));
 
     // Search follows the catalog at once: a new open dataset is found, a deleted one is gone.
     let r = steward.post("/api/v1/datasets", dataset("kiem-tra-tim-kiem", "open")).await;

@@ -206,17 +206,6 @@ async fn caller(s: &AppState, headers: &HeaderMap, ip: Option<String>) -> Result
 }
 
 /// The address the caller reached us at, for links in answers.
-fn site_url(s: &AppState, headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let forwarded = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok());
-    let scheme = match forwarded {
-        Some(p) if s.config.trust_proxy && (p == "https" || p == "http") => p,
-        _ if s.config.cookie_secure => "https",
-        _ => "http",
-    };
-    format!("{scheme}://{host}")
-}
-
 async fn action(
     State(s): State<AppState>,
     Path(name): Path<String>,
@@ -226,7 +215,7 @@ async fn action(
     req: axum::extract::ConnectInfo<std::net::SocketAddr>,
     body: Bytes,
 ) -> Response {
-    let site = site_url(&s, &headers);
+    let site = crate::extract::site_url(&s, &headers);
     let help = format!(
         "{site}/api/3/action/help_show?name={}",
         form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod ckan;
+pub mod dcat;
 pub mod dictionary;
 pub mod ingest;
 pub mod quality;

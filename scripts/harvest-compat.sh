@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Check the CKAN Action API with the real `ckanapi` client against a real `kho serve --demo`.
+# Harvest a real `kho serve --demo` as harvesters do: the CKAN Action API through the real
+# `ckanapi` client, then the DCAT-AP 3 catalog checked with the official SHACL shapes (pyshacl).
 #
-#   scripts/ckan-compat.sh
+#   scripts/harvest-compat.sh
 #
-# Needs: the kho binary built (cargo build), and `pip install ckanapi`.
+# Needs: the kho binary built (cargo build), and `pip install ckanapi pyshacl`.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=serve-lib.sh
@@ -16,3 +17,4 @@ trap 'kill "${pid:-0}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$w
 export KHO_DATA_DIR="$work/data" KHO_LOG=warn
 start_kho "$work/serve.log" --demo
 python3 "$here/scripts/ckanapi-check.py" "$base"
+python3 "$here/scripts/dcat-check.py" "$base"
