@@ -1152,6 +1152,36 @@ impl AuditStore for SqliteStore {
 }
 
 #[async_trait]
+impl UsageStore for SqliteStore {
+    async fn add_usage(&self, counts: &[UsageCount]) -> Result<()> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for c in counts {
+            sqlx::query(
+                "INSERT INTO dataset_usage (dataset_id, day, views, downloads) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (dataset_id, day) DO UPDATE SET views = views + excluded.views, \
+                 downloads = downloads + excluded.downloads",
+            )
+            .bind(&c.dataset_id)
+            .bind(c.day.to_string())
+            .bind(c.views)
+            .bind(c.downloads)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn usage_totals(&self) -> Result<Vec<(String, i64, i64)>> {
+        sqlx::query_as("SELECT dataset_id, SUM(views), SUM(downloads) FROM dataset_usage GROUP BY dataset_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+}
+
+#[async_trait]
 impl SettingsStore for SqliteStore {
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")

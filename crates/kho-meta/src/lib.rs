@@ -226,6 +226,25 @@ pub trait SettingsStore: Send + Sync {
     async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
 }
 
+/// Views and downloads of one dataset on one day. Only counts: no address, user or cookie is
+/// kept, so usage figures carry no personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageCount {
+    pub dataset_id: String,
+    pub day: time::Date,
+    pub views: i64,
+    pub downloads: i64,
+}
+
+/// Privacy-respecting usage counters of the open data portal.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Add these counts to what is stored (one row per dataset and day).
+    async fn add_usage(&self, counts: &[UsageCount]) -> Result<()>;
+    /// All-time views and downloads per dataset id.
+    async fn usage_totals(&self) -> Result<Vec<(String, i64, i64)>>;
+}
+
 /// Everything a backend provides.
 pub trait MetaStore:
     AdminUnitStore
@@ -239,6 +258,7 @@ pub trait MetaStore:
     + AuditStore
     + SettingsStore
     + VersionStore
+    + UsageStore
 {
 }
 
@@ -254,6 +274,7 @@ impl<T> MetaStore for T where
         + AuditStore
         + SettingsStore
         + VersionStore
+        + UsageStore
 {
 }
 

@@ -249,4 +249,18 @@ pub async fn run(store: &dyn MetaStore) {
     store.set_setting("province", "14").await.unwrap();
     store.set_setting("province", "40").await.unwrap();
     assert_eq!(store.setting("province").await.unwrap().as_deref(), Some("40"));
+
+    // Usage counts add up per dataset and day, and total per dataset.
+    let day = time::macros::date!(2026 - 01 - 31);
+    let count = |id: &str, day: time::Date, views: i64, downloads: i64| UsageCount {
+        dataset_id: id.into(),
+        day,
+        views,
+        downloads,
+    };
+    store.add_usage(&[count("a", day, 3, 1), count("b", day, 1, 0)]).await.unwrap();
+    store.add_usage(&[count("a", day, 2, 2), count("a", day.next_day().unwrap(), 1, 0)]).await.unwrap();
+    let mut totals = store.usage_totals().await.unwrap();
+    totals.sort();
+    assert_eq!(totals, vec![("a".to_string(), 6, 3), ("b".to_string(), 1, 0)]);
 }

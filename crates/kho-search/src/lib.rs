@@ -56,6 +56,10 @@ pub struct SearchDoc {
     pub modified: OffsetDateTime,
     /// Downloads so far, for "most downloaded" ordering.
     pub downloads: u64,
+    /// Views of its page so far.
+    pub views: u64,
+    /// When data was last published in it (none before the first version).
+    pub published: Option<OffsetDateTime>,
     /// Ids of its tables.
     pub resource_ids: Vec<String>,
 }
@@ -260,6 +264,11 @@ impl SearchIndex {
         docs.values().find(|d| d.resource_ids.iter().any(|r| r == resource_id)).map(|d| d.id.clone())
     }
 
+    /// What the index holds of one dataset.
+    pub fn get(&self, id: &str) -> Option<Arc<SearchDoc>> {
+        self.docs.read().ok()?.get(id).cloned()
+    }
+
     /// Count a download of a dataset (kept for ordering by downloads).
     pub fn count_download(&self, id: &str) {
         if let Ok(mut map) = self.docs.write()
@@ -267,6 +276,17 @@ impl SearchIndex {
         {
             let mut copy = (**d).clone();
             copy.downloads += 1;
+            *d = Arc::new(copy);
+        }
+    }
+
+    /// Count a view of a dataset's page.
+    pub fn count_view(&self, id: &str) {
+        if let Ok(mut map) = self.docs.write()
+            && let Some(d) = map.get_mut(id)
+        {
+            let mut copy = (**d).clone();
+            copy.views += 1;
             *d = Arc::new(copy);
         }
     }
@@ -456,6 +476,8 @@ mod tests {
             created: datetime!(2025-01-01 0:00 UTC),
             modified: datetime!(2025-06-01 0:00 UTC),
             downloads: 0,
+            views: 0,
+            published: None,
             resource_ids: vec![format!("{id}-r")],
         }
     }

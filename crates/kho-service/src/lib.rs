@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod quality;
 pub mod query;
 pub mod search;
+pub mod usage;
 pub mod users;
 pub mod versions;
 
@@ -66,6 +67,8 @@ pub struct Kho {
     /// Administrative codes and the crosswalk for validators: loaded once, they only change
     /// with a new kho release.
     references: Arc<tokio::sync::OnceCell<Arc<kho_ingest::References>>>,
+    /// Views and downloads not yet written to the store (see `usage`).
+    usage: Arc<std::sync::Mutex<usage::Pending>>,
 }
 
 impl Kho {
@@ -83,6 +86,7 @@ impl Kho {
             config: Arc::new(config),
             references: Arc::default(),
             publish_lock: Arc::default(),
+            usage: Arc::default(),
         })
     }
 }
@@ -119,5 +123,19 @@ impl Ctx {
             p => p.audit_label(),
         };
         AuditEvent::new(actor, action, object_type, object_id).ip(self.ip.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    /// A service over a real SQLite store and local blob store in a temporary folder (kept
+    /// for the life of the test process).
+    pub async fn kho() -> crate::Kho {
+        let dir = tempfile::tempdir().expect("a temporary folder").keep();
+        let store = kho_meta_sqlite::SqliteStore::open(&dir.join("kho.db")).await.expect("the store opens");
+        let blobs = kho_storage::BlobStore::local(&dir.join("objects")).expect("the blob store opens");
+        crate::Kho::new(Arc::new(store), blobs, crate::ServiceConfig::default()).expect("kho starts")
     }
 }

@@ -24,6 +24,7 @@ impl Kho {
     /// Index every dataset of the catalog (at start-up).
     pub async fn rebuild_search(&self) -> Result<usize> {
         let agencies = self.agency_map().await?;
+        let usage = self.usage_totals().await?;
         let mut docs = Vec::new();
         let mut offset = 0;
         loop {
@@ -35,7 +36,12 @@ impl Kho {
             }
             offset += page.len() as i64;
             for d in page {
-                docs.push(self.search_doc(&d, &agencies).await?);
+                let mut doc = self.search_doc(&d, &agencies).await?;
+                if let Some((views, downloads)) = usage.get(&d.id) {
+                    doc.views = (*views).max(0) as u64;
+                    doc.downloads = (*downloads).max(0) as u64;
+                }
+                docs.push(doc);
             }
         }
         let n = docs.len();
@@ -49,7 +55,12 @@ impl Kho {
             match self.store.dataset(id_or_slug).await? {
                 Some(d) => {
                     let agencies = self.agency_map().await?;
-                    let doc = self.search_doc(&d, &agencies).await?;
+                    let mut doc = self.search_doc(&d, &agencies).await?;
+                    // Usage is counted as it happens; a change to the dataset keeps the counts.
+                    if let Some(old) = self.search.get(&d.id) {
+                        doc.views = old.views;
+                        doc.downloads = old.downloads;
+                    }
                     self.search.upsert([doc])
                 }
                 None => self.search.remove(id_or_slug),
@@ -113,11 +124,11 @@ impl Kho {
         let i = &d.input;
         let agency = i.owner_agency_id.and_then(|id| agencies.get(&id));
         let mut modified = d.modified_at;
-        let mut published = false;
+        let mut published = None;
         let mut field_names = Vec::new();
         for r in &d.resources {
             if let Some(v) = self.store.versions(&r.id).await?.into_iter().max_by_key(|v| v.version) {
-                published = true;
+                published = published.max(Some(v.published_at));
                 modified = modified.max(v.published_at);
             }
             if let Some(fields) = r.input.schema.get("fields").and_then(|f| f.as_array()) {
@@ -145,13 +156,15 @@ impl Kho {
             sector: i.sector.clone(),
             license: i.license.clone(),
             frequency: i.frequency.as_str().to_string(),
-            formats: if published { DOWNLOAD_FORMATS.iter().map(|f| f.to_string()).collect() } else { vec![] },
+            formats: if published.is_some() { DOWNLOAD_FORMATS.iter().map(|f| f.to_string()).collect() } else { vec![] },
             spatial: i.spatial.clone(),
             access_level: i.access_level.as_str().to_string(),
             reader_agencies,
             created: d.created_at,
             modified,
             downloads: 0,
+            views: 0,
+            published,
             resource_ids: d.resources.iter().map(|r| r.id.clone()).collect(),
         })
     }

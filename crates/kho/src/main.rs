@@ -362,7 +362,21 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             let _ = purge.store.purge_expired_sessions(time::OffsetDateTime::now_utc()).await;
         }
     });
+    let usage = kho.clone();
+    tokio::spawn(async move {
+        // Views and downloads are counted in memory and written every few seconds.
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            if let Err(e) = usage.flush_usage().await {
+                tracing::warn!(error = %e.message, "could not write usage counts; will retry");
+            }
+        }
+    });
     kho_web::serve(listener, app, shutdown_signal()).await?;
+    if let Err(e) = kho.flush_usage().await {
+        eprintln!("could not write the last usage counts: {}", e.message);
+    }
     println!("kho stopped");
     Ok(())
 }

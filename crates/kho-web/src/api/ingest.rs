@@ -290,6 +290,7 @@ async fn data(
         return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be parquet, csv, json, ndjson or xlsx")));
     }
     let version = s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?;
+    s.kho.count_download(&version.dataset_id);
     let base = format!("{name}-v{}", version.version);
     if format == "parquet" {
         let stream = s.kho.blobs.get_stream(&version.object_key).await?;
@@ -450,6 +451,9 @@ async fn datapackage(
         .map_err(|e| Error::internal(format!("temporary file: {e}")))?
         .into_temp_path();
     s.kho.write_datapackage(&c.ctx, &id, &out).await?;
+    if let Some(d) = s.kho.store.dataset(&id).await? {
+        s.kho.count_download(&d.id);
+    }
     let file = tokio::fs::File::open(&out).await.map_err(|e| Error::internal(e.to_string()))?;
     // Open already: the name can go, the data stays readable until streamed.
     drop(out);
