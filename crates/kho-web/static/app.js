@@ -37,3 +37,8 @@ document.addEventListener("submit", function (ev) {
   var msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");
   if (msg && !window.confirm(msg)) ev.preventDefault();
 });
+
+// A sort choice applies at once (the search button does the same without scripts).
+document.addEventListener("change", function (ev) {
+  if (ev.target.classList && ev.target.classList.contains("auto-submit") && ev.target.form) ev.target.form.submit();
+});

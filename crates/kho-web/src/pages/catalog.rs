@@ -7,7 +7,6 @@ use kho_core::model::{AccessLevel, CatalogKind, Dataset, DatasetInput, Frequency
 use kho_core::table_schema::{FIELD_TYPES, TERM_PROPERTY};
 use kho_core::text::slugify;
 use kho_core::{Detail, Error, ErrorCode};
-use kho_service::catalog::DatasetQuery;
 use serde_json::{Map, Value, json};
 
 use super::{Base, FormData, Page, PageResult};
@@ -32,7 +31,7 @@ pub fn date(t: time::OffsetDateTime) -> String {
     format!("{:02}/{:02}/{} {:02}:{:02}", t.day(), u8::from(t.month()), t.year(), t.hour(), t.minute())
 }
 
-async fn rows(s: &AppState, tr: crate::i18n::Tr, list: Vec<Dataset>) -> Vec<DatasetRow> {
+pub async fn rows(s: &AppState, tr: crate::i18n::Tr, list: Vec<Dataset>) -> Vec<DatasetRow> {
     let agencies = s.kho.list_agencies().await.unwrap_or_default();
     list.into_iter()
         .map(|d| DatasetRow {
@@ -46,81 +45,6 @@ async fn rows(s: &AppState, tr: crate::i18n::Tr, list: Vec<Dataset>) -> Vec<Data
             resources: d.resources.len(),
         })
         .collect()
-}
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage<'a> {
-    b: &'a Base,
-    mine: Vec<DatasetRow>,
-    recent: Vec<DatasetRow>,
-    visible_total: i64,
-    can_create: bool,
-}
-
-pub async fn home(State(s): State<AppState>, page: Page) -> PageResult {
-    let page = page.with_active("home");
-    let mine = match page.caller.ctx.principal.member() {
-        Some(m) => {
-            let q = DatasetQuery { owner_agency_id: Some(m.agency_id), limit: 20, ..Default::default() };
-            s.kho.list_datasets(page.ctx(), &q).await.map_err(|e| page.error(e))?.0
-        }
-        None => vec![],
-    };
-    let (recent, visible_total) = s
-        .kho
-        .list_datasets(page.ctx(), &DatasetQuery { limit: 10, ..Default::default() })
-        .await
-        .map_err(|e| page.error(e))?;
-    let can_create = page.caller.ctx.principal.member().is_some_and(|m| m.role != Role::Viewer);
-    let tpl = HomePage {
-        b: &page.base,
-        mine: rows(&s, page.tr(), mine).await,
-        recent: rows(&s, page.tr(), recent).await,
-        visible_total,
-        can_create,
-    };
-    Ok(page.render(&tpl))
-}
-
-#[derive(Template)]
-#[template(path = "datasets.html")]
-struct ListPage<'a> {
-    b: &'a Base,
-    items: Vec<DatasetRow>,
-    q: String,
-    total: i64,
-    page_no: i64,
-    pages: i64,
-    can_create: bool,
-}
-
-pub async fn list(State(s): State<AppState>, page: Page) -> PageResult {
-    let page = page.with_active("datasets");
-    let query = page.base.path.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default();
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let q = get("q").unwrap_or_default();
-    let page_no = get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1);
-    let per = 25;
-    let dq = DatasetQuery {
-        q: Some(q.chars().take(200).collect()),
-        limit: per,
-        offset: (page_no - 1) * per,
-        ..Default::default()
-    };
-    let (items, total) = s.kho.list_datasets(page.ctx(), &dq).await.map_err(|e| page.error(e))?;
-    let can_create = page.caller.ctx.principal.member().is_some_and(|m| m.role != Role::Viewer);
-    let tpl = ListPage {
-        b: &page.base,
-        items: rows(&s, page.tr(), items).await,
-        q,
-        total,
-        page_no,
-        pages: (total + per - 1) / per,
-        can_create,
-    };
-    Ok(page.render(&tpl))
 }
 
 /// One row of the schema editor.

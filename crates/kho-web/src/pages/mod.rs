@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod loading;
+pub mod portal;
 pub mod quality;
 pub mod reference;
 
@@ -312,10 +313,10 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
 pub fn routes() -> axum::Router<AppState> {
     use axum::routing::{get, post};
     axum::Router::new()
-        .route("/", get(catalog::home))
+        .route("/", get(portal::home))
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in_submit))
         .route("/sign-out", post(auth::sign_out))
-        .route("/datasets", get(catalog::list))
+        .route("/datasets", get(portal::search))
         .route("/datasets/new", get(catalog::new_page).post(catalog::new_submit))
         .route("/datasets/{slug}", get(catalog::view))
         .route("/datasets/{slug}/edit", get(catalog::edit_page).post(catalog::edit_submit))
