@@ -156,7 +156,11 @@ impl Kho {
             sector: i.sector.clone(),
             license: i.license.clone(),
             frequency: i.frequency.as_str().to_string(),
-            formats: if published.is_some() { DOWNLOAD_FORMATS.iter().map(|f| f.to_string()).collect() } else { vec![] },
+            formats: if published.is_some() {
+                DOWNLOAD_FORMATS.iter().map(|f| f.to_string()).collect()
+            } else {
+                vec![]
+            },
             spatial: i.spatial.clone(),
             access_level: i.access_level.as_str().to_string(),
             reader_agencies,

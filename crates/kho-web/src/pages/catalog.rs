@@ -500,6 +500,14 @@ struct DatasetPage<'a> {
     created: String,
     modified: String,
     en: bool,
+    fresh: super::portal::Fresh,
+    quality: String,
+    views: u64,
+    downloads: u64,
+    /// Province shown first on commune maps: the one the dataset covers, else this instance's.
+    map_province: String,
+    /// The explorer's words, as JSON for `explore.js`.
+    explorer_text: String,
 }
 
 pub struct VersionView {
@@ -514,6 +522,10 @@ pub struct VersionView {
 }
 
 pub struct ResourceView {
+    pub id: String,
+    /// A map can be drawn: `province` or `commune`, with the code field.
+    pub geo: Option<(&'static str, String)>,
+    pub published: bool,
     pub scores: Option<kho_core::quality::QualityScores>,
     pub versions: Vec<VersionView>,
     pub name: String,
@@ -574,7 +586,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
             _ => String::new(),
         };
-        let versions = s
+        let versions: Vec<VersionView> = s
             .kho
             .store
             .versions(&r.id)
@@ -592,7 +604,22 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
                 quarantined: v.quarantined_rows,
             })
             .collect();
+        let geo = eff.get("fields").and_then(Value::as_array).and_then(|fs| {
+            fs.iter().find_map(|f| {
+                let term = f.get(TERM_PROPERTY).and_then(Value::as_str).unwrap_or("");
+                let name = f.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+                match term.split('@').next().unwrap_or("") {
+                    "province_code" => Some(("province", name)),
+                    "commune_code" => Some(("commune", name)),
+                    _ => None,
+                }
+            })
+        });
+        let published = !versions.is_empty();
         resources.push(ResourceView {
+            id: r.id.clone(),
+            geo,
+            published,
             scores: quality.resources.iter().find(|q| q.resource == r.input.name).map(|q| q.scores.clone()),
             versions,
             name: r.input.name.clone(),
@@ -619,8 +646,23 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             .unwrap_or_else(|_| code.into()),
         None => String::new(),
     };
+    s.kho.count_view(&d.id);
+    let usage = s.kho.search.get(&d.id);
+    let map_province =
+        d.input.spatial.as_deref().filter(|c| c.len() == 2).unwrap_or(&s.kho.config.province_code).to_string();
     let tpl = DatasetPage {
         b: &page.base,
+        fresh: super::portal::freshness(
+            page.tr(),
+            quality.last_published,
+            d.input.frequency.as_str(),
+            d.input.access_level == AccessLevel::Open,
+        ),
+        quality: format!("{:.0}", quality.overall),
+        views: usage.as_ref().map_or(0, |u| u.views),
+        downloads: usage.as_ref().map_or(0, |u| u.downloads),
+        map_province,
+        explorer_text: explorer_text(page.tr()),
         owner: name_of(d.owner_agency_id()),
         allowed: d.input.allowed_agency_ids.iter().map(|a| name_of(*a)).collect(),
         can_edit: s.kho.can_edit(page.ctx(), &d),
@@ -633,6 +675,45 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         d,
     };
     Ok(page.render(&tpl))
+}
+
+/// The words `explore.js` shows, in the page's language (JSON, safe inside a script element).
+fn explorer_text(tr: crate::i18n::Tr) -> String {
+    let keys = [
+        "contains",
+        "error",
+        "filter",
+        "search_rows",
+        "field",
+        "operator",
+        "value",
+        "active_filters",
+        "remove_filter",
+        "sort_by",
+        "previous",
+        "next",
+        "download_csv",
+        "rows",
+        "chart",
+        "bar",
+        "line",
+        "draw_chart",
+        "x_axis",
+        "y_axis",
+        "chart_kind",
+        "points",
+        "no_numbers",
+        "map",
+        "map_value",
+        "draw_map",
+        "province_code",
+        "no_boundaries",
+        "no_value",
+        "areas_with_data",
+    ];
+    let words: Map<String, Value> =
+        keys.iter().map(|k| (k.to_string(), Value::String(tr.t(&format!("explore.{k}")).to_string()))).collect();
+    Value::Object(words).to_string().replace("</", "<\\/")
 }
 
 pub async fn edit_page(State(s): State<AppState>, page: Page, Path(slug): Path<String>) -> PageResult {

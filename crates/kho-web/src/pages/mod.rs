@@ -44,6 +44,8 @@ pub struct Base {
     /// The current path, for the language switch.
     pub path: String,
     pub active: &'static str,
+    /// The site's address as the visitor reached it, for copyable API examples.
+    pub site: String,
 }
 
 impl Base {
@@ -207,7 +209,8 @@ impl FromRequestParts<AppState> for Page {
         if must_change && !exempt {
             return Err(Redirect::to("/account").into_response());
         }
-        Ok(Page { caller, base: Base { tr, user, csrf, path, active: "" }, jar })
+        let site = crate::extract::site_url(state, &parts.headers);
+        Ok(Page { caller, base: Base { tr, user, csrf, path, active: "", site }, jar })
     }
 }
 
@@ -238,7 +241,14 @@ impl IntoResponse for PageError {
         if status.is_server_error() {
             tracing::error!(code = %self.error.code, message = %self.error.message, "internal error on a page");
         }
-        let base = Base { tr: self.tr, user: None, csrf: String::new(), path: self.path.clone(), active: "" };
+        let base = Base {
+            tr: self.tr,
+            user: None,
+            csrf: String::new(),
+            path: self.path.clone(),
+            active: "",
+            site: String::new(),
+        };
         let page = ErrorPage {
             b: &base,
             status: status.as_u16(),
@@ -305,9 +315,58 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
     let (body, ty): (&'static str, &str) = match name.as_str() {
         "app.css" => (include_str!("../../static/app.css"), "text/css; charset=utf-8"),
         "app.js" => (include_str!("../../static/app.js"), "text/javascript; charset=utf-8"),
+        "explore.js" => (include_str!("../../static/explore.js"), "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     ([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+/// Boundaries for the maps: the 34 provinces, and one province's communes.
+pub async fn geo(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let body = match name.as_str() {
+        "provinces.json" => Some(bytes::Bytes::from_static(include_bytes!("../../../../data/geo/provinces.json"))),
+        _ => None,
+    };
+    match body {
+        Some(body) => {
+            ([(header::CONTENT_TYPE, "application/geo+json"), (header::CACHE_CONTROL, "public, max-age=86400")], body)
+                .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such boundary file").into_response(),
+    }
+}
+
+pub async fn geo_communes(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match name.strip_suffix(".json").and_then(communes_of) {
+        Some(body) => {
+            ([(header::CONTENT_TYPE, "application/geo+json"), (header::CACHE_CONTROL, "public, max-age=86400")], body)
+                .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such province").into_response(),
+    }
+}
+
+/// The communes of one province, cut from the compiled-in file once and kept.
+fn communes_of(province: &str) -> Option<bytes::Bytes> {
+    static BY_PROVINCE: std::sync::LazyLock<std::collections::HashMap<String, bytes::Bytes>> =
+        std::sync::LazyLock::new(|| {
+            let all: serde_json::Value =
+                serde_json::from_slice(include_bytes!("../../../../data/geo/communes.json")).unwrap_or_default();
+            let mut groups: std::collections::HashMap<String, Vec<serde_json::Value>> = Default::default();
+            for f in all["features"].as_array().into_iter().flatten() {
+                if let Some(p) = f["properties"]["provinceCode"].as_str() {
+                    groups.entry(p.to_string()).or_default().push(f.clone());
+                }
+            }
+            groups
+                .into_iter()
+                .map(|(p, features)| {
+                    let fc = serde_json::json!({"type": "FeatureCollection", "features": features});
+                    (p, bytes::Bytes::from(fc.to_string()))
+                })
+                .collect()
+        });
+    BY_PROVINCE.get(province).cloned()
 }
 
 pub fn routes() -> axum::Router<AppState> {
@@ -342,4 +401,6 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/admin/agencies", get(admin::agencies).post(admin::agencies_submit))
         .route("/admin/audit", get(admin::audit))
         .route("/static/{name}", get(asset))
+        .route("/geo/{name}", get(geo))
+        .route("/geo/communes/{name}", get(geo_communes))
 }

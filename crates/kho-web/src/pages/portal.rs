@@ -159,15 +159,13 @@ pub async fn search(State(s): State<AppState>, page: Page) -> PageResult {
     let page = page.with_active("datasets");
     let tr = page.tr();
     let query = page.base.path.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default();
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .filter(|(k, v)| k != "lang" && !v.is_empty())
-        .collect();
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(query.as_bytes()).into_owned().filter(|(k, v)| k != "lang" && !v.is_empty()).collect();
     let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let q: String = get("q").unwrap_or_default().chars().take(500).collect();
-    let sort = get("sort").filter(|s| SORTS.iter().any(|(n, _, _)| n == s)).unwrap_or_else(|| {
-        if q.trim().is_empty() { "newest".into() } else { "relevance".into() }
-    });
+    let sort = get("sort")
+        .filter(|s| SORTS.iter().any(|(n, _, _)| n == s))
+        .unwrap_or_else(|| if q.trim().is_empty() { "newest".into() } else { "relevance".into() });
     let page_no = get("page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(1).clamp(1, 10_000);
     let per = 20;
     let mut filters = Vec::new();
@@ -292,7 +290,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);
