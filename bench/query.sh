@@ -17,7 +17,7 @@ sql_rows="${SQL_ROWS:-10000000}"
 duration="${DURATION:-15s}"
 port="${PORT:-18181}"
 work="$(mktemp -d)"
-export KHO_DATA_DIR="$work/data" KHO_LOG=warn KHO_LISTEN="127.0.0.1:$port" KHO_QUERY_CACHE_BYTES=$((4 << 30))
+export KHO_ANONYMOUS_API_PER_MINUTE=0 KHO_DATA_DIR="$work/data" KHO_LOG=warn KHO_LISTEN="127.0.0.1:$port" KHO_QUERY_CACHE_BYTES=$((4 << 30))
 base="http://127.0.0.1:$port"
 server=""
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }

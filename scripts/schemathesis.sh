@@ -15,7 +15,7 @@ examples="${1:-30}"
 work="$(mktemp -d)"
 trap 'kill "${pid:-0}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-export KHO_DATA_DIR="$work/data" KHO_LOG=warn KHO_INITIAL_ADMIN_PASSWORD="schemathesis-admin-pw"
+export KHO_ANONYMOUS_API_PER_MINUTE=0 KHO_DATA_DIR="$work/data" KHO_LOG=warn KHO_INITIAL_ADMIN_PASSWORD="schemathesis-admin-pw"
 "$kho" demo load >/dev/null
 token="$("$kho" token create --user admin --name schemathesis 2>/dev/null)"
 token2="$("$kho" token create --user admin --name schemathesis-destructive 2>/dev/null)"

@@ -20,13 +20,23 @@ pub const SESSION_COOKIE: &str = "kho_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
+    client_ip_of(&parts.headers, parts.extensions.get::<ConnectInfo<SocketAddr>>(), trust_proxy)
+}
+
+/// The client's address: the first `X-Forwarded-For` entry behind a trusted proxy, else the
+/// connection's peer.
+pub fn client_ip_of(
+    headers: &axum::http::HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    trust_proxy: bool,
+) -> Option<String> {
     if trust_proxy
-        && let Some(xff) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(xff) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
         && let Some(first) = xff.split(',').next().map(str::trim).filter(|s| !s.is_empty())
     {
         return Some(first.to_string());
     }
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+    peer.map(|c| c.0.ip().to_string())
 }
 
 /// The caller of a request: anonymous, a signed-in browser session, or a bearer token.

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;
+pub mod ratelimit;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -70,6 +71,7 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         kho,
         config: Arc::new(config.clone()),
         metrics: Arc::new(metrics::Metrics::default()),
+        limiter: Arc::new(ratelimit::RateLimiter::new(config.anonymous_api_per_minute)),
         started: std::time::Instant::now(),
     };
     let (api_router, mut openapi) = api::router().split_for_parts();
@@ -92,6 +94,7 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(spec))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -18,6 +18,8 @@ pub struct WebConfig {
     /// Where uploads are streamed while they are checked (inside the data folder, so a rename
     /// into place never crosses file systems).
     pub upload_dir: std::path::PathBuf,
+    /// API requests a minute one address may make without an API key (0: no limit).
+    pub anonymous_api_per_minute: u32,
 }
 
 impl Default for WebConfig {
@@ -28,6 +30,7 @@ impl Default for WebConfig {
             trust_proxy: false,
             max_upload_bytes: 1024 * 1024 * 1024,
             upload_dir: std::env::temp_dir(),
+            anonymous_api_per_minute: 300,
         }
     }
 }
@@ -37,5 +40,6 @@ pub struct AppState {
     pub kho: Kho,
     pub config: Arc<WebConfig>,
     pub metrics: Arc<Metrics>,
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
     pub started: std::time::Instant,
 }

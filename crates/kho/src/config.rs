@@ -40,6 +40,8 @@ pub struct Config {
     pub sql_timeout_secs: u64,
     /// Most rows one SQL answer returns (it says when it was cut).
     pub sql_max_rows: usize,
+    /// API requests a minute one address may make without an API key (0: no limit).
+    pub anonymous_api_per_minute: u32,
 }
 
 /// Environment values that look like numbers reach us as numbers ("01" as 1): accept both and
@@ -76,6 +78,7 @@ impl Default for Config {
             query_memory_bytes: 2 << 30,
             sql_timeout_secs: 30,
             sql_max_rows: 10_000,
+            anonymous_api_per_minute: 300,
         }
     }
 }
@@ -126,6 +129,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
         "query_memory_bytes",
         "sql_timeout_secs",
         "sql_max_rows",
+        "anonymous_api_per_minute",
     ];
     fig = fig.merge(Env::prefixed("KHO_").only(&keys)).merge(Serialized::globals(overrides));
     fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))

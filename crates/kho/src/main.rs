@@ -352,6 +352,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         trust_proxy: cfg.trust_proxy,
         max_upload_bytes: cfg.max_upload_bytes,
         upload_dir: cfg.data_dir.join("uploads").join("incoming"),
+        anonymous_api_per_minute: cfg.anonymous_api_per_minute,
     };
     let app = kho_web::app(kho.clone(), web);
     let purge = kho.clone();

@@ -198,3 +198,37 @@ async fn bad_input_gets_ckan_errors_that_say_what_is_wrong() {
     .await;
     assert_eq!(csv["result"]["records"], "01\n", "{csv}");
 }
+
+#[tokio::test]
+async fn anonymous_api_use_is_limited_per_address_and_a_token_lifts_the_limit() {
+    let s = Server::start_with(true, &[("KHO_ANONYMOUS_API_PER_MINUTE", "5")]);
+    let anon = s.client();
+    for _ in 0..5 {
+        assert_eq!(anon.get("/api/3/action/package_list").await.status, StatusCode::OK);
+    }
+    // The sixth call in the minute: 429, how long to wait, and how to avoid it.
+    for path in ["/api/3/action/package_list", "/api/v1/datasets", "/catalog.ttl"] {
+        let r = anon.get(path).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", r.text);
+        assert_eq!(r.body["code"], "rate_limited");
+        assert!(r.body["message"].as_str().unwrap().contains("API key"), "{}", r.text);
+        let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+    }
+    // Pages are not API calls; a made-up key does not lift the limit.
+    assert_eq!(anon.get("/datasets").await.status, StatusCode::OK);
+    let r = anon.send(Method::GET, "/api/v1/datasets", None, &[("authorization", "Bearer kho_made_up")]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    // A real key does, however it is sent.
+    let steward = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    assert_eq!(steward.get("/api/v1/datasets").await.status, StatusCode::OK, "a session is not limited");
+    let token = steward.post("/api/v1/tokens", json!({"name": "harvester"})).await;
+    let secret = token.body["secret"].as_str().unwrap();
+    let bearer = format!("Bearer {secret}");
+    for _ in 0..10 {
+        let r = anon.send(Method::GET, "/api/v1/datasets", None, &[("authorization", &bearer)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = anon.send(Method::GET, "/api/3/action/package_list", None, &[("x-ckan-api-key", secret)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+}

@@ -22,7 +22,6 @@ use kho_service::search::{DOWNLOAD_FORMATS, Latest};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::extract::client_ip;
 use crate::state::AppState;
 
 /// Largest page of `package_search` (CKAN's `ckan.search.rows_max`); larger requests are cut.
@@ -220,7 +219,7 @@ async fn action(
         "{site}/api/3/action/help_show?name={}",
         form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
     );
-    let ip = client_ip_of(&s, &headers, req.0);
+    let ip = crate::extract::client_ip_of(&headers, Some(&req), s.config.trust_proxy);
     let answer = async {
         let p = params(&method, raw, &body)?;
         let ctx = caller(&s, &headers, ip).await?;
@@ -238,13 +237,6 @@ async fn action(
             (e.status, axum::Json(json!({"help": help, "success": false, "error": error}))).into_response()
         }
     }
-}
-
-fn client_ip_of(s: &AppState, headers: &HeaderMap, addr: std::net::SocketAddr) -> Option<String> {
-    let mut parts = axum::http::Request::new(()).into_parts().0;
-    parts.headers = headers.clone();
-    parts.extensions.insert(axum::extract::ConnectInfo(addr));
-    client_ip(&parts, s.config.trust_proxy)
 }
 
 async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Result<Value, CkanError> {

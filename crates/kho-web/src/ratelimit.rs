@@ -1,0 +1,137 @@
+//! A per-address limit on anonymous API use: the open data API stays open to everyone, and no
+//! single address can use it all. Callers with a valid API token (or a signed-in session) are
+//! not limited. Over the limit, the answer is 429 with `Retry-After`.
+//!
+//! A token bucket per address: it holds up to a minute's allowance and refills continuously, so
+//! a burst is fine and a steady flood is cut to the configured rate.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use kho_core::{Error, ErrorCode};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Buckets kept before idle ones are swept (a bucket refilled to full carries no information).
+const SWEEP_AT: usize = 50_000;
+
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// `per_minute` requests per address and minute; 0 turns the limit off.
+    pub fn new(per_minute: u32) -> Self {
+        RateLimiter { per_minute, buckets: Mutex::default() }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.per_minute > 0
+    }
+
+    /// Take one request from the address's allowance, or say how many seconds until one is free.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let capacity = f64::from(self.per_minute);
+        let per_second = capacity / 60.0;
+        let Ok(mut buckets) = self.buckets.lock() else { return Ok(()) };
+        if buckets.len() >= SWEEP_AT {
+            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * per_second < capacity);
+        }
+        let (tokens, at) = buckets.entry(ip).or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / per_second).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// The paths the limit covers: the JSON, CKAN and DCAT APIs (pages and static files are not).
+/// Signing in is not: it has its own throttle, and it is how a caller gets past this limit.
+fn limited(path: &str) -> bool {
+    (path.starts_with("/api/") && !path.starts_with("/api/v1/auth/"))
+        || path.starts_with("/catalog")
+        || path.starts_with("/dataset/")
+}
+
+/// Whether the request carries credentials that are valid right now.
+async fn authenticated(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .or_else(|| headers.get("x-ckan-api-key"))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+    if let Some(token) = token {
+        return state.kho.token_principal(&token).await.is_ok();
+    }
+    let jar = axum_extra::extract::CookieJar::from_headers(headers);
+    match jar.get(crate::extract::SESSION_COOKIE) {
+        Some(c) => matches!(state.kho.session_principal(c.value()).await, Ok(Some(_))),
+        None => false,
+    }
+}
+
+pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !state.limiter.enabled() || !limited(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let ip = crate::extract::client_ip_of(
+        req.headers(),
+        req.extensions().get::<ConnectInfo<std::net::SocketAddr>>(),
+        state.config.trust_proxy,
+    )
+    .and_then(|s| s.parse::<IpAddr>().ok());
+    let Some(ip) = ip else { return next.run(req).await };
+    if let Err(wait) = state.limiter.check(ip, Instant::now()) {
+        let headers = req.headers().clone();
+        if !authenticated(&state, &headers).await {
+            let mut e = Error::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} API requests a minute from this address without an API key; wait {wait} s, or send a key (Authorization: Bearer …)",
+                    state.limiter.per_minute
+                ),
+            );
+            e.retry_after = Some(wait);
+            return ApiError(e).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_a_flood_waits_and_the_allowance_refills() {
+        let limiter = RateLimiter::new(60);
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        let other: IpAddr = "203.0.113.8".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..60 {
+            assert!(limiter.check(ip, t0).is_ok());
+        }
+        assert_eq!(limiter.check(ip, t0), Err(1));
+        assert!(limiter.check(other, t0).is_ok(), "addresses are limited separately");
+        assert!(limiter.check(ip, t0 + Duration::from_millis(1100)).is_ok(), "one a second comes back");
+        assert!(limiter.check(ip, t0 + Duration::from_millis(1200)).is_err());
+        assert!(RateLimiter::new(0).check(ip, t0).is_ok(), "0 turns it off");
+    }
+}
