@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod dcat;
 pub mod dictionary;
 pub mod ingest;
+pub mod opendata;
 pub mod quality;
 pub mod query;
 pub mod search;

@@ -232,3 +232,56 @@ async fn anonymous_api_use_is_limited_per_address_and_a_token_lifts_the_limit() 
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
 }
+
+#[tokio::test]
+async fn open_data_status_counts_agencies_and_fresh_open_datasets_live() {
+    let s = Server::start(true);
+    let anon = s.client();
+    let before = anon.get("/api/v1/open-data/status").await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.text);
+    let (_, found) = action(&anon, "package_search", json!({"rows": 0, "facet.field": ["organization"]})).await;
+    let result = &found["result"];
+    assert_eq!(before.body["open_datasets"], result["count"]);
+    let publishers = result["search_facets"]["organization"]["items"].as_array().unwrap().len();
+    assert_eq!(before.body["agencies_with_open_data"], publishers);
+    let health =
+        |b: &Value| b["by_agency"].as_array().unwrap().iter().find(|a| a["code"] == "so-y-te").cloned().unwrap();
+    assert_eq!(health(&before.body)["open_datasets"], 0);
+
+    // The Department of Health publishes its first open dataset, with data.
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let r = steward.post("/api/v1/datasets", dataset("tram-y-te-mo", "open")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let u = steward
+        .post_file(
+            "/api/v1/datasets/tram-y-te-mo/resources/bang-chinh/uploads?file_name=a.csv",
+            b"ma_xa,so_luong\n03646,5\n".to_vec(),
+        )
+        .await;
+    let p = steward.post(&format!("/api/v1/uploads/{}/publish", u.body["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.text);
+    // A restricted one counts for nothing.
+    let r = steward.post("/api/v1/datasets", dataset("ho-so-benh-an", "restricted")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let after = anon.get("/api/v1/open-data/status").await.body;
+    let n = |b: &Value, k: &str| b[k].as_u64().unwrap();
+    assert_eq!(n(&after, "agencies_with_open_data"), n(&before.body, "agencies_with_open_data") + 1);
+    assert_eq!(n(&after, "open_datasets"), n(&before.body, "open_datasets") + 1);
+    assert_eq!(
+        n(&after, "open_datasets_updated_within_six_months"),
+        n(&before.body, "open_datasets_updated_within_six_months") + 1
+    );
+    let mine = health(&after);
+    assert_eq!((mine["open_datasets"].as_u64(), mine["updated_within_six_months"].as_u64()), (Some(1), Some(1)));
+    let expected = (n(&after, "agencies_with_open_data") as f64 * 1000.0 / n(&after, "agencies") as f64).round() / 10.0;
+    assert_eq!(after["agencies_with_open_data_percent"].as_f64(), Some(expected));
+
+    // The agency's public page lists its open dataset and not the restricted one; the status page shows the share.
+    let page = anon.get("/agencies/so-y-te").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Bộ dữ liệu tram-y-te-mo") && !page.text.contains("ho-so-benh-an"), "{}", page.text);
+    let page = anon.get("/open-data").await;
+    assert!(page.text.contains(&format!("{expected}%")), "{}", page.text);
+    assert_eq!(anon.get("/agencies/khong-co").await.status, StatusCode::NOT_FOUND);
+}

@@ -1,5 +1,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
+use kho_service::opendata::OpenDataStatus;
 use kho_service::quality::{DatasetQuality, QualityOverview};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,6 +27,14 @@ async fn overview(State(s): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResu
     Ok(Json(s.kho.quality_overview(&c.ctx).await?))
 }
 
+/// The open data duties, computed live: the share of agencies with at least one open dataset,
+/// the share of open datasets updated within six months, and each agency's figures.
+#[utoipa::path(get, path = "/api/v1/open-data/status", tag = "quality",
+    responses((status = 200, body = OpenDataStatus)))]
+async fn open_data_status(State(s): State<AppState>) -> ApiResult<Json<OpenDataStatus>> {
+    Ok(Json(s.kho.open_data_status().await?))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(dataset)).routes(routes!(overview))
+    OpenApiRouter::new().routes(routes!(dataset)).routes(routes!(overview)).routes(routes!(open_data_status))
 }

@@ -395,6 +395,8 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/dictionary", get(reference::dictionary))
         .route("/dictionary/{name}", get(reference::term))
         .route("/agencies", get(reference::agencies))
+        .route("/agencies/{code}", get(portal::agency))
+        .route("/open-data", get(portal::open_data))
         .route("/admin-units", get(reference::admin_units))
         .route("/account", get(admin::account).post(admin::account_submit))
         .route("/admin/users", get(admin::users).post(admin::users_submit))

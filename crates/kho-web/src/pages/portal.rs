@@ -374,3 +374,97 @@ mod tests {
         assert_eq!(super::thousands(1_234_567), "1.234.567");
     }
 }
+
+/// One agency's row on the status page, ready to show.
+pub struct AgencyDuty {
+    pub code: String,
+    pub name: String,
+    pub open_datasets: usize,
+    pub updated: usize,
+    pub overdue: usize,
+    pub quality: String,
+    pub last: String,
+}
+
+fn duty(tr: Tr, a: &kho_service::opendata::AgencyOpenData) -> AgencyDuty {
+    let en = tr.lang == crate::i18n::Lang::En;
+    AgencyDuty {
+        code: a.code.clone(),
+        name: if en { a.name_en.clone().unwrap_or_else(|| a.name.clone()) } else { a.name.clone() },
+        open_datasets: a.open_datasets,
+        updated: a.updated_within_six_months,
+        overdue: a.overdue,
+        quality: a.average_quality.map(|q| format!("{q:.0}")).unwrap_or_else(|| "—".into()),
+        last: a.last_published.map(date).unwrap_or_else(|| "—".into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "open_data.html")]
+struct StatusPage<'a> {
+    b: &'a Base,
+    status: kho_service::opendata::OpenDataStatus,
+    rows: Vec<AgencyDuty>,
+    computed: String,
+}
+
+/// `/open-data`: the plans' targets, computed live.
+pub async fn open_data(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("open-data");
+    let status = s.kho.open_data_status().await.map_err(|e| page.error(e))?;
+    let rows = status.by_agency.iter().map(|a| duty(page.tr(), a)).collect();
+    let tpl = StatusPage { b: &page.base, computed: date(status.computed_at), rows, status };
+    Ok(page.render(&tpl))
+}
+
+#[derive(Template)]
+#[template(path = "agency.html")]
+struct AgencyPage<'a> {
+    b: &'a Base,
+    agency: Agency,
+    name: String,
+    duty: Option<AgencyDuty>,
+    cards: Vec<Card>,
+    total: usize,
+}
+
+/// `/agencies/{code}`: an agency's public page, its datasets and its open data figures.
+pub async fn agency(
+    State(s): State<AppState>,
+    page: Page,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> PageResult {
+    let page = page.with_active("agencies");
+    let tr = page.tr();
+    let agency = s
+        .kho
+        .store
+        .agency_by_code(&code)
+        .await
+        .map_err(|e| page.error(e))?
+        .ok_or_else(|| page.error(kho_core::Error::not_found("agency")))?;
+    let status = s.kho.open_data_status().await.map_err(|e| page.error(e))?;
+    let duty = status.by_agency.iter().find(|a| a.code == agency.code).map(|a| duty(tr, a));
+    let found = s
+        .kho
+        .search_datasets(
+            page.ctx(),
+            SearchQuery {
+                filters: vec![Filter::Is(Facet::Agency, agency.code.clone())],
+                sort: vec![(SortKey::Modified, true)],
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| page.error(e))?;
+    let en = tr.lang == crate::i18n::Lang::En;
+    let tpl = AgencyPage {
+        b: &page.base,
+        name: if en { agency.name_en.clone().unwrap_or_else(|| agency.name.clone()) } else { agency.name.clone() },
+        cards: found.hits.iter().map(|d| card(tr, d)).collect(),
+        total: found.total,
+        duty,
+        agency,
+    };
+    Ok(page.render(&tpl))
+}
