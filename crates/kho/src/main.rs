@@ -185,7 +185,7 @@ enum TokenCommand {
 #[derive(Subcommand)]
 enum DatasetCommand {
     /// Create a dataset from a JSON description (the body of POST /api/v1/datasets, with an
-    /// `owner_agency_code` instead of an id if you like).
+    /// `owner_agency_code` instead of an id if you like), or several from a JSON array.
     Create {
         /// The JSON file.
         #[arg(long)]
@@ -648,17 +648,44 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 DatasetCommand::Create { file } => {
                     let text =
                         std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-                    let mut value: serde_json::Value =
+                    let value: serde_json::Value =
                         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))?;
-                    if let Some(code) = value.as_object_mut().and_then(|o| o.remove("owner_agency_code")) {
-                        let a = kho.get_agency(code.as_str().unwrap_or("")).await.map_err(e)?;
-                        value["owner_agency_id"] = serde_json::json!(a.id);
+                    // One description, or an array of them (a whole catalog registered at once);
+                    // each is created in turn and a bad one stops the run, naming its position.
+                    let many = value.is_array();
+                    let items = match value {
+                        serde_json::Value::Array(items) => items,
+                        one => vec![one],
+                    };
+                    let total = items.len();
+                    for (n, mut value) in items.into_iter().enumerate() {
+                        let place = if many {
+                            format!("dataset {} of {total} in {}", n + 1, file.display())
+                        } else {
+                            file.display().to_string()
+                        };
+                        if let Some(code) = value.as_object_mut().and_then(|o| o.remove("owner_agency_code")) {
+                            let a = kho
+                                .get_agency(code.as_str().unwrap_or(""))
+                                .await
+                                .map_err(|err| anyhow::anyhow!("{place}: {}", err.message))?;
+                            value["owner_agency_id"] = serde_json::json!(a.id);
+                        }
+                        let mut input: kho_core::model::DatasetInput = serde_json::from_value(value)
+                            .with_context(|| format!("{place} does not describe a dataset"))?;
+                        let resources = std::mem::take(&mut input.resources);
+                        let d = kho.create_dataset(&system, input, resources).await.map_err(|err| {
+                            let details: Vec<String> =
+                                err.details.iter().map(|d| format!("{}: {}", d.path, d.message)).collect();
+                            anyhow::anyhow!("{place}: {} {}", err.message, details.join("; "))
+                        })?;
+                        if !many {
+                            println!("created dataset {} ({})", d.input.slug, d.id);
+                        }
                     }
-                    let mut input: kho_core::model::DatasetInput = serde_json::from_value(value)
-                        .with_context(|| format!("{} does not describe a dataset", file.display()))?;
-                    let resources = std::mem::take(&mut input.resources);
-                    let d = kho.create_dataset(&system, input, resources).await.map_err(e)?;
-                    println!("created dataset {} ({})", d.input.slug, d.id);
+                    if many {
+                        println!("created {total} datasets");
+                    }
                 }
                 DatasetCommand::List => {
                     let (list, _) = kho
