@@ -68,6 +68,9 @@ pub struct Kho {
     /// Administrative codes and the crosswalk for validators: loaded once, they only change
     /// with a new kho release.
     references: Arc<tokio::sync::OnceCell<Arc<kho_ingest::References>>>,
+    /// Whether the search index has been built; until then (and in one-off commands, which never
+    /// build it: a server builds its own at start) changes are not indexed one by one.
+    search_live: Arc<std::sync::atomic::AtomicBool>,
     /// Views and downloads not yet written to the store (see `usage`).
     usage: Arc<std::sync::Mutex<usage::Pending>>,
 }
@@ -88,6 +91,7 @@ impl Kho {
             references: Arc::default(),
             publish_lock: Arc::default(),
             usage: Arc::default(),
+            search_live: Arc::default(),
         })
     }
 }

@@ -46,11 +46,15 @@ impl Kho {
         }
         let n = docs.len();
         self.search.upsert(docs)?;
+        self.search_live.store(true, std::sync::atomic::Ordering::Release);
         Ok(n)
     }
 
     /// Put the dataset's current state into the index (or take it out if it is gone).
     pub(crate) async fn reindex(&self, id_or_slug: &str) {
+        if !self.search_live.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let done = async {
             match self.store.dataset(id_or_slug).await? {
                 Some(d) => {
