@@ -354,11 +354,25 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let n = (searcher.num_docs() as usize).max(1);
         let top = searcher.search(&query, &TopDocs::with_limit(n).order_by_score()).map_err(search_err)?;
+        // Ids come from the `id` fast field (a column), not the stored documents, which would
+        // have to be read and decompressed one by one.
+        let mut columns = HashMap::new();
         let mut out = HashMap::with_capacity(top.len());
+        let mut id = String::new();
         for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address).map_err(search_err)?;
-            if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_str()) {
-                out.insert(id.to_string(), score);
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let reader = searcher.segment_reader(address.segment_ord);
+                    e.insert(reader.fast_fields().str("id").map_err(search_err)?)
+                }
+            };
+            let Some(column) = column.as_ref() else { continue };
+            if let Some(ord) = column.term_ords(address.doc_id).next() {
+                id.clear();
+                if column.ord_to_str(ord, &mut id).map_err(search_err)? {
+                    out.insert(id.clone(), score);
+                }
             }
         }
         Ok(Some(out))
@@ -367,14 +381,14 @@ impl SearchIndex {
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
         let scores = self.text_scores(&q.text)?;
         let docs = self.docs.read().map_err(|_| search_err("summaries poisoned"))?;
-        let mut hits: Vec<(f32, &Arc<SearchDoc>)> = docs
-            .values()
-            .filter_map(|d| match &scores {
-                Some(s) => s.get(&d.id).map(|score| (*score, d)),
-                None => Some((0.0, d)),
-            })
-            .filter(|(_, d)| visible(d, q.visibility) && q.filters.iter().all(|f| passes(d, f)))
-            .collect();
+        let keep = |d: &SearchDoc| visible(d, q.visibility) && q.filters.iter().all(|f| passes(d, f));
+        // With words, only their matches are looked at; without, every dataset.
+        let mut hits: Vec<(f32, &Arc<SearchDoc>)> = match &scores {
+            Some(s) => {
+                s.iter().filter_map(|(id, score)| docs.get(id).map(|d| (*score, d))).filter(|(_, d)| keep(d)).collect()
+            }
+            None => docs.values().map(|d| (0.0, d)).filter(|(_, d)| keep(d)).collect(),
+        };
         let mut facets = BTreeMap::new();
         for facet in &q.facets {
             let mut counts: HashMap<&str, usize> = HashMap::new();
