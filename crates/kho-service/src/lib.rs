@@ -71,6 +71,9 @@ pub struct Kho {
     /// Whether the search index has been built; until then (and in one-off commands, which never
     /// build it: a server builds its own at start) changes are not indexed one by one.
     search_live: Arc<std::sync::atomic::AtomicBool>,
+    /// Each indexed dataset with the latest version of each table, refreshed with the index, so
+    /// that search results are served without reading the store.
+    found: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<(kho_core::model::Dataset, search::Latest)>>>>,
     /// Views and downloads not yet written to the store (see `usage`).
     usage: Arc<std::sync::Mutex<usage::Pending>>,
 }
@@ -92,6 +95,7 @@ impl Kho {
             publish_lock: Arc::default(),
             usage: Arc::default(),
             search_live: Arc::default(),
+            found: Arc::default(),
         })
     }
 }

@@ -36,12 +36,13 @@ impl Kho {
             }
             offset += page.len() as i64;
             for d in page {
-                let mut doc = self.search_doc(&d, &agencies).await?;
+                let (mut doc, latest) = self.search_doc(&d, &agencies).await?;
                 if let Some((views, downloads)) = usage.get(&d.id) {
                     doc.views = (*views).max(0) as u64;
                     doc.downloads = (*downloads).max(0) as u64;
                 }
                 docs.push(doc);
+                self.remember(d, latest);
             }
         }
         let n = docs.len();
@@ -59,15 +60,22 @@ impl Kho {
             match self.store.dataset(id_or_slug).await? {
                 Some(d) => {
                     let agencies = self.agency_map().await?;
-                    let mut doc = self.search_doc(&d, &agencies).await?;
+                    let (mut doc, latest) = self.search_doc(&d, &agencies).await?;
                     // Usage is counted as it happens; a change to the dataset keeps the counts.
                     if let Some(old) = self.search.get(&d.id) {
                         doc.views = old.views;
                         doc.downloads = old.downloads;
                     }
-                    self.search.upsert([doc])
+                    self.search.upsert([doc])?;
+                    self.remember(d, latest);
+                    Ok(())
                 }
-                None => self.search.remove(id_or_slug),
+                None => {
+                    if let Ok(mut found) = self.found.write() {
+                        found.retain(|id, f| id != id_or_slug && f.0.input.slug != id_or_slug);
+                    }
+                    self.search.remove(id_or_slug)
+                }
             }
         }
         .await;
@@ -98,15 +106,31 @@ impl Kho {
     /// Datasets found by a search, in its order, each with the latest version of each of its
     /// tables (by resource id). The search has already applied the caller's visibility, so these
     /// reads of the catalog are not audited one by one.
+    ///
+    /// They come from the copy kept beside the index (refreshed with it at every change), so a
+    /// page of results costs no database reads; one not there is read from the store.
     pub async fn found_datasets(&self, found: &SearchResult) -> Result<Vec<(Dataset, Latest)>> {
         let mut out = Vec::with_capacity(found.hits.len());
         for hit in &found.hits {
-            if let Some(d) = self.store.dataset(&hit.id).await? {
-                let latest = self.latest_versions(&d).await?;
-                out.push((d, latest));
+            let kept = self.found.read().ok().and_then(|f| f.get(&hit.id).cloned());
+            match kept {
+                Some(f) => out.push((f.0.clone(), f.1.clone())),
+                None => {
+                    if let Some(d) = self.store.dataset(&hit.id).await? {
+                        let latest = self.latest_versions(&d).await?;
+                        out.push((d, latest));
+                    }
+                }
             }
         }
         Ok(out)
+    }
+
+    /// Keep a dataset's current state beside the index, for search results.
+    fn remember(&self, d: Dataset, latest: Latest) {
+        if let Ok(mut found) = self.found.write() {
+            found.insert(d.id.clone(), std::sync::Arc::new((d, latest)));
+        }
     }
 
     /// The latest version of each table of a dataset the caller has already been allowed to read.
@@ -124,16 +148,18 @@ impl Kho {
         Ok(self.store.list_agencies().await?.into_iter().map(|a| (a.id, a)).collect())
     }
 
-    async fn search_doc(&self, d: &Dataset, agencies: &HashMap<i64, Agency>) -> Result<SearchDoc> {
+    async fn search_doc(&self, d: &Dataset, agencies: &HashMap<i64, Agency>) -> Result<(SearchDoc, Latest)> {
         let i = &d.input;
         let agency = i.owner_agency_id.and_then(|id| agencies.get(&id));
         let mut modified = d.modified_at;
         let mut published = None;
         let mut field_names = Vec::new();
+        let mut latest = Latest::new();
         for r in &d.resources {
             if let Some(v) = self.store.versions(&r.id).await?.into_iter().max_by_key(|v| v.version) {
                 published = published.max(Some(v.published_at));
                 modified = modified.max(v.published_at);
+                latest.insert(r.id.clone(), v);
             }
             if let Some(fields) = r.input.schema.get("fields").and_then(|f| f.as_array()) {
                 for f in fields {
@@ -147,7 +173,7 @@ impl Kho {
         }
         let mut reader_agencies = i.allowed_agency_ids.clone();
         reader_agencies.extend(i.owner_agency_id);
-        Ok(SearchDoc {
+        let doc = SearchDoc {
             id: d.id.clone(),
             name: i.slug.clone(),
             title: i.title.clone(),
@@ -174,6 +200,7 @@ impl Kho {
             views: 0,
             published,
             resource_ids: d.resources.iter().map(|r| r.id.clone()).collect(),
-        })
+        };
+        Ok((doc, latest))
     }
 }
