@@ -73,7 +73,7 @@ pub struct Kho {
     search_live: Arc<std::sync::atomic::AtomicBool>,
     /// Each indexed dataset with the latest version of each table, refreshed with the index, so
     /// that search results are served without reading the store.
-    found: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<(kho_core::model::Dataset, search::Latest)>>>>,
+    found: Arc<std::sync::RwLock<search::Found>>,
     /// Views and downloads not yet written to the store (see `usage`).
     usage: Arc<std::sync::Mutex<usage::Pending>>,
 }

@@ -17,6 +17,9 @@ use crate::{Ctx, Kho};
 /// The latest version of each table, by resource id.
 pub type Latest = HashMap<String, ResourceVersion>;
 
+/// Each indexed dataset with its latest versions, by dataset id.
+pub(crate) type Found = HashMap<String, std::sync::Arc<(Dataset, Latest)>>;
+
 /// The formats every published table can be downloaded in.
 pub const DOWNLOAD_FORMATS: [&str; 5] = ["CSV", "JSON", "XLSX", "Parquet", "Data Package"];
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, Server, dataset};
+use common::{Client, Server, dataset, publish_csv};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -32,15 +32,7 @@ async fn anonymous_callers_see_open_data_only_and_search_follows_the_catalog() {
     // A restricted dataset with data in it.
     let r = steward.post("/api/v1/datasets", dataset("so-lieu-mat", "restricted")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let u = steward
-        .post_file(
-            "/api/v1/datasets/so-lieu-mat/resources/bang-chinh/uploads?file_name=a.csv",
-            b"ma_xa,so_luong\n03646,5\n".to_vec(),
-        )
-        .await;
-    assert_eq!(u.status, StatusCode::CREATED, "{}", u.text);
-    let p = steward.post(&format!("/api/v1/uploads/{}/publish", u.body["id"].as_str().unwrap()), json!({})).await;
-    assert_eq!(p.status, StatusCode::CREATED, "{}", p.text);
+    publish_csv(&steward, "so-lieu-mat", "bang-chinh", "ma_xa,so_luong\n03646,5\n".into()).await;
     let hidden = steward.get("/api/v1/datasets/so-lieu-mat").await;
     let hidden_id = hidden.body["id"].as_str().unwrap().to_string();
     let hidden_resource = hidden.body["resources"][0]["id"].as_str().unwrap().to_string();
@@ -252,14 +244,7 @@ async fn open_data_status_counts_agencies_and_fresh_open_datasets_live() {
     let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
     let r = steward.post("/api/v1/datasets", dataset("tram-y-te-mo", "open")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let u = steward
-        .post_file(
-            "/api/v1/datasets/tram-y-te-mo/resources/bang-chinh/uploads?file_name=a.csv",
-            b"ma_xa,so_luong\n03646,5\n".to_vec(),
-        )
-        .await;
-    let p = steward.post(&format!("/api/v1/uploads/{}/publish", u.body["id"].as_str().unwrap()), json!({})).await;
-    assert_eq!(p.status, StatusCode::CREATED, "{}", p.text);
+    publish_csv(&steward, "tram-y-te-mo", "bang-chinh", "ma_xa,so_luong\n03646,5\n".into()).await;
     // A restricted one counts for nothing.
     let r = steward.post("/api/v1/datasets", dataset("ho-so-benh-an", "restricted")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);

@@ -75,24 +75,6 @@ fn business_dataset(slug: &str, level: &str) -> Value {
     })
 }
 
-async fn upload_file(c: &Client, dataset: &str, resource: &str, body: Vec<u8>) -> (StatusCode, Value) {
-    let r = c.post_file(&format!("/api/v1/datasets/{dataset}/resources/{resource}/uploads?file_name=data"), body).await;
-    (r.status, r.body)
-}
-
-async fn publish_csv(c: &Client, dataset: &str, resource: &str, csv: String) -> Value {
-    publish_file(c, dataset, resource, csv.into_bytes()).await
-}
-
-async fn publish_file(c: &Client, dataset: &str, resource: &str, body: Vec<u8>) -> Value {
-    let (status, u) = upload_file(c, dataset, resource, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{u}");
-    assert_eq!(u["invalid_rows"], 0, "{u}");
-    let r = c.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    r.body
-}
-
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

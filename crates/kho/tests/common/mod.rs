@@ -270,3 +270,27 @@ pub fn duckdb(sql: &str) -> Value {
     assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("duckdb's answer as JSON")
 }
+
+/// Upload a file to a table (not yet published).
+#[allow(dead_code)] // not every test binary uploads files
+pub async fn upload_file(c: &Client, dataset: &str, resource: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let r = c.post_file(&format!("/api/v1/datasets/{dataset}/resources/{resource}/uploads?file_name=data"), body).await;
+    (r.status, r.body)
+}
+
+/// Upload CSV text to a table and publish it (it must be valid).
+#[allow(dead_code)]
+pub async fn publish_csv(c: &Client, dataset: &str, resource: &str, csv: String) -> Value {
+    publish_file(c, dataset, resource, csv.into_bytes()).await
+}
+
+/// Upload a file to a table and publish it (it must be valid); the new version.
+#[allow(dead_code)]
+pub async fn publish_file(c: &Client, dataset: &str, resource: &str, body: Vec<u8>) -> Value {
+    let (status, u) = upload_file(c, dataset, resource, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{u}");
+    assert_eq!(u["invalid_rows"], 0, "{u}");
+    let r = c.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body
+}
