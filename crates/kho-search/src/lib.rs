@@ -280,6 +280,11 @@ impl SearchIndex {
         }
     }
 
+    /// Downloads of all the datasets a visibility shows.
+    pub fn downloads(&self, visibility: Visibility) -> u64 {
+        self.docs.read().map(|d| d.values().filter(|d| visible(d, visibility)).map(|d| d.downloads).sum()).unwrap_or(0)
+    }
+
     /// Count a view of a dataset's page.
     pub fn count_view(&self, id: &str) {
         if let Ok(mut map) = self.docs.write()
@@ -498,6 +503,18 @@ mod tests {
 
     fn ids(r: &SearchResult) -> Vec<&str> {
         r.hits.iter().map(|d| d.id.as_str()).collect()
+    }
+
+    #[test]
+    fn downloads_add_up_over_what_a_visitor_may_see() {
+        let i = index();
+        for id in ["a", "a", "b", "c", "missing"] {
+            i.count_download(id);
+        }
+        i.count_view("a");
+        assert_eq!(i.downloads(Visibility::OpenOnly), 3);
+        assert_eq!(i.downloads(Visibility::All), 4);
+        assert_eq!(i.get("a").map(|d| (d.downloads, d.views)), Some((2, 1)));
     }
 
     fn index() -> SearchIndex {

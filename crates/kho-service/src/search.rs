@@ -89,12 +89,21 @@ impl Kho {
 
     /// Search the catalog as the caller: anonymous callers find open datasets only.
     pub fn search_datasets(&self, ctx: &Ctx, mut q: SearchQuery) -> Result<SearchResult> {
-        q.visibility = match Self::visibility(&ctx.principal) {
+        q.visibility = Self::search_visibility(ctx);
+        self.search.search(&q)
+    }
+
+    /// Downloads of all the datasets the caller may see.
+    pub fn visible_downloads(&self, ctx: &Ctx) -> u64 {
+        self.search.downloads(Self::search_visibility(ctx))
+    }
+
+    fn search_visibility(ctx: &Ctx) -> kho_search::Visibility {
+        match Self::visibility(&ctx.principal) {
             Visibility::All => kho_search::Visibility::All,
             Visibility::OpenOnly => kho_search::Visibility::OpenOnly,
             Visibility::Agency(a) => kho_search::Visibility::Agency(a),
-        };
-        self.search.search(&q)
+        }
     }
 
     /// A table by its id (CKAN's `resource_id`), with its dataset, if the caller may read it.

@@ -332,13 +332,12 @@ pub async fn home(State(s): State<AppState>, page: Page) -> PageResult {
     };
     let agencies = facet_items(Facet::Agency, "agency");
     let sectors = facet_items(Facet::Sector, "sector");
-    let usage = s.kho.usage_totals().await.unwrap_or_default();
-    let downloads: i64 = usage.values().map(|(_, d)| *d).sum();
+    let downloads = s.kho.visible_downloads(page.ctx());
     let stats = vec![
         Stat { value: thousands(all.total as u64), label: tr.t("home.stat_datasets") },
         Stat { value: thousands(agencies.len() as u64), label: tr.t("home.stat_agencies") },
         Stat { value: thousands(sectors.len() as u64), label: tr.t("home.stat_sectors") },
-        Stat { value: thousands(downloads.max(0) as u64), label: tr.t("home.stat_downloads") },
+        Stat { value: thousands(downloads), label: tr.t("home.stat_downloads") },
     ];
     let mine = match page.caller.ctx.principal.member() {
         Some(m) => {
