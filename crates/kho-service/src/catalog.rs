@@ -192,6 +192,21 @@ impl Kho {
     }
 
     /// Read one dataset. Reads of non-open data are recorded in the audit log.
+    /// Every dataset a visibility shows (of one owner, if given), read from the store page by
+    /// page; for whole-catalog work (the index, the open data figures), not for callers' lists.
+    pub(crate) async fn all_datasets(&self, visibility: Visibility, owner: Option<i64>) -> Result<Vec<Dataset>> {
+        let mut out = Vec::new();
+        loop {
+            let filter =
+                DatasetFilter { visibility, owner_agency_id: owner, q: None, limit: 500, offset: out.len() as i64 };
+            let (page, _) = self.store.list_datasets(&filter).await?;
+            if page.is_empty() {
+                return Ok(out);
+            }
+            out.extend(page);
+        }
+    }
+
     pub async fn get_dataset(&self, ctx: &Ctx, id_or_slug: &str) -> Result<Dataset> {
         let d = self.store.dataset(id_or_slug).await?.ok_or_else(|| Error::not_found("dataset"))?;
         if let Err(e) = policy::check_dataset(&ctx.principal, Action::Read, access(&d)) {

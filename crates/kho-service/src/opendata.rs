@@ -4,7 +4,7 @@
 
 use kho_core::Result;
 use kho_core::model::{AccessLevel, Agency, AgencyKind};
-use kho_meta::{DatasetFilter, Visibility};
+use kho_meta::Visibility;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -58,51 +58,56 @@ fn publishes(kind: AgencyKind) -> bool {
     matches!(kind, AgencyKind::Department | AgencyKind::ProvinceCommittee | AgencyKind::CommuneCommittee)
 }
 
+/// Published within six months of `now`.
+fn recent(d: &DatasetQuality, now: OffsetDateTime) -> bool {
+    d.last_published.is_some_and(|t| t >= now - time::Duration::days(OPEN_DATA_MAX_AGE_DAYS))
+}
+
+/// An agency's figures from the open datasets' scores (those of other agencies are skipped).
+fn figures(a: &Agency, datasets: &[DatasetQuality], now: OffsetDateTime) -> AgencyOpenData {
+    let mine: Vec<&DatasetQuality> = datasets.iter().filter(|d| d.owner_agency_id == a.id).collect();
+    AgencyOpenData {
+        code: a.code.clone(),
+        name: a.name.clone(),
+        name_en: a.name_en.clone(),
+        open_datasets: mine.len(),
+        updated_within_six_months: mine.iter().filter(|d| recent(d, now)).count(),
+        overdue: mine.iter().filter(|d| d.overdue).count(),
+        average_quality: (!mine.is_empty())
+            .then(|| (mine.iter().map(|d| d.overall).sum::<f64>() / mine.len() as f64 * 10.0).round() / 10.0),
+        last_published: mine.iter().filter_map(|d| d.last_published).max(),
+    }
+}
+
 impl Kho {
-    /// Quality of every open dataset (open data is public, so nothing here is audited).
-    pub async fn open_dataset_quality(&self, now: OffsetDateTime) -> Result<Vec<DatasetQuality>> {
+    /// Quality of the open datasets, of one agency or all (open data is public, so nothing here
+    /// is audited).
+    async fn open_dataset_quality(&self, owner: Option<i64>, now: OffsetDateTime) -> Result<Vec<DatasetQuality>> {
         let mut out = Vec::new();
-        let mut offset = 0;
-        loop {
-            let filter =
-                DatasetFilter { visibility: Visibility::OpenOnly, owner_agency_id: None, q: None, limit: 500, offset };
-            let (page, _) = self.store.list_datasets(&filter).await?;
-            if page.is_empty() {
-                break;
-            }
-            offset += page.len() as i64;
-            for d in page.iter().filter(|d| d.input.access_level == AccessLevel::Open) {
-                out.push(self.quality_of(d, now).await?);
+        for d in self.all_datasets(Visibility::OpenOnly, owner).await? {
+            if d.input.access_level == AccessLevel::Open {
+                out.push(self.quality_of(&d, now).await?);
             }
         }
         Ok(out)
     }
 
+    /// One agency's open data figures (for its public page), without scoring the whole catalog.
+    pub async fn agency_open_data(&self, agency: &Agency) -> Result<AgencyOpenData> {
+        let now = OffsetDateTime::now_utc();
+        let datasets = self.open_dataset_quality(Some(agency.id), now).await?;
+        Ok(figures(agency, &datasets, now))
+    }
+
     /// The open data duties of every agency, and the province's totals.
     pub async fn open_data_status(&self) -> Result<OpenDataStatus> {
         let now = OffsetDateTime::now_utc();
-        let datasets = self.open_dataset_quality(now).await?;
+        let datasets = self.open_dataset_quality(None, now).await?;
         let agencies: Vec<Agency> = self.list_agencies().await?;
-        let cutoff = now - time::Duration::days(OPEN_DATA_MAX_AGE_DAYS);
-        let recent = |d: &DatasetQuality| d.last_published.is_some_and(|t| t >= cutoff);
         let mut by_agency: Vec<AgencyOpenData> = agencies
             .iter()
             .filter(|a| publishes(a.kind) || datasets.iter().any(|d| d.owner_agency_id == a.id))
-            .map(|a| {
-                let mine: Vec<&DatasetQuality> = datasets.iter().filter(|d| d.owner_agency_id == a.id).collect();
-                AgencyOpenData {
-                    code: a.code.clone(),
-                    name: a.name.clone(),
-                    name_en: a.name_en.clone(),
-                    open_datasets: mine.len(),
-                    updated_within_six_months: mine.iter().filter(|d| recent(d)).count(),
-                    overdue: mine.iter().filter(|d| d.overdue).count(),
-                    average_quality: (!mine.is_empty()).then(|| {
-                        (mine.iter().map(|d| d.overall).sum::<f64>() / mine.len() as f64 * 10.0).round() / 10.0
-                    }),
-                    last_published: mine.iter().filter_map(|d| d.last_published).max(),
-                }
-            })
+            .map(|a| figures(a, &datasets, now))
             .collect();
         by_agency.sort_by(|a, b| {
             (a.open_datasets > 0)
@@ -110,7 +115,7 @@ impl Kho {
                 .then_with(|| kho_core::text::fold(&a.name).cmp(&kho_core::text::fold(&b.name)))
         });
         let with_open = by_agency.iter().filter(|a| a.open_datasets > 0).count();
-        let updated = datasets.iter().filter(|d| recent(d)).count();
+        let updated = datasets.iter().filter(|d| recent(d, now)).count();
         Ok(OpenDataStatus {
             agencies: by_agency.len(),
             agencies_with_open_data: with_open,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use kho_core::model::{Agency, Dataset, Resource, ResourceVersion};
 use kho_core::{Error, Result};
-use kho_meta::{DatasetFilter, Visibility};
+use kho_meta::Visibility;
 use kho_search::{SearchDoc, SearchQuery, SearchResult};
 
 use crate::{Ctx, Kho};
@@ -29,24 +29,14 @@ impl Kho {
         let agencies = self.agency_map().await?;
         let usage = self.usage_totals().await?;
         let mut docs = Vec::new();
-        let mut offset = 0;
-        loop {
-            let filter =
-                DatasetFilter { visibility: Visibility::All, owner_agency_id: None, q: None, limit: 500, offset };
-            let (page, _) = self.store.list_datasets(&filter).await?;
-            if page.is_empty() {
-                break;
+        for d in self.all_datasets(Visibility::All, None).await? {
+            let (mut doc, latest) = self.search_doc(&d, &agencies).await?;
+            if let Some((views, downloads)) = usage.get(&d.id) {
+                doc.views = (*views).max(0) as u64;
+                doc.downloads = (*downloads).max(0) as u64;
             }
-            offset += page.len() as i64;
-            for d in page {
-                let (mut doc, latest) = self.search_doc(&d, &agencies).await?;
-                if let Some((views, downloads)) = usage.get(&d.id) {
-                    doc.views = (*views).max(0) as u64;
-                    doc.downloads = (*downloads).max(0) as u64;
-                }
-                docs.push(doc);
-                self.remember(d, latest);
-            }
+            docs.push(doc);
+            self.remember(d, latest);
         }
         let n = docs.len();
         self.search.upsert(docs)?;

@@ -321,28 +321,24 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
     ([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
 }
 
-/// Boundaries for the maps: the 34 provinces, and one province's communes.
+/// Boundaries for the maps: the 34 provinces (`/geo/provinces.json`)…
 pub async fn geo(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    let body = match name.as_str() {
-        "provinces.json" => Some(bytes::Bytes::from_static(include_bytes!("../../../../data/geo/provinces.json"))),
-        _ => None,
-    };
+    let provinces = bytes::Bytes::from_static(include_bytes!("../../../../data/geo/provinces.json"));
+    geo_response((name == "provinces.json").then_some(provinces))
+}
+
+/// …and one province's communes (`/geo/communes/{code}.json`).
+pub async fn geo_communes(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    geo_response(name.strip_suffix(".json").and_then(communes_of))
+}
+
+fn geo_response(body: Option<bytes::Bytes>) -> Response {
     match body {
         Some(body) => {
             ([(header::CONTENT_TYPE, "application/geo+json"), (header::CACHE_CONTROL, "public, max-age=86400")], body)
                 .into_response()
         }
         None => (StatusCode::NOT_FOUND, "no such boundary file").into_response(),
-    }
-}
-
-pub async fn geo_communes(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    match name.strip_suffix(".json").and_then(communes_of) {
-        Some(body) => {
-            ([(header::CONTENT_TYPE, "application/geo+json"), (header::CACHE_CONTROL, "public, max-age=86400")], body)
-                .into_response()
-        }
-        None => (StatusCode::NOT_FOUND, "no such province").into_response(),
     }
 }
 

@@ -42,8 +42,7 @@ pub fn freshness(tr: Tr, published: Option<OffsetDateTime>, frequency: &str, ope
     let Some(published) = published else {
         return Fresh { class: "nodata", label: tr.t("fresh.nodata") };
     };
-    let frequency = serde_json::from_value::<Frequency>(serde_json::Value::String(frequency.to_string()))
-        .unwrap_or(Frequency::Irregular);
+    let frequency = frequency.parse::<Frequency>().unwrap_or(Frequency::Irregular);
     let (_, overdue) = kho_core::quality::freshness(Some(published), frequency, open, OffsetDateTime::now_utc());
     if overdue {
         Fresh { class: "overdue", label: tr.t("fresh.overdue") }
@@ -442,8 +441,8 @@ pub async fn agency(
         .await
         .map_err(|e| page.error(e))?
         .ok_or_else(|| page.error(kho_core::Error::not_found("agency")))?;
-    let status = s.kho.open_data_status().await.map_err(|e| page.error(e))?;
-    let duty = status.by_agency.iter().find(|a| a.code == agency.code).map(|a| duty(tr, a));
+    let figures = s.kho.agency_open_data(&agency).await.map_err(|e| page.error(e))?;
+    let duty = Some(duty(tr, &figures));
     let found = s
         .kho
         .search_datasets(
