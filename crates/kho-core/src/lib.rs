@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod feedback;
 pub mod license;
 pub mod model;
 pub mod policy;

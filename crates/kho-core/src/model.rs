@@ -433,3 +433,94 @@ pub struct ResourceVersion {
     #[schema(value_type = String, format = DateTime)]
     pub published_at: OffsetDateTime,
 }
+
+string_enum!(
+    /// What a visitor sends back: a problem with a dataset, or a request for data not yet published.
+    FeedbackKind { Problem => "problem", Request => "request" }
+);
+
+string_enum!(
+    /// What is wrong with a dataset, as the visitor sees it.
+    ProblemCategory {
+        WrongValues => "wrong_values",
+        MissingData => "missing_data",
+        Outdated => "outdated",
+        BrokenFile => "broken_file",
+        UnclearMetadata => "unclear_metadata",
+        Other => "other",
+    }
+);
+
+string_enum!(
+    /// Where a report or request stands. `hidden` is spam or abuse taken down by a steward: kept
+    /// for the record, shown to nobody but the agency.
+    FeedbackStatus {
+        Open => "open",
+        Answered => "answered",
+        Resolved => "resolved",
+        Declined => "declined",
+        Hidden => "hidden",
+    }
+);
+
+/// A problem report on a dataset or a data request, with the agency's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Feedback {
+    pub id: i64,
+    pub kind: FeedbackKind,
+    /// The dataset a problem is about, or the dataset that fulfilled a request.
+    pub dataset_id: Option<String>,
+    /// The agency that must answer; a request may name none, and then the data center routes it.
+    pub agency_id: Option<i64>,
+    pub category: Option<ProblemCategory>,
+    pub title: String,
+    pub body: String,
+    /// How to reach the sender, if they chose to say. Personal data: only the answering agency
+    /// and administrators ever see it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    pub status: FeedbackStatus,
+    pub answer: Option<String>,
+    /// The user who answered, as `username`; public views show the agency instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub answered_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+/// What a visitor sends; the service has checked it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFeedback {
+    pub kind: FeedbackKind,
+    pub dataset_id: Option<String>,
+    pub agency_id: Option<i64>,
+    pub category: Option<ProblemCategory>,
+    pub title: String,
+    pub body: String,
+    pub contact: Option<String>,
+}
+
+/// A steward's answer: the new status and text, and for a request the agency it is passed on to
+/// or the dataset that fulfils it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackAnswer {
+    pub status: FeedbackStatus,
+    pub answer: Option<String>,
+    pub agency_id: Option<i64>,
+    pub dataset_id: Option<String>,
+    pub answered_by: String,
+    pub at: OffsetDateTime,
+}
+
+/// Star ratings of a dataset: how many, the mean, and how many of each 1..5.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RatingSummary {
+    pub count: i64,
+    pub average: f64,
+    /// Ratings with 1, 2, 3, 4 and 5 stars.
+    pub stars: [i64; 5],
+}

@@ -121,6 +121,19 @@ pub fn check_dataset(p: &Principal, action: Action, d: DatasetAccess<'_>) -> Res
     }
 }
 
+/// May `p` answer feedback addressed to `agency_id` (and see who sent it)? Stewards answer their
+/// own agency's; administrators answer any, and are the ones who route a request that names no
+/// agency.
+pub fn check_answer(p: &Principal, agency_id: Option<i64>) -> Result<(), Error> {
+    let m = p.require_member()?;
+    match m.role {
+        Role::Admin => Ok(()),
+        Role::Steward if agency_id == Some(m.agency_id) => Ok(()),
+        Role::Steward => Err(Error::forbidden("this is addressed to another agency")),
+        Role::Viewer => Err(Error::forbidden("viewers may not answer feedback")),
+    }
+}
+
 /// Reads of anything but open data are recorded in the audit log.
 pub fn read_is_audited(level: AccessLevel) -> bool {
     level != AccessLevel::Open
@@ -181,6 +194,20 @@ mod tests {
                 assert_eq!(outcome(p, Action::Delete, level), outcome(p, Action::Update, level));
             }
         }
+    }
+
+    #[test]
+    fn answer_rules() {
+        assert!(check_answer(&member(Role::Admin, OTHER), Some(OWNER)).is_ok());
+        assert!(check_answer(&member(Role::Admin, OTHER), None).is_ok());
+        assert!(check_answer(&member(Role::Steward, OWNER), Some(OWNER)).is_ok());
+        assert_eq!(check_answer(&member(Role::Steward, OWNER), None).unwrap_err().code, ErrorCode::Forbidden);
+        assert_eq!(check_answer(&member(Role::Steward, OTHER), Some(OWNER)).unwrap_err().code, ErrorCode::Forbidden);
+        assert_eq!(check_answer(&member(Role::Viewer, OWNER), Some(OWNER)).unwrap_err().code, ErrorCode::Forbidden);
+        assert_eq!(
+            check_answer(&Principal::Anonymous, Some(OWNER)).unwrap_err().code,
+            ErrorCode::AuthenticationRequired
+        );
     }
 
     #[test]

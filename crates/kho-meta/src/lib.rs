@@ -9,7 +9,8 @@ use kho_core::Result;
 use kho_core::audit::{AuditEvent, AuditRecord};
 use kho_core::model::{
     AdminEra, AdminLevel, AdminUnit, Agency, ApiToken, CrosswalkEntry, Dataset, DatasetRevision, DictionaryTerm,
-    NewAgency, NewDictionaryTerm, ResourceVersion, Role, Upload, User,
+    Feedback, FeedbackAnswer, FeedbackKind, FeedbackStatus, NewAgency, NewDictionaryTerm, NewFeedback, RatingSummary,
+    ResourceVersion, Role, Upload, User,
 };
 use time::OffsetDateTime;
 
@@ -245,6 +246,36 @@ pub trait UsageStore: Send + Sync {
     async fn usage_totals(&self) -> Result<Vec<(String, i64, i64)>>;
 }
 
+/// Which feedback a listing returns, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct FeedbackFilter {
+    pub kind: Option<FeedbackKind>,
+    pub dataset_id: Option<String>,
+    /// Addressed to this agency.
+    pub agency_id: Option<i64>,
+    /// Only these statuses; empty means all.
+    pub statuses: Vec<FeedbackStatus>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// What visitors send back: problem reports, data requests and star ratings.
+#[async_trait]
+pub trait FeedbackStore: Send + Sync {
+    /// Store a report or request; the audit event's object id is set to the new id.
+    async fn add_feedback(&self, new: &NewFeedback, at: OffsetDateTime, audit: AuditEvent) -> Result<Feedback>;
+    async fn feedback(&self, id: i64) -> Result<Option<Feedback>>;
+    /// A page of matching feedback, newest first, and how many match in all.
+    async fn list_feedback(&self, filter: &FeedbackFilter) -> Result<(Vec<Feedback>, i64)>;
+    /// Record an answer (status, text, routing). Fails with `not_found` for an unknown id.
+    async fn answer_feedback(&self, id: i64, answer: &FeedbackAnswer, audit: AuditEvent) -> Result<Feedback>;
+    /// Open items per agency (`None`: addressed to no agency yet).
+    async fn open_feedback_counts(&self) -> Result<Vec<(Option<i64>, i64)>>;
+    /// One star rating. Only the stars and the day are kept, nothing about who rated.
+    async fn add_rating(&self, dataset_id: &str, stars: i64, at: OffsetDateTime) -> Result<()>;
+    async fn rating_summary(&self, dataset_id: &str) -> Result<RatingSummary>;
+}
+
 /// Everything a backend provides.
 pub trait MetaStore:
     AdminUnitStore
@@ -259,6 +290,7 @@ pub trait MetaStore:
     + SettingsStore
     + VersionStore
     + UsageStore
+    + FeedbackStore
 {
 }
 
@@ -275,6 +307,7 @@ impl<T> MetaStore for T where
         + SettingsStore
         + VersionStore
         + UsageStore
+        + FeedbackStore
 {
 }
 

@@ -263,4 +263,104 @@ pub async fn run(store: &dyn MetaStore) {
     let mut totals = store.usage_totals().await.unwrap();
     totals.sort();
     assert_eq!(totals, vec![("a".to_string(), 6, 3), ("b".to_string(), 1, 0)]);
+
+    // Feedback: a problem report and a data request, listed by filter, answered and routed.
+    let at = OffsetDateTime::now_utc();
+    let problem = store
+        .add_feedback(
+            &NewFeedback {
+                kind: FeedbackKind::Problem,
+                dataset_id: Some("a".into()),
+                agency_id: Some(root.id),
+                category: Some(ProblemCategory::WrongValues),
+                title: String::new(),
+                body: "Số dân xã Chiềng Sinh sai".into(),
+                contact: Some("lan@example.vn".into()),
+            },
+            at,
+            ev("feedback.create"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(problem.status, FeedbackStatus::Open);
+    assert_eq!(problem.category, Some(ProblemCategory::WrongValues));
+    assert_eq!(problem.contact.as_deref(), Some("lan@example.vn"));
+    let created = store.list_audit(&AuditFilter { limit: 1, ..Default::default() }).await.unwrap();
+    assert_eq!((created[0].action.as_str(), created[0].object_id.clone()), ("feedback.create", problem.id.to_string()));
+    let request = store
+        .add_feedback(
+            &NewFeedback {
+                kind: FeedbackKind::Request,
+                dataset_id: None,
+                agency_id: None,
+                category: None,
+                title: "Danh sách trường học".into(),
+                body: "Xin công bố danh sách trường học".into(),
+                contact: None,
+            },
+            at,
+            ev("feedback.create"),
+        )
+        .await
+        .unwrap();
+    let list = |filter: FeedbackFilter| async move {
+        let (items, total) = store.list_feedback(&FeedbackFilter { limit: 10, ..filter }).await.unwrap();
+        (items.into_iter().map(|f| f.id).collect::<Vec<_>>(), total)
+    };
+    assert_eq!(list(FeedbackFilter::default()).await, (vec![request.id, problem.id], 2));
+    assert_eq!(list(FeedbackFilter { kind: Some(FeedbackKind::Request), ..Default::default() }).await.1, 1);
+    assert_eq!(list(FeedbackFilter { agency_id: Some(root.id), ..Default::default() }).await.0, vec![problem.id]);
+    assert_eq!(list(FeedbackFilter { dataset_id: Some("a".into()), ..Default::default() }).await.0, vec![problem.id]);
+    let mut open = store.open_feedback_counts().await.unwrap();
+    open.sort();
+    assert_eq!(open, vec![(None, 1), (Some(root.id), 1)]);
+    let answered = store
+        .answer_feedback(
+            request.id,
+            &FeedbackAnswer {
+                status: FeedbackStatus::Resolved,
+                answer: Some("Đã công bố".into()),
+                agency_id: Some(root.id),
+                dataset_id: Some("b".into()),
+                answered_by: "steward".into(),
+                at,
+            },
+            ev("feedback.answer"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (answered.status, answered.agency_id, answered.dataset_id.as_deref(), answered.answered_by.as_deref()),
+        (FeedbackStatus::Resolved, Some(root.id), Some("b"), Some("steward"))
+    );
+    assert_eq!(store.feedback(request.id).await.unwrap(), Some(answered));
+    let only_open = FeedbackFilter { statuses: vec![FeedbackStatus::Open], ..Default::default() };
+    assert_eq!(list(only_open).await.0, vec![problem.id]);
+    let two = FeedbackFilter { statuses: vec![FeedbackStatus::Open, FeedbackStatus::Resolved], ..Default::default() };
+    assert_eq!(list(two).await.1, 2);
+    let paged = FeedbackFilter { limit: 1, offset: 1, ..Default::default() };
+    let (page, total) = store.list_feedback(&paged).await.unwrap();
+    assert_eq!((page.len(), page[0].id, total), (1, problem.id, 2));
+    let missing = FeedbackAnswer {
+        status: FeedbackStatus::Answered,
+        answer: None,
+        agency_id: None,
+        dataset_id: None,
+        answered_by: "x".into(),
+        at,
+    };
+    let err = store.answer_feedback(9999, &missing, ev("feedback.answer")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert_eq!(store.feedback(9999).await.unwrap(), None);
+
+    // Ratings sum up per dataset.
+    assert_eq!(store.rating_summary("a").await.unwrap(), RatingSummary::default());
+    for stars in [5, 4, 4, 1] {
+        store.add_rating("a", stars, at).await.unwrap();
+    }
+    store.add_rating("b", 2, at).await.unwrap();
+    assert_eq!(
+        store.rating_summary("a").await.unwrap(),
+        RatingSummary { count: 4, average: 3.5, stars: [1, 0, 0, 2, 1] }
+    );
 }
