@@ -159,7 +159,7 @@ test("restricted data appears nowhere an anonymous visitor can look", async () =
 
 test("portal pages pass a basic accessibility check", async () => {
   const page = await browser.newPage();
-  for (const path of ["/", "/datasets?q=dan+so", "/datasets/dan-so-dien-tich-tinh"]) {
+  for (const path of ["/", "/datasets?q=dan+so", "/datasets/dan-so-dien-tich-tinh", "/requests", "/requests/new"]) {
     await page.goto(`${kho.base}${path}`);
     await page.waitForLoadState("networkidle");
     // Every visible form control has an accessible name (a label or aria-label).

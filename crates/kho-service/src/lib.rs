@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod dcat;
 pub mod dictionary;
+pub mod feedback;
 pub mod ingest;
 pub mod opendata;
 pub mod quality;

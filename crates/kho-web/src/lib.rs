@@ -72,6 +72,7 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         config: Arc::new(config.clone()),
         metrics: Arc::new(metrics::Metrics::default()),
         limiter: Arc::new(ratelimit::RateLimiter::new(config.anonymous_api_per_minute)),
+        feedback_limiter: Arc::new(ratelimit::RateLimiter::per_window(config.feedback_per_hour, 3600)),
         started: std::time::Instant::now(),
     };
     let (api_router, mut openapi) = api::router().split_for_parts();

@@ -23,18 +23,25 @@ const SWEEP_AT: usize = 50_000;
 
 #[derive(Debug)]
 pub struct RateLimiter {
-    per_minute: u32,
+    /// Requests allowed per window, which is also the largest burst.
+    pub capacity: u32,
+    window_secs: f64,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
 }
 
 impl RateLimiter {
     /// `per_minute` requests per address and minute; 0 turns the limit off.
     pub fn new(per_minute: u32) -> Self {
-        RateLimiter { per_minute, buckets: Mutex::default() }
+        RateLimiter::per_window(per_minute, 60)
+    }
+
+    /// `capacity` requests per address and `window_secs` seconds; 0 turns the limit off.
+    pub fn per_window(capacity: u32, window_secs: u32) -> Self {
+        RateLimiter { capacity, window_secs: f64::from(window_secs.max(1)), buckets: Mutex::default() }
     }
 
     pub fn enabled(&self) -> bool {
-        self.per_minute > 0
+        self.capacity > 0
     }
 
     /// Take one request from the address's allowance, or say how many seconds until one is free.
@@ -42,8 +49,8 @@ impl RateLimiter {
         if !self.enabled() {
             return Ok(());
         }
-        let capacity = f64::from(self.per_minute);
-        let per_second = capacity / 60.0;
+        let capacity = f64::from(self.capacity);
+        let per_second = capacity / self.window_secs;
         let Ok(mut buckets) = self.buckets.lock() else { return Ok(()) };
         if buckets.len() >= SWEEP_AT {
             buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * per_second < capacity);
@@ -69,7 +76,7 @@ fn limited(path: &str) -> bool {
 }
 
 /// Whether the request carries credentials that are valid right now.
-async fn authenticated(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+pub async fn authenticated(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .or_else(|| headers.get("x-ckan-api-key"))
@@ -103,7 +110,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
                 ErrorCode::RateLimited,
                 format!(
                     "more than {} API requests a minute from this address without an API key; wait {wait} s, or send a key (Authorization: Bearer …)",
-                    state.limiter.per_minute
+                    state.limiter.capacity
                 ),
             );
             e.retry_after = Some(wait);
@@ -111,6 +118,26 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         }
     }
     next.run(req).await
+}
+
+/// Ratings, problem reports and data requests: signed-in members are not limited; anyone else
+/// may send `feedback_per_hour` an hour from one address, so that a script cannot flood the
+/// agencies' inboxes.
+pub fn check_feedback(state: &AppState, ctx: &kho_service::Ctx) -> Result<(), Error> {
+    if ctx.principal.member().is_some() {
+        return Ok(());
+    }
+    let Some(ip) = ctx.ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()) else { return Ok(()) };
+    state.feedback_limiter.check(ip, Instant::now()).map_err(|wait| {
+        Error::new(
+            ErrorCode::RateLimited,
+            format!(
+                "more than {} ratings, reports or requests an hour from this address; wait {wait} s",
+                state.feedback_limiter.capacity
+            ),
+        )
+        .with_retry_after(wait)
+    })
 }
 
 #[cfg(test)]
@@ -133,5 +160,8 @@ mod tests {
         assert!(limiter.check(ip, t0 + Duration::from_millis(1100)).is_ok(), "one a second comes back");
         assert!(limiter.check(ip, t0 + Duration::from_millis(1200)).is_err());
         assert!(RateLimiter::new(0).check(ip, t0).is_ok(), "0 turns it off");
+        let hourly = RateLimiter::per_window(2, 3600);
+        assert!(hourly.check(ip, t0).is_ok() && hourly.check(ip, t0).is_ok());
+        assert_eq!(hourly.check(ip, t0), Err(1800), "one comes back every half hour");
     }
 }

@@ -20,6 +20,9 @@ pub struct WebConfig {
     pub upload_dir: std::path::PathBuf,
     /// API requests a minute one address may make without an API key (0: no limit).
     pub anonymous_api_per_minute: u32,
+    /// Ratings, problem reports and data requests an hour one address may send without signing
+    /// in (0: no limit).
+    pub feedback_per_hour: u32,
 }
 
 impl Default for WebConfig {
@@ -31,6 +34,7 @@ impl Default for WebConfig {
             max_upload_bytes: 1024 * 1024 * 1024,
             upload_dir: std::env::temp_dir(),
             anonymous_api_per_minute: 300,
+            feedback_per_hour: 10,
         }
     }
 }
@@ -41,5 +45,7 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Visitors' ratings, reports and requests, per address.
+    pub feedback_limiter: Arc<crate::ratelimit::RateLimiter>,
     pub started: std::time::Instant,
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub sql_max_rows: usize,
     /// API requests a minute one address may make without an API key (0: no limit).
     pub anonymous_api_per_minute: u32,
+    /// Ratings, problem reports and data requests an hour one address may send without signing in (0: no limit).
+    pub feedback_per_hour: u32,
 }
 
 /// Environment values that look like numbers reach us as numbers ("01" as 1): accept both and
@@ -79,6 +81,7 @@ impl Default for Config {
             sql_timeout_secs: 30,
             sql_max_rows: 10_000,
             anonymous_api_per_minute: 300,
+            feedback_per_hour: 10,
         }
     }
 }
@@ -130,6 +133,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
         "sql_timeout_secs",
         "sql_max_rows",
         "anonymous_api_per_minute",
+        "feedback_per_hour",
     ];
     fig = fig.merge(Env::prefixed("KHO_").only(&keys)).merge(Serialized::globals(overrides));
     fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))

@@ -353,6 +353,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         max_upload_bytes: cfg.max_upload_bytes,
         upload_dir: cfg.data_dir.join("uploads").join("incoming"),
         anonymous_api_per_minute: cfg.anonymous_api_per_minute,
+        feedback_per_hour: cfg.feedback_per_hour,
     };
     let app = kho_web::app(kho.clone(), web);
     let purge = kho.clone();

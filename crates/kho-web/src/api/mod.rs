@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod ckan;
 pub mod dcat;
 pub mod dictionary;
+pub mod feedback;
 pub mod ingest;
 pub mod quality;
 pub mod query;
@@ -39,6 +40,7 @@ Every error has the body `{code, message, details}`; `code` is stable.",
         (name = "ingest", description = "Checking and loading data files"),
         (name = "query", description = "Reading published data: rows, aggregates and read-only SQL"),
         (name = "quality", description = "Quality scores: đúng, đủ, sạch, sống"),
+        (name = "feedback", description = "Ratings, problem reports and data requests from the public, and the agencies' answers"),
         (name = "audit", description = "The tamper-evident audit log")
     )
 )]
@@ -115,5 +117,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(ingest::router())
         .merge(quality::router())
         .merge(query::router())
+        .merge(feedback::router())
         .merge(audit::router())
 }

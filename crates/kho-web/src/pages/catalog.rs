@@ -508,6 +508,13 @@ struct DatasetPage<'a> {
     map_province: String,
     /// The explorer's words, as JSON for `explore.js`.
     explorer_text: String,
+    ratings: kho_core::model::RatingSummary,
+    /// The mean, one decimal.
+    rating: String,
+    reports: Vec<super::feedback::FeedbackView>,
+    categories: Vec<(&'static str, &'static str)>,
+    /// What the visitor just sent (`rating`, `report`), to thank them.
+    sent: String,
 }
 
 pub struct VersionView {
@@ -646,6 +653,8 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             .unwrap_or_else(|_| code.into()),
         None => String::new(),
     };
+    let (reports, ratings) = s.kho.feedback_on(page.ctx(), &d).await.map_err(|e| page.error(e))?;
+    let reports = super::feedback::views(&s, &page.base, reports).await;
     s.kho.count_view(&d.id);
     let usage = s.kho.search.get(&d.id);
     let map_province =
@@ -663,6 +672,11 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         downloads: usage.as_ref().map_or(0, |u| u.downloads),
         map_province,
         explorer_text: explorer_text(page.tr()),
+        rating: format!("{:.1}", ratings.average),
+        ratings,
+        reports,
+        categories: super::feedback::categories(&page.base),
+        sent: page.query("sent").unwrap_or_default(),
         owner: name_of(d.owner_agency_id()),
         allowed: d.input.allowed_agency_ids.iter().map(|a| name_of(*a)).collect(),
         can_edit: s.kho.can_edit(page.ctx(), &d),

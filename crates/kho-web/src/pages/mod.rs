@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod feedback;
 pub mod loading;
 pub mod portal;
 pub mod quality;
@@ -96,6 +97,12 @@ impl Page {
 
     pub fn ctx(&self) -> &kho_service::Ctx {
         &self.caller.ctx
+    }
+
+    /// A value from the page's query string.
+    pub fn query(&self, key: &str) -> Option<String> {
+        let (_, q) = self.base.path.split_once('?')?;
+        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
     }
 
     pub fn with_active(mut self, active: &'static str) -> Self {
@@ -376,6 +383,14 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/datasets/{slug}", get(catalog::view))
         .route("/datasets/{slug}/edit", get(catalog::edit_page).post(catalog::edit_submit))
         .route("/datasets/{slug}/delete", post(catalog::delete_submit))
+        .route("/datasets/{slug}/report", get(feedback::report_page).post(feedback::report_submit))
+        .route("/datasets/{slug}/rate", post(feedback::rate_submit))
+        .route("/requests", get(feedback::requests))
+        .route("/requests/new", get(feedback::request_new_page).post(feedback::request_submit))
+        .route("/requests/{id}", get(feedback::request_view))
+        .route("/reports/{id}", get(feedback::report_view))
+        .route("/feedback/{id}/answer", post(feedback::answer_submit))
+        .route("/inbox", get(feedback::inbox))
         .route("/datasets/{slug}/resources/{name}/delete", post(catalog::resource_delete_submit))
         .route("/datasets/{slug}/resources/new", get(catalog::resource_new_page).post(catalog::resource_submit_new))
         .route("/datasets/{slug}/resources/new/infer", post(catalog::resource_infer))
