@@ -16,11 +16,14 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use kho_core::text::fold;
 use kho_core::{Error, Result};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TEXT};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TEXT};
 use tantivy::tokenizer::TokenStream;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
+};
 use time::OffsetDateTime;
 
 /// Longest query text looked at; the rest is ignored (a search box, not a document).
@@ -175,6 +178,9 @@ pub struct SearchResult {
 
 struct Fields {
     id: Field,
+    /// The summary's slot in [`Summaries`], as a column: a match's summary is one array read
+    /// away, with no id to decode or hash.
+    key: Field,
     title: Field,
     title_exact: Field,
     tags: Field,
@@ -190,12 +196,96 @@ type FieldOf = fn(&Fields) -> Field;
 const WEIGHTS: [(FieldOf, f32); 5] =
     [(|f| f.title, 4.0), (|f| f.tags, 3.0), (|f| f.field_names, 1.5), (|f| f.agency, 1.5), (|f| f.description, 1.0)];
 
+/// The summaries beside the index: a slot per dataset (emptied when it is removed) and its id's slot.
+#[derive(Default)]
+struct Summaries {
+    slots: Vec<Option<Arc<SearchDoc>>>,
+    by_id: HashMap<String, usize>,
+    /// Dataset id of each table id, for the APIs that name a table only.
+    by_resource: HashMap<String, String>,
+}
+
+impl Summaries {
+    fn get(&self, id: &str) -> Option<&Arc<SearchDoc>> {
+        self.by_id.get(id).and_then(|k| self.slots.get(*k)).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Arc<SearchDoc>> {
+        let k = *self.by_id.get(id)?;
+        self.slots.get_mut(k).and_then(Option::as_mut)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<SearchDoc>> {
+        self.slots.iter().flatten()
+    }
+
+    /// Drop the table ids of what sits in slot `k`.
+    fn forget_resources(&mut self, k: usize) {
+        if let Some(Some(old)) = self.slots.get(k) {
+            for r in &old.resource_ids {
+                self.by_resource.remove(r);
+            }
+        }
+    }
+
+    /// The slot of this id, a new one if it has none.
+    fn key_for(&mut self, id: &str) -> usize {
+        if let Some(k) = self.by_id.get(id) {
+            return *k;
+        }
+        self.slots.push(None);
+        let k = self.slots.len() - 1;
+        self.by_id.insert(id.to_string(), k);
+        k
+    }
+}
+
+/// Collects every match as (summary slot, score): a catalog search needs all of them for its
+/// count and facets, and nothing else from the index.
+struct Matches;
+
+struct SegmentMatches {
+    keys: Column<u64>,
+    out: Vec<(u64, Score)>,
+}
+
+impl Collector for Matches {
+    type Fruit = Vec<(u64, Score)>;
+    type Child = SegmentMatches;
+
+    fn for_segment(&self, _ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<SegmentMatches> {
+        Ok(SegmentMatches { keys: segment.fast_fields().u64("key")?, out: Vec::new() })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(u64, Score)>>) -> tantivy::Result<Vec<(u64, Score)>> {
+        Ok(fruits.concat())
+    }
+}
+
+impl SegmentCollector for SegmentMatches {
+    type Fruit = Vec<(u64, Score)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if let Some(k) = self.keys.first(doc) {
+            self.out.push((k, score));
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.out
+    }
+}
+
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
-    docs: RwLock<HashMap<String, Arc<SearchDoc>>>,
+    docs: RwLock<Summaries>,
 }
 
 fn search_err(e: impl std::fmt::Display) -> Error {
@@ -206,7 +296,8 @@ impl SearchIndex {
     pub fn new() -> Result<SearchIndex> {
         let mut s = Schema::builder();
         let fields = Fields {
-            id: s.add_text_field("id", STRING | STORED | FAST),
+            id: s.add_text_field("id", STRING),
+            key: s.add_u64_field("key", INDEXED | FAST),
             title: s.add_text_field("title", TEXT),
             title_exact: s.add_text_field("title_exact", TEXT),
             tags: s.add_text_field("tags", TEXT),
@@ -226,17 +317,26 @@ impl SearchIndex {
         let mut writer = self.writer.lock().map_err(|_| search_err("writer poisoned"))?;
         let mut added = Vec::new();
         for d in docs {
+            // Slots are only handed out under the writer's lock, so the key written to the index
+            // is the one the summary will sit in.
+            let key = self.docs.write().map_err(|_| search_err("summaries poisoned"))?.key_for(&d.id);
             writer.delete_term(Term::from_field_text(self.fields.id, &d.id));
-            writer.add_document(self.tantivy_doc(&d)).map_err(search_err)?;
-            added.push(d);
+            writer.add_document(self.tantivy_doc(&d, key as u64)).map_err(search_err)?;
+            added.push((key, d));
         }
         writer.commit().map_err(search_err)?;
         // Summaries change after the index has the document, under the writer's lock: a search
         // never sees a summary for a document the index does not have yet.
         {
             let mut map = self.docs.write().map_err(|_| search_err("summaries poisoned"))?;
-            for d in added {
-                map.insert(d.id.clone(), Arc::new(d));
+            for (key, d) in added {
+                map.forget_resources(key);
+                for r in &d.resource_ids {
+                    map.by_resource.insert(r.clone(), d.id.clone());
+                }
+                if let Some(slot) = map.slots.get_mut(key) {
+                    *slot = Some(Arc::new(d));
+                }
             }
         }
         self.reader.reload().map_err(search_err)
@@ -246,12 +346,21 @@ impl SearchIndex {
         let mut writer = self.writer.lock().map_err(|_| search_err("writer poisoned"))?;
         writer.delete_term(Term::from_field_text(self.fields.id, id));
         writer.commit().map_err(search_err)?;
-        self.docs.write().map_err(|_| search_err("summaries poisoned"))?.remove(id);
+        {
+            let mut map = self.docs.write().map_err(|_| search_err("summaries poisoned"))?;
+            if let Some(k) = map.by_id.get(id).copied() {
+                map.forget_resources(k);
+                if let Some(slot) = map.slots.get_mut(k) {
+                    // The slot stays with the id: a dataset put back takes the same one.
+                    *slot = None;
+                }
+            }
+        }
         self.reader.reload().map_err(search_err)
     }
 
     pub fn len(&self) -> usize {
-        self.docs.read().map(|d| d.len()).unwrap_or(0)
+        self.docs.read().map(|d| d.values().count()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -261,7 +370,7 @@ impl SearchIndex {
     /// The dataset a table (resource) id belongs to.
     pub fn dataset_of_resource(&self, resource_id: &str) -> Option<String> {
         let docs = self.docs.read().ok()?;
-        docs.values().find(|d| d.resource_ids.iter().any(|r| r == resource_id)).map(|d| d.id.clone())
+        docs.by_resource.get(resource_id).cloned()
     }
 
     /// What the index holds of one dataset.
@@ -296,10 +405,11 @@ impl SearchIndex {
         }
     }
 
-    fn tantivy_doc(&self, d: &SearchDoc) -> TantivyDocument {
+    fn tantivy_doc(&self, d: &SearchDoc, key: u64) -> TantivyDocument {
         let f = &self.fields;
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &d.id);
+        doc.add_u64(f.key, key);
         let title = match &d.title_en {
             Some(en) => format!("{} {} {}", d.title, en, d.name.replace('-', " ")),
             None => format!("{} {}", d.title, d.name.replace('-', " ")),
@@ -331,9 +441,9 @@ impl SearchIndex {
         Ok(out)
     }
 
-    /// Scores of the datasets matching every word of `text`, by id; `None` when the text has no
-    /// words (everything matches).
-    fn text_scores(&self, text: &str) -> Result<Option<HashMap<String, f32>>> {
+    /// The datasets matching every word of `text`, as (summary slot, score); `None` when the
+    /// text has no words (everything matches).
+    fn text_scores(&self, text: &str) -> Result<Option<Vec<(u64, Score)>>> {
         let f = &self.fields;
         let words = self.terms(f.title, &fold(text))?;
         if words.is_empty() {
@@ -357,30 +467,7 @@ impl SearchIndex {
         }
         let query = BooleanQuery::new(must);
         let searcher = self.reader.searcher();
-        let n = (searcher.num_docs() as usize).max(1);
-        let top = searcher.search(&query, &TopDocs::with_limit(n).order_by_score()).map_err(search_err)?;
-        // Ids come from the `id` fast field (a column), not the stored documents, which would
-        // have to be read and decompressed one by one.
-        let mut columns = HashMap::new();
-        let mut out = HashMap::with_capacity(top.len());
-        let mut id = String::new();
-        for (score, address) in top {
-            let column = match columns.entry(address.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let reader = searcher.segment_reader(address.segment_ord);
-                    e.insert(reader.fast_fields().str("id").map_err(search_err)?)
-                }
-            };
-            let Some(column) = column.as_ref() else { continue };
-            if let Some(ord) = column.term_ords(address.doc_id).next() {
-                id.clear();
-                if column.ord_to_str(ord, &mut id).map_err(search_err)? {
-                    out.insert(id.clone(), score);
-                }
-            }
-        }
-        Ok(Some(out))
+        Ok(Some(searcher.search(&query, &Matches).map_err(search_err)?))
     }
 
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
@@ -389,9 +476,11 @@ impl SearchIndex {
         let keep = |d: &SearchDoc| visible(d, q.visibility) && q.filters.iter().all(|f| passes(d, f));
         // With words, only their matches are looked at; without, every dataset.
         let mut hits: Vec<(f32, &Arc<SearchDoc>)> = match &scores {
-            Some(s) => {
-                s.iter().filter_map(|(id, score)| docs.get(id).map(|d| (*score, d))).filter(|(_, d)| keep(d)).collect()
-            }
+            Some(s) => s
+                .iter()
+                .filter_map(|(key, score)| docs.slots.get(*key as usize).and_then(Option::as_ref).map(|d| (*score, d)))
+                .filter(|(_, d)| keep(d))
+                .collect(),
             None => docs.values().map(|d| (0.0, d)).filter(|(_, d)| keep(d)).collect(),
         };
         let mut facets = BTreeMap::new();
@@ -412,7 +501,7 @@ impl SearchIndex {
         let total = hits.len();
         let sort = q.sort.clone();
         let has_text = scores.is_some();
-        hits.sort_by(|(sa, a), (sb, b)| {
+        let order = |(sa, a): &(f32, &Arc<SearchDoc>), (sb, b): &(f32, &Arc<SearchDoc>)| {
             for &(key, desc) in &sort {
                 let o = match key {
                     SortKey::Relevance if has_text => sa.total_cmp(sb),
@@ -430,7 +519,17 @@ impl SearchIndex {
                 }
             }
             a.id.cmp(&b.id)
-        });
+        };
+        // Only the page asked for needs to be in order: put the first offset + limit in front,
+        // then sort just those.
+        let wanted = q.offset.saturating_add(q.limit);
+        if wanted == 0 {
+            hits.clear();
+        } else if wanted < hits.len() {
+            hits.select_nth_unstable_by(wanted - 1, order);
+            hits.truncate(wanted);
+        }
+        hits.sort_by(order);
         let hits = hits.into_iter().skip(q.offset).take(q.limit).map(|(_, d)| d.clone()).collect();
         Ok(SearchResult { total, hits, facets })
     }
@@ -590,5 +689,43 @@ mod tests {
         assert_eq!(i.len(), 4);
         assert_eq!(i.dataset_of_resource("e-r").as_deref(), Some("e"));
         assert_eq!(i.dataset_of_resource("a-r"), None);
+    }
+
+    #[test]
+    fn replacing_keeps_one_copy_and_pages_follow_the_full_order() {
+        let i = SearchIndex::new().unwrap();
+        let docs: Vec<SearchDoc> = (0..50)
+            .map(|n| {
+                let mut d = doc(&format!("d{n:02}"), &format!("Dân số {n}"), &[], "so-y-te", "open");
+                d.downloads = (n * 7 % 13) as u64;
+                d
+            })
+            .collect();
+        i.upsert(docs.clone()).unwrap();
+        // Put them all back, one renamed: still 50, with the new title found by its words.
+        let mut renamed = docs[3].clone();
+        renamed.title = "Trường học".into();
+        renamed.description = String::new();
+        renamed.field_names.clear();
+        renamed.name = "truong-hoc".into();
+        i.upsert(docs.iter().skip(4).cloned().chain([renamed])).unwrap();
+        assert_eq!(i.len(), 50);
+        let q = SearchQuery { text: "dan so".into(), limit: 100, ..Default::default() };
+        assert_eq!(i.search(&q).unwrap().total, 49);
+        let q = SearchQuery { text: "truong hoc".into(), ..Default::default() };
+        assert_eq!(ids(&i.search(&q).unwrap()), vec!["d03"]);
+        // Pages cut from a partly sorted list are the slices of the fully sorted one.
+        let sort = vec![(SortKey::Downloads, true), (SortKey::Name, false)];
+        let all = SearchQuery { sort: sort.clone(), limit: 100, ..Default::default() };
+        let full: Vec<String> = ids(&i.search(&all).unwrap()).into_iter().map(String::from).collect();
+        assert_eq!(full.len(), 50);
+        for (offset, limit) in [(0, 1), (0, 10), (7, 5), (45, 10), (60, 5)] {
+            let q = SearchQuery { sort: sort.clone(), offset, limit, ..Default::default() };
+            let page = i.search(&q).unwrap();
+            let want: Vec<&str> = full.iter().skip(offset).take(limit).map(String::as_str).collect();
+            assert_eq!((ids(&page), page.total), (want, 50), "offset {offset} limit {limit}");
+        }
+        let none = SearchQuery { limit: 0, ..Default::default() };
+        assert_eq!((i.search(&none).unwrap().hits.len(), i.search(&none).unwrap().total), (0, 50));
     }
 }

@@ -16,6 +16,9 @@ pub struct AgencyNode {
     pub children: Vec<AgencyNode>,
 }
 
+/// The agencies as last read, and when.
+pub(crate) type Kept = (std::time::Instant, std::sync::Arc<Vec<Agency>>);
+
 impl Kho {
     pub(crate) async fn require_agency(&self, id: i64, field: &str) -> Result<Agency> {
         self.store.agency(id).await?.ok_or_else(|| {
@@ -45,8 +48,28 @@ impl Kho {
         Err(Error::new(ErrorCode::UnknownAdminUnit, message.clone()).with_details(vec![Detail::new(field, message)]))
     }
 
+    /// All agencies. Nearly every page and search result names agencies, and they change a few
+    /// times a year: the list is kept for a few seconds (and dropped at once when changed here),
+    /// so a change made by another process (the command line) shows within that time.
     pub async fn list_agencies(&self) -> Result<Vec<Agency>> {
-        self.store.list_agencies().await
+        const KEEP: std::time::Duration = std::time::Duration::from_secs(5);
+        if let Ok(kept) = self.agencies.read()
+            && let Some((at, list)) = kept.as_ref()
+            && at.elapsed() < KEEP
+        {
+            return Ok(list.as_ref().clone());
+        }
+        let list = self.store.list_agencies().await?;
+        if let Ok(mut kept) = self.agencies.write() {
+            *kept = Some((std::time::Instant::now(), std::sync::Arc::new(list.clone())));
+        }
+        Ok(list)
+    }
+
+    fn forget_agencies(&self) {
+        if let Ok(mut kept) = self.agencies.write() {
+            *kept = None;
+        }
     }
 
     pub async fn agency_tree(&self) -> Result<Vec<AgencyNode>> {
@@ -104,7 +127,9 @@ impl Kho {
         self.check_agency(&new, None).await?;
         let event =
             ctx.event("agency.create", "agency", "").detail(serde_json::json!({"code": new.code, "name": new.name}));
-        self.store.create_agency(&new, event).await
+        let agency = self.store.create_agency(&new, event).await?;
+        self.forget_agencies();
+        Ok(agency)
     }
 
     pub async fn update_agency(&self, ctx: &Ctx, id: i64, new: NewAgency) -> Result<Agency> {
@@ -115,6 +140,7 @@ impl Kho {
             .event("agency.update", "agency", id.to_string())
             .detail(serde_json::json!({"code": new.code, "name": new.name}));
         let agency = self.store.update_agency(id, &new, event).await?;
+        self.forget_agencies();
         // Datasets are found by their owner's name too.
         if let Err(e) = self.rebuild_search().await {
             tracing::warn!(error = %e, "could not update the search index");

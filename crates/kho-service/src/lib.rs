@@ -77,6 +77,8 @@ pub struct Kho {
     found: Arc<std::sync::RwLock<search::Found>>,
     /// Views and downloads not yet written to the store (see `usage`).
     usage: Arc<std::sync::Mutex<usage::Pending>>,
+    /// The agencies as last read, and when (see `list_agencies`).
+    agencies: Arc<std::sync::RwLock<Option<agencies::Kept>>>,
 }
 
 impl Kho {
@@ -95,6 +97,7 @@ impl Kho {
             references: Arc::default(),
             publish_lock: Arc::default(),
             usage: Arc::default(),
+            agencies: Arc::default(),
             search_live: Arc::default(),
             found: Arc::default(),
         })

@@ -147,7 +147,7 @@ impl Kho {
     }
 
     pub(crate) async fn agency_map(&self) -> Result<HashMap<i64, Agency>> {
-        Ok(self.store.list_agencies().await?.into_iter().map(|a| (a.id, a)).collect())
+        Ok(self.list_agencies().await?.into_iter().map(|a| (a.id, a)).collect())
     }
 
     async fn search_doc(&self, d: &Dataset, agencies: &HashMap<i64, Agency>) -> Result<(SearchDoc, Latest)> {

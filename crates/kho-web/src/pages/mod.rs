@@ -197,7 +197,8 @@ impl FromRequestParts<AppState> for Page {
         let user = match caller.ctx.principal.member() {
             Some(m) => {
                 let user = state.kho.store.user(m.user_id).await.ok().flatten();
-                let agency = state.kho.store.agency(m.agency_id).await.ok().flatten();
+                let agency =
+                    state.kho.list_agencies().await.ok().and_then(|all| all.into_iter().find(|a| a.id == m.agency_id));
                 user.map(|u| UserView {
                     must_change_password: u.must_change_password,
                     username: u.username,
