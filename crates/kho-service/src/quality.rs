@@ -52,48 +52,60 @@ pub struct QualityOverview {
 impl Kho {
     /// Scores of a dataset the caller has already read (no second read, no second audit entry).
     pub async fn quality_of(&self, d: &Dataset, now: OffsetDateTime) -> Result<DatasetQuality> {
-        let open = d.input.access_level == AccessLevel::Open;
-        let mut resources = Vec::new();
-        let mut last_published = None;
+        let mut versions = std::collections::HashMap::new();
         for r in &d.resources {
-            let latest = self.store.versions(&r.id).await?.into_iter().next();
-            let stats = latest.as_ref().map(|v| v.quality.clone()).unwrap_or_default();
-            let published = latest.as_ref().map(|v| v.published_at);
-            last_published = last_published.max(published);
-            let mut scores = quality::scores(&stats, quality::freshness(published, d.input.frequency, open, now));
-            if latest.is_none() {
-                // Nothing published: nothing can be called valid, complete or clean yet.
-                for s in [&mut scores.dung, &mut scores.du, &mut scores.sach] {
-                    s.score = 0.0;
-                    s.evidence_vi = "chưa có dữ liệu".into();
-                    s.evidence_en = "no data yet".into();
-                }
-                scores.overall = 0.0;
-            }
-            resources.push(ResourceQuality {
-                resource: r.input.name.clone(),
-                version: latest.map(|v| v.version),
-                scores,
-            });
+            versions.insert(r.id.clone(), self.store.versions(&r.id).await?);
         }
-        let overall = if resources.is_empty() {
-            0.0
-        } else {
-            (resources.iter().map(|r| r.scores.overall).sum::<f64>() / resources.len() as f64 * 10.0).round() / 10.0
-        };
-        let overdue = resources.is_empty() || resources.iter().any(|r| r.scores.overdue);
-        Ok(DatasetQuality {
-            dataset_id: d.id.clone(),
-            slug: d.input.slug.clone(),
-            title: d.input.title.clone(),
-            owner_agency_id: d.owner_agency_id(),
-            resources,
-            overall,
-            overdue,
-            last_published,
-        })
+        Ok(quality_from(d, now, &versions))
     }
+}
 
+/// A dataset's scores from its tables' versions (newest first, by table id), for callers that
+/// have read them already.
+pub fn quality_from(
+    d: &Dataset,
+    now: OffsetDateTime,
+    versions: &std::collections::HashMap<String, Vec<kho_core::model::ResourceVersion>>,
+) -> DatasetQuality {
+    let open = d.input.access_level == AccessLevel::Open;
+    let mut resources = Vec::new();
+    let mut last_published = None;
+    for r in &d.resources {
+        let latest = versions.get(&r.id).and_then(|v| v.first()).cloned();
+        let stats = latest.as_ref().map(|v| v.quality.clone()).unwrap_or_default();
+        let published = latest.as_ref().map(|v| v.published_at);
+        last_published = last_published.max(published);
+        let mut scores = quality::scores(&stats, quality::freshness(published, d.input.frequency, open, now));
+        if latest.is_none() {
+            // Nothing published: nothing can be called valid, complete or clean yet.
+            for s in [&mut scores.dung, &mut scores.du, &mut scores.sach] {
+                s.score = 0.0;
+                s.evidence_vi = "chưa có dữ liệu".into();
+                s.evidence_en = "no data yet".into();
+            }
+            scores.overall = 0.0;
+        }
+        resources.push(ResourceQuality { resource: r.input.name.clone(), version: latest.map(|v| v.version), scores });
+    }
+    let overall = if resources.is_empty() {
+        0.0
+    } else {
+        (resources.iter().map(|r| r.scores.overall).sum::<f64>() / resources.len() as f64 * 10.0).round() / 10.0
+    };
+    let overdue = resources.is_empty() || resources.iter().any(|r| r.scores.overdue);
+    DatasetQuality {
+        dataset_id: d.id.clone(),
+        slug: d.input.slug.clone(),
+        title: d.input.title.clone(),
+        owner_agency_id: d.owner_agency_id(),
+        resources,
+        overall,
+        overdue,
+        last_published,
+    }
+}
+
+impl Kho {
     /// Scores of one dataset the caller may read.
     pub async fn dataset_quality(&self, ctx: &Ctx, dataset: &str) -> Result<DatasetQuality> {
         let d = self.get_dataset(ctx, dataset).await?;

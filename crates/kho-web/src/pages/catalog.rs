@@ -564,10 +564,16 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
     let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
     let name_of =
         |id: i64| agencies.iter().find(|a| a.id == id).map(|a| a.name.clone()).unwrap_or_else(|| id.to_string());
-    let quality = s.kho.quality_of(&d, time::OffsetDateTime::now_utc()).await.map_err(|e| page.error(e))?;
+    // Each table's versions are read once, for the scores and for the version list.
+    let mut all_versions = std::collections::HashMap::new();
+    for r in &d.resources {
+        all_versions.insert(r.id.clone(), s.kho.store.versions(&r.id).await.map_err(|e| page.error(e))?);
+    }
+    let quality = kho_service::quality::quality_from(&d, time::OffsetDateTime::now_utc(), &all_versions);
+    let terms = s.kho.term_lookup().await.map_err(|e| page.error(e))?;
     let mut resources = Vec::new();
     for r in &d.resources {
-        let eff = s.kho.effective_schema(&r.input.schema).await.map_err(|e| page.error(e))?;
+        let eff = kho_core::table_schema::effective(&r.input.schema, &terms);
         let fields = eff
             .get("fields")
             .and_then(Value::as_array)
@@ -593,12 +599,9 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
             _ => String::new(),
         };
-        let versions: Vec<VersionView> = s
-            .kho
-            .store
-            .versions(&r.id)
-            .await
-            .map_err(|e| page.error(e))?
+        let versions: Vec<VersionView> = all_versions
+            .remove(&r.id)
+            .unwrap_or_default()
             .into_iter()
             .map(|v| VersionView {
                 version: v.version,
