@@ -92,6 +92,11 @@ impl Facet {
     pub const ALL: [Facet; 7] =
         [Facet::Agency, Facet::Sector, Facet::Tag, Facet::Format, Facet::License, Facet::Frequency, Facet::Spatial];
 
+    /// Its place in [`Facet::ALL`].
+    fn index(self) -> usize {
+        self as usize
+    }
+
     fn values(self, d: &SearchDoc) -> Vec<&str> {
         fn one(v: &Option<String>) -> Vec<&str> {
             v.as_deref().filter(|s| !s.is_empty()).into_iter().collect()
@@ -200,6 +205,12 @@ const WEIGHTS: [(FieldOf, f32); 5] =
 #[derive(Default)]
 struct Summaries {
     slots: Vec<Option<Arc<SearchDoc>>>,
+    /// Per slot, per facet, the numbers of its values (see `values`): facets are counted in an
+    /// array indexed by these, with no string hashed or compared per match.
+    facet_ids: Vec<[Vec<u32>; 7]>,
+    /// Per facet, every value ever seen, by number, and the number of each.
+    values: [Vec<String>; 7],
+    value_ids: [HashMap<String, u32>; 7],
     by_id: HashMap<String, usize>,
     /// Dataset id of each table id, for the APIs that name a table only.
     by_resource: HashMap<String, String>,
@@ -208,6 +219,32 @@ struct Summaries {
 impl Summaries {
     fn get(&self, id: &str) -> Option<&Arc<SearchDoc>> {
         self.by_id.get(id).and_then(|k| self.slots.get(*k)).and_then(Option::as_ref)
+    }
+
+    /// Put a summary in its slot, numbering its facet values.
+    fn set(&mut self, k: usize, d: SearchDoc) {
+        let mut ids: [Vec<u32>; 7] = Default::default();
+        for facet in Facet::ALL {
+            let i = facet.index();
+            for v in facet.values(&d) {
+                let id = match self.value_ids[i].get(v) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.values[i].len() as u32;
+                        self.values[i].push(v.to_string());
+                        self.value_ids[i].insert(v.to_string(), id);
+                        id
+                    }
+                };
+                if !ids[i].contains(&id) {
+                    ids[i].push(id);
+                }
+            }
+        }
+        if let (Some(slot), Some(f)) = (self.slots.get_mut(k), self.facet_ids.get_mut(k)) {
+            *slot = Some(Arc::new(d));
+            *f = ids;
+        }
     }
 
     fn get_mut(&mut self, id: &str) -> Option<&mut Arc<SearchDoc>> {
@@ -234,6 +271,7 @@ impl Summaries {
             return *k;
         }
         self.slots.push(None);
+        self.facet_ids.push(Default::default());
         let k = self.slots.len() - 1;
         self.by_id.insert(id.to_string(), k);
         k
@@ -334,9 +372,7 @@ impl SearchIndex {
                 for r in &d.resource_ids {
                     map.by_resource.insert(r.clone(), d.id.clone());
                 }
-                if let Some(slot) = map.slots.get_mut(key) {
-                    *slot = Some(Arc::new(d));
-                }
+                map.set(key, d);
             }
         }
         self.reader.reload().map_err(search_err)
@@ -475,33 +511,46 @@ impl SearchIndex {
         let docs = self.docs.read().map_err(|_| search_err("summaries poisoned"))?;
         let keep = |d: &SearchDoc| visible(d, q.visibility) && q.filters.iter().all(|f| passes(d, f));
         // With words, only their matches are looked at; without, every dataset.
-        let mut hits: Vec<(f32, &Arc<SearchDoc>)> = match &scores {
+        let mut hits: Vec<(f32, usize, &Arc<SearchDoc>)> = match &scores {
             Some(s) => s
                 .iter()
-                .filter_map(|(key, score)| docs.slots.get(*key as usize).and_then(Option::as_ref).map(|d| (*score, d)))
-                .filter(|(_, d)| keep(d))
+                .filter_map(|(key, score)| {
+                    let k = *key as usize;
+                    docs.slots.get(k).and_then(Option::as_ref).map(|d| (*score, k, d))
+                })
+                .filter(|(_, _, d)| keep(d))
                 .collect(),
-            None => docs.values().map(|d| (0.0, d)).filter(|(_, d)| keep(d)).collect(),
+            None => docs
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(k, d)| d.as_ref().map(|d| (0.0, k, d)))
+                .filter(|(_, _, d)| keep(d))
+                .collect(),
         };
         let mut facets = BTreeMap::new();
         for facet in &q.facets {
-            let mut counts: HashMap<&str, usize> = HashMap::new();
-            for (_, d) in &hits {
-                for v in facet.values(d) {
-                    *counts.entry(v).or_default() += 1;
+            let i = facet.index();
+            let mut counts = vec![0usize; docs.values[i].len()];
+            for (_, k, _) in &hits {
+                for id in docs.facet_ids.get(*k).map(|f| f[i].as_slice()).unwrap_or_default() {
+                    if let Some(n) = counts.get_mut(*id as usize) {
+                        *n += 1;
+                    }
                 }
             }
-            let mut counts: Vec<(String, usize)> = counts.into_iter().map(|(v, n)| (v.to_string(), n)).collect();
-            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let names = &docs.values[i];
+            let mut found: Vec<(usize, usize)> = counts.into_iter().enumerate().filter(|(_, n)| *n > 0).collect();
+            found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| names[a.0].cmp(&names[b.0])));
             if let Some(limit) = q.facet_limit {
-                counts.truncate(limit);
+                found.truncate(limit);
             }
-            facets.insert(*facet, counts);
+            facets.insert(*facet, found.into_iter().map(|(v, n)| (names[v].clone(), n)).collect());
         }
         let total = hits.len();
         let sort = q.sort.clone();
         let has_text = scores.is_some();
-        let order = |(sa, a): &(f32, &Arc<SearchDoc>), (sb, b): &(f32, &Arc<SearchDoc>)| {
+        let order = |(sa, _, a): &(f32, usize, &Arc<SearchDoc>), (sb, _, b): &(f32, usize, &Arc<SearchDoc>)| {
             for &(key, desc) in &sort {
                 let o = match key {
                     SortKey::Relevance if has_text => sa.total_cmp(sb),
@@ -530,7 +579,7 @@ impl SearchIndex {
             hits.truncate(wanted);
         }
         hits.sort_by(order);
-        let hits = hits.into_iter().skip(q.offset).take(q.limit).map(|(_, d)| d.clone()).collect();
+        let hits = hits.into_iter().skip(q.offset).take(q.limit).map(|(_, _, d)| d.clone()).collect();
         Ok(SearchResult { total, hits, facets })
     }
 }
