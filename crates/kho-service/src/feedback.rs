@@ -100,6 +100,36 @@ fn clean_opt(s: Option<&str>) -> Option<String> {
 }
 
 impl Kho {
+    /// The item as the caller may see it: whole for those who may answer it; otherwise without
+    /// the sender's contact, who answered, and a fulfilling dataset the caller may not read (its
+    /// existence is not theirs to know).
+    async fn shown(&self, ctx: &Ctx, f: Feedback) -> Result<Feedback> {
+        if self.may_answer(ctx, &f) {
+            return Ok(f);
+        }
+        let mut f = public(f);
+        if f.kind == FeedbackKind::Request
+            && let Some(id) = &f.dataset_id
+        {
+            let readable = match self.store.dataset(id).await? {
+                Some(d) => policy::can_read(&ctx.principal, crate::catalog::access(&d)),
+                None => false,
+            };
+            if !readable {
+                f.dataset_id = None;
+            }
+        }
+        Ok(f)
+    }
+
+    async fn all_shown(&self, ctx: &Ctx, items: Vec<Feedback>) -> Result<Vec<Feedback>> {
+        let mut out = Vec::with_capacity(items.len());
+        for f in items {
+            out.push(self.shown(ctx, f).await?);
+        }
+        Ok(out)
+    }
+
     /// May the caller answer this item (and see who sent it)?
     pub fn may_answer(&self, ctx: &Ctx, f: &Feedback) -> bool {
         policy::check_answer(&ctx.principal, f.agency_id).is_ok()
@@ -178,7 +208,7 @@ impl Kho {
             event.ip = None;
         }
         let f = self.store.add_feedback(&new, OffsetDateTime::now_utc(), event).await?;
-        Ok(if self.may_answer(ctx, &f) { f } else { public(f) })
+        self.shown(ctx, f).await
     }
 
     /// Rate a dataset the caller may read; returns the new totals.
@@ -200,8 +230,7 @@ impl Kho {
             ..Default::default()
         };
         let (items, _) = self.store.list_feedback(&filter).await?;
-        let items = items.into_iter().map(|f| if self.may_answer(ctx, &f) { f } else { public(f) }).collect();
-        Ok((items, self.store.rating_summary(&d.id).await?))
+        Ok((self.all_shown(ctx, items).await?, self.store.rating_summary(&d.id).await?))
     }
 
     /// The public list of data requests.
@@ -226,8 +255,7 @@ impl Kho {
             ..Default::default()
         };
         let (items, total) = self.store.list_feedback(&filter).await?;
-        let items = items.into_iter().map(|f| if self.may_answer(ctx, &f) { f } else { public(f) }).collect();
-        Ok((items, total))
+        Ok((self.all_shown(ctx, items).await?, total))
     }
 
     /// What a member's agency has been sent (an administrator sees everything, or one agency's).
@@ -251,8 +279,7 @@ impl Kho {
         };
         let (items, total) = self.store.list_feedback(&filter).await?;
         // Viewers read their agency's inbox but do not answer: they see it as the public does.
-        let items = items.into_iter().map(|f| if self.may_answer(ctx, &f) { f } else { public(f) }).collect();
-        Ok((items, total))
+        Ok((self.all_shown(ctx, items).await?, total))
     }
 
     /// One item, if the caller may see it: a request (unless taken down), or a report on a
@@ -276,7 +303,7 @@ impl Kho {
                 return Err(Error::not_found("feedback"));
             }
         }
-        Ok(public(f))
+        self.shown(ctx, f).await
     }
 
     /// Answer, route or take down an item addressed to the caller's agency.

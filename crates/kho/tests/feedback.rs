@@ -184,6 +184,26 @@ async fn feedback_on_data_a_caller_may_not_read_looks_like_nothing() {
     assert_eq!(anon.page(&format!("/reports/{id}")).await.0, StatusCode::NOT_FOUND);
     assert_eq!(member.get(&format!("/api/v1/feedback/{id}")).await.status, StatusCode::OK);
     assert_eq!(anon.get("/api/v1/feedback/999999").await.status, StatusCode::NOT_FOUND);
+
+    // A request fulfilled by restricted data: the public sees the answer, not which dataset.
+    let admin = Client::signed_in(&s.base, "admin", common::ADMIN_PASSWORD).await;
+    let r = anon
+        .post("/api/v1/requests", json!({"title": "Hộ kinh doanh", "description": "Danh sách hộ kinh doanh"}))
+        .await;
+    let id = r.body["id"].as_i64().unwrap();
+    let path = format!("/api/v1/feedback/{id}/answer");
+    let done =
+        admin.post(&path, json!({"status": "resolved", "answer": "Chỉ chia sẻ nội bộ.", "dataset": RESTRICTED})).await;
+    assert!(done.body["dataset_id"].is_string(), "{}", done.text);
+    let public = anon.get(&format!("/api/v1/feedback/{id}")).await;
+    assert_eq!(
+        (public.body["answer"].as_str(), &public.body["dataset_id"]),
+        (Some("Chỉ chia sẻ nội bộ."), &Value::Null)
+    );
+    assert_eq!(anon.get("/api/v1/requests").await.body["items"][0]["dataset_id"], Value::Null);
+    let (_, html) = anon.page(&format!("/requests/{id}")).await;
+    assert!(html.contains("Chỉ chia sẻ nội bộ.") && !html.contains(RESTRICTED), "{html}");
+    assert!(admin.get(&format!("/api/v1/feedback/{id}")).await.body["dataset_id"].is_string());
 }
 
 #[tokio::test]
