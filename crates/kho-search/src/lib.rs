@@ -741,6 +741,13 @@ mod tests {
     }
 
     #[test]
+    fn facet_numbers_follow_their_order() {
+        for (i, f) in Facet::ALL.iter().enumerate() {
+            assert_eq!(f.index(), i, "{f:?}");
+        }
+    }
+
+    #[test]
     fn replacing_keeps_one_copy_and_pages_follow_the_full_order() {
         let i = SearchIndex::new().unwrap();
         let docs: Vec<SearchDoc> = (0..50)

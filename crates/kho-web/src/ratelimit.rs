@@ -76,7 +76,7 @@ fn limited(path: &str) -> bool {
 }
 
 /// Whether the request carries credentials that are valid right now.
-pub async fn authenticated(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+async fn authenticated(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .or_else(|| headers.get("x-ckan-api-key"))
