@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
-use kho_core::model::{Agency, Feedback, FeedbackKind, FeedbackStatus, ProblemCategory};
+use kho_core::model::{Agency, Dataset, Feedback, FeedbackKind, FeedbackStatus, ProblemCategory};
 use kho_core::{Detail, Error, ErrorCode};
 use kho_service::feedback::{AnswerInput, FeedbackQuery, ProblemInput, RequestInput};
 
@@ -112,18 +112,54 @@ struct FormPage<'a> {
     dataset: Option<(String, String)>,
     categories: Vec<(&'static str, &'static str)>,
     agencies: Vec<(String, String)>,
+    form: Filled,
+}
+
+/// What a form shows again: the values sent, and what is wrong with them.
+#[derive(Default)]
+pub struct Filled {
     values: FormData,
     error_title: String,
     errors: Vec<Detail>,
 }
 
-impl FormPage<'_> {
+impl Filled {
+    fn with_error(page: &Page, values: FormData, e: Error) -> Filled {
+        Filled { values, error_title: page.tr().error(e.code), errors: e.details }
+    }
+
     pub fn v(&self, key: &str) -> String {
         self.values.text(key)
     }
 
     pub fn err(&self, field: &str) -> bool {
         self.errors.iter().any(|d| d.path == field)
+    }
+}
+
+impl<'a> FormPage<'a> {
+    fn report(b: &'a Base, d: Dataset, form: Filled) -> Self {
+        FormPage {
+            b,
+            mode: "report",
+            action: format!("/datasets/{}/report", d.input.slug),
+            categories: categories(b),
+            dataset: Some((d.input.slug, d.input.title)),
+            agencies: Vec::new(),
+            form,
+        }
+    }
+
+    fn request(b: &'a Base, agencies: &[Agency], form: Filled) -> Self {
+        FormPage {
+            b,
+            mode: "request",
+            action: "/requests/new".into(),
+            dataset: None,
+            categories: Vec::new(),
+            agencies: agency_options(agencies),
+            form,
+        }
     }
 }
 
@@ -138,17 +174,7 @@ fn form_error(e: &Error) -> bool {
 
 pub async fn report_page(State(s): State<AppState>, page: Page, Path(slug): Path<String>) -> PageResult {
     let d = s.kho.get_dataset(page.ctx(), &slug).await.map_err(|e| page.error(e))?;
-    let tpl = FormPage {
-        b: &page.base,
-        mode: "report",
-        action: format!("/datasets/{}/report", d.input.slug),
-        categories: categories(&page.base),
-        dataset: Some((d.input.slug, d.input.title)),
-        agencies: Vec::new(),
-        values: FormData::default(),
-        error_title: String::new(),
-        errors: Vec::new(),
-    };
+    let tpl = FormPage::report(&page.base, d, Filled::default());
     Ok(page.render(&tpl))
 }
 
@@ -171,17 +197,7 @@ pub async fn report_submit(State(s): State<AppState>, page: Page, Path(slug): Pa
         Ok(_) => Ok(Redirect::to(&sent).into_response()),
         Err(e) if form_error(&e) => {
             let d = s.kho.get_dataset(page.ctx(), &slug).await.map_err(|e| page.error(e))?;
-            let tpl = FormPage {
-                b: &page.base,
-                mode: "report",
-                action: format!("/datasets/{}/report", d.input.slug),
-                categories: categories(&page.base),
-                dataset: Some((d.input.slug, d.input.title)),
-                agencies: Vec::new(),
-                error_title: page.tr().error(e.code),
-                errors: e.details,
-                values: f,
-            };
+            let tpl = FormPage::report(&page.base, d, Filled::with_error(&page, f, e));
             Ok(page.render_form(&tpl, true))
         }
         Err(e) => Err(page.error(e)),
@@ -258,17 +274,7 @@ pub async fn requests(State(s): State<AppState>, page: Page) -> PageResult {
 pub async fn request_new_page(State(s): State<AppState>, page: Page) -> PageResult {
     let page = page.with_active("requests");
     let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
-    let tpl = FormPage {
-        b: &page.base,
-        mode: "request",
-        action: "/requests/new".into(),
-        dataset: None,
-        categories: Vec::new(),
-        agencies: agency_options(&agencies),
-        values: FormData::default(),
-        error_title: String::new(),
-        errors: Vec::new(),
-    };
+    let tpl = FormPage::request(&page.base, &agencies, Filled::default());
     Ok(page.render(&tpl))
 }
 
@@ -289,17 +295,7 @@ pub async fn request_submit(State(s): State<AppState>, page: Page, f: FormData) 
         Ok(r) => Ok(Redirect::to(&format!("/requests/{}?sent=request", r.id)).into_response()),
         Err(e) if form_error(&e) => {
             let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
-            let tpl = FormPage {
-                b: &page.base,
-                mode: "request",
-                action: "/requests/new".into(),
-                dataset: None,
-                categories: Vec::new(),
-                agencies: agency_options(&agencies),
-                error_title: page.tr().error(e.code),
-                errors: e.details,
-                values: f,
-            };
+            let tpl = FormPage::request(&page.base, &agencies, Filled::with_error(&page, f, e));
             Ok(page.render_form(&tpl, true))
         }
         Err(e) => Err(page.error(e)),
@@ -314,19 +310,7 @@ struct ItemPage<'a> {
     may_answer: bool,
     statuses: Vec<(&'static str, &'static str)>,
     agencies: Vec<(String, String)>,
-    values: FormData,
-    error_title: String,
-    errors: Vec<Detail>,
-}
-
-impl ItemPage<'_> {
-    pub fn v(&self, key: &str) -> String {
-        self.values.text(key)
-    }
-
-    pub fn err(&self, field: &str) -> bool {
-        self.errors.iter().any(|d| d.path == field)
-    }
+    form: Filled,
 }
 
 async fn item_page(s: &AppState, page: &Page, f: Feedback, values: FormData, e: Option<Error>) -> PageResult {
@@ -341,9 +325,9 @@ async fn item_page(s: &AppState, page: &Page, f: Feedback, values: FormData, e: 
         values.0.push(("answer".into(), f.answer.clone().unwrap_or_default()));
     }
     let has_errors = e.is_some();
-    let (error_title, errors) = match e {
-        Some(e) => (page.tr().error(e.code), e.details),
-        None => (String::new(), Vec::new()),
+    let form = match e {
+        Some(e) => Filled::with_error(page, values, e),
+        None => Filled { values, ..Default::default() },
     };
     let tpl = ItemPage {
         item: views(s, &page.base, vec![f]).await.remove(0),
@@ -351,9 +335,7 @@ async fn item_page(s: &AppState, page: &Page, f: Feedback, values: FormData, e: 
         may_answer,
         statuses: statuses.collect(),
         agencies: agency_options(&agencies),
-        values,
-        error_title,
-        errors,
+        form,
     };
     Ok(page.render_form(&tpl, has_errors))
 }
