@@ -1292,13 +1292,6 @@ impl FeedbackStore for SqliteStore {
         Ok(f)
     }
 
-    async fn open_feedback_counts(&self) -> Result<Vec<(Option<i64>, i64)>> {
-        sqlx::query_as("SELECT agency_id, COUNT(*) FROM feedback WHERE status = 'open' GROUP BY agency_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)
-    }
-
     async fn add_rating(&self, dataset_id: &str, stars: i64, at: OffsetDateTime) -> Result<()> {
         let _w = self.write.lock().await;
         sqlx::query("INSERT INTO dataset_ratings (dataset_id, stars, day) VALUES (?, ?, ?)")

@@ -269,8 +269,6 @@ pub trait FeedbackStore: Send + Sync {
     async fn list_feedback(&self, filter: &FeedbackFilter) -> Result<(Vec<Feedback>, i64)>;
     /// Record an answer (status, text, routing). Fails with `not_found` for an unknown id.
     async fn answer_feedback(&self, id: i64, answer: &FeedbackAnswer, audit: AuditEvent) -> Result<Feedback>;
-    /// Open items per agency (`None`: addressed to no agency yet).
-    async fn open_feedback_counts(&self) -> Result<Vec<(Option<i64>, i64)>>;
     /// One star rating. Only the stars and the day are kept, nothing about who rated.
     async fn add_rating(&self, dataset_id: &str, stars: i64, at: OffsetDateTime) -> Result<()>;
     async fn rating_summary(&self, dataset_id: &str) -> Result<RatingSummary>;

@@ -52,8 +52,12 @@ pub async fn views(s: &AppState, b: &Base, items: Vec<Feedback>) -> Vec<Feedback
     let agencies = s.kho.list_agencies().await.unwrap_or_default();
     let mut out = Vec::with_capacity(items.len());
     for f in items {
+        // The index keeps every dataset's slug and title; the store is read only for one it lacks.
         let dataset = match &f.dataset_id {
-            Some(id) => s.kho.store.dataset(id).await.ok().flatten().map(|d| (d.input.slug, d.input.title)),
+            Some(id) => match s.kho.search.get(id) {
+                Some(d) => Some((d.name.clone(), d.title.clone())),
+                None => s.kho.store.dataset(id).await.ok().flatten().map(|d| (d.input.slug, d.input.title)),
+            },
             None => None,
         };
         out.push(view(b, &agencies, f, dataset));
@@ -231,10 +235,11 @@ struct RequestsPage<'a> {
     next: Option<String>,
 }
 
-fn public_statuses(b: &Base) -> Vec<(&'static str, &'static str)> {
+/// The statuses as options of a select or filter: (value, label); `hidden` only for the agency.
+fn status_options(b: &Base, with_hidden: bool) -> Vec<(&'static str, &'static str)> {
     FeedbackStatus::ALL
         .iter()
-        .filter(|s| **s != FeedbackStatus::Hidden)
+        .filter(|s| with_hidden || **s != FeedbackStatus::Hidden)
         .map(|s| (s.as_str(), b.label("feedback_status", s.as_str())))
         .collect()
 }
@@ -264,7 +269,7 @@ pub async fn requests(State(s): State<AppState>, page: Page) -> PageResult {
         b: &page.base,
         total,
         status: status_text,
-        statuses: public_statuses(&page.base),
+        statuses: status_options(&page.base, false),
         prev,
         next,
     };
@@ -316,7 +321,6 @@ struct ItemPage<'a> {
 async fn item_page(s: &AppState, page: &Page, f: Feedback, values: FormData, e: Option<Error>) -> PageResult {
     let may_answer = s.kho.may_answer(page.ctx(), &f);
     let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
-    let statuses = FeedbackStatus::ALL.iter().map(|s| (s.as_str(), page.base.label("feedback_status", s.as_str())));
     let mut values = values;
     if values.0.is_empty() {
         // The form starts from what is stored, so that a steward edits the answer in place.
@@ -333,7 +337,7 @@ async fn item_page(s: &AppState, page: &Page, f: Feedback, values: FormData, e: 
         item: views(s, &page.base, vec![f]).await.remove(0),
         b: &page.base,
         may_answer,
-        statuses: statuses.collect(),
+        statuses: status_options(&page.base, true),
         agencies: agency_options(&agencies),
         form,
     };
@@ -411,10 +415,7 @@ pub async fn inbox(State(s): State<AppState>, page: Page) -> PageResult {
         total,
         status: status_text,
         kind: kind_text,
-        statuses: FeedbackStatus::ALL
-            .iter()
-            .map(|s| (s.as_str(), page.base.label("feedback_status", s.as_str())))
-            .collect(),
+        statuses: status_options(&page.base, true),
         prev,
         next,
     };
