@@ -201,13 +201,181 @@ type FieldOf = fn(&Fields) -> Field;
 const WEIGHTS: [(FieldOf, f32); 5] =
     [(|f| f.title, 4.0), (|f| f.tags, 3.0), (|f| f.field_names, 1.5), (|f| f.agency, 1.5), (|f| f.description, 1.0)];
 
+/// How widely a dataset may be read, as visibility checks need it.
+/// How widely the dataset in a slot may be read, as visibility checks need it: one byte per
+/// slot, so checking thousands of matches reads a few cache lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Reach {
+    /// No dataset in the slot (never filled, or removed).
+    #[default]
+    Empty,
+    Open,
+    Shared,
+    /// Restricted or private: only the agencies named in its summary.
+    Named,
+}
+
+impl Reach {
+    fn of(d: &SearchDoc) -> Reach {
+        match d.access_level.as_str() {
+            "open" => Reach::Open,
+            "shared" => Reach::Shared,
+            _ => Reach::Named,
+        }
+    }
+}
+
+/// What ordering compares of each slot, a column per key beside the summaries: reading one key
+/// of thousands of matches touches one small array, not a record (or a summary) per match.
+#[derive(Debug, Default)]
+struct KeyColumns {
+    /// Nanoseconds since the Unix epoch (exact from 1678 to 2262, clamped beyond).
+    modified: Vec<i64>,
+    created: Vec<i64>,
+    downloads: Vec<u64>,
+    /// The id as a number when it is a lower-case UUID, whose text order this keeps.
+    id: Vec<Option<u128>>,
+}
+
+impl KeyColumns {
+    fn add_slot(&mut self) {
+        self.modified.push(0);
+        self.created.push(0);
+        self.downloads.push(0);
+        self.id.push(None);
+    }
+
+    fn set(&mut self, k: usize, d: &SearchDoc) {
+        let nanos = |t: OffsetDateTime| t.unix_timestamp_nanos().clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+        if let (Some(m), Some(c), Some(n), Some(id)) =
+            (self.modified.get_mut(k), self.created.get_mut(k), self.downloads.get_mut(k), self.id.get_mut(k))
+        {
+            *m = nanos(d.modified);
+            *c = nanos(d.created);
+            *n = d.downloads;
+            *id = uuid_number(&d.id);
+        }
+    }
+
+    /// Whether a sort key is a number here (relevance is the score when there are words).
+    fn is_number(key: SortKey, has_text: bool) -> bool {
+        match key {
+            SortKey::Relevance => !has_text,
+            SortKey::Modified | SortKey::Created | SortKey::Downloads => true,
+            SortKey::Name | SortKey::Title | SortKey::Id => false,
+        }
+    }
+
+    /// The value of a numeric sort key for slot `k` (0 for any other key).
+    fn number(&self, k: u32, key: SortKey) -> i64 {
+        let k = k as usize;
+        match key {
+            SortKey::Relevance | SortKey::Modified => self.modified.get(k).copied(),
+            SortKey::Created => self.created.get(k).copied(),
+            SortKey::Downloads => self.downloads.get(k).map(|n| i64::try_from(*n).unwrap_or(i64::MAX)),
+            SortKey::Name | SortKey::Title | SortKey::Id => None,
+        }
+        .unwrap_or_default()
+    }
+}
+
+/// A match while the page is cut: its score, its slot and the value of the first numeric sort
+/// key, copied in while the matches are read in slot order so that ordering them mostly
+/// compares what is in hand.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    score: f32,
+    slot: u32,
+    first: i64,
+}
+
+/// A lower-case hyphenated UUID as a number, ordered as its text is ('0'–'9' sort before
+/// 'a'–'f', and the hyphens sit in the same places); anything else has none.
+fn uuid_number(id: &str) -> Option<u128> {
+    let b = id.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for (i, c) in b.iter().enumerate() {
+        let digit = match (i, c) {
+            (8 | 13 | 18 | 23, b'-') => continue,
+            (8 | 13 | 18 | 23, _) => return None,
+            (_, b'0'..=b'9') => c - b'0',
+            (_, b'a'..=b'f') => c - b'a' + 10,
+            _ => return None,
+        };
+        n = (n << 4) | u128::from(digit);
+    }
+    Some(n)
+}
+
+/// One facet's value numbers for every slot, in one pool: counting a facet over thousands of
+/// matches walks two arrays in slot order instead of following a pointer per match.
+#[derive(Default)]
+struct FacetColumn {
+    /// Per slot, where its numbers start in `pool` and how many there are.
+    spans: Vec<(u32, u32)>,
+    pool: Vec<u32>,
+    /// Numbers in `pool` no slot points at any more (left behind by a slot that grew).
+    unused: usize,
+}
+
+impl FacetColumn {
+    fn add_slot(&mut self) {
+        self.spans.push((0, 0));
+    }
+
+    fn of(&self, k: usize) -> &[u32] {
+        self.spans.get(k).and_then(|&(at, n)| self.pool.get(at as usize..(at + n) as usize)).unwrap_or_default()
+    }
+
+    fn set(&mut self, k: usize, ids: &[u32]) {
+        let Some(span) = self.spans.get_mut(k) else { return };
+        let n = ids.len() as u32;
+        if n <= span.1 {
+            // Fits where the old ones were.
+            let at = span.0 as usize;
+            self.pool[at..at + ids.len()].copy_from_slice(ids);
+            self.unused += (span.1 - n) as usize;
+            span.1 = n;
+        } else {
+            self.unused += span.1 as usize;
+            *span = (self.pool.len() as u32, n);
+            self.pool.extend_from_slice(ids);
+        }
+        if self.unused > 4096 && self.unused > self.pool.len() / 2 {
+            self.compact();
+        }
+    }
+
+    /// Rewrite the pool without the numbers nothing points at.
+    fn compact(&mut self) {
+        let mut pool = Vec::with_capacity(self.pool.len() - self.unused);
+        for span in &mut self.spans {
+            let (at, n) = (span.0 as usize, span.1 as usize);
+            let start = pool.len() as u32;
+            pool.extend_from_slice(&self.pool[at..at + n]);
+            span.0 = start;
+        }
+        self.pool = pool;
+        self.unused = 0;
+    }
+}
+
 /// The summaries beside the index: a slot per dataset (emptied when it is removed) and its id's slot.
 #[derive(Default)]
 struct Summaries {
     slots: Vec<Option<Arc<SearchDoc>>>,
-    /// Per slot, per facet, the numbers of its values (see `values`): facets are counted in an
+    /// Per slot, who may see it (and whether it holds a dataset).
+    reach: Vec<Reach>,
+    /// Per slot, what ordering compares.
+    keys: KeyColumns,
+    /// Per slot, the title folded, for ordering by title.
+    titles: Vec<String>,
+    /// Per facet, per slot, the numbers of its values (see `values`): facets are counted in an
     /// array indexed by these, with no string hashed or compared per match.
-    facet_ids: Vec<[Vec<u32>; 7]>,
+    facet_ids: [FacetColumn; 7],
     /// Per facet, every value ever seen, by number, and the number of each.
     values: [Vec<String>; 7],
     value_ids: [HashMap<String, u32>; 7],
@@ -241,9 +409,41 @@ impl Summaries {
                 }
             }
         }
-        if let (Some(slot), Some(f)) = (self.slots.get_mut(k), self.facet_ids.get_mut(k)) {
+        if let (Some(slot), Some(reach), Some(title)) =
+            (self.slots.get_mut(k), self.reach.get_mut(k), self.titles.get_mut(k))
+        {
+            *reach = Reach::of(&d);
+            self.keys.set(k, &d);
+            *title = fold(&d.title);
             *slot = Some(Arc::new(d));
-            *f = ids;
+            for (column, ids) in self.facet_ids.iter_mut().zip(&ids) {
+                column.set(k, ids);
+            }
+        }
+    }
+
+    /// The summary in slot `k` (every slot a search hands around holds one).
+    fn at(&self, k: u32) -> Option<&SearchDoc> {
+        self.slots.get(k as usize).and_then(Option::as_deref)
+    }
+
+    /// Whether slot `k` holds a dataset shown to `v`; its summary is only read for data shared
+    /// with named agencies.
+    fn visible(&self, k: u32, v: Visibility) -> bool {
+        match (self.reach.get(k as usize).copied().unwrap_or_default(), v) {
+            (Reach::Empty, _) => false,
+            (_, Visibility::All) | (Reach::Open, _) | (Reach::Shared, Visibility::Agency(_)) => true,
+            (Reach::Shared | Reach::Named, Visibility::OpenOnly) => false,
+            (Reach::Named, Visibility::Agency(a)) => self.at(k).is_some_and(|d| d.reader_agencies.contains(&a)),
+        }
+    }
+
+    /// Ids in text order, compared as numbers when both are UUIDs.
+    fn id_order(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        let number = |k: u32| self.keys.id.get(k as usize).copied().flatten();
+        match (number(a), number(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => self.at(a).map(|d| d.id.as_str()).cmp(&self.at(b).map(|d| d.id.as_str())),
         }
     }
 
@@ -271,7 +471,12 @@ impl Summaries {
             return *k;
         }
         self.slots.push(None);
-        self.facet_ids.push(Default::default());
+        for column in &mut self.facet_ids {
+            column.add_slot();
+        }
+        self.reach.push(Reach::Empty);
+        self.keys.add_slot();
+        self.titles.push(String::new());
         let k = self.slots.len() - 1;
         self.by_id.insert(id.to_string(), k);
         k
@@ -383,12 +588,14 @@ impl SearchIndex {
         writer.delete_term(Term::from_field_text(self.fields.id, id));
         writer.commit().map_err(search_err)?;
         {
-            let mut map = self.docs.write().map_err(|_| search_err("summaries poisoned"))?;
+            let mut guard = self.docs.write().map_err(|_| search_err("summaries poisoned"))?;
+            let map = &mut *guard;
             if let Some(k) = map.by_id.get(id).copied() {
                 map.forget_resources(k);
-                if let Some(slot) = map.slots.get_mut(k) {
+                if let (Some(slot), Some(reach)) = (map.slots.get_mut(k), map.reach.get_mut(k)) {
                     // The slot stays with the id: a dataset put back takes the same one.
                     *slot = None;
+                    *reach = Reach::Empty;
                 }
             }
         }
@@ -421,13 +628,23 @@ impl SearchIndex {
         {
             let mut copy = (**d).clone();
             copy.downloads += 1;
+            let downloads = copy.downloads;
             *d = Arc::new(copy);
+            if let Some(k) = map.by_id.get(id).copied()
+                && let Some(n) = map.keys.downloads.get_mut(k)
+            {
+                *n = downloads;
+            }
         }
     }
 
     /// Downloads of all the datasets a visibility shows.
     pub fn downloads(&self, visibility: Visibility) -> u64 {
-        self.docs.read().map(|d| d.values().filter(|d| visible(d, visibility)).map(|d| d.downloads).sum()).unwrap_or(0)
+        let Ok(docs) = self.docs.read() else { return 0 };
+        (0..docs.slots.len() as u32)
+            .filter(|k| docs.visible(*k, visibility))
+            .filter_map(|k| docs.keys.downloads.get(k as usize))
+            .sum()
     }
 
     /// Count a view of a dataset's page.
@@ -509,31 +726,32 @@ impl SearchIndex {
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
         let scores = self.text_scores(&q.text)?;
         let docs = self.docs.read().map_err(|_| search_err("summaries poisoned"))?;
-        let keep = |d: &SearchDoc| visible(d, q.visibility) && q.filters.iter().all(|f| passes(d, f));
+        let keep = |k: u32| {
+            docs.visible(k, q.visibility)
+                && (q.filters.is_empty() || docs.at(k).is_some_and(|d| q.filters.iter().all(|f| passes(d, f))))
+        };
+        let has_text = scores.is_some();
+        let first_number = q.sort.iter().position(|(key, _)| KeyColumns::is_number(*key, has_text));
+        let hit = |score: f32, slot: u32| {
+            let first = first_number.map_or(0, |i| docs.keys.number(slot, q.sort[i].0));
+            Hit { score, slot, first }
+        };
         // With words, only their matches are looked at; without, every dataset.
-        let mut hits: Vec<(f32, usize, &Arc<SearchDoc>)> = match &scores {
+        let mut hits: Vec<Hit> = match &scores {
             Some(s) => s
                 .iter()
-                .filter_map(|(key, score)| {
-                    let k = *key as usize;
-                    docs.slots.get(k).and_then(Option::as_ref).map(|d| (*score, k, d))
-                })
-                .filter(|(_, _, d)| keep(d))
+                .filter_map(|(key, score)| u32::try_from(*key).ok().map(|k| (*score, k)))
+                .filter(|(_, k)| keep(*k))
+                .map(|(score, k)| hit(score, k))
                 .collect(),
-            None => docs
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(k, d)| d.as_ref().map(|d| (0.0, k, d)))
-                .filter(|(_, _, d)| keep(d))
-                .collect(),
+            None => (0..docs.slots.len() as u32).filter(|k| keep(*k)).map(|k| hit(0.0, k)).collect(),
         };
         let mut facets = BTreeMap::new();
         for facet in &q.facets {
             let i = facet.index();
             let mut counts = vec![0usize; docs.values[i].len()];
-            for (_, k, _) in &hits {
-                for id in docs.facet_ids.get(*k).map(|f| f[i].as_slice()).unwrap_or_default() {
+            for h in &hits {
+                for id in docs.facet_ids[i].of(h.slot as usize) {
                     if let Some(n) = counts.get_mut(*id as usize) {
                         *n += 1;
                     }
@@ -548,26 +766,23 @@ impl SearchIndex {
             facets.insert(*facet, found.into_iter().map(|(v, n)| (names[v].clone(), n)).collect());
         }
         let total = hits.len();
-        let sort = q.sort.clone();
-        let has_text = scores.is_some();
-        let order = |(sa, _, a): &(f32, usize, &Arc<SearchDoc>), (sb, _, b): &(f32, usize, &Arc<SearchDoc>)| {
-            for &(key, desc) in &sort {
+        let order = |x: &Hit, y: &Hit| {
+            let (a, b) = (x.slot, y.slot);
+            for (i, &(key, desc)) in q.sort.iter().enumerate() {
                 let o = match key {
-                    SortKey::Relevance if has_text => sa.total_cmp(sb),
-                    SortKey::Relevance => a.modified.cmp(&b.modified),
-                    SortKey::Modified => a.modified.cmp(&b.modified),
-                    SortKey::Created => a.created.cmp(&b.created),
-                    SortKey::Name => a.name.cmp(&b.name),
-                    SortKey::Title => fold(&a.title).cmp(&fold(&b.title)),
-                    SortKey::Id => a.id.cmp(&b.id),
-                    SortKey::Downloads => a.downloads.cmp(&b.downloads),
+                    _ if Some(i) == first_number => x.first.cmp(&y.first),
+                    SortKey::Relevance if has_text => x.score.total_cmp(&y.score),
+                    SortKey::Name => docs.at(a).map(|d| &d.name).cmp(&docs.at(b).map(|d| &d.name)),
+                    SortKey::Title => docs.titles.get(a as usize).cmp(&docs.titles.get(b as usize)),
+                    SortKey::Id => docs.id_order(a, b),
+                    number => docs.keys.number(a, number).cmp(&docs.keys.number(b, number)),
                 };
                 let o = if desc { o.reverse() } else { o };
                 if o.is_ne() {
                     return o;
                 }
             }
-            a.id.cmp(&b.id)
+            docs.id_order(a, b)
         };
         // Only the page asked for needs to be in order: put the first offset + limit in front,
         // then sort just those.
@@ -579,16 +794,13 @@ impl SearchIndex {
             hits.truncate(wanted);
         }
         hits.sort_by(order);
-        let hits = hits.into_iter().skip(q.offset).take(q.limit).map(|(_, _, d)| d.clone()).collect();
+        let hits = hits
+            .into_iter()
+            .skip(q.offset)
+            .take(q.limit)
+            .filter_map(|h| docs.slots.get(h.slot as usize).and_then(Option::clone))
+            .collect();
         Ok(SearchResult { total, hits, facets })
-    }
-}
-
-fn visible(d: &SearchDoc, v: Visibility) -> bool {
-    match v {
-        Visibility::All => true,
-        Visibility::OpenOnly => d.access_level == "open",
-        Visibility::Agency(a) => matches!(d.access_level.as_str(), "open" | "shared") || d.reader_agencies.contains(&a),
     }
 }
 
@@ -738,6 +950,70 @@ mod tests {
         assert_eq!(i.len(), 4);
         assert_eq!(i.dataset_of_resource("e-r").as_deref(), Some("e"));
         assert_eq!(i.dataset_of_resource("a-r"), None);
+    }
+
+    #[test]
+    fn uuid_numbers_keep_the_text_order() {
+        let mut ids = vec![
+            "019ad2c4-7e10-7f3a-9b1c-0a2b3c4d5e6f",
+            "019ad2c4-7e10-7f3a-9b1c-0a2b3c4d5e70",
+            "019ad2c4-7e0f-7fff-ffff-ffffffffffff",
+            "a0000000-0000-4000-8000-000000000000",
+            "90000000-0000-4000-8000-000000000000",
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        ];
+        ids.sort();
+        let mut by_number = ids.clone();
+        by_number.sort_by_key(|id| uuid_number(id));
+        assert_eq!(by_number, ids);
+        assert!(ids.iter().all(|id| uuid_number(id).is_some()));
+        // Upper case, other lengths and misplaced hyphens sort as text instead.
+        for other in
+            ["019AD2C4-7E10-7F3A-9B1C-0A2B3C4D5E6F", "a", "019ad2c47e10-7f3a-9b1c-0a2b3c4d5e6f-", "slug-of-a-dataset"]
+        {
+            assert_eq!(uuid_number(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn ties_end_with_the_id_whether_or_not_ids_are_uuids() {
+        let i = SearchIndex::new().unwrap();
+        let given = ["b", "019ad2c4-7e10-7f3a-9b1c-0a2b3c4d5e70", "a", "019ad2c4-7e10-7f3a-9b1c-0a2b3c4d5e6f"];
+        i.upsert(given.iter().map(|id| doc(id, "Dân số", &[], "so-y-te", "open"))).unwrap();
+        let mut want = given.to_vec();
+        want.sort();
+        for text in ["", "dan so"] {
+            let q = SearchQuery { text: text.into(), ..Default::default() };
+            assert_eq!(ids(&i.search(&q).unwrap()), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn facet_columns_keep_each_slots_values_through_growth_shrinking_and_compaction() {
+        let mut c = FacetColumn::default();
+        let mut want: Vec<Vec<u32>> = Vec::new();
+        for k in 0..3000usize {
+            c.add_slot();
+            want.push(vec![]);
+            let ids: Vec<u32> = (0..(k % 4) as u32).map(|n| n + k as u32).collect();
+            c.set(k, &ids);
+            want[k] = ids;
+        }
+        // Grow some, shrink others, many times over: the pool is compacted along the way.
+        for round in 0..6u32 {
+            for k in (0..3000usize).step_by(2) {
+                let ids: Vec<u32> = (0..((k as u32 + round) % 6)).map(|n| n * 7 + round).collect();
+                c.set(k, &ids);
+                want[k] = ids;
+            }
+        }
+        for (k, ids) in want.iter().enumerate() {
+            assert_eq!(c.of(k), ids.as_slice(), "slot {k}");
+        }
+        assert!(c.pool.len() - c.unused <= want.iter().map(Vec::len).sum::<usize>());
+        assert!(c.pool.len() < 3 * want.iter().map(Vec::len).sum::<usize>(), "compacted: {}", c.pool.len());
+        assert_eq!(c.of(999_999), &[] as &[u32]);
     }
 
     #[test]

@@ -16,9 +16,6 @@ pub struct AgencyNode {
     pub children: Vec<AgencyNode>,
 }
 
-/// The agencies as last read, and when.
-pub(crate) type Kept = (std::time::Instant, std::sync::Arc<Vec<Agency>>);
-
 impl Kho {
     pub(crate) async fn require_agency(&self, id: i64, field: &str) -> Result<Agency> {
         self.store.agency(id).await?.ok_or_else(|| {
@@ -52,24 +49,18 @@ impl Kho {
     /// times a year: the list is kept for a few seconds (and dropped at once when changed here),
     /// so a change made by another process (the command line) shows within that time.
     pub async fn list_agencies(&self) -> Result<Vec<Agency>> {
-        const KEEP: std::time::Duration = std::time::Duration::from_secs(5);
-        if let Ok(kept) = self.agencies.read()
-            && let Some((at, list)) = kept.as_ref()
-            && at.elapsed() < KEEP
-        {
-            return Ok(list.as_ref().clone());
-        }
-        let list = self.store.list_agencies().await?;
-        if let Ok(mut kept) = self.agencies.write() {
-            *kept = Some((std::time::Instant::now(), std::sync::Arc::new(list.clone())));
-        }
-        Ok(list)
+        Ok(self.shared_agencies().await?.as_ref().clone())
+    }
+
+    /// All agencies, shared rather than copied. While they are unchanged this is the same `Arc`
+    /// from one read of the store to the next, so what is built from them can be kept until
+    /// the pointer changes.
+    pub async fn shared_agencies(&self) -> Result<std::sync::Arc<Vec<Agency>>> {
+        self.agencies.get(|| self.store.list_agencies()).await
     }
 
     fn forget_agencies(&self) {
-        if let Ok(mut kept) = self.agencies.write() {
-            *kept = None;
-        }
+        self.agencies.forget();
     }
 
     pub async fn agency_tree(&self) -> Result<Vec<AgencyNode>> {

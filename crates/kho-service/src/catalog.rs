@@ -371,7 +371,8 @@ impl Kho {
 
     /// A resource's schema with dictionary terms resolved into its fields.
     pub async fn effective_schema(&self, schema: &serde_json::Value) -> Result<serde_json::Value> {
-        Ok(table_schema::effective(schema, &self.term_lookup().await?))
+        let terms = self.term_lookup().await?;
+        Ok(table_schema::effective(schema, &terms))
     }
 
     /// May the caller change this dataset? (For showing or hiding edit buttons.)

@@ -49,8 +49,8 @@ impl Kho {
         let datasets = self.found_datasets(&found).await?;
         let agencies = self.agency_map().await?;
         let mut places = HashMap::new();
-        for (d, _) in &datasets {
-            if let Some(code) = &d.input.spatial
+        for f in &datasets {
+            if let Some(code) = &f.0.input.spatial
                 && !places.contains_key(code)
             {
                 places.insert(code.clone(), self.place_name(code).await);
@@ -58,6 +58,7 @@ impl Kho {
         }
         let entries: Vec<DatasetEntry<'_>> = datasets
             .iter()
+            .map(|f| (&f.0, &f.1))
             .map(|(d, latest)| DatasetEntry {
                 dataset: d,
                 publisher: d.input.owner_agency_id.and_then(|id| agencies.get(&id)),

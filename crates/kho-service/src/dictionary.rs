@@ -43,20 +43,28 @@ pub fn check_term(t: &NewDictionaryTerm) -> Vec<Detail> {
     out
 }
 
+/// Every version of every term, by name.
+pub type TermLookup = HashMap<String, Vec<DictionaryTerm>>;
+
 impl Kho {
-    /// All versions of all terms, grouped by name.
-    pub async fn term_lookup(&self) -> Result<HashMap<String, Vec<DictionaryTerm>>> {
-        let mut map: HashMap<String, Vec<DictionaryTerm>> = HashMap::new();
-        for t in self.store.terms().await? {
-            map.entry(t.name.clone()).or_default().push(t);
-        }
-        Ok(map)
+    /// All versions of all terms, grouped by name. Every schema shown or checked reads them;
+    /// they are kept for a few seconds (dropped at once when a term is added here).
+    pub async fn term_lookup(&self) -> Result<std::sync::Arc<TermLookup>> {
+        self.terms
+            .get(|| async {
+                let mut map = TermLookup::new();
+                for t in self.store.terms().await? {
+                    map.entry(t.name.clone()).or_default().push(t);
+                }
+                Ok(map)
+            })
+            .await
     }
 
     /// The latest version of every term, by name.
     pub async fn list_terms(&self, q: Option<&str>) -> Result<Vec<DictionaryTerm>> {
         let mut latest: Vec<DictionaryTerm> =
-            self.term_lookup().await?.into_values().filter_map(|v| v.into_iter().max_by_key(|t| t.version)).collect();
+            self.term_lookup().await?.values().filter_map(|v| v.iter().max_by_key(|t| t.version).cloned()).collect();
         if let Some(q) = q.map(kho_core::text::fold).filter(|q| !q.is_empty()) {
             latest.retain(|t| {
                 let hay = kho_core::text::fold(&format!(
@@ -88,6 +96,8 @@ impl Kho {
         if !problems.is_empty() {
             return Err(Error::validation(problems));
         }
-        self.store.add_term_version(&t, ctx.event("term.create", "term", &t.name)).await
+        let added = self.store.add_term_version(&t, ctx.event("term.create", "term", &t.name)).await;
+        self.terms.forget();
+        added
     }
 }

@@ -99,6 +99,12 @@ fn clean_opt(s: Option<&str>) -> Option<String> {
     s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// A dataset's public problem reports (newest 50) and its ratings, as stored.
+pub struct DatasetFeedback {
+    reports: Vec<Feedback>,
+    ratings: RatingSummary,
+}
+
 impl Kho {
     /// The item as the caller may see it: whole for those who may answer it; otherwise without
     /// the sender's contact, who answered, and a fulfilling dataset the caller may not read (its
@@ -208,6 +214,7 @@ impl Kho {
             event.ip = None;
         }
         let f = self.store.add_feedback(&new, OffsetDateTime::now_utc(), event).await?;
+        self.dataset_feedback.forget_all();
         self.shown(ctx, f).await
     }
 
@@ -216,21 +223,32 @@ impl Kho {
         check_stars(stars)?;
         let d = self.get_dataset(ctx, dataset).await?;
         self.store.add_rating(&d.id, stars, OffsetDateTime::now_utc()).await?;
+        self.dataset_feedback.forget_all();
         self.store.rating_summary(&d.id).await
     }
 
     /// The reports on a dataset (newest 50, not those taken down) and its ratings. The caller
     /// has already read `d` through `get_dataset`.
+    ///
+    /// Every view of a dataset's page shows them: they are kept per dataset for a few seconds,
+    /// and dropped at once when feedback is sent or answered here. What each caller may see of
+    /// them is decided on every read.
     pub async fn feedback_on(&self, ctx: &Ctx, d: &Dataset) -> Result<(Vec<Feedback>, RatingSummary)> {
-        let filter = FeedbackFilter {
-            kind: Some(FeedbackKind::Problem),
-            dataset_id: Some(d.id.clone()),
-            statuses: PUBLIC_STATUSES.to_vec(),
-            limit: 50,
-            ..Default::default()
-        };
-        let (items, _) = self.store.list_feedback(&filter).await?;
-        Ok((self.all_shown(ctx, items).await?, self.store.rating_summary(&d.id).await?))
+        let kept = self
+            .dataset_feedback
+            .get(&d.id, || async {
+                let filter = FeedbackFilter {
+                    kind: Some(FeedbackKind::Problem),
+                    dataset_id: Some(d.id.clone()),
+                    statuses: PUBLIC_STATUSES.to_vec(),
+                    limit: 50,
+                    ..Default::default()
+                };
+                let (items, _) = self.store.list_feedback(&filter).await?;
+                Ok(DatasetFeedback { reports: items, ratings: self.store.rating_summary(&d.id).await? })
+            })
+            .await?;
+        Ok((self.all_shown(ctx, kept.reports.clone()).await?, kept.ratings.clone()))
     }
 
     /// The public list of data requests.
@@ -365,7 +383,9 @@ impl Kho {
             answered_by: by,
             at: OffsetDateTime::now_utc(),
         };
-        self.store.answer_feedback(id, &a, event).await
+        let answered = self.store.answer_feedback(id, &a, event).await;
+        self.dataset_feedback.forget_all();
+        answered
     }
 }
 

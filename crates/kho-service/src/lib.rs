@@ -12,6 +12,7 @@ pub mod dcat;
 pub mod dictionary;
 pub mod feedback;
 pub mod ingest;
+mod kept;
 pub mod opendata;
 pub mod quality;
 pub mod query;
@@ -77,8 +78,12 @@ pub struct Kho {
     found: Arc<std::sync::RwLock<search::Found>>,
     /// Views and downloads not yet written to the store (see `usage`).
     usage: Arc<std::sync::Mutex<usage::Pending>>,
-    /// The agencies as last read, and when (see `list_agencies`).
-    agencies: Arc<std::sync::RwLock<Option<agencies::Kept>>>,
+    /// The agencies as last read (see `shared_agencies`).
+    agencies: Arc<kept::Kept<Vec<kho_core::model::Agency>>>,
+    /// Every version of every dictionary term, as last read (see `term_lookup`).
+    terms: Arc<kept::Kept<dictionary::TermLookup>>,
+    /// Each dataset's public problem reports and ratings, as last read (see `feedback_on`).
+    dataset_feedback: Arc<kept::KeptMap<String, feedback::DatasetFeedback>>,
 }
 
 impl Kho {
@@ -98,6 +103,8 @@ impl Kho {
             publish_lock: Arc::default(),
             usage: Arc::default(),
             agencies: Arc::default(),
+            terms: Arc::default(),
+            dataset_feedback: Arc::new(kept::KeptMap::new(10_000)),
             search_live: Arc::default(),
             found: Arc::default(),
         })

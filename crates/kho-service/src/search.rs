@@ -17,8 +17,13 @@ use crate::{Ctx, Kho};
 /// The latest version of each table, by resource id.
 pub type Latest = HashMap<String, ResourceVersion>;
 
+/// A dataset as search results show it: its description and the latest version of each table.
+/// Shared, and replaced (never changed in place) when the dataset changes, so a pointer to one
+/// stands for that state of the dataset.
+pub type FoundDataset = std::sync::Arc<(Dataset, Latest)>;
+
 /// Each indexed dataset with its latest versions, by dataset id.
-pub(crate) type Found = HashMap<String, std::sync::Arc<(Dataset, Latest)>>;
+pub(crate) type Found = HashMap<String, FoundDataset>;
 
 /// The formats every published table can be downloaded in.
 pub const DOWNLOAD_FORMATS: [&str; 5] = ["CSV", "JSON", "XLSX", "Parquet", "Data Package"];
@@ -111,16 +116,16 @@ impl Kho {
     ///
     /// They come from the copy kept beside the index (refreshed with it at every change), so a
     /// page of results costs no database reads; one not there is read from the store.
-    pub async fn found_datasets(&self, found: &SearchResult) -> Result<Vec<(Dataset, Latest)>> {
+    pub async fn found_datasets(&self, found: &SearchResult) -> Result<Vec<FoundDataset>> {
         let mut out = Vec::with_capacity(found.hits.len());
         for hit in &found.hits {
             let kept = self.found.read().ok().and_then(|f| f.get(&hit.id).cloned());
             match kept {
-                Some(f) => out.push((f.0.clone(), f.1.clone())),
+                Some(f) => out.push(f),
                 None => {
                     if let Some(d) = self.store.dataset(&hit.id).await? {
                         let latest = self.latest_versions(&d).await?;
-                        out.push((d, latest));
+                        out.push(std::sync::Arc::new((d, latest)));
                     }
                 }
             }

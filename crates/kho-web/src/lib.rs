@@ -74,6 +74,7 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         limiter: Arc::new(ratelimit::RateLimiter::new(config.anonymous_api_per_minute)),
         feedback_limiter: Arc::new(ratelimit::RateLimiter::per_window(config.feedback_per_hour, 3600)),
         started: std::time::Instant::now(),
+        ckan_packages: Arc::default(),
     };
     let (api_router, mut openapi) = api::router().split_for_parts();
     // Applied after the routes are collected, so that it reaches every operation.

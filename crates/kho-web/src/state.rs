@@ -48,4 +48,6 @@ pub struct AppState {
     /// Visitors' ratings, reports and requests, per address.
     pub feedback_limiter: Arc<crate::ratelimit::RateLimiter>,
     pub started: std::time::Instant,
+    /// CKAN package dicts kept as JSON text for search results.
+    pub ckan_packages: Arc<crate::api::ckan::PackageCache>,
 }

@@ -109,6 +109,74 @@ async fn anonymous_callers_see_open_data_only_and_search_follows_the_catalog() {
     assert_eq!(found["result"]["count"], 0, "{found}");
 }
 
+/// A search result's package dict, next to the one `package_show` builds afresh for the same dataset.
+async fn searched_and_shown(c: &Client, q: &str, host: &str) -> (Value, Value) {
+    let path = format!("/api/3/action/package_search?q={}", q.replace(' ', "+"));
+    let found = c.send(Method::GET, &path, None, &[("host", host)]).await;
+    assert_eq!(found.body["result"]["count"], 1, "{}", found.text);
+    let package = found.body["result"]["results"][0].clone();
+    let path = format!("/api/3/action/package_show?id={}", package["name"].as_str().unwrap());
+    let shown = c.send(Method::GET, &path, None, &[("host", host)]).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+    (package, shown.body["result"].clone())
+}
+
+#[tokio::test]
+async fn search_results_follow_every_change_to_a_dataset_its_data_and_its_agency() {
+    let s = Server::start(true);
+    let admin = Client::signed_in(&s.base, "admin", common::ADMIN_PASSWORD).await;
+    let steward = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let anon = s.client();
+    let r = steward.post("/api/v1/datasets", dataset("theo-doi-thay-doi", "open")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let host = "127.0.0.1";
+
+    // Searched twice (the second answer is the kept one): the same as package_show.
+    for _ in 0..2 {
+        let (found, shown) = searched_and_shown(&anon, "theo doi thay doi", host).await;
+        assert_eq!(found, shown);
+        assert_eq!(found["title"], "Bộ dữ liệu theo-doi-thay-doi");
+        assert_eq!(found["resources"][0]["datastore_active"], false);
+    }
+
+    // The description changes.
+    let mut edit = dataset("theo-doi-thay-doi", "open");
+    edit["title"] = json!("Theo dõi thay đổi: bản đã sửa");
+    edit["description"] = json!("Mô tả mới");
+    edit.as_object_mut().unwrap().remove("resources");
+    let r = steward.put("/api/v1/datasets/theo-doi-thay-doi", edit).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let (found, shown) = searched_and_shown(&anon, "theo doi thay doi", host).await;
+    assert_eq!(found, shown);
+    assert_eq!((&found["title"], &found["notes"]), (&json!("Theo dõi thay đổi: bản đã sửa"), &json!("Mô tả mới")));
+
+    // Data is published.
+    publish_csv(&steward, "theo-doi-thay-doi", "bang-chinh", "ma_xa,so_luong\n03646,5\n".into()).await;
+    let (found, shown) = searched_and_shown(&anon, "theo doi thay doi", host).await;
+    assert_eq!(found, shown);
+    assert_eq!(
+        (&found["resources"][0]["datastore_active"], &found["resources"][0]["kho_version"]),
+        (&json!(true), &json!(1))
+    );
+
+    // The owner agency is renamed.
+    let agency = admin.get("/api/v1/agencies/so-tai-chinh").await;
+    assert_eq!(agency.status, StatusCode::OK, "{}", agency.text);
+    let mut renamed = agency.body.clone();
+    renamed["name"] = json!("Sở Tài chính (tên mới)");
+    let id = agency.body["id"].as_i64().unwrap();
+    let r = admin.put(&format!("/api/v1/agencies/{id}"), renamed).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let (found, shown) = searched_and_shown(&anon, "theo doi thay doi", host).await;
+    assert_eq!(found, shown);
+    assert_eq!(found["organization"]["title"], "Sở Tài chính (tên mới)");
+
+    // Links name the address the caller used.
+    let (found, shown) = searched_and_shown(&anon, "theo doi thay doi", "dulieu.sonla.gov.vn").await;
+    assert_eq!(found, shown);
+    assert_eq!(found["url"], "http://dulieu.sonla.gov.vn/datasets/theo-doi-thay-doi");
+}
+
 #[tokio::test]
 async fn bad_input_gets_ckan_errors_that_say_what_is_wrong() {
     let s = Server::start(true);

@@ -7,7 +7,8 @@
 //! `Bearer`, or `X-CKAN-API-Key`); what they find is exactly what kho's own API shows them, and
 //! a table they may not read answers exactly like one that does not exist.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -18,7 +19,7 @@ use kho_core::{Error, ErrorCode};
 use kho_query::{Filter, FilterOp, RowsQuery, SortKey as RowSort};
 use kho_search::{DateField, Facet, Filter as SearchFilter, SearchQuery, SortKey};
 use kho_service::Ctx;
-use kho_service::search::{DOWNLOAD_FORMATS, Latest};
+use kho_service::search::{DOWNLOAD_FORMATS, FoundDataset, Latest};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -228,7 +229,14 @@ async fn action(
     .await;
     match answer {
         Ok(result) => {
-            (StatusCode::OK, axum::Json(json!({"help": help, "success": true, "result": result}))).into_response()
+            // `help`, `result`, `success`: the order serde_json gives an object's keys.
+            let mut body = String::with_capacity(result.len_hint() + help.len() + 40);
+            body.push_str("{\"help\":");
+            body.push_str(&Value::String(help).to_string());
+            body.push_str(",\"result\":");
+            result.write_to(&mut body);
+            body.push_str(",\"success\":true}");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
         Err(e) => {
             let mut error = e.fields.unwrap_or_default();
@@ -239,11 +247,34 @@ async fn action(
     }
 }
 
-async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Result<Value, CkanError> {
-    match name {
+/// An action's result: a JSON value, or JSON text already written (search results, spliced
+/// from the kept package dicts).
+enum Answer {
+    Value(Value),
+    Text(String),
+}
+
+impl Answer {
+    fn len_hint(&self) -> usize {
+        match self {
+            Answer::Value(_) => 1024,
+            Answer::Text(t) => t.len(),
+        }
+    }
+
+    fn write_to(&self, out: &mut String) {
+        match self {
+            Answer::Value(v) => out.push_str(&v.to_string()),
+            Answer::Text(t) => out.push_str(t),
+        }
+    }
+}
+
+async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Result<Answer, CkanError> {
+    let value = match name {
+        "package_search" => return package_search(s, ctx, site, p).await.map(Answer::Text),
         "status_show" => status_show(s, site).await,
         "package_list" => package_list(s, ctx, p),
-        "package_search" => package_search(s, ctx, site, p).await,
         "package_show" => package_show(s, ctx, site, p).await,
         "organization_list" => organization_list(s, ctx, p).await,
         "organization_show" => organization_show(s, ctx, site, p).await,
@@ -252,7 +283,7 @@ async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Res
         "tag_list" => tag_list(s, ctx, p),
         "license_list" => Ok(license_list()),
         "resource_show" => resource_show(s, ctx, site, p).await,
-        "datastore_search" => datastore_search(s, ctx, p).await,
+        "datastore_search" => return datastore_search(s, ctx, p).await.map(Answer::Text),
         "datastore_search_sql" => datastore_search_sql(s, ctx, p).await,
         "help_show" => help_show(p),
         other => Err(CkanError {
@@ -261,7 +292,8 @@ async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Res
             status: StatusCode::BAD_REQUEST,
             fields: None,
         }),
-    }
+    };
+    value.map(Answer::Value)
 }
 
 const ACTIONS: &[(&str, &str)] = &[
@@ -514,7 +546,8 @@ fn sort_keys(sort: &str) -> Result<Vec<(SortKey, bool)>, CkanError> {
     Ok(out)
 }
 
-async fn package_search(s: &AppState, ctx: &Ctx, site: &str, p: &Params) -> Result<Value, CkanError> {
+/// The answer as JSON text: the package dicts are spliced in as kept (see [`PackageCache`]).
+async fn package_search(s: &AppState, ctx: &Ctx, site: &str, p: &Params) -> Result<String, CkanError> {
     let rows = natural(p, "rows", 10)?.min(ROWS_MAX) as usize;
     let start = natural(p, "start", 0)? as usize;
     let mut q = text(p, "q").unwrap_or_default();
@@ -555,8 +588,9 @@ async fn package_search(s: &AppState, ctx: &Ctx, site: &str, p: &Params) -> Resu
             ..Default::default()
         },
     )?;
-    let agencies = agencies(s).await?;
-    let results = packages(s, site, &found).await?;
+    let agencies = s.kho.shared_agencies().await?;
+    let results = package_texts(s, site, &found, &agencies).await?;
+    let names: HashMap<&str, &str> = agencies.iter().map(|a| (a.code.as_str(), a.name.as_str())).collect();
     let mut search_facets = Map::new();
     let mut old_facets = Map::new();
     for f in &facet_fields {
@@ -565,41 +599,129 @@ async fn package_search(s: &AppState, ctx: &Ctx, site: &str, p: &Params) -> Resu
         let items: Vec<Value> = counts
             .iter()
             .map(|(name, count)| {
-                let display = display_name(facet, name, &agencies);
+                let display = display_name(facet, name, &names);
                 json!({"name": name, "display_name": display, "count": count})
             })
             .collect();
         old_facets.insert(f.clone(), Value::Object(counts.iter().map(|(n, c)| (n.clone(), json!(c))).collect()));
         search_facets.insert(f.clone(), json!({"title": f, "items": items}));
     }
-    Ok(json!({
-        "count": found.total,
-        "sort": if sort_text.is_empty() { "score desc, metadata_modified desc".to_string() } else { sort_text },
-        "results": results,
-        "facets": old_facets,
-        "search_facets": search_facets,
-    }))
+    let sort = if sort_text.is_empty() { "score desc, metadata_modified desc".to_string() } else { sort_text };
+    // The keys in the order serde_json gives an object's: count, facets, results, search_facets, sort.
+    let mut out = String::with_capacity(results.iter().map(|r| r.len() + 1).sum::<usize>() + 512);
+    out.push_str("{\"count\":");
+    out.push_str(&found.total.to_string());
+    out.push_str(",\"facets\":");
+    out.push_str(&Value::Object(old_facets).to_string());
+    out.push_str(",\"results\":[");
+    for (n, r) in results.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(r);
+    }
+    out.push_str("],\"search_facets\":");
+    out.push_str(&Value::Object(search_facets).to_string());
+    out.push_str(",\"sort\":");
+    out.push_str(&Value::String(sort).to_string());
+    out.push('}');
+    Ok(out)
 }
 
-fn display_name(facet: Facet, name: &str, agencies: &BTreeMap<i64, Agency>) -> String {
+fn display_name(facet: Facet, name: &str, agencies: &HashMap<&str, &str>) -> String {
     match facet {
-        Facet::Agency => {
-            agencies.values().find(|a| a.code == name).map(|a| a.name.clone()).unwrap_or_else(|| name.into())
-        }
+        Facet::Agency => agencies.get(name).map_or_else(|| name.to_string(), |n| n.to_string()),
         Facet::License => kho_core::license::license(name).map(|l| l.title.to_string()).unwrap_or_else(|| name.into()),
         _ => name.to_string(),
     }
 }
 
+/// Package dicts as JSON text, kept per dataset. A page of search results is mostly package
+/// dicts, and building them afresh for every search costs more than the search itself (CKAN
+/// keeps each package's `data_dict` in its Solr index for the same reason). A kept one is used
+/// while it was built from the dataset's current state (the shared copy kho keeps beside its
+/// index, replaced at every change), the current agencies and the same site address; anything
+/// else builds it again.
+#[derive(Default)]
+pub struct PackageCache {
+    kept: std::sync::RwLock<HashMap<String, KeptPackage>>,
+}
+
+struct KeptPackage {
+    /// Weak, so that a kept dict holds on to no old state; the pointers only say "the same".
+    source: Weak<(Dataset, Latest)>,
+    agencies: Weak<Vec<Agency>>,
+    site: String,
+    json: Arc<str>,
+}
+
+/// Kept dicts past which the ones of datasets gone from the index are dropped.
+const KEPT_PACKAGES_MAX: usize = 50_000;
+
+impl PackageCache {
+    fn get(&self, found: &FoundDataset, agencies: &Arc<Vec<Agency>>, site: &str) -> Option<Arc<str>> {
+        let kept = self.kept.read().ok()?;
+        let k = kept.get(&found.0.id)?;
+        (std::ptr::eq(k.source.as_ptr(), Arc::as_ptr(found))
+            && std::ptr::eq(k.agencies.as_ptr(), Arc::as_ptr(agencies))
+            && k.site == site)
+            .then(|| k.json.clone())
+    }
+
+    fn put(&self, found: &FoundDataset, agencies: &Arc<Vec<Agency>>, site: &str, json: Arc<str>) {
+        let Ok(mut kept) = self.kept.write() else { return };
+        if kept.len() >= KEPT_PACKAGES_MAX {
+            kept.retain(|_, k| k.source.strong_count() > 0);
+            if kept.len() >= KEPT_PACKAGES_MAX {
+                kept.clear();
+            }
+        }
+        let entry = KeptPackage {
+            source: Arc::downgrade(found),
+            agencies: Arc::downgrade(agencies),
+            site: site.to_string(),
+            json,
+        };
+        kept.insert(found.0.id.clone(), entry);
+    }
+}
+
+/// The package dicts of what a search found, in its order, as JSON text.
+async fn package_texts(
+    s: &AppState,
+    site: &str,
+    found: &kho_search::SearchResult,
+    agencies: &Arc<Vec<Agency>>,
+) -> Result<Vec<Arc<str>>, CkanError> {
+    let datasets = s.kho.found_datasets(found).await?;
+    let mut by_id: Option<BTreeMap<i64, Agency>> = None;
+    let mut out = Vec::with_capacity(datasets.len());
+    for f in &datasets {
+        if let Some(json) = s.ckan_packages.get(f, agencies, site) {
+            out.push(json);
+            continue;
+        }
+        let by_id = by_id.get_or_insert_with(|| agencies.iter().map(|a| (a.id, a.clone())).collect());
+        let json: Arc<str> = package(site, &f.0, &f.1, by_id).to_string().into();
+        s.ckan_packages.put(f, agencies, site, json.clone());
+        out.push(json);
+    }
+    Ok(out)
+}
+
 /// The package dicts of what a search found, in its order.
 async fn packages(s: &AppState, site: &str, found: &kho_search::SearchResult) -> Result<Value, CkanError> {
-    let agencies = agencies(s).await?;
-    let datasets = s.kho.found_datasets(found).await?;
-    Ok(Value::Array(datasets.iter().map(|(d, latest)| package(site, d, latest, &agencies)).collect()))
+    let agencies = s.kho.shared_agencies().await?;
+    let texts = package_texts(s, site, found, &agencies).await?;
+    let mut list = Vec::with_capacity(texts.len());
+    for t in texts {
+        list.push(serde_json::from_str(&t).map_err(|e| Error::internal(format!("kept package: {e}")))?);
+    }
+    Ok(Value::Array(list))
 }
 
 async fn agencies(s: &AppState) -> Result<BTreeMap<i64, Agency>, CkanError> {
-    Ok(s.kho.list_agencies().await?.into_iter().map(|a| (a.id, a)).collect())
+    Ok(s.kho.shared_agencies().await?.iter().map(|a| (a.id, a.clone())).collect())
 }
 
 fn organization(a: &Agency) -> Value {
@@ -938,7 +1060,8 @@ fn filter_values(field: &str, v: &Value) -> Result<Vec<String>, CkanError> {
     }
 }
 
-async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<Value, CkanError> {
+/// The answer as JSON text: records as objects are spliced in as the query engine wrote them.
+async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<String, CkanError> {
     let id = text(p, "resource_id").or_else(|| text(p, "id")).filter(|x| !x.trim().is_empty());
     let id = id.ok_or_else(|| CkanError::validation("resource_id", "Missing value"))?;
     let mut query = RowsQuery {
@@ -1014,17 +1137,25 @@ async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<Value, 
     })?;
     let fields: Vec<Value> =
         page.fields.iter().map(|f| json!({"id": f.name, "type": datastore_type(f.kind)})).collect();
-    let records: Value = serde_json::from_slice(page.records.as_bytes())
-        .map_err(|e| CkanError::from(Error::internal(format!("records: {e}"))))?;
     let names: Vec<String> = page.fields.iter().map(|f| f.name.clone()).collect();
-    let rows = records.as_array().cloned().unwrap_or_default();
     let cell = |v: &Value| match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         v => v.to_string(),
     };
+    // Objects are what the engine wrote; the other shapes are made from them.
+    let (raw, rows) = match format.as_str() {
+        "objects" => (
+            Some(
+                std::str::from_utf8(page.records.as_bytes())
+                    .map_err(|e| CkanError::from(Error::internal(format!("records: {e}"))))?,
+            ),
+            Vec::new(),
+        ),
+        _ => (None, page.records.values()?),
+    };
     let records = match format.as_str() {
-        "objects" => Value::Array(rows),
+        "objects" => Value::Null,
         "lists" => Value::Array(
             rows.iter()
                 .map(|r| Value::Array(names.iter().map(|n| r.get(n).cloned().unwrap_or(Value::Null)).collect()))
@@ -1048,7 +1179,6 @@ async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<Value, 
     let mut out = json!({
         "resource_id": id,
         "fields": fields,
-        "records": records,
         "records_format": format,
         "limit": query.limit,
         "offset": query.offset,
@@ -1064,7 +1194,17 @@ async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<Value, 
     if let Some(q) = &query.q {
         out["q"] = json!(q);
     }
-    Ok(out)
+    let rest = out.to_string();
+    let rest = rest.strip_prefix('{').unwrap_or(&rest);
+    let mut body = String::with_capacity(raw.map_or(1024, str::len) + rest.len() + 16);
+    body.push_str("{\"records\":");
+    match raw {
+        Some(raw) => body.push_str(raw),
+        None => body.push_str(&records.to_string()),
+    }
+    body.push(',');
+    body.push_str(rest);
+    Ok(body)
 }
 
 async fn datastore_search_sql(s: &AppState, ctx: &Ctx, p: &Params) -> Result<Value, CkanError> {
@@ -1087,6 +1227,26 @@ async fn datastore_search_sql(s: &AppState, ctx: &Ctx, p: &Params) -> Result<Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_packages_serve_only_the_same_dataset_state_agencies_and_site() {
+        let d: Dataset = serde_json::from_value(json!({
+            "id": "d1", "slug": "a", "title": "A", "access_level": "open", "frequency": "annual",
+            "revision": 1, "created_at": "2026-01-01T00:00:00Z", "modified_at": "2026-01-01T00:00:00Z",
+            "resources": []
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let found: FoundDataset = Arc::new((d.clone(), Latest::new()));
+        let agencies = Arc::new(Vec::new());
+        let cache = PackageCache::default();
+        assert_eq!(cache.get(&found, &agencies, "http://a"), None);
+        cache.put(&found, &agencies, "http://a", "{\"kept\":1}".into());
+        assert_eq!(cache.get(&found, &agencies, "http://a").as_deref(), Some("{\"kept\":1}"));
+        assert_eq!(cache.get(&found, &agencies, "http://b"), None, "another address");
+        assert_eq!(cache.get(&found, &Arc::new(Vec::new()), "http://a"), None, "agencies read again");
+        let changed: FoundDataset = Arc::new((d, Latest::new()));
+        assert_eq!(cache.get(&changed, &agencies, "http://a"), None, "a new state of the dataset");
+    }
 
     #[test]
     fn fq_clauses_and_dates() {
