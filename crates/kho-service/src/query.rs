@@ -109,6 +109,21 @@ impl Kho {
         Ok((v, page))
     }
 
+    /// Rows of a table of a dataset already read (the CKAN API finds the dataset by its table's
+    /// id), if the caller may read it.
+    pub async fn rows_in(
+        &self,
+        ctx: &Ctx,
+        d: &Dataset,
+        resource: &str,
+        version: Option<i64>,
+        query: &RowsQuery,
+    ) -> Result<(ResourceVersion, Page)> {
+        let v = self.version_in(ctx, d, resource, version).await?;
+        let page = self.query.rows(&source_of(&v), query).await?;
+        Ok((v, page))
+    }
+
     /// Group-by aggregates of a version (`None`: the latest).
     pub async fn aggregate(
         &self,

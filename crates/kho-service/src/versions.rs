@@ -321,8 +321,20 @@ impl Kho {
         version: Option<i64>,
     ) -> Result<ResourceVersion> {
         let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
-        policy::check_dataset(&ctx.principal, Action::Read, access(&d))?;
-        let r = find_resource(&d, resource)?;
+        self.version_in(ctx, &d, resource, version).await
+    }
+
+    /// A version of a table of a dataset already read (`None`: the latest), if the caller may
+    /// read it. Reading it is audited as [`Kho::version_for_read`] says.
+    pub async fn version_in(
+        &self,
+        ctx: &Ctx,
+        d: &Dataset,
+        resource: &str,
+        version: Option<i64>,
+    ) -> Result<ResourceVersion> {
+        policy::check_dataset(&ctx.principal, Action::Read, access(d))?;
+        let r = find_resource(d, resource)?;
         let v = match version {
             Some(n) => self.store.version(&r.id, n).await?,
             None => self.store.versions(&r.id).await?.into_iter().next(),

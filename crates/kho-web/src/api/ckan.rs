@@ -1129,7 +1129,7 @@ async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<String,
     }
     let (d, position) = visible_resource(s, ctx, &id).await?;
     let table = d.resources[position].input.name.clone();
-    let (v, page) = s.kho.rows(ctx, &d.id, &table, None, &query).await.map_err(|e| match e.code {
+    let (v, page) = s.kho.rows_in(ctx, &d, &table, None, &query).await.map_err(|e| match e.code {
         ErrorCode::NotFound if e.message.contains("version") => {
             CkanError::not_found(format!("Resource \"{id}\" has no data in the DataStore yet."))
         }
