@@ -73,6 +73,8 @@ pub struct Kho {
     /// Whether the search index has been built; until then (and in one-off commands, which never
     /// build it: a server builds its own at start) changes are not indexed one by one.
     search_live: Arc<std::sync::atomic::AtomicBool>,
+    /// The last audit entry whose change the index has taken in (see `follow_changes`).
+    audit_seen: Arc<std::sync::atomic::AtomicI64>,
     /// Each indexed dataset with the latest version of each table, refreshed with the index, so
     /// that search results are served without reading the store.
     found: Arc<std::sync::RwLock<search::Found>>,
@@ -106,6 +108,7 @@ impl Kho {
             terms: Arc::default(),
             dataset_feedback: Arc::new(kept::KeptMap::new(10_000)),
             search_live: Arc::default(),
+            audit_seen: Arc::default(),
             found: Arc::default(),
         })
     }

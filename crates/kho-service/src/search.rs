@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use kho_core::model::{Agency, Dataset, Resource, ResourceVersion};
 use kho_core::{Error, Result};
-use kho_meta::Visibility;
+use kho_meta::{AuditFilter, Visibility};
 use kho_search::{SearchDoc, SearchQuery, SearchResult};
 
 use crate::{Ctx, Kho};
@@ -31,6 +31,11 @@ pub const DOWNLOAD_FORMATS: [&str; 5] = ["CSV", "JSON", "XLSX", "Parquet", "Data
 impl Kho {
     /// Index every dataset of the catalog (at start-up).
     pub async fn rebuild_search(&self) -> Result<usize> {
+        // Changes logged from here on are taken in again by `follow_changes`: one made while
+        // the catalog is read is never missed (taking one in twice does no harm).
+        let newest = self.store.list_audit(&AuditFilter { limit: 1, ..Default::default() }).await?;
+        let seen = newest.first().map_or(0, |r| r.seq);
+        self.audit_seen.fetch_max(seen, std::sync::atomic::Ordering::AcqRel);
         let agencies = self.agency_map().await?;
         let usage = self.usage_totals().await?;
         let mut docs = Vec::new();
@@ -51,35 +56,92 @@ impl Kho {
 
     /// Put the dataset's current state into the index (or take it out if it is gone).
     pub(crate) async fn reindex(&self, id_or_slug: &str) {
-        if !self.search_live.load(std::sync::atomic::Ordering::Acquire) {
+        self.reindex_all(&[id_or_slug.to_string()]).await;
+    }
+
+    /// Put these datasets' current state into the index in one commit (taking out those that
+    /// are gone).
+    async fn reindex_all(&self, ids: &[String]) {
+        if !self.search_live.load(std::sync::atomic::Ordering::Acquire) || ids.is_empty() {
             return;
         }
         let done = async {
-            match self.store.dataset(id_or_slug).await? {
-                Some(d) => {
-                    let agencies = self.agency_map().await?;
-                    let (mut doc, latest) = self.search_doc(&d, &agencies).await?;
-                    // Usage is counted as it happens; a change to the dataset keeps the counts.
-                    if let Some(old) = self.search.get(&d.id) {
-                        doc.views = old.views;
-                        doc.downloads = old.downloads;
+            let agencies = self.agency_map().await?;
+            let mut docs = Vec::new();
+            for id_or_slug in ids {
+                match self.store.dataset(id_or_slug).await? {
+                    Some(d) => {
+                        let (mut doc, latest) = self.search_doc(&d, &agencies).await?;
+                        // Usage is counted as it happens; a change to the dataset keeps the counts.
+                        if let Some(old) = self.search.get(&d.id) {
+                            doc.views = old.views;
+                            doc.downloads = old.downloads;
+                        }
+                        docs.push((doc, d, latest));
                     }
-                    self.search.upsert([doc])?;
-                    self.remember(d, latest);
-                    Ok(())
-                }
-                None => {
-                    if let Ok(mut found) = self.found.write() {
-                        found.retain(|id, f| id != id_or_slug && f.0.input.slug != id_or_slug);
+                    None => {
+                        if let Ok(mut found) = self.found.write() {
+                            found.retain(|id, f| id != id_or_slug && f.0.input.slug != *id_or_slug);
+                        }
+                        self.search.remove(id_or_slug)?;
                     }
-                    self.search.remove(id_or_slug)
                 }
             }
+            let (index, states): (Vec<_>, Vec<_>) = docs.into_iter().map(|(doc, d, l)| (doc, (d, l))).unzip();
+            self.search.upsert(index)?;
+            for (d, latest) in states {
+                self.remember(d, latest);
+            }
+            Ok::<_, Error>(())
         }
         .await;
         if let Err(e) = done {
-            tracing::warn!(dataset = id_or_slug, error = %e, "could not update the search index");
+            tracing::warn!(datasets = ids.len(), error = %e, "could not update the search index");
         }
+    }
+
+    /// Take in the changes other processes made to the catalog (`kho import` or `kho dataset
+    /// create` from the command line beside a running server, another server on the same
+    /// database): every change is logged in the audit log in the same transaction, so reading
+    /// the log from the last entry seen finds them all, in order. Returns the datasets indexed
+    /// again. Changes made by this process are found too and indexed once more, which is
+    /// harmless.
+    pub async fn follow_changes(&self) -> Result<usize> {
+        use std::sync::atomic::Ordering;
+        if !self.search_live.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let mut datasets = std::collections::BTreeSet::new();
+        let mut agencies_changed = false;
+        loop {
+            let from = self.audit_seen.load(Ordering::Acquire) + 1;
+            let chunk = self.store.audit_chunk(from, 1000).await?;
+            let Some(last) = chunk.last().map(|r| r.seq) else { break };
+            for r in &chunk {
+                if r.outcome != "ok" {
+                    continue;
+                }
+                match r.action.as_str() {
+                    "dataset.read" | "dataset.list" => {}
+                    a if r.object_type == "dataset" && (a.starts_with("dataset.") || a == "version.publish") => {
+                        datasets.insert(r.object_id.clone());
+                    }
+                    "agency.create" | "agency.update" => agencies_changed = true,
+                    "term.create" => self.terms.forget(),
+                    "feedback.create" | "feedback.answer" => self.dataset_feedback.forget_all(),
+                    _ => {}
+                }
+            }
+            self.audit_seen.fetch_max(last, Ordering::AcqRel);
+        }
+        if agencies_changed {
+            // Datasets are found by their owner's name too: index them all again.
+            self.agencies.forget();
+            return self.rebuild_search().await;
+        }
+        let datasets: Vec<String> = datasets.into_iter().collect();
+        self.reindex_all(&datasets).await;
+        Ok(datasets.len())
     }
 
     /// Search the catalog as the caller: anonymous callers find open datasets only.

@@ -364,6 +364,18 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             let _ = purge.store.purge_expired_sessions(time::OffsetDateTime::now_utc()).await;
         }
     });
+    let follow = kho.clone();
+    tokio::spawn(async move {
+        // Changes made beside the server (the command line) reach search and the CKAN and DCAT
+        // answers within a few seconds.
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if let Err(e) = follow.follow_changes().await {
+                tracing::warn!(error = %e.message, "could not read the catalog's changes; will retry");
+            }
+        }
+    });
     let usage = kho.clone();
     tokio::spawn(async move {
         // Views and downloads are counted in memory and written every few seconds.

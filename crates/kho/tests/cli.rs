@@ -122,3 +122,56 @@ async fn audit_verify_names_the_first_tampered_entry() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("BROKEN at entry 5"), "{}", text(&o));
 }
+
+/// Ask until `done` holds (the server takes in changes made beside it every few seconds).
+async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not seen within 10 s");
+}
+
+#[tokio::test]
+async fn changes_made_from_the_command_line_beside_a_running_server_reach_search_and_harvesters() {
+    let s = Server::start(true);
+    let anon = s.client();
+    let before = anon.get("/api/3/action/package_search?rows=0").await.body["result"]["count"].as_i64().unwrap();
+    let since = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+
+    // A new agency, an open dataset it owns and a published table, all from the command line.
+    let o = kho(&s.data_dir(), &["agency", "create", "--code", "so-xay-dung", "--name", "Sở Xây dựng"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut d = dataset("cong-trinh-xay-dung", "open");
+    d["owner_agency_code"] = "so-xay-dung".into();
+    let file = s.data_dir().join("cong-trinh.json");
+    std::fs::write(&file, d.to_string()).unwrap();
+    let o = kho(&s.data_dir(), &["dataset", "create", "--file", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = s.data_dir().join("cong-trinh.csv");
+    std::fs::write(&csv, "ma_xa,so_luong\n03646,5\n04000,7\n").unwrap();
+    let o = kho(&s.data_dir(), &["import", csv.to_str().unwrap(), "--dataset", "cong-trinh-xay-dung"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let search = "/api/3/action/package_search?q=cong+trinh+xay+dung";
+    eventually("the published dataset in search", async || {
+        let r = anon.get(search).await;
+        r.body["result"]["count"] == 1 && r.body["result"]["results"][0]["resources"][0]["datastore_active"] == true
+    })
+    .await;
+    let found = anon.get(search).await.body["result"]["results"][0].clone();
+    assert_eq!(found["organization"]["title"], "Sở Xây dựng", "{found}");
+    assert_eq!(found["resources"][0]["kho_rows"], 2, "{found}");
+    // A harvester's incremental query finds it; the catalog grew by one.
+    let fq = format!("/api/3/action/package_search?fq=metadata_modified:[{since}%20TO%20*]&sort=id+asc&rows=1000");
+    let r = anon.get(&fq).await;
+    let names: Vec<&str> =
+        r.body["result"]["results"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(names.contains(&"cong-trinh-xay-dung"), "{}", r.text);
+    let after = anon.get("/api/3/action/package_search?rows=0").await.body["result"]["count"].as_i64().unwrap();
+    assert_eq!(after, before + 1);
+    let ttl = anon.get("/catalog.ttl?q=cong+trinh+xay+dung").await;
+    assert!(ttl.text.contains("Sở Xây dựng"), "{}", ttl.text);
+}
