@@ -104,9 +104,8 @@ impl Kho {
         version: Option<i64>,
         query: &RowsQuery,
     ) -> Result<(ResourceVersion, Page)> {
-        let v = self.version_for_read(ctx, dataset, resource, version).await?;
-        let page = self.query.rows(&source_of(&v), query).await?;
-        Ok((v, page))
+        let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
+        self.rows_in(ctx, &d, resource, version, query).await
     }
 
     /// Rows of a table of a dataset already read (the CKAN API finds the dataset by its table's

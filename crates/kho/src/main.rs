@@ -356,35 +356,20 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         feedback_per_hour: cfg.feedback_per_hour,
     };
     let app = kho_web::app(kho.clone(), web);
-    let purge = kho.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            let _ = purge.store.purge_expired_sessions(time::OffsetDateTime::now_utc()).await;
+    every(3600, kho.clone(), |k| async move {
+        let _ = k.store.purge_expired_sessions(time::OffsetDateTime::now_utc()).await;
+    });
+    // Changes made beside the server (the command line) reach search and the CKAN and DCAT
+    // answers within a few seconds.
+    every(2, kho.clone(), |k| async move {
+        if let Err(e) = k.follow_changes().await {
+            tracing::warn!(error = %e.message, "could not read the catalog's changes; will retry");
         }
     });
-    let follow = kho.clone();
-    tokio::spawn(async move {
-        // Changes made beside the server (the command line) reach search and the CKAN and DCAT
-        // answers within a few seconds.
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
-        loop {
-            tick.tick().await;
-            if let Err(e) = follow.follow_changes().await {
-                tracing::warn!(error = %e.message, "could not read the catalog's changes; will retry");
-            }
-        }
-    });
-    let usage = kho.clone();
-    tokio::spawn(async move {
-        // Views and downloads are counted in memory and written every few seconds.
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
-        loop {
-            tick.tick().await;
-            if let Err(e) = usage.flush_usage().await {
-                tracing::warn!(error = %e.message, "could not write usage counts; will retry");
-            }
+    // Views and downloads are counted in memory and written every few seconds.
+    every(10, kho.clone(), |k| async move {
+        if let Err(e) = k.flush_usage().await {
+            tracing::warn!(error = %e.message, "could not write usage counts; will retry");
         }
     });
     kho_web::serve(listener, app, shutdown_signal()).await?;
@@ -393,6 +378,20 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     }
     println!("kho stopped");
     Ok(())
+}
+
+/// Run `task` every `seconds` in the background while the server runs.
+fn every<F>(seconds: u64, kho: Kho, task: impl Fn(Kho) -> F + Send + 'static)
+where
+    F: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds));
+        loop {
+            tick.tick().await;
+            task(kho.clone()).await;
+        }
+    });
 }
 
 async fn shutdown_signal() {
