@@ -201,7 +201,6 @@ type FieldOf = fn(&Fields) -> Field;
 const WEIGHTS: [(FieldOf, f32); 5] =
     [(|f| f.title, 4.0), (|f| f.tags, 3.0), (|f| f.field_names, 1.5), (|f| f.agency, 1.5), (|f| f.description, 1.0)];
 
-/// How widely a dataset may be read, as visibility checks need it.
 /// How widely the dataset in a slot may be read, as visibility checks need it: one byte per
 /// slot, so checking thousands of matches reads a few cache lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -100,7 +100,7 @@ fn clean_opt(s: Option<&str>) -> Option<String> {
 }
 
 /// A dataset's public problem reports (newest 50) and its ratings, as stored.
-pub struct DatasetFeedback {
+pub(crate) struct DatasetFeedback {
     reports: Vec<Feedback>,
     ratings: RatingSummary,
 }

@@ -229,13 +229,8 @@ async fn action(
     .await;
     match answer {
         Ok(result) => {
-            // `help`, `result`, `success`: the order serde_json gives an object's keys.
-            let mut body = String::with_capacity(result.len_hint() + help.len() + 40);
-            body.push_str("{\"help\":");
-            body.push_str(&Value::String(help).to_string());
-            body.push_str(",\"result\":");
-            result.write_to(&mut body);
-            body.push_str(",\"success\":true}");
+            let help = Value::String(help).to_string();
+            let body = object_text([("help", help.as_str()), ("result", &result), ("success", "true")]);
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
         Err(e) => {
@@ -247,32 +242,26 @@ async fn action(
     }
 }
 
-/// An action's result: a JSON value, or JSON text already written (search results, spliced
-/// from the kept package dicts).
-enum Answer {
-    Value(Value),
-    Text(String),
+/// A JSON object written from values that are JSON text already (kept package dicts, the query
+/// engine's records), so that they are not parsed and written again. Keys in the order given.
+fn object_text<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::from("{");
+    for (n, (key, value)) in entries.into_iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String(key.to_string()).to_string());
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push('}');
+    out
 }
 
-impl Answer {
-    fn len_hint(&self) -> usize {
-        match self {
-            Answer::Value(_) => 1024,
-            Answer::Text(t) => t.len(),
-        }
-    }
-
-    fn write_to(&self, out: &mut String) {
-        match self {
-            Answer::Value(v) => out.push_str(&v.to_string()),
-            Answer::Text(t) => out.push_str(t),
-        }
-    }
-}
-
-async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Result<Answer, CkanError> {
+/// An action's result as JSON text.
+async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Result<String, CkanError> {
     let value = match name {
-        "package_search" => return package_search(s, ctx, site, p).await.map(Answer::Text),
+        "package_search" => return package_search(s, ctx, site, p).await,
         "status_show" => status_show(s, site).await,
         "package_list" => package_list(s, ctx, p),
         "package_show" => package_show(s, ctx, site, p).await,
@@ -283,7 +272,7 @@ async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Res
         "tag_list" => tag_list(s, ctx, p),
         "license_list" => Ok(license_list()),
         "resource_show" => resource_show(s, ctx, site, p).await,
-        "datastore_search" => return datastore_search(s, ctx, p).await.map(Answer::Text),
+        "datastore_search" => return datastore_search(s, ctx, p).await,
         "datastore_search_sql" => datastore_search_sql(s, ctx, p).await,
         "help_show" => help_show(p),
         other => Err(CkanError {
@@ -293,7 +282,7 @@ async fn run(s: &AppState, ctx: &Ctx, site: &str, name: &str, p: &Params) -> Res
             fields: None,
         }),
     };
-    value.map(Answer::Value)
+    value.map(|v| v.to_string())
 }
 
 const ACTIONS: &[(&str, &str)] = &[
@@ -607,25 +596,17 @@ async fn package_search(s: &AppState, ctx: &Ctx, site: &str, p: &Params) -> Resu
         search_facets.insert(f.clone(), json!({"title": f, "items": items}));
     }
     let sort = if sort_text.is_empty() { "score desc, metadata_modified desc".to_string() } else { sort_text };
-    // The keys in the order serde_json gives an object's: count, facets, results, search_facets, sort.
-    let mut out = String::with_capacity(results.iter().map(|r| r.len() + 1).sum::<usize>() + 512);
-    out.push_str("{\"count\":");
-    out.push_str(&found.total.to_string());
-    out.push_str(",\"facets\":");
-    out.push_str(&Value::Object(old_facets).to_string());
-    out.push_str(",\"results\":[");
-    for (n, r) in results.iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        out.push_str(r);
-    }
-    out.push_str("],\"search_facets\":");
-    out.push_str(&Value::Object(search_facets).to_string());
-    out.push_str(",\"sort\":");
-    out.push_str(&Value::String(sort).to_string());
-    out.push('}');
-    Ok(out)
+    let results = format!("[{}]", results.iter().map(|r| &**r).collect::<Vec<&str>>().join(","));
+    let (count, facets) = (found.total.to_string(), Value::Object(old_facets).to_string());
+    let (search_facets, sort) = (Value::Object(search_facets).to_string(), Value::String(sort).to_string());
+    // The keys in the order serde_json gives an object's.
+    Ok(object_text([
+        ("count", count.as_str()),
+        ("facets", &facets),
+        ("results", &results),
+        ("search_facets", &search_facets),
+        ("sort", &sort),
+    ]))
 }
 
 fn display_name(facet: Facet, name: &str, agencies: &HashMap<&str, &str>) -> String {
@@ -1143,33 +1124,28 @@ async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<String,
         Value::String(s) => s.clone(),
         v => v.to_string(),
     };
-    // Objects are what the engine wrote; the other shapes are made from them.
-    let (raw, rows) = match format.as_str() {
-        "objects" => (
-            Some(
-                std::str::from_utf8(page.records.as_bytes())
-                    .map_err(|e| CkanError::from(Error::internal(format!("records: {e}"))))?,
-            ),
-            Vec::new(),
-        ),
-        _ => (None, page.records.values()?),
-    };
+    // Objects are passed on as the engine wrote them; the other shapes are made from them.
     let records = match format.as_str() {
-        "objects" => Value::Null,
+        "objects" => std::str::from_utf8(page.records.as_bytes())
+            .map_err(|e| CkanError::from(Error::internal(format!("records: {e}"))))?
+            .to_string(),
         "lists" => Value::Array(
-            rows.iter()
+            page.records
+                .values()?
+                .iter()
                 .map(|r| Value::Array(names.iter().map(|n| r.get(n).cloned().unwrap_or(Value::Null)).collect()))
                 .collect(),
-        ),
+        )
+        .to_string(),
         sep => {
             let delimiter = if sep == "csv" { b',' } else { b'\t' };
             let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new());
-            for r in &rows {
+            for r in &page.records.values()? {
                 w.write_record(names.iter().map(|n| cell(r.get(n).unwrap_or(&Value::Null))))
                     .map_err(|e| CkanError::from(Error::internal(format!("csv: {e}"))))?;
             }
             let bytes = w.into_inner().map_err(|e| CkanError::from(Error::internal(format!("csv: {e}"))))?;
-            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+            Value::String(String::from_utf8_lossy(&bytes).into_owned()).to_string()
         }
     };
     let mut next = format!("/api/3/action/datastore_search?resource_id={id}&offset={}", query.offset + query.limit);
@@ -1194,17 +1170,11 @@ async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<String,
     if let Some(q) = &query.q {
         out["q"] = json!(q);
     }
-    let rest = out.to_string();
-    let rest = rest.strip_prefix('{').unwrap_or(&rest);
-    let mut body = String::with_capacity(raw.map_or(1024, str::len) + rest.len() + 16);
-    body.push_str("{\"records\":");
-    match raw {
-        Some(raw) => body.push_str(raw),
-        None => body.push_str(&records.to_string()),
-    }
-    body.push(',');
-    body.push_str(rest);
-    Ok(body)
+    // The records beside the other keys, all in the order serde_json gives them.
+    let mut entries: BTreeMap<&str, String> =
+        out.as_object().into_iter().flatten().map(|(k, v)| (k.as_str(), v.to_string())).collect();
+    entries.insert("records", records);
+    Ok(object_text(entries.iter().map(|(k, v)| (*k, v.as_str()))))
 }
 
 async fn datastore_search_sql(s: &AppState, ctx: &Ctx, p: &Params) -> Result<Value, CkanError> {
