@@ -1,7 +1,8 @@
 //! The query engine: one DataFusion runtime (memory pool, object store) shared by all queries,
 //! and the cache of versions held in memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,11 +13,13 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures_util::StreamExt;
-use kho_core::{Error, Result};
+use kho_core::{Error, ErrorCode, Result};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::df_err;
+use crate::exec::Executor;
+use crate::{AggregateQuery, Page, RowsQuery, SqlResult, SqlTable};
 
 /// The URL under which the blob store is known to DataFusion.
 const STORE_URL: &str = "kho://objects";
@@ -92,10 +95,12 @@ pub struct QueryEngine {
     cache: Arc<Mutex<Cache>>,
     /// Totals of filtered queries, by version and filter: versions never change.
     counts: Mutex<HashMap<String, u64>>,
+    /// Every query runs on these threads (see [`crate::exec`]).
+    exec: Executor,
 }
 
 impl QueryEngine {
-    pub fn new(store: Arc<dyn ObjectStore>, limits: QueryLimits) -> Result<QueryEngine> {
+    pub fn new(store: Arc<dyn ObjectStore>, limits: QueryLimits) -> Result<Arc<QueryEngine>> {
         let url = url::Url::parse(STORE_URL).map_err(|e| Error::internal(format!("store URL: {e}")))?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
@@ -105,7 +110,71 @@ impl QueryEngine {
         let config = SessionConfig::new().with_target_partitions(1).with_repartition_file_scans(false);
         let rows_ctx = SessionContext::new_with_config_rt(config, runtime.clone());
         rows_ctx.register_udf(crate::fold_udf());
-        Ok(QueryEngine { store, runtime, limits, rows_ctx, cache: Arc::default(), counts: Mutex::new(HashMap::new()) })
+        let exec = Executor::new(limits.sql_threads)?;
+        Ok(Arc::new(QueryEngine {
+            store,
+            runtime,
+            limits,
+            rows_ctx,
+            cache: Arc::default(),
+            counts: Mutex::new(HashMap::new()),
+            exec,
+        }))
+    }
+
+    /// Run `work` on the query threads within the time limit of one query. Past the limit the
+    /// work is aborted and the caller gets `query_limit`.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let limit = self.limits.sql_timeout;
+        tokio::time::timeout(limit, self.exec.run(work)).await.map_err(|_| {
+            Error::new(
+                ErrorCode::QueryLimit,
+                format!("the query ran longer than {} s and was stopped", limit.as_secs_f64()),
+            )
+        })?
+    }
+
+    /// One page of records of a version.
+    pub async fn rows(self: &Arc<Self>, source: &Source, query: &RowsQuery) -> Result<Page> {
+        let (this, source, query) = (self.clone(), source.clone(), query.clone());
+        self.run(async move { this.rows_now(&source, &query).await }).await
+    }
+
+    /// Group-by aggregates of a version.
+    pub async fn aggregate(self: &Arc<Self>, source: &Source, query: &AggregateQuery) -> Result<Page> {
+        let (this, source, query) = (self.clone(), source.clone(), query.clone());
+        self.run(async move { this.aggregate_now(&source, &query).await }).await
+    }
+
+    /// Every distinct combination of `fields`' values in a version, as text (parts joined by
+    /// `separator`; rows with an empty part left out): what a foreign key of another table
+    /// may point to.
+    pub async fn key_values(
+        self: &Arc<Self>,
+        source: &Source,
+        fields: &[String],
+        separator: char,
+    ) -> Result<HashSet<String>> {
+        let (this, source, fields) = (self.clone(), source.clone(), fields.to_vec());
+        self.run(async move { this.key_values_now(&source, &fields, separator).await }).await
+    }
+
+    /// Check that `sql` is one read-only statement of a bounded shape and list the tables it
+    /// reads (see [`crate::sql_tables`]); parsed on the query threads, whose stack any statement
+    /// within the size limit fits.
+    pub async fn sql_tables(self: &Arc<Self>, sql: &str) -> Result<Vec<SqlTable>> {
+        let sql = sql.to_string();
+        self.run(async move { crate::sql::sql_tables(&sql) }).await
+    }
+
+    /// Run a statement already checked by [`QueryEngine::sql_tables`], over exactly the given
+    /// tables; planning and execution share the time limit and the memory pool.
+    pub async fn sql(self: &Arc<Self>, sql: &str, tables: &[(SqlTable, Source)]) -> Result<SqlResult> {
+        let (this, sql, tables) = (self.clone(), sql.to_string(), tables.to_vec());
+        self.run(async move { this.sql_now(&sql, &tables).await }).await
     }
 
     /// A version as a DataFusion table: from memory once it is loaded there, else scanned from

@@ -10,17 +10,23 @@
 //! together), and the totals of filtered queries are remembered per version and filter. Larger
 //! versions are scanned from Parquet through `object_store` on every query.
 
+mod bounded;
 mod engine;
+mod exec;
 mod fold;
 mod json;
 mod rows;
 mod sql;
 
+pub use bounded::MAX_VALUE_BYTES;
 pub use engine::{QueryEngine, QueryLimits, Source};
+pub use exec::STACK_BYTES as QUERY_STACK_BYTES;
 pub use fold::fold_udf;
 pub use json::{FieldInfo, Records};
 pub use rows::{AggFunc, AggregateQuery, Filter, FilterOp, Measure, Page, RowsQuery, SortKey};
-pub use sql::{SqlResult, SqlTable, sql_tables};
+pub use sql::{
+    MAX_EXPR_DEPTH, MAX_EXPR_NODES, MAX_SELECTS, MAX_SQL_BYTES, MAX_TABLE_FACTORS, SqlResult, SqlTable, sql_tables,
+};
 
 use datafusion::error::DataFusionError;
 use kho_core::{Error, ErrorCode};

@@ -19,6 +19,12 @@ use crate::{df_err, fold_udf};
 
 /// At most this many records in one page or one aggregate answer.
 pub const MAX_PAGE: usize = 10_000;
+/// Filters, sort keys, group fields and measures in one request. Conditions are joined into one
+/// expression, and DataFusion walks expressions by recursion.
+pub const MAX_FILTERS: usize = 50;
+pub const MAX_SORT_KEYS: usize = 10;
+pub const MAX_GROUPS: usize = 10;
+pub const MAX_MEASURES: usize = 20;
 const MAX_Q_CHARS: usize = 200;
 const MAX_Q_WORDS: usize = 10;
 
@@ -308,30 +314,46 @@ impl<'a> Table<'a> {
         if text_fields.is_empty() {
             return Err(invalid("q: this table has no text fields to search"));
         }
-        let mut all: Option<Expr> = None;
+        let mut all = Vec::new();
         for w in words {
             let pattern = like_pattern(w);
-            let any = text_fields
-                .iter()
-                .map(|f| fold_udf().call(vec![ident(f.name())]).like(lit(pattern.clone())))
-                .reduce(Expr::or);
-            if let Some(any) = any {
-                all = Some(match all {
-                    Some(a) => a.and(any),
-                    None => any,
-                });
-            }
+            let any =
+                text_fields.iter().map(|f| fold_udf().call(vec![ident(f.name())]).like(lit(pattern.clone()))).collect();
+            all.extend(balanced(any, Expr::or));
         }
-        Ok(all)
+        Ok(balanced(all, Expr::and))
     }
 
     fn conditions(&self, filters: &[Filter], q: Option<&str>) -> Result<Option<Expr>> {
+        if filters.len() > MAX_FILTERS {
+            return Err(invalid(format!(
+                "filter: at most {MAX_FILTERS} filters in one request (got {})",
+                filters.len()
+            )));
+        }
         let mut exprs = filters.iter().map(|f| self.filter_expr(f)).collect::<Result<Vec<_>>>()?;
         if let Some(e) = q.map(|q| self.search_expr(q)).transpose()?.flatten() {
             exprs.push(e);
         }
-        Ok(exprs.into_iter().reduce(Expr::and))
+        Ok(balanced(exprs, Expr::and))
     }
+}
+
+/// Join expressions as a balanced tree, log2(n) deep rather than n: a table may have hundreds
+/// of text fields for `q` to look in, and DataFusion walks expressions by recursion.
+fn balanced(mut exprs: Vec<Expr>, join: fn(Expr, Expr) -> Expr) -> Option<Expr> {
+    while exprs.len() > 1 {
+        let mut joined = Vec::with_capacity(exprs.len().div_ceil(2));
+        let mut it = exprs.into_iter();
+        while let Some(a) = it.next() {
+            joined.push(match it.next() {
+                Some(b) => join(a, b),
+                None => a,
+            });
+        }
+        exprs = joined;
+    }
+    exprs.pop()
 }
 
 fn is_text(t: &DataType) -> bool {
@@ -399,8 +421,7 @@ fn json_text(v: &serde_json::Value) -> String {
 }
 
 impl QueryEngine {
-    /// One page of records of a version.
-    pub async fn rows(&self, source: &Source, query: &RowsQuery) -> Result<Page> {
+    pub(crate) async fn rows_now(&self, source: &Source, query: &RowsQuery) -> Result<Page> {
         if query.limit > MAX_PAGE {
             return Err(invalid(format!("limit: at most {MAX_PAGE} records per page (got {})", query.limit)));
         }
@@ -420,6 +441,9 @@ impl QueryEngine {
 
         // A sort made total by the primary key, when there is one: equal sort values would
         // otherwise come back in any order, and pages would overlap or skip rows.
+        if query.sort.len() > MAX_SORT_KEYS {
+            return Err(invalid(format!("sort: at most {MAX_SORT_KEYS} fields (got {})", query.sort.len())));
+        }
         let mut keys: Vec<SortKey> = Vec::new();
         for k in &query.sort {
             table.field(&k.field)?;
@@ -519,14 +543,19 @@ impl QueryEngine {
         Ok(Page { fields: fields_of(&out_schema), records: recs, total, next })
     }
 
-    /// Group-by aggregates of a version.
-    pub async fn aggregate(&self, source: &Source, query: &AggregateQuery) -> Result<Page> {
+    pub(crate) async fn aggregate_now(&self, source: &Source, query: &AggregateQuery) -> Result<Page> {
         let limit = if query.limit == 0 { 1000 } else { query.limit };
         if limit > MAX_PAGE {
             return Err(invalid(format!("limit: at most {MAX_PAGE} groups (got {limit})")));
         }
         if query.measures.is_empty() {
             return Err(invalid("measure: name at least one aggregate, e.g. measure=count or measure=sum:dan_so"));
+        }
+        if query.measures.len() > MAX_MEASURES || query.group_by.len() > MAX_GROUPS || query.sort.len() > MAX_SORT_KEYS
+        {
+            return Err(invalid(format!(
+                "at most {MAX_MEASURES} measures, {MAX_GROUPS} group fields and {MAX_SORT_KEYS} sort fields in one request"
+            )));
         }
         let provider = self.table(&source.key).await?;
         let schema = provider.schema();
@@ -595,10 +624,7 @@ impl QueryEngine {
 }
 
 impl QueryEngine {
-    /// Every distinct combination of `fields`' values in a version, as text (parts joined by
-    /// `separator`; rows with an empty part left out): what a foreign key of another table
-    /// may point to.
-    pub async fn key_values(
+    pub(crate) async fn key_values_now(
         &self,
         source: &Source,
         fields: &[String],

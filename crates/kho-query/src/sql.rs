@@ -4,6 +4,7 @@
 //! then registered in a fresh session, which also refuses DDL, DML and SET at planning time.
 //! Reading files by path (`SELECT * FROM '/etc/passwd'`) is not enabled.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Select, Statement, TableFactor, Visit, Visitor};
 use kho_core::{Error, ErrorCode, Result};
 use serde::Serialize;
 
@@ -21,7 +22,18 @@ use crate::df_err;
 use crate::engine::{QueryEngine, Source};
 use crate::json::{FieldInfo, Records, fields_of, first_rows, records};
 
-const MAX_SQL_BYTES: usize = 64 * 1024;
+pub const MAX_SQL_BYTES: usize = 64 * 1024;
+
+/// How deep expressions may nest (`a + b` inside `f(…)` inside `NOT …` is three). A flat chain
+/// `1 + 1 + … + 1` or `a OR b OR …` parses without nesting, but it is a tree as deep as its
+/// terms, and DataFusion plans, simplifies and displays expressions by recursion.
+pub const MAX_EXPR_DEPTH: usize = 128;
+/// Expressions in one statement, all counted.
+pub const MAX_EXPR_NODES: usize = 10_000;
+/// SELECT blocks in one statement (each side of a UNION, each subquery).
+pub const MAX_SELECTS: usize = 64;
+/// Tables and joins in one statement (each FROM item and each side of a JOIN).
+pub const MAX_TABLE_FACTORS: usize = 64;
 
 /// A table named in a statement: `"schema"."table"` or a bare `table`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,8 +68,12 @@ fn not_read_only(kind: &str) -> Error {
     )
 }
 
-/// Check that `sql` is one read-only statement and list the tables it reads (not counting the
-/// names of its own WITH clauses).
+/// Check that `sql` is one read-only statement of a bounded shape and list the tables it reads
+/// (not counting the names of its own WITH clauses).
+///
+/// A statement within [`MAX_SQL_BYTES`] may still parse into a tree tens of thousands of levels
+/// deep, which takes more stack to walk and drop than an ordinary thread has: call this on a
+/// thread with [`crate::QUERY_STACK_BYTES`] of stack, as [`QueryEngine::sql_tables`] does.
 pub fn sql_tables(sql: &str) -> Result<Vec<SqlTable>> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(Error::new(ErrorCode::InvalidQuery, format!("sql: at most {MAX_SQL_BYTES} bytes")));
@@ -90,6 +106,7 @@ pub fn sql_tables(sql: &str) -> Result<Vec<SqlTable>> {
     if !query_like {
         return Err(not_read_only("not a query"));
     }
+    check_shape(&statement)?;
     let (tables, _ctes) =
         datafusion::sql::resolve::resolve_table_references(&statement, true).map_err(crate::df_err)?;
     let mut out: Vec<SqlTable> = Vec::new();
@@ -114,6 +131,82 @@ pub fn sql_tables(sql: &str) -> Result<Vec<SqlTable>> {
     Ok(out)
 }
 
+/// Measure the statement before anything plans it: expression depth and count, SELECT blocks
+/// and table factors, each against its bound (see the constants above). The walk stops at the
+/// first bound passed, so it never goes deeper than the bound itself.
+fn check_shape(statement: &DfStatement) -> Result<()> {
+    let mut shape = Shape::default();
+    let flow = match statement {
+        DfStatement::Statement(s) => s.visit(&mut shape),
+        DfStatement::Explain(e) => match e.statement.as_ref() {
+            DfStatement::Statement(s) => s.visit(&mut shape),
+            _ => ControlFlow::Continue(()),
+        },
+        _ => ControlFlow::Continue(()),
+    };
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+#[derive(Default)]
+struct Shape {
+    depth: usize,
+    nodes: usize,
+    selects: usize,
+    factors: usize,
+}
+
+fn too_large(what: String) -> ControlFlow<Error> {
+    ControlFlow::Break(Error::new(ErrorCode::QueryLimit, what))
+}
+
+impl Visitor for Shape {
+    type Break = Error;
+
+    fn pre_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<Error> {
+        self.depth += 1;
+        self.nodes += 1;
+        if self.depth > MAX_EXPR_DEPTH {
+            return too_large(format!(
+                "an expression in this statement nests more than {MAX_EXPR_DEPTH} levels deep \
+                 (a chain of {MAX_EXPR_DEPTH} operators such as + or OR counts as {MAX_EXPR_DEPTH}); \
+                 write long lists as IN (…) or split the statement"
+            ));
+        }
+        if self.nodes > MAX_EXPR_NODES {
+            return too_large(format!("the statement has more than {MAX_EXPR_NODES} expressions"));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<Error> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, _: &Select) -> ControlFlow<Error> {
+        self.selects += 1;
+        if self.selects > MAX_SELECTS {
+            return too_large(format!(
+                "the statement has more than {MAX_SELECTS} SELECT blocks (UNION parts and subqueries)"
+            ));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, _: &TableFactor) -> ControlFlow<Error> {
+        self.factors += 1;
+        if self.factors > MAX_TABLE_FACTORS {
+            return too_large(format!(
+                "the statement reads more than {MAX_TABLE_FACTORS} tables, joins and subqueries"
+            ));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 fn statement_kind(s: &Statement) -> &'static str {
     match s {
         Statement::Insert(_) => "INSERT",
@@ -129,13 +222,15 @@ fn statement_kind(s: &Statement) -> &'static str {
 }
 
 impl QueryEngine {
-    /// Run a statement already checked by [`sql_tables`], over exactly the given tables.
-    pub async fn sql(&self, sql: &str, tables: &[(SqlTable, Source)]) -> Result<SqlResult> {
+    pub(crate) async fn sql_now(&self, sql: &str, tables: &[(SqlTable, Source)]) -> Result<SqlResult> {
         let started = Instant::now();
         let config =
             SessionConfig::new().with_target_partitions(self.limits.sql_threads.max(1)).with_information_schema(false);
-        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let mut ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         ctx.register_udf(crate::fold_udf());
+        // What this statement's functions build counts against the pool all queries share,
+        // from constant folding at planning to the last batch (see `bounded`).
+        crate::bounded::install(&mut ctx, &self.runtime).map_err(df_err)?;
         let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::internal("default catalog missing"))?;
         for (t, source) in tables {
             let provider = self.table(&source.key).await?;
@@ -152,21 +247,12 @@ impl QueryEngine {
         }
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         let max_rows = self.limits.sql_max_rows;
-        let run = async {
-            let df = ctx.sql_with_options(sql, options).await.map_err(df_err)?;
-            // EXPLAIN ANALYZE must stay the root of its plan, and an explanation is a few rows.
-            let explains = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
-            let df = if explains { df } else { df.limit(0, Some(max_rows + 1)).map_err(df_err)? };
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(df_err)?;
-            Ok::<_, Error>((schema, batches))
-        };
-        let (schema, batches) = tokio::time::timeout(self.limits.sql_timeout, run).await.map_err(|_| {
-            Error::new(
-                ErrorCode::QueryLimit,
-                format!("the query ran longer than {} s and was stopped", self.limits.sql_timeout.as_secs_f64()),
-            )
-        })??;
+        let df = ctx.sql_with_options(sql, options).await.map_err(df_err)?;
+        // EXPLAIN ANALYZE must stay the root of its plan, and an explanation is a few rows.
+        let explains = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+        let df = if explains { df } else { df.limit(0, Some(max_rows + 1)).map_err(df_err)? };
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(df_err)?;
         let truncated = batches.iter().map(|b| b.num_rows()).sum::<usize>() > max_rows;
         for (_, source) in tables {
             self.load_after_use(&source.key).await;
@@ -210,5 +296,111 @@ mod tests {
         }
         assert_eq!(sql_tables("SELEC 1").unwrap_err().code, ErrorCode::InvalidQuery);
         assert_eq!(sql_tables("").unwrap_err().code, ErrorCode::InvalidQuery);
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::QueryLimits;
+
+    fn engine(limits: QueryLimits) -> Arc<QueryEngine> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap());
+        QueryEngine::new(store, limits).unwrap()
+    }
+
+    /// Check and run a statement over no tables; the one value of the answer.
+    async fn one(engine: &Arc<QueryEngine>, sql: &str) -> Result<serde_json::Value> {
+        engine.sql_tables(sql).await?;
+        let r = engine.sql(sql, &[]).await?;
+        let rows = r.records.values()?;
+        let row = rows.first().and_then(|r| r.as_object()).cloned().unwrap_or_default();
+        Ok(row.values().next().cloned().unwrap_or_default())
+    }
+
+    fn chain(term: &str, op: &str, n: usize) -> String {
+        vec![term; n].join(op)
+    }
+
+    #[test]
+    fn flat_chains_and_wide_statements_are_refused_before_planning() {
+        // As the engine runs it: on a thread with the query stack (see `exec`).
+        std::thread::Builder::new().stack_size(crate::QUERY_STACK_BYTES).spawn(refused).unwrap().join().unwrap();
+    }
+
+    fn refused() {
+        for sql in [
+            format!("SELECT {}", chain("1", "+", 300)),
+            format!("SELECT 1 WHERE {}", chain("1=1", " OR ", 1500)),
+            format!("SELECT {}", chain("'a'", " || ", 500)),
+            chain("SELECT 1", " UNION ALL ", 500),
+            format!("SELECT count(*) FROM {}", chain("t", ", ", 100)),
+            // The longest statement accepted, all one chain: the walk stops at the bound.
+            format!("SELECT {}", chain("1", "+", 32_000)),
+        ] {
+            let e = sql_tables(&sql).unwrap_err();
+            assert_eq!(e.code, ErrorCode::QueryLimit, "{}: {e}", &sql[..40]);
+        }
+        let ok = format!("SELECT {}", chain("1", "+", 100));
+        assert!(sql_tables(&ok).is_ok());
+        let in_list =
+            format!("SELECT 1 WHERE 5 IN ({})", (0..5000).map(|i| i.to_string()).collect::<Vec<_>>().join(","));
+        assert!(sql_tables(&in_list).is_ok(), "a long IN list is one level deep");
+    }
+
+    #[tokio::test]
+    async fn deep_statements_within_the_bounds_plan_and_run() {
+        let e = engine(QueryLimits::default());
+        let sql = format!("SELECT {}", chain("1", "+", MAX_EXPR_DEPTH - 2));
+        assert_eq!(one(&e, &sql).await.unwrap(), serde_json::json!(MAX_EXPR_DEPTH - 2));
+        let sql = format!("SELECT count(*) FROM ({})", chain("SELECT 1 AS x", " UNION ALL ", MAX_SELECTS - 1));
+        assert_eq!(one(&e, &sql).await.unwrap(), serde_json::json!(MAX_SELECTS - 1));
+    }
+
+    #[tokio::test]
+    async fn functions_that_grow_values_are_bounded_before_they_run() {
+        let e = engine(QueryLimits { memory_bytes: 64 << 20, ..Default::default() });
+        assert_eq!(one(&e, "SELECT length(repeat('x', 1000))").await.unwrap(), serde_json::json!(1000));
+        assert_eq!(one(&e, "SELECT 'Hà' || ' Nội'").await.unwrap(), serde_json::json!("Hà Nội"));
+        assert_eq!(one(&e, "SELECT 'a' || NULL").await.unwrap(), serde_json::Value::Null);
+        assert_eq!(one(&e, "SELECT 1 || 'a'").await.unwrap(), serde_json::json!("1a"));
+        assert_eq!(one(&e, "SELECT concat('a', NULL, 'b')").await.unwrap(), serde_json::json!("ab"));
+        for sql in [
+            "SELECT length(repeat('x', 1000000000))",
+            "SELECT length(repeat('x', 2000000000))",
+            "SELECT length(lpad('', 1000000000, 'x'))",
+            "SELECT length(rpad('x', 2147483647))",
+            "SELECT length(replace(repeat('x', 1000000), 'x', repeat('y', 1000)))",
+            "SELECT length(regexp_replace(repeat('x', 100000), '', repeat('y', 1000), 'g'))",
+            "SELECT length(translate(translate(translate(repeat('a', 1000000), 'a', 'ệ'), 'ệ', 'ệệ'), 'ệ', 'ệ'))",
+            "SELECT length(to_char(now(), repeat('%c', 1000000)))",
+            "SELECT levenshtein(repeat('x', 1000000), repeat('y', 1000000))",
+            // Doubling through common table expressions: each step is under the bound for one
+            // value, together they pass the statement's share of memory.
+            "WITH a AS (SELECT repeat('x', 3000000) s), b AS (SELECT s || s AS s FROM a), \
+             c AS (SELECT s || s AS s FROM b) SELECT length(c.s) FROM c",
+        ] {
+            let err = one(&e, sql).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::QueryLimit, "{sql}: {err}");
+        }
+        // Many values, each allowed, together past the memory the statement may use.
+        let many = (0..40).map(|i| format!("length(repeat('x', 4000000)) AS c{i}")).collect::<Vec<_>>().join(", ");
+        let err = one(&e, &format!("SELECT {many}")).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::QueryLimit, "{err}");
+        // The engine answers afterwards, and the memory came back.
+        assert_eq!(one(&e, "SELECT length(repeat('x', 4000000))").await.unwrap(), serde_json::json!(4_000_000));
+    }
+
+    #[tokio::test]
+    async fn a_long_statement_is_stopped_at_its_time_limit() {
+        let e = engine(QueryLimits { sql_timeout: Duration::from_millis(500), ..Default::default() });
+        let started = std::time::Instant::now();
+        let err = one(&e, "SELECT count(*) FROM generate_series(1, 100000000000)").await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::QueryLimit, "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert_eq!(one(&e, "SELECT 2").await.unwrap(), serde_json::json!(2));
     }
 }

@@ -94,7 +94,7 @@ impl Kho {
         blobs: kho_storage::BlobStore,
         config: ServiceConfig,
     ) -> kho_core::Result<Self> {
-        let query = Arc::new(kho_query::QueryEngine::new(blobs.object_store(), config.query.clone())?);
+        let query = kho_query::QueryEngine::new(blobs.object_store(), config.query.clone())?;
         Ok(Kho {
             store,
             blobs,

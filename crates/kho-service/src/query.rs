@@ -141,7 +141,7 @@ impl Kho {
     /// version), `"dataset-slug"."table@2"` (version 2), or `"dataset-slug"` alone for a dataset
     /// with one table. Every table is checked before anything runs.
     pub async fn sql(&self, ctx: &Ctx, sql: &str) -> Result<SqlResult> {
-        let tables = kho_query::sql_tables(sql)?;
+        let tables = self.query.sql_tables(sql).await?;
         if tables.len() > MAX_SQL_TABLES {
             return Err(Error::new(
                 ErrorCode::InvalidQuery,

@@ -107,7 +107,19 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
             HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// A panic while answering one request ends that request with a 500, its cause logged; the
+/// server and every other request go on.
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    ApiError(Error::internal(format!("a request panicked: {message}"))).into_response()
 }
 
 /// Serve until `shutdown` resolves, then finish the requests in flight.
