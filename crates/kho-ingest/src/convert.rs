@@ -9,10 +9,9 @@
 use std::io::{BufRead, Read};
 use std::path::Path;
 
-use calamine::{Data, DataType, Reader};
 use serde_json::Value;
 
-use crate::read::ReadError;
+use crate::read::{MAX_CELL_BYTES, MAX_COLUMNS, ReadError};
 
 #[derive(Debug, Clone, Default)]
 pub struct SheetOptions {
@@ -54,104 +53,14 @@ pub fn detect(path: &Path) -> Result<Format, ReadError> {
     })
 }
 
-fn cell_text(d: &Data) -> String {
-    match d {
-        Data::Empty => String::new(),
-        Data::String(s) => s.clone(),
-        Data::Int(i) => i.to_string(),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        Data::Float(f) => f.to_string(),
-        Data::Bool(b) => b.to_string(),
-        Data::DateTime(_) => match d.as_datetime() {
-            Some(t) if t.time() == chrono::NaiveTime::MIN => t.format("%Y-%m-%d").to_string(),
-            Some(t) => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
-            None => String::new(),
-        },
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("{e}"),
-    }
-}
-
 /// Convert a spreadsheet sheet to CSV at `out`; returns the sheet used and the sheet row
-/// (1-based) of the header, which is line 1 of the CSV.
+/// (1-based) of the header, which is line 1 of the CSV. The sheet is read within the bounds of
+/// [`crate::sheet`].
 pub fn spreadsheet_to_csv(path: &Path, opts: &SheetOptions, out: &Path) -> Result<(String, u64), ReadError> {
-    let mut book = calamine::open_workbook_auto(path).map_err(|e| {
-        err(
-            "invalid_spreadsheet",
-            format!("the spreadsheet cannot be read: {e}"),
-            format!("không đọc được tệp bảng tính: {e}"),
-        )
-    })?;
-    let names = book.sheet_names();
-    let sheet = match &opts.sheet {
-        Some(s) if names.contains(s) => s.clone(),
-        Some(s) => {
-            return Err(err(
-                "unknown_sheet",
-                format!("the workbook has no sheet '{s}'; its sheets are: {}", names.join(", ")),
-                format!("tệp không có trang tính '{s}'; các trang tính: {}", names.join(", ")),
-            ));
-        }
-        None => names.first().cloned().ok_or_else(|| {
-            err("empty_file", "the workbook has no sheet".into(), "tệp không có trang tính nào".into())
-        })?,
-    };
-    let range = book.worksheet_range(&sheet).map_err(|e| {
-        err(
-            "invalid_spreadsheet",
-            format!("sheet '{sheet}' cannot be read: {e}"),
-            format!("không đọc được trang tính '{sheet}': {e}"),
-        )
-    })?;
-    let merged = match &mut book {
-        calamine::Sheets::Xlsx(x) => x.merge_cells_by_sheet_name(&sheet).unwrap_or_default(),
-        calamine::Sheets::Xls(x) => x.merge_cells_by_sheet_name(&sheet).unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    let (r0, c0) = range.start().unwrap_or((0, 0));
-    let (height, width) = range.get_size();
-    let mut grid: Vec<Vec<String>> = range.rows().map(|r| r.iter().map(cell_text).collect()).collect();
-    // Merged cells: every covered cell takes the top-left value.
-    for m in &merged {
-        let (top, left) = (m.start.0.saturating_sub(r0) as usize, m.start.1.saturating_sub(c0) as usize);
-        let Some(value) = grid.get(top).and_then(|r| r.get(left)).cloned() else { continue };
-        for r in m.start.0..=m.end.0 {
-            for c in m.start.1..=m.end.1 {
-                let (r, c) = ((r.saturating_sub(r0)) as usize, (c.saturating_sub(c0)) as usize);
-                if let Some(cell) = grid.get_mut(r).and_then(|row| row.get_mut(c)) {
-                    *cell = value.clone();
-                }
-            }
-        }
-    }
-    let header = match opts.header_row {
-        Some(h) if h as usize > r0 as usize && (h as usize - 1 - r0 as usize) < height => h as usize - 1 - r0 as usize,
-        Some(h) => {
-            return Err(err(
-                "invalid_header_row",
-                format!("row {h} is outside sheet '{sheet}' (rows {}–{})", r0 + 1, r0 as usize + height),
-                format!("dòng {h} nằm ngoài trang tính '{sheet}' (dòng {}–{})", r0 + 1, r0 as usize + height),
-            ));
-        }
-        None => grid.iter().position(|r| r.iter().any(|c| !c.trim().is_empty())).unwrap_or(0),
-    };
-    let file = std::fs::File::create(out).map_err(|e| err("io", e.to_string(), e.to_string()))?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    let mut rows: Vec<&Vec<String>> = grid.iter().skip(header).collect();
-    while rows.last().is_some_and(|r| r.iter().all(|c| c.trim().is_empty())) {
-        rows.pop();
-    }
-    for r in rows {
-        let mut r = r.clone();
-        r.resize(width, String::new());
-        w.write_record(&r).map_err(|e| err("io", e.to_string(), e.to_string()))?;
-    }
-    w.flush().map_err(|e| err("io", e.to_string(), e.to_string()))?;
-    Ok((sheet, r0 as u64 + header as u64 + 1))
+    let sheet = crate::sheet::read(path, opts.sheet.as_deref())?;
+    let header = sheet.write_csv(opts.header_row, out)?;
+    Ok((sheet.name, header))
 }
-
-/// One JSON object with its position (item or line number), or why it is not one.
-type JsonRow = Result<(u64, serde_json::Map<String, Value>), ReadError>;
 
 fn json_text(v: &Value) -> String {
     match v {
@@ -163,15 +72,21 @@ fn json_text(v: &Value) -> String {
     }
 }
 
-/// Convert JSON (an array of objects, or one object per line) to CSV at `out`. Columns are the
-/// keys in the order first met.
-pub fn json_to_csv(path: &Path, out: &Path) -> Result<(), ReadError> {
-    let bad = |line: Option<u64>, e: String| ReadError {
+fn bad_json(line: Option<u64>, e: String) -> ReadError {
+    ReadError {
         code: "invalid_json",
         message: format!("the file is not JSON rows: {e}"),
         message_vi: format!("tệp không phải dữ liệu JSON dạng dòng: {e}"),
         line,
-    };
+    }
+}
+
+/// Hand every object of a JSON file (an array of objects, or one object per line) to `each`
+/// with its item or line number, one at a time: the file is never held in memory whole.
+fn each_json_object(
+    path: &Path,
+    mut each: impl FnMut(u64, serde_json::Map<String, Value>) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
     let open =
         || std::fs::File::open(path).map(std::io::BufReader::new).map_err(|e| err("io", e.to_string(), e.to_string()));
     let mut first = [0u8; 1];
@@ -184,45 +99,105 @@ pub fn json_to_csv(path: &Path, out: &Path) -> Result<(), ReadError> {
             break first[0] == b'[';
         }
     };
-    let objects: Box<dyn Iterator<Item = JsonRow>> = if array {
-        let all: Vec<Value> =
-            serde_json::from_reader(open()?).map_err(|e| bad(Some(e.line() as u64), e.to_string()))?;
-        Box::new(all.into_iter().enumerate().map(move |(i, v)| match v {
-            Value::Object(o) => Ok((i as u64 + 1, o)),
-            _ => Err(bad(None, format!("item {} is not an object", i + 1))),
-        }))
-    } else {
-        Box::new(open()?.lines().enumerate().filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty())).map(
-            |(i, l)| {
-                let l = l.map_err(|e| err("io", e.to_string(), e.to_string()))?;
-                match serde_json::from_str::<Value>(l.trim_start_matches('\u{feff}')) {
-                    Ok(Value::Object(o)) => Ok((i as u64 + 1, o)),
-                    Ok(_) => Err(bad(Some(i as u64 + 1), "the line is not an object".into())),
-                    Err(e) => Err(bad(Some(i as u64 + 1), e.to_string())),
+    if !array {
+        for (i, l) in open()?.lines().enumerate() {
+            let l = l.map_err(|e| err("io", e.to_string(), e.to_string()))?;
+            let line = i as u64 + 1;
+            if l.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(l.trim_start_matches('\u{feff}')) {
+                Ok(Value::Object(o)) => each(line, o)?,
+                Ok(_) => return Err(bad_json(Some(line), "the line is not an object".into())),
+                Err(e) => return Err(bad_json(Some(line), e.to_string())),
+            }
+        }
+        return Ok(());
+    }
+    // The array's items are taken one by one as the parser reaches them.
+    struct Items<'a, F> {
+        each: &'a mut F,
+        stopped: &'a mut Option<ReadError>,
+    }
+    impl<'de, F: FnMut(u64, serde_json::Map<String, Value>) -> Result<(), ReadError>> serde::de::Visitor<'de>
+        for Items<'_, F>
+    {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of objects")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0u64;
+            while let Some(v) = seq.next_element::<Value>()? {
+                i += 1;
+                let result = match v {
+                    Value::Object(o) => (self.each)(i, o),
+                    _ => Err(bad_json(None, format!("item {i} is not an object"))),
+                };
+                if let Err(e) = result {
+                    *self.stopped = Some(e);
+                    return Err(serde::de::Error::custom("stopped"));
                 }
-            },
-        ))
-    };
-    // Two passes would read the file twice; rows are buffered per key set instead: collect the
-    // keys while writing rows in first-key order, then rewrite the header if keys appeared late.
+            }
+            Ok(())
+        }
+    }
+    let mut stopped = None;
+    let mut de = serde_json::Deserializer::from_reader(open()?);
+    let parsed = serde::Deserializer::deserialize_seq(&mut de, Items { each: &mut each, stopped: &mut stopped })
+        .and_then(|()| de.end());
+    match (stopped, parsed) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(bad_json(Some(e.line() as u64), e.to_string())),
+        (None, Ok(())) => Ok(()),
+    }
+}
+
+/// Convert JSON (an array of objects, or one object per line) to CSV at `out`. Columns are the
+/// keys in the order first met. Two passes over the file (the keys, then the rows), so that
+/// memory holds one object at a time, whatever the file's size.
+pub fn json_to_csv(path: &Path, out: &Path) -> Result<(), ReadError> {
     let mut keys: Vec<String> = Vec::new();
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for item in objects {
-        let (_, o) = item?;
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    each_json_object(path, |at, o| {
         for k in o.keys() {
-            if !keys.contains(k) {
+            if !index.contains_key(k) {
+                if keys.len() == MAX_COLUMNS {
+                    return Err(ReadError {
+                        code: "too_many_columns",
+                        message: format!("object {at} brings the keys to more than {MAX_COLUMNS} columns"),
+                        message_vi: format!("đối tượng thứ {at} làm số cột vượt quá {MAX_COLUMNS}"),
+                        line: Some(at),
+                    });
+                }
+                index.insert(k.clone(), keys.len());
                 keys.push(k.clone());
             }
         }
-        rows.push(keys.iter().map(|k| o.get(k).map(json_text).unwrap_or_default()).collect());
-    }
+        Ok(())
+    })?;
     let file = std::fs::File::create(out).map_err(|e| err("io", e.to_string(), e.to_string()))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     w.write_record(&keys).map_err(|e| err("io", e.to_string(), e.to_string()))?;
-    for mut r in rows {
-        r.resize(keys.len(), String::new());
-        w.write_record(&r).map_err(|e| err("io", e.to_string(), e.to_string()))?;
-    }
+    let mut row = vec![String::new(); keys.len()];
+    each_json_object(path, |at, o| {
+        row.iter_mut().for_each(String::clear);
+        for (k, v) in &o {
+            let text = json_text(v);
+            if text.len() > MAX_CELL_BYTES {
+                return Err(ReadError {
+                    code: "cell_too_large",
+                    message: format!("object {at}, key '{k}': the value is longer than {} KB", MAX_CELL_BYTES >> 10),
+                    message_vi: format!("đối tượng thứ {at}, khóa '{k}': giá trị dài quá {} KB", MAX_CELL_BYTES >> 10),
+                    line: Some(at),
+                });
+            }
+            if let Some(&i) = index.get(k) {
+                row[i] = text;
+            }
+        }
+        w.write_record(&row).map_err(|e| err("io", e.to_string(), e.to_string()))
+    })?;
     w.flush().map_err(|e| err("io", e.to_string(), e.to_string()))?;
     Ok(())
 }
@@ -263,6 +238,14 @@ pub fn parquet_to_csv(path: &Path, out: &Path) -> Result<u64, ReadError> {
     };
     let file = std::fs::File::open(path).map_err(|e| invalid(&e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| invalid(&e))?;
+    let width = builder.schema().fields().len();
+    if width > MAX_COLUMNS {
+        return Err(err(
+            "too_many_columns",
+            format!("the Parquet file has {width} columns; at most {MAX_COLUMNS}"),
+            format!("tệp Parquet có {width} cột; tối đa {MAX_COLUMNS} cột"),
+        ));
+    }
     for f in builder.schema().fields() {
         if f.data_type().is_nested() {
             return Err(err(

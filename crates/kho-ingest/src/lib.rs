@@ -6,10 +6,13 @@
 //! and rule, in Vietnamese and English.
 
 pub mod convert;
+#[doc(hidden)]
+pub mod hostile;
 pub mod infer;
 pub mod keys;
 pub mod read;
 pub mod report;
+pub mod sheet;
 pub mod stage;
 pub mod validate;
 pub mod vn;

@@ -9,7 +9,8 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
     /// Stable code: `empty_file`, `no_data_rows`, `unknown_encoding`, `blank_header`,
-    /// `duplicate_header`, `malformed_csv`, `io`.
+    /// `duplicate_header`, `too_many_columns`, `unclosed_quote`, `cell_too_large`,
+    /// `nul_character`, `malformed_csv`, `sheet_too_large`, `invalid_spreadsheet`, `io`.
     pub code: &'static str,
     pub message: String,
     pub message_vi: String,
@@ -62,6 +63,12 @@ enum Encoding {
 }
 
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// Columns of a table, whatever the format. Wider tables are statistical cross-tabulations to
+/// be reshaped, not records; every row is checked and indexed column by column.
+pub const MAX_COLUMNS: usize = 2_000;
+/// Bytes of one cell, whatever the format (Excel's own limit is 32,767 characters).
+pub const MAX_CELL_BYTES: usize = 1 << 20;
 const CHUNK: usize = 1 << 20;
 
 /// Decode a whole buffer (used for small inputs and in tests): a BOM decides UTF-8 or UTF-16
@@ -297,6 +304,7 @@ impl CsvSource {
             headers: Vec::new(),
             by_record: false,
         };
+        source.scan()?;
         let mut reader = source.reader()?;
         let headers: Vec<String> = reader
             .headers()
@@ -311,6 +319,15 @@ impl CsvSource {
             .iter()
             .map(|h| h.trim().to_string())
             .collect();
+        if headers.len() > MAX_COLUMNS {
+            return Err(err(
+                "too_many_columns",
+                Some(1),
+                format!("the header has {} columns; at most {MAX_COLUMNS}", headers.len()),
+                format!("dòng tiêu đề có {} cột; tối đa {MAX_COLUMNS} cột", headers.len()),
+            ));
+        }
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(headers.len());
         for (i, h) in headers.iter().enumerate() {
             if h.is_empty() {
                 return Err(err(
@@ -320,7 +337,7 @@ impl CsvSource {
                     format!("cột thứ {} không có tên ở dòng tiêu đề", i + 1),
                 ));
             }
-            if let Some(j) = headers[..i].iter().position(|x| x == h) {
+            if let Some(j) = seen.insert(h.as_str(), i) {
                 return Err(err(
                     "duplicate_header",
                     Some(1),
@@ -339,6 +356,109 @@ impl CsvSource {
             ));
         }
         Ok(source)
+    }
+
+    /// One pass over the text, as the CSV reader will split it, for what it would take in
+    /// silently: a quote that opens a value and never closes (the rest of the file would become
+    /// one cell), a cell past [`MAX_CELL_BYTES`], and NUL characters, which no text holds (a
+    /// binary file saved as .csv). Each is named by the line where it starts.
+    fn scan(&self) -> Result<(), ReadError> {
+        let mut text = decoded_reader(Self::raw(&self.origin)?, self.encoding_kind);
+        let mut buf = vec![0u8; CHUNK];
+        let (mut line, mut cell_line, mut cell_bytes) = (1u64, 1u64, 0usize);
+        // Where the reader is: at the start of a cell, inside an unquoted cell, inside quotes,
+        // or just after a quote inside quotes (a second one makes a literal quote).
+        #[derive(PartialEq)]
+        enum At {
+            Start,
+            Plain,
+            Quoted,
+            QuoteInQuoted,
+        }
+        let mut at = At::Start;
+        loop {
+            let n = text.read(&mut buf).map_err(|e| encoding_error(e.to_string(), Some(line)))?;
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                if b == 0 {
+                    return Err(err(
+                        "nul_character",
+                        Some(line),
+                        "the file holds a NUL character (byte 0), which no text has; it may not be a CSV file".into(),
+                        "tệp chứa ký tự NUL (byte 0), không có trong văn bản; có thể đây không phải tệp CSV".into(),
+                    ));
+                }
+                if at == At::QuoteInQuoted {
+                    at = if b == b'"' { At::Quoted } else { At::Plain };
+                    if at == At::Quoted {
+                        cell_bytes += 1;
+                        continue;
+                    }
+                }
+                match at {
+                    At::Quoted => {
+                        if b == b'"' {
+                            at = At::QuoteInQuoted;
+                        }
+                    }
+                    _ if b == self.delimiter || b == b'\n' || b == b'\r' => {
+                        at = At::Start;
+                        cell_bytes = 0;
+                    }
+                    At::Start if b == b'"' => {
+                        at = At::Quoted;
+                        cell_line = line;
+                    }
+                    _ => {
+                        if at == At::Start {
+                            cell_line = line;
+                        }
+                        at = At::Plain;
+                    }
+                }
+                if b == b'\n' {
+                    line += 1;
+                }
+                if at != At::Start {
+                    cell_bytes += 1;
+                    if cell_bytes > MAX_CELL_BYTES {
+                        return Err(err(
+                            "cell_too_large",
+                            Some(cell_line),
+                            format!(
+                                "a value starting on this line is longer than {} KB{}",
+                                MAX_CELL_BYTES >> 10,
+                                if at == At::Quoted {
+                                    "; a quote (\") opened there is probably never closed"
+                                } else {
+                                    ""
+                                }
+                            ),
+                            format!(
+                                "một giá trị bắt đầu ở dòng này dài quá {} KB{}",
+                                MAX_CELL_BYTES >> 10,
+                                if at == At::Quoted {
+                                    "; có lẽ dấu ngoặc kép (\") mở ở đó không được đóng"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if at == At::Quoted {
+            return Err(err(
+                "unclosed_quote",
+                Some(cell_line),
+                "a quote (\") opens a value on this line and is never closed, so the rest of the file would be one cell; close it or remove it".into(),
+                "dấu ngoặc kép (\") mở một giá trị ở dòng này mà không được đóng, nên phần còn lại của tệp sẽ thành một ô; hãy đóng hoặc xoá nó".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn reader(&self) -> Result<csv::Reader<Box<dyn Read>>, ReadError> {
@@ -447,17 +567,23 @@ mod tests {
 
     #[test]
     fn utf16_streams_across_chunks_and_surrogate_pairs() {
-        // "x" shifts the emoji (a surrogate pair) so that one of them straddles a chunk edge.
-        let long: String = std::iter::repeat_n("😀", 600_000).collect();
-        let text = format!("ten,so\nx{long},1\nHà Nội,2\n");
+        // "x" shifts the emoji (surrogate pairs) so that one of them straddles a chunk edge;
+        // rows of 1,000 (4 KB each in UTF-8, under the cell limit) fill several chunks.
+        let cell: String = std::iter::repeat_n("😀", 1000).collect();
+        let mut text = format!("ten,so\nx{cell},0\n");
+        for i in 1..600 {
+            text.push_str(&format!("{cell},{i}\n"));
+        }
+        text.push_str("Hà Nội,600\n");
         let mut le = vec![0xFF, 0xFE];
         le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
         assert!(le.len() > 2 * CHUNK);
         let s = CsvSource::from_bytes(&le).unwrap();
         let rows: Vec<Vec<String>> = s.rows().map(|(_, r)| r.unwrap()).collect();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0][0].chars().count(), 600_001);
-        assert_eq!(rows[1], vec!["Hà Nội", "2"]);
+        assert_eq!(rows.len(), 601);
+        assert_eq!(rows[0][0].chars().count(), 1001);
+        assert!(rows[1..600].iter().all(|r| r[0] == cell), "every emoji survives the chunk edges");
+        assert_eq!(rows[600], vec!["Hà Nội", "600"]);
         // A UTF-8 file with a bad byte far past the first chunk is named by line.
         let mut big = b"a,b\n".to_vec();
         for i in 0..200_000 {
@@ -466,6 +592,30 @@ mod tests {
         big.extend_from_slice(b"9,\xff\n");
         let e = CsvSource::from_bytes(&big).unwrap_err();
         assert_eq!((e.code, e.line), ("unknown_encoding", Some(200_002)));
+    }
+
+    #[test]
+    fn quotes_cells_nul_and_width_are_bounded_and_named_by_line() {
+        let e = CsvSource::from_bytes(b"a,b\n1,2\n3,\"open\n4,5\n6,7\n").unwrap_err();
+        assert_eq!((e.code, e.line), ("unclosed_quote", Some(3)));
+        assert!(e.message_vi.contains("ngoặc kép"), "{}", e.message_vi);
+        // Doubled quotes inside quotes, and a quote inside an unquoted cell, are text.
+        let s = CsvSource::from_bytes(b"a,b\n\"say \"\"hi\"\"\",x\"y\n").unwrap();
+        assert_eq!(s.rows().next().unwrap().1.unwrap(), vec!["say \"hi\"", "x\"y"]);
+        let e = CsvSource::from_bytes(b"a,b\n1,x\0y\n").unwrap_err();
+        assert_eq!((e.code, e.line), ("nul_character", Some(2)));
+        let mut big = b"a,b\n1,".to_vec();
+        big.extend(std::iter::repeat_n(b'x', MAX_CELL_BYTES + 1));
+        let e = CsvSource::from_bytes(&big).unwrap_err();
+        assert_eq!((e.code, e.line), ("cell_too_large", Some(2)));
+        let wide: Vec<String> = (0..=MAX_COLUMNS).map(|i| format!("c{i}")).collect();
+        let started = std::time::Instant::now();
+        let e = CsvSource::from_bytes(format!("{}\n", wide.join(",")).as_bytes()).unwrap_err();
+        assert_eq!(e.code, "too_many_columns");
+        let ok: Vec<String> = (0..MAX_COLUMNS).map(|i| format!("c{i}")).collect();
+        let s = CsvSource::from_bytes(format!("{}\n{}\n", ok.join(","), ok.join(",")).as_bytes()).unwrap();
+        assert_eq!(s.headers.len(), MAX_COLUMNS);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -70,14 +70,13 @@ impl Kho {
         let refs = self.references().await?;
         let foreign = self.foreign_key_sets(ctx, &d, &schema).await?;
         let path = path.to_path_buf();
-        let (scratch, opts) = (self.scratch_csv().await?, opts.clone());
+        let (scratch, opts) = (self.scratch_file("csv").await?, opts.clone());
         // Parsing and checking are CPU work: keep them off the server's event loop.
         let report = tokio::task::spawn_blocking(move || {
-            let (source, offset) = convert::open(&path, &opts, &scratch)?;
+            let (source, offset) = convert::open(&path, &opts, scratch.path())?;
             let mut report =
                 Validator::new(&schema, &source.headers, refs).with_foreign_keys(&foreign).check_csv(&source);
             report.offset_rows(offset);
-            let _ = std::fs::remove_file(&scratch);
             Ok::<_, kho_ingest::ReadError>(report)
         })
         .await
@@ -106,12 +105,10 @@ impl Kho {
         ctx.principal.require_member()?;
         let refs = self.references().await?;
         let path = path.to_path_buf();
-        let (scratch, opts) = (self.scratch_csv().await?, opts.clone());
+        let (scratch, opts) = (self.scratch_file("csv").await?, opts.clone());
         tokio::task::spawn_blocking(move || {
-            let (source, _) = convert::open(&path, &opts, &scratch)?;
-            let inferred = kho_ingest::infer::infer(&source, &refs, 10_000);
-            let _ = std::fs::remove_file(&scratch);
-            Ok::<_, kho_ingest::ReadError>(inferred)
+            let (source, _) = convert::open(&path, &opts, scratch.path())?;
+            Ok::<_, kho_ingest::ReadError>(kho_ingest::infer::infer(&source, &refs, 10_000))
         })
         .await
         .map_err(|e| Error::internal(format!("inference task: {e}")))?
@@ -125,10 +122,30 @@ impl Kho {
 
 impl Kho {
     /// A path for a spreadsheet or JSON file converted to CSV (removed after use).
-    pub(crate) async fn scratch_csv(&self) -> Result<std::path::PathBuf> {
+    /// A scratch file in the upload folder, removed when the guard is dropped, whether the
+    /// work that used it succeeded, failed or panicked.
+    pub(crate) async fn scratch_file(&self, extension: &str) -> Result<Scratch> {
         tokio::fs::create_dir_all(&self.config.upload_dir)
             .await
             .map_err(|e| Error::internal(format!("upload folder {}: {e}", self.config.upload_dir.display())))?;
-        Ok(self.config.upload_dir.join(format!("convert-{}.csv", uuid::Uuid::now_v7())))
+        Ok(Scratch(self.config.upload_dir.join(format!("{SCRATCH_PREFIX}{}.{extension}", uuid::Uuid::now_v7()))))
+    }
+}
+
+/// Scratch files start with this; any left by a stopped server are removed at the next start.
+pub(crate) const SCRATCH_PREFIX: &str = "convert-";
+
+/// A scratch file, removed on drop.
+pub(crate) struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -383,7 +383,41 @@ impl Kho {
             self.blobs.delete(k).await?;
         }
         let parts = self.blobs.remove_unfinished_uploads()?;
-        Ok(orphans.len() + parts)
+        let staged = self.clean_staging().await?;
+        Ok(orphans.len() + parts + staged)
+    }
+
+    /// Remove staging folders that no upload waits on: a check the server stopped in the
+    /// middle of (killed, or the machine went down) leaves a folder with no upload recorded,
+    /// and nothing would ever read or remove it.
+    async fn clean_staging(&self) -> Result<usize> {
+        let dir = &self.config.upload_dir;
+        let mut entries = match tokio::fs::read_dir(dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::internal(format!("reading {}: {e}", dir.display()))),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries.next_entry().await.map_err(|e| Error::internal(e.to_string()))? {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with(crate::ingest::SCRATCH_PREFIX) {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+                removed += 1;
+                continue;
+            }
+            // Upload ids are UUIDs; anything else here (the bodies being received) is not ours.
+            if uuid::Uuid::parse_str(&name).is_err() {
+                continue;
+            }
+            let waiting = self.store.upload(&name).await?.is_some_and(|u| u.status == "checked");
+            if !waiting {
+                tokio::fs::remove_dir_all(entry.path())
+                    .await
+                    .map_err(|e| Error::internal(format!("removing {}: {e}", entry.path().display())))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 
@@ -398,8 +432,8 @@ impl Kho {
         let mut resources = Vec::new();
         for r in &d.resources {
             let Some(v) = self.store.versions(&r.id).await?.into_iter().next() else { continue };
-            let tmp = self.scratch_csv().await?.with_extension("parquet");
-            self.fetch_object(&v.object_key, &tmp).await?;
+            let tmp = self.scratch_file("parquet").await?;
+            self.fetch_object(&v.object_key, tmp.path()).await?;
             resources.push(serde_json::json!({
                 "name": r.input.name,
                 "title": r.input.title.clone().unwrap_or_else(|| r.input.name.clone()),
@@ -437,8 +471,7 @@ impl Kho {
             serde_json::to_writer_pretty(&mut zip, &descriptor).map_err(|e| e.to_string())?;
             for (name, parquet) in &parts {
                 zip.start_file(name.as_str(), opts).map_err(|e| e.to_string())?;
-                kho_ingest::stage::parquet_to_csv(parquet, &mut zip).map_err(|e| e.message)?;
-                let _ = std::fs::remove_file(parquet);
+                kho_ingest::stage::parquet_to_csv(parquet.path(), &mut zip).map_err(|e| e.message)?;
             }
             zip.finish().map_err(|e| e.to_string())?;
             Ok(())

@@ -1,0 +1,207 @@
+//! Inputs made to stop or exhaust the server, sent to a real one: each is refused with a 4xx
+//! naming the bound it passed, nothing stored changes, and the server goes on answering.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use kho_ingest::hostile;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The server still runs and answers, both a plain request and a query.
+async fn alive(s: &mut Server) {
+    assert!(s.child.try_wait().unwrap().is_none(), "the server process ended");
+    let c = s.client();
+    assert_eq!(c.get("/health").await.status, StatusCode::OK);
+    let r = c.post("/api/v1/sql", json!({"sql": "SELECT 40 + 2 AS x"})).await;
+    assert_eq!(r.body["records"][0]["x"], 42, "{}", r.text);
+}
+
+fn chain(term: &str, op: &str, n: usize) -> String {
+    vec![term; n].join(op)
+}
+
+#[tokio::test]
+async fn anonymous_sql_cannot_overflow_the_stack_or_build_huge_values() {
+    let mut s = Server::start(true);
+    let anon = s.client();
+    let attacks = [
+        format!("SELECT {}", chain("1", "+", 300)),
+        format!("SELECT {}", chain("1", "+", 30_000)),
+        format!("SELECT 1 WHERE {}", chain("1=1", " OR ", 1500)),
+        format!("SELECT {}", chain("'a'", " || ", 600)),
+        chain("SELECT 1", " UNION ALL ", 2000),
+        "SELECT length(repeat('x', 1000000000))".to_string(),
+        "SELECT length(repeat('x', 2000000000))".to_string(),
+        "SELECT length(lpad('', 2000000000, 'x'))".to_string(),
+        "WITH a AS (SELECT repeat('x', 4000000) s), b AS (SELECT s || s || s || s AS s FROM a) \
+         SELECT length(b.s || b.s || b.s) FROM b"
+            .to_string(),
+    ];
+    for sql in &attacks {
+        let started = Instant::now();
+        let r = anon.post("/api/v1/sql", json!({ "sql": sql })).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", &sql[..40], r.text);
+        assert_eq!(r.code(), "query_limit", "{}", r.text);
+        assert!(started.elapsed() < Duration::from_secs(10), "{}: {:?}", &sql[..40], started.elapsed());
+        // The same through CKAN's datastore_search_sql.
+        let r = anon.post("/api/3/action/datastore_search_sql", json!({ "sql": sql })).await;
+        assert!(r.status.is_client_error(), "{}: {}", r.status, &r.text[..r.text.len().min(300)]);
+        alive(&mut s).await;
+    }
+    // The message says which bound, in words a caller can act on.
+    let r = anon.post("/api/v1/sql", json!({ "sql": attacks[0] })).await;
+    assert!(r.body["message"].as_str().unwrap().contains("128 levels"), "{}", r.text);
+    let r = anon.post("/api/v1/sql", json!({ "sql": attacks[5] })).await;
+    assert!(r.body["message"].as_str().unwrap().contains("repeat()"), "{}", r.text);
+    // A statement within the bounds answers.
+    let r = anon.post("/api/v1/sql", json!({"sql": format!("SELECT {} AS n", chain("1", "+", 100))})).await;
+    assert_eq!(r.body["records"][0]["n"], 100, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_long_query_is_stopped_at_its_limit_and_others_are_answered_meanwhile() {
+    let mut s = Server::start_with(true, &[("KHO_SQL_TIMEOUT_SECS", "2")]);
+    let base = s.base.clone();
+    let slow = tokio::spawn(async move {
+        let c = Client::new(&base);
+        let started = Instant::now();
+        // 75 communes, six times over: 75^6 rows to count.
+        let t = r#""dan-so-dien-tich-xa""#;
+        let sql =
+            format!("SELECT count(*) FROM {t} a, {t} b, {t} c, {t} d, {t} e WHERE a.dan_so + e.dan_so > b.dan_so");
+        let r = c.post("/api/v1/sql", json!({ "sql": sql })).await;
+        (r, started.elapsed())
+    });
+    // While it runs, pages and the API answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = s.client();
+    let started = Instant::now();
+    assert_eq!(c.page("/").await.0, StatusCode::OK);
+    assert_eq!(c.get("/api/3/action/package_list").await.status, StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let (r, took) = slow.await.unwrap();
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "query_limit"), "{}", r.text);
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    alive(&mut s).await;
+}
+
+const VALIDATE: &str = "/api/v1/datasets/co-so-y-te/resources/co-so/validate";
+const UPLOADS: &str = "/api/v1/datasets/co-so-y-te/resources/co-so/uploads?file_name=data";
+
+/// The versions of the demo health facilities table and the uploads staged on disk, to show
+/// that nothing changed.
+async fn stored(s: &Server, c: &Client) -> (Value, Vec<String>) {
+    let versions = c.get("/api/v1/datasets/co-so-y-te/resources/co-so/versions").await;
+    let mut staged: Vec<String> = std::fs::read_dir(s.data_dir().join("uploads"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n != "incoming").collect())
+        .unwrap_or_default();
+    staged.sort();
+    (versions.body, staged)
+}
+
+#[tokio::test]
+async fn hostile_spreadsheets_are_refused_by_their_bounds_before_they_are_read() {
+    let mut s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let before = stored(&s, &steward).await;
+    let header = ["ma_co_so", "ten_co_so", "ma_xa", "so_giuong", "dien_thoai"];
+    let head_row: String = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| hostile::xlsx_cell(&format!("{}2", (b'A' + i as u8) as char), h))
+        .collect();
+    let far = format!(
+        "<row r=\"1\">{}</row><row r=\"1048576\">{}</row>",
+        hostile::xlsx_cell("A1", "x"),
+        hostile::xlsx_cell("XFD1048576", "y")
+    );
+    let wide_ods = format!(
+        "<table:table-row table:number-rows-repeated=\"1000000\">{}</table:table-row>",
+        hostile::ods_cell("x", 16384)
+    );
+    let spaces = "<table:table-row><table:table-cell office:value-type=\"string\"><text:p><text:s text:c=\"2000000000\"/></text:p></table:table-cell></table:table-row>";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("xlsx A1…XFD1048576", hostile::xlsx(&far, &[]), "XFD1048576"),
+        ("ods cell × 16384 × 1e6", hostile::ods(&wide_ods), "1000000"),
+        ("ods text:s ×2e9", hostile::ods(spaces), "KB"),
+        (
+            "xls declaring 4e9 rows",
+            hostile::xls(&[hostile::xls_dimensions(0, 4_000_000_000, 0, 60_000), hostile::xls_number(0, 0, 1.0)]),
+            "",
+        ),
+        (
+            "xls A1 and far",
+            hostile::xls(&[hostile::xls_number(0, 0, 1.0), hostile::xls_number(65_535, 65_535, 1.0)]),
+            "",
+        ),
+    ];
+    for (what, bytes, names) in cases {
+        assert!(bytes.len() < 32_000, "{what}: {} bytes", bytes.len());
+        for url in [VALIDATE, UPLOADS] {
+            let started = Instant::now();
+            let r = steward.post_file(url, bytes.clone()).await;
+            assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_file"), "{what}: {}", r.text);
+            assert!(r.text.contains(names), "{what}: {}", r.text);
+            assert!(started.elapsed() < Duration::from_secs(10), "{what}: {:?}", started.elapsed());
+        }
+        alive(&mut s).await;
+    }
+    // Any steward can merge the whole sheet: that is one cell over all the data, answered at once.
+    let rows = format!(
+        "<row r=\"1\">{}</row><row r=\"2\">{head_row}</row><row r=\"3\">{}{}{}{}{}</row>",
+        hostile::xlsx_cell("A1", "Cơ sở y tế quý 3/2025"),
+        hostile::xlsx_cell("A3", "BV77"),
+        hostile::xlsx_cell("B3", "Trạm y tế"),
+        hostile::xlsx_cell("C3", "04045"),
+        hostile::xlsx_cell("D3", "12"),
+        hostile::xlsx_cell("E3", "0912345678"),
+    );
+    let started = Instant::now();
+    let r = steward.post_file(&format!("{VALIDATE}?header_row=2"), hostile::xlsx(&rows, &["A1:XFD1048576"])).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_file"), "{}", r.text);
+    // A title merged over the whole first row covers the columns the data has.
+    let started = Instant::now();
+    let r = steward.post_file(&format!("{VALIDATE}?header_row=2"), hostile::xlsx(&rows, &["A1:XFD1"])).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["rows"], 1, "{}", r.text);
+    assert_eq!(stored(&s, &steward).await, before, "nothing was stored");
+    alive(&mut s).await;
+}
+
+#[tokio::test]
+async fn csv_bounds_name_the_line_and_the_bound() {
+    let mut s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let viewer = Client::signed_in(&s.base, "congthuong.xem", "demo-congthuong-xem").await;
+    let before = stored(&s, &steward).await;
+    let head = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\n";
+    // A quote opened on line 3 and never closed.
+    let unclosed = format!(
+        "{head}BV01,Bệnh viện,03979,5,0912345678\nBV02,\"Trạm y tế,04045,5,0912345678\nBV03,x,04045,5,0912345678\n"
+    );
+    let r = steward.post_file(UPLOADS, unclosed.into_bytes()).await;
+    assert_eq!(r.code(), "invalid_file", "{}", r.text);
+    assert_eq!(r.body["details"][0]["path"], "file:line 3", "{}", r.text);
+    assert!(r.body["details"][0]["message"].as_str().unwrap().contains("ngoặc kép"), "{}", r.text);
+    // A NUL character in a text cell.
+    let nul = format!("{head}BV01,Bệnh\0viện,03979,5,0912345678\n");
+    let r = steward.post_file(UPLOADS, nul.into_bytes()).await;
+    assert_eq!((r.code(), &r.body["details"][0]["path"]), ("invalid_file", &json!("file:line 2")), "{}", r.text);
+    // 100,000 columns: refused at once, to a steward uploading and to a viewer inferring.
+    let wide: String = (0..100_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+    let wide = format!("{wide}\n{}\n", vec!["1"; 100_000].join(","));
+    for (who, url) in [(&steward, UPLOADS), (&viewer, "/api/v1/schema/infer")] {
+        let started = Instant::now();
+        let r = who.post_file(url, wide.clone().into_bytes()).await;
+        assert_eq!(r.code(), "invalid_file", "{url}: {}", r.text);
+        assert!(r.text.contains("2000"), "{}", r.text);
+        assert!(started.elapsed() < Duration::from_secs(5), "{url}: {:?}", started.elapsed());
+    }
+    assert_eq!(stored(&s, &steward).await, before, "nothing was stored");
+    alive(&mut s).await;
+}
