@@ -47,17 +47,7 @@ pub fn check_contact(out: &mut Vec<Detail>, field: &str, value: &str) {
         out.push(Detail::new(field, format!("is too long: at most {CONTACT_MAX} characters")));
         return;
     }
-    let is_email = match value.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !value.chars().any(char::is_whitespace)
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-        }
-        None => false,
-    };
+    let is_email = crate::text::is_email(value);
     let digits = value.chars().filter(char::is_ascii_digit).count();
     let is_phone = (8..=15).contains(&digits)
         && value.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || " .-()".contains(c) || (c == '+' && i == 0));

@@ -88,6 +88,32 @@ pub fn username_problem(s: &str) -> Option<&'static str> {
     None
 }
 
+/// An e-mail address as mail is actually sent to one: `local@domain`, the local part of letters,
+/// digits and `.!#$%&'*+/=?^_`{|}~-` (no quotes, spaces or angle brackets), the domain of
+/// two or more labels of letters, digits and hyphens, at most 254 characters in all. These
+/// addresses are shown to visitors, written into `mailto:` links and into the catalog
+/// harvesters read, so anything looser is refused at input.
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else { return false };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()));
+    s.len() <= 254 && local_ok && domain_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +139,31 @@ mod tests {
         assert!(slug_problem("a/b").is_some());
         assert!(slug_problem("Dan-So").is_some());
         assert!(slug_problem("-x-").is_some());
+    }
+
+    #[test]
+    fn emails() {
+        for ok in ["dulieu@sonla.gov.vn", "nguyen.van-a+so@example.com", "a@b.co"] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "@b.vn",
+            "a@",
+            "a@b",
+            "a b@c.vn",
+            "a@b.vn>",
+            "x@y.vn> . <http://e> <http://t> \"p\"",
+            "\"q\"@b.vn",
+            "a@-b.vn",
+            "a@b..vn",
+            "a@b.v1",
+            ".a@b.vn",
+            "a<script>@b.vn",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
     }
 
     #[test]

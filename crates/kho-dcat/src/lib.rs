@@ -372,15 +372,41 @@ struct Graph {
     described: std::collections::HashSet<String>,
 }
 
-fn node(iri: &str) -> NamedNode {
-    // Every IRI here is built from the site URL and kho's own identifiers; one the RDF writers
-    // could not print would be a bug, so it is kept (unchecked) rather than dropped silently.
-    NamedNode::new(iri).unwrap_or_else(|_| NamedNode::new_unchecked(iri.replace(' ', "%20")))
+/// `s` as an IRI, or `None` if it cannot be one. Most IRIs here are kho's own, but some carry
+/// what a steward typed (a contact e-mail in `mailto:`, a licence id), and values stored before
+/// those fields were checked may hold anything. A `>` would end the IRI in Turtle and the rest
+/// of the value would be read as more triples, about any dataset; a space or a quote makes the
+/// whole document unparseable. So every character outside RFC 3987's IRI set is
+/// percent-encoded, and what is still not an IRI is left out rather than written unchecked.
+pub fn iri(s: &str) -> Option<NamedNode> {
+    let mut out = String::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    for (i, c) in s.char_indices() {
+        let keep = match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' => true,
+            '-' | '.' | '_' | '~' | ':' | '/' | '?' | '#' | '[' | ']' | '@' | '!' | '$' | '&' | '\'' | '(' | ')'
+            | '*' | '+' | ',' | ';' | '=' => true,
+            '%' => bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
+            c if !c.is_ascii() => !c.is_whitespace() && !c.is_control(),
+            _ => false,
+        };
+        if keep {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    NamedNode::new(out).ok()
 }
 
 impl Graph {
     fn add(&mut self, s: &str, ns: &str, p: &str, o: impl Into<Term>) {
-        self.triples.push(Triple::new(NamedOrBlankNode::from(node(s)), node(&format!("{ns}{p}")), o));
+        if let (Some(s), Some(p)) = (iri(s), iri(&format!("{ns}{p}"))) {
+            self.triples.push(Triple::new(NamedOrBlankNode::from(s), p, o));
+        }
     }
 
     fn once(&mut self, key: &str) -> bool {
@@ -388,13 +414,17 @@ impl Graph {
     }
 
     fn a(&mut self, s: &str, ns: &str, class: &str) {
-        if self.once(&format!("{s} a {ns}{class}")) {
-            self.triples.push(Triple::new(NamedOrBlankNode::from(node(s)), rdf::TYPE, node(&format!("{ns}{class}"))));
+        if self.once(&format!("{s} a {ns}{class}"))
+            && let (Some(s), Some(class)) = (iri(s), iri(&format!("{ns}{class}")))
+        {
+            self.triples.push(Triple::new(NamedOrBlankNode::from(s), rdf::TYPE, class));
         }
     }
 
     fn link(&mut self, s: &str, ns: &str, p: &str, o: &str) {
-        self.add(s, ns, p, node(o));
+        if let Some(o) = iri(o) {
+            self.add(s, ns, p, o);
+        }
     }
 
     fn text(&mut self, s: &str, ns: &str, p: &str, text: &str, lang: &str) {

@@ -117,3 +117,33 @@ fn catalog_pages_link_to_their_neighbours() {
         assert!(ttl.contains(link), "{link} in {ttl}");
     }
 }
+
+#[test]
+fn values_that_look_like_turtle_stay_inside_their_iri() {
+    let mut d = dataset();
+    let evil = "x@y.vn> . <http://kho.example/dataset/other> <http://purl.org/dc/terms/title> \"pwned\" . <http://a";
+    d.input.contact_email = Some(evil.into());
+    d.input.license = Some("X> <http://purl.org/dc/terms/title> \"pwned\" ; <http://e".into());
+    d.input.slug = "dan-so tinh\"<>".into();
+    let a = agency();
+    let latest = HashMap::from([("r1".to_string(), version())]);
+    let entry = DatasetEntry { dataset: &d, publisher: Some(&a), latest: &latest, spatial_name: None };
+    for format in [Format::Turtle, Format::RdfXml, Format::JsonLd] {
+        let bytes = dataset_document("http://kho.example", &entry, format).expect("written");
+        let parse_as = match format {
+            Format::Turtle => RdfFormat::Turtle,
+            Format::RdfXml => RdfFormat::RdfXml,
+            Format::JsonLd => RdfFormat::JsonLd { profile: JsonLdProfileSet::empty() },
+        };
+        let quads = triples(&bytes, parse_as);
+        // Only whole values: the licence's id is shown as its title, quotes and all, as text.
+        let pwned = quads.iter().filter(|q| q.object.to_string() == "\"pwned\"").count();
+        assert_eq!(pwned, 0, "{format:?}: {}", String::from_utf8_lossy(&bytes));
+        assert!(quads.iter().all(|q| q.subject.to_string() != "<http://kho.example/dataset/other>"));
+        let mail = quads.iter().find(|q| q.predicate.as_str().ends_with("hasEmail")).expect("the e-mail is kept");
+        assert!(mail.object.to_string().starts_with("<mailto:x@y.vn%3E%20.%20%3Chttp"), "{}", mail.object);
+    }
+    assert!(iri("http://a b").is_some_and(|n| n.as_str() == "http://a%20b"));
+    assert!(iri("http://x/%zz%41").is_some_and(|n| n.as_str() == "http://x/%25zz%41"));
+    assert!(iri("no scheme").is_none());
+}

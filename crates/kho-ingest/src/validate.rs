@@ -1333,12 +1333,7 @@ fn cast<'a>(f: &Field, v: &'a str) -> Result<Typed<'a>, Why> {
 }
 
 fn is_email(v: &str) -> bool {
-    let Some((local, domain)) = v.split_once('@') else { return false };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !v.contains(char::is_whitespace)
+    kho_core::text::is_email(v)
 }
 
 fn is_uuid(v: &str) -> bool {

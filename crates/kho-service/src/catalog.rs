@@ -85,10 +85,23 @@ impl Kho {
         {
             problems.push(Detail::new("temporal_end", "is before temporal_start"));
         }
-        if let Some(e) = input.contact_email.as_deref().filter(|e| !e.is_empty())
-            && !e.contains('@')
+        input.contact_email = input.contact_email.take().map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+        if let Some(e) = input.contact_email.as_deref()
+            && !kho_core::text::is_email(e)
         {
-            problems.push(Detail::new("contact_email", "is not an email address"));
+            problems.push(Detail::new("contact_email", "is not an e-mail address (name@agency.gov.vn)"));
+        }
+        // A licence is one of those the portal lists, by its identifier (any case in, the
+        // canonical one stored): harvesters map it to a licence document.
+        input.license = input.license.take().map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
+        if let Some(l) = input.license.as_deref() {
+            match kho_core::license::license(l) {
+                Some(known) => input.license = Some(known.id.to_string()),
+                None => {
+                    let ids: Vec<&str> = kho_core::license::LICENSES.iter().map(|l| l.id).collect();
+                    problems.push(Detail::new("license", format!("is not a known licence; use one of {}", ids.join(", "))));
+                }
+            }
         }
         for (name, v) in [("license", &input.license), ("sector", &input.sector), ("contact_name", &input.contact_name)]
         {

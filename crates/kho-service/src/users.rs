@@ -79,8 +79,8 @@ impl Kho {
         if let Some(p) = password_problem(&new.password) {
             problems.push(Detail::new("password", p));
         }
-        if let Some(e) = &new.email
-            && !e.contains('@')
+        if let Some(e) = new.email.as_deref().map(str::trim).filter(|e| !e.is_empty())
+            && !kho_core::text::is_email(e)
         {
             problems.push(Detail::new("email", "is not an email address"));
         }
@@ -105,6 +105,11 @@ impl Kho {
 
     pub async fn update_user(&self, ctx: &Ctx, id: i64, changes: UserChanges) -> Result<User> {
         ctx.principal.require_admin()?;
+        if let Some(e) = changes.email.as_deref().map(str::trim).filter(|e| !e.is_empty())
+            && !kho_core::text::is_email(e)
+        {
+            return Err(Error::validation(vec![Detail::new("email", "is not an email address")]));
+        }
         self.store.user(id).await?.ok_or_else(|| Error::not_found("user"))?;
         if let Some(a) = changes.agency_id {
             self.require_agency(a, "agency_id").await?;

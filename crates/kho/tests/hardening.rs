@@ -205,3 +205,52 @@ async fn csv_bounds_name_the_line_and_the_bound() {
     assert_eq!(stored(&s, &steward).await, before, "nothing was stored");
     alive(&mut s).await;
 }
+
+/// The triples of a Turtle document, or why it does not parse.
+fn turtle(text: &str) -> Result<Vec<oxrdf::Quad>, String> {
+    oxrdfio::RdfParser::from_format(oxrdfio::RdfFormat::Turtle)
+        .for_slice(text.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn fields_with_a_format_are_checked_and_nothing_injects_into_the_catalog() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let evil = "x@y.vn> . <http://kho.example/dataset/other> <http://purl.org/dc/terms/title> \"pwned\" . <mailto:a";
+    let mut d = dataset("dich-benh", "open");
+    d["contact_email"] = json!(evil);
+    d["license"] = json!("X> <http://purl.org/dc/terms/title> \"pwned\" ; <http://e");
+    let r = steward.post("/api/v1/datasets", d.clone()).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", r.text);
+    let fields: Vec<&str> = r.body["details"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["contact_email", "license"], "{}", r.text);
+    // Written properly, they are taken, the licence in its canonical spelling.
+    d["contact_email"] = json!("yte@sonla.gov.vn");
+    d["license"] = json!("cc-by-4.0");
+    let r = steward.post("/api/v1/datasets", d).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["license"], "CC-BY-4.0");
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    // A value stored before these checks existed reaches the writers as it is.
+    let dir = s.stop();
+    let url = format!("sqlite://{}", db_path(&dir.path().join("data")).display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE datasets SET body = json_set(body, '$.contact_email', ?, '$.license', ?) WHERE id = ?")
+        .bind(evil)
+        .bind("X> <http://purl.org/dc/terms/title> \"pwned\" ; <http://e")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let s = Server::start_in(dir, false, &[]);
+    let ttl = s.client().get("/catalog.ttl").await.text;
+    let quads = turtle(&ttl).unwrap_or_else(|e| panic!("the catalog does not parse: {e}\n{ttl}"));
+    assert!(quads.iter().all(|q| q.object.to_string() != "\"pwned\""), "{ttl}");
+    assert!(quads.iter().all(|q| !q.subject.to_string().contains("/dataset/other")), "{ttl}");
+    let ttl = s.client().get("/dataset/dich-benh.ttl").await.text;
+    assert!(turtle(&ttl).is_ok(), "{ttl}");
+}
