@@ -49,6 +49,7 @@ error_codes! {
     TokenExpired => "token_expired", "The bearer token has expired.";
     TokenRevoked => "token_revoked", "The bearer token was revoked.";
     CsrfFailed => "csrf_failed", "The form's anti-forgery token is missing or does not match.";
+    PasswordChangeRequired => "password_change_required", "The account's password was set by an administrator: choose your own (`POST /api/v1/me/password`, or the account page) before anything else; until then the account's tokens do not work either.";
     Forbidden => "forbidden", "You are signed in but may not do this.";
     Conflict => "conflict", "The object changed since you read it, or the request conflicts with its state.";
     InvalidQuery => "invalid_query", "A filter, sort, field list, aggregate or SQL statement is not valid for this table; the message says which part.";

@@ -12,6 +12,10 @@ use crate::model::{AccessLevel, Role};
 pub enum Principal {
     Anonymous,
     Member(Member),
+    /// Signed in with a password an administrator set (a new account, or a reset): the account
+    /// may change its password and sign out, and has no other right than an anonymous visitor
+    /// until it does, on every path (pages, API, tokens).
+    PendingPasswordChange(Member),
 }
 
 /// A signed-in government user, or a machine using one of their tokens.
@@ -26,10 +30,21 @@ pub struct Member {
 }
 
 impl Principal {
+    /// The member acting with their rights; `None` for anonymous callers and for accounts that
+    /// must change their password first.
     pub fn member(&self) -> Option<&Member> {
         match self {
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::PendingPasswordChange(_) => None,
             Principal::Member(m) => Some(m),
+        }
+    }
+
+    /// The signed-in account, whether or not it may act yet: for changing its own password,
+    /// signing out and showing who is signed in.
+    pub fn account(&self) -> Option<&Member> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::Member(m) | Principal::PendingPasswordChange(m) => Some(m),
         }
     }
 
@@ -41,7 +56,7 @@ impl Principal {
     pub fn audit_label(&self) -> String {
         match self {
             Principal::Anonymous => "anonymous".to_string(),
-            Principal::Member(m) => match m.token_id {
+            Principal::Member(m) | Principal::PendingPasswordChange(m) => match m.token_id {
                 Some(t) => format!("token:{t}:user:{}:{}", m.user_id, m.username),
                 None => format!("user:{}:{}", m.user_id, m.username),
             },
@@ -49,13 +64,27 @@ impl Principal {
     }
 
     pub fn require_member(&self) -> Result<&Member, Error> {
-        self.member().ok_or_else(|| Error::new(ErrorCode::AuthenticationRequired, "sign in or send a bearer token"))
+        match self {
+            Principal::Member(m) => Ok(m),
+            Principal::PendingPasswordChange(_) => Err(password_change_required()),
+            Principal::Anonymous => {
+                Err(Error::new(ErrorCode::AuthenticationRequired, "sign in or send a bearer token"))
+            }
+        }
     }
 
     pub fn require_admin(&self) -> Result<&Member, Error> {
         let m = self.require_member()?;
         if m.role == Role::Admin { Ok(m) } else { Err(Error::forbidden("only a platform administrator may do this")) }
     }
+}
+
+/// The answer to an account that must change its password first.
+pub fn password_change_required() -> Error {
+    Error::new(
+        ErrorCode::PasswordChangeRequired,
+        "this account's password was set by an administrator; choose your own first (POST /api/v1/me/password, or the account page)",
+    )
 }
 
 /// What decides who may read a dataset.
@@ -76,7 +105,7 @@ pub enum Action {
 /// May `p` read the dataset's metadata (and, later, its data)?
 pub fn can_read(p: &Principal, d: DatasetAccess<'_>) -> bool {
     match p {
-        Principal::Anonymous => d.level == AccessLevel::Open,
+        Principal::Anonymous | Principal::PendingPasswordChange(_) => d.level == AccessLevel::Open,
         Principal::Member(m) => {
             m.role == Role::Admin
                 || m.agency_id == d.owner_agency_id

@@ -83,22 +83,10 @@ impl Kho {
         let username = username.trim().to_lowercase();
         let now = OffsetDateTime::now_utc();
         let since = now - self.config.lockout_window;
-        let keys = [format!("user:{username}"), format!("ip:{}", ctx.ip.as_deref().unwrap_or("-"))];
-        for key in &keys {
-            let (failures, last) = self.store.login_failures_since(key, since).await?;
-            // An address gets more room than a single account, since many people share one NAT.
-            let limit =
-                if key.starts_with("ip:") { self.config.lockout_threshold * 4 } else { self.config.lockout_threshold };
-            if failures >= limit {
-                let retry = last.map_or(self.config.lockout_window, |l| l + self.config.lockout_window - now);
-                let secs = retry.whole_seconds().max(1) as u64;
-                self.store.append_audit(ctx.event("auth.sign_in", "user", &username).outcome("locked_out")).await?;
-                return Err(Error::new(
-                    ErrorCode::TooManyAttempts,
-                    format!("too many failed sign-in attempts; try again in {secs} seconds"),
-                )
-                .with_retry_after(secs));
-            }
+        let keys = Self::failure_keys(ctx, &username);
+        if let Err(e) = self.check_lockout(&keys, now, since).await {
+            self.store.append_audit(ctx.event("auth.sign_in", "user", &username).outcome("locked_out")).await?;
+            return Err(e);
         }
         let creds = self.store.user_credentials(&username).await?;
         let ok = match &creds {
@@ -117,20 +105,58 @@ impl Kho {
             return Err(Error::new(ErrorCode::InvalidCredentials, "the username or password is wrong"));
         };
         self.store.clear_login_failures(&keys[0]).await?;
-        let secret = random_secret(32);
-        let record = SessionRecord {
-            user_id: creds.user.id,
-            csrf_token: random_secret(16),
-            created_at: now,
-            expires_at: now + self.config.session_ttl,
-        };
-        self.store.create_session(&sha256_hex(&secret), &record).await?;
+        let session = self.open_session(&creds.user, now).await?;
         let signed_in = Ctx {
             principal: Self::member_of(&creds.user, creds.user.role, None, creds.user.agency_id),
             ip: ctx.ip.clone(),
         };
         self.store.append_audit(signed_in.event("auth.sign_in", "user", creds.user.id.to_string())).await?;
-        Ok(NewSession { secret, csrf_token: record.csrf_token, user: creds.user, expires_at: record.expires_at })
+        Ok(session)
+    }
+
+    /// What failed password attempts are counted under: the account, and the address.
+    pub(crate) fn failure_keys(ctx: &Ctx, username: &str) -> [String; 2] {
+        [format!("user:{username}"), format!("ip:{}", ctx.ip.as_deref().unwrap_or("-"))]
+    }
+
+    /// Refuse with `too_many_attempts` once an account or an address has failed too often
+    /// within the window. Signing in and changing a password share the count, so that a
+    /// stolen session cannot guess the current password any faster than the sign-in page.
+    pub(crate) async fn check_lockout(
+        &self,
+        keys: &[String; 2],
+        now: OffsetDateTime,
+        since: OffsetDateTime,
+    ) -> Result<()> {
+        for key in keys {
+            let (failures, last) = self.store.login_failures_since(key, since).await?;
+            // An address gets more room than a single account, since many people share one NAT.
+            let limit =
+                if key.starts_with("ip:") { self.config.lockout_threshold * 4 } else { self.config.lockout_threshold };
+            if failures >= limit {
+                let retry = last.map_or(self.config.lockout_window, |l| l + self.config.lockout_window - now);
+                let secs = retry.whole_seconds().max(1) as u64;
+                return Err(Error::new(
+                    ErrorCode::TooManyAttempts,
+                    format!("too many failed password attempts; try again in {secs} seconds"),
+                )
+                .with_retry_after(secs));
+            }
+        }
+        Ok(())
+    }
+
+    /// Open a session for a user whose password was just proven.
+    pub(crate) async fn open_session(&self, user: &User, now: OffsetDateTime) -> Result<NewSession> {
+        let secret = random_secret(32);
+        let record = SessionRecord {
+            user_id: user.id,
+            csrf_token: random_secret(16),
+            created_at: now,
+            expires_at: now + self.config.session_ttl,
+        };
+        self.store.create_session(&sha256_hex(&secret), &record).await?;
+        Ok(NewSession { secret, csrf_token: record.csrf_token, user: user.clone(), expires_at: record.expires_at })
     }
 
     /// The member behind a session cookie, with the session's CSRF token; `None` if the cookie is
@@ -143,12 +169,17 @@ impl Kho {
             return Ok(None);
         }
         let Some(user) = self.store.user(s.user_id).await?.filter(|u| u.active) else { return Ok(None) };
-        Ok(Some((Self::member_of(&user, user.role, None, user.agency_id), s.csrf_token)))
+        let member = Self::member_of(&user, user.role, None, user.agency_id);
+        let principal = match member {
+            Principal::Member(m) if user.must_change_password => Principal::PendingPasswordChange(m),
+            other => other,
+        };
+        Ok(Some((principal, s.csrf_token)))
     }
 
     pub async fn sign_out(&self, ctx: &Ctx, secret: &str) -> Result<()> {
         self.store.delete_session(&sha256_hex(secret)).await?;
-        if let Some(m) = ctx.principal.member() {
+        if let Some(m) = ctx.principal.account() {
             self.store.append_audit(ctx.event("auth.sign_out", "user", m.user_id.to_string())).await?;
         }
         Ok(())
@@ -179,6 +210,17 @@ impl Kho {
         let Some(user) = self.store.user(t.user_id).await?.filter(|u| u.active) else {
             return Err(Error::new(ErrorCode::InvalidToken, "the token's user is deactivated"));
         };
+        if user.must_change_password {
+            // A password an administrator set means the account was just made or reset: its
+            // owner sets their own before anything acts in their name.
+            return Err(Error::new(
+                ErrorCode::PasswordChangeRequired,
+                format!(
+                    "token '{}' is paused: its user's password was set by an administrator; the user must sign in and choose their own",
+                    t.name
+                ),
+            ));
+        }
         if t.agency_id != user.agency_id {
             return Err(Error::new(
                 ErrorCode::InvalidToken,

@@ -32,7 +32,7 @@ pub struct DatasetQuery {
 impl Kho {
     pub(crate) fn visibility(p: &Principal) -> Visibility {
         match p {
-            Principal::Anonymous => Visibility::OpenOnly,
+            Principal::Anonymous | Principal::PendingPasswordChange(_) => Visibility::OpenOnly,
             Principal::Member(m) if m.role == kho_core::model::Role::Admin => Visibility::All,
             Principal::Member(m) => Visibility::Agency(m.agency_id),
         }
@@ -99,7 +99,8 @@ impl Kho {
                 Some(known) => input.license = Some(known.id.to_string()),
                 None => {
                     let ids: Vec<&str> = kho_core::license::LICENSES.iter().map(|l| l.id).collect();
-                    problems.push(Detail::new("license", format!("is not a known licence; use one of {}", ids.join(", "))));
+                    problems
+                        .push(Detail::new("license", format!("is not a known licence; use one of {}", ids.join(", "))));
                 }
             }
         }

@@ -1,7 +1,6 @@
 //! People and machines: user accounts (managed by administrators) and API tokens.
 
 use kho_core::model::{ApiToken, Role, User};
-use kho_core::policy::Principal;
 use kho_core::text::username_problem;
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_meta::{NewTokenRecord, NewUserRecord, UserUpdate};
@@ -21,8 +20,9 @@ pub struct NewUser {
     pub agency_id: i64,
     pub role: Role,
     pub password: String,
-    /// Ask the user to choose their own password at their next sign-in to the web pages
-    /// (default: yes, since someone else chose this one).
+    /// Ask the user to choose their own password before the account may do anything else, in
+    /// the pages or through the API, and before its tokens work (default: yes, since someone
+    /// else chose this one).
     #[serde(default = "yes")]
     pub must_change_password: bool,
 }
@@ -145,24 +145,79 @@ impl Kho {
         Ok(user)
     }
 
-    /// A user changes their own password, proving they know the current one.
-    pub async fn change_password(&self, ctx: &Ctx, current: &str, new: &str) -> Result<()> {
-        let m = ctx.principal.require_member()?;
+    /// A user changes their own password, proving they know the current one, from a signed-in
+    /// browser session (`session_secret`): never with an API token, whose scope may be far
+    /// narrower than the account's. Wrong guesses count with failed sign-ins (same lockout).
+    /// Every session of the account ends, this one included, and a new one is returned for
+    /// the browser that made the change; with `revoke_tokens`, the account's tokens are revoked
+    /// too (their number is returned).
+    pub async fn change_password(
+        &self,
+        ctx: &Ctx,
+        session_secret: Option<&str>,
+        current: &str,
+        new: &str,
+        revoke_tokens: bool,
+    ) -> Result<(crate::auth::NewSession, usize)> {
+        let m = ctx
+            .principal
+            .account()
+            .ok_or_else(|| Error::new(ErrorCode::AuthenticationRequired, "sign in to change your password"))?;
+        if m.token_id.is_some() || session_secret.is_none() {
+            return Err(Error::forbidden(
+                "a password is changed from a signed-in session (the account page, or POST /api/v1/me/password with the session cookie), never with an API token",
+            ));
+        }
         let user = self.store.user(m.user_id).await?.ok_or_else(|| Error::not_found("user"))?;
+        let now = OffsetDateTime::now_utc();
+        let keys = Self::failure_keys(ctx, &user.username);
+        if let Err(e) = self.check_lockout(&keys, now, now - self.config.lockout_window).await {
+            self.store
+                .append_audit(ctx.event("user.password", "user", user.id.to_string()).outcome("locked_out"))
+                .await?;
+            return Err(e);
+        }
         let creds = self.store.user_credentials(&user.username).await?.ok_or_else(|| Error::not_found("user"))?;
         if !verify_password(current, &creds.password_hash).await {
+            for key in &keys {
+                self.store.record_login_failure(key, now).await?;
+            }
+            self.store.append_audit(ctx.event("user.password", "user", user.id.to_string()).outcome("failed")).await?;
             return Err(Error::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
         }
         if let Some(p) = password_problem(new) {
             return Err(Error::validation(vec![Detail::new("new_password", p)]));
         }
+        if new == current {
+            return Err(Error::validation(vec![Detail::new("new_password", "must differ from the current password")]));
+        }
+        self.store.clear_login_failures(&keys[0]).await?;
         let update = UserUpdate {
             password_hash: Some(hash_password(new).await?),
             must_change_password: Some(false),
             ..Default::default()
         };
-        self.store.update_user(user.id, &update, ctx.event("user.password", "user", user.id.to_string())).await?;
-        Ok(())
+        let event = ctx
+            .event("user.password", "user", user.id.to_string())
+            .detail(serde_json::json!({"sessions_ended": true, "tokens_revoked": revoke_tokens}));
+        let user = self.store.update_user(user.id, &update, event).await?;
+        // Whoever else holds a session of this account (the one who knew the old password)
+        // is signed out; this browser continues in a fresh session.
+        self.store.delete_user_sessions(user.id).await?;
+        let session = self.open_session(&user, now).await?;
+        let mut revoked = 0;
+        if revoke_tokens {
+            for t in self.store.list_tokens(Some(user.id)).await? {
+                if t.revoked_at.is_none() {
+                    let event = ctx
+                        .event("token.revoke", "token", t.id.to_string())
+                        .detail(serde_json::json!({"reason": "password changed"}));
+                    self.store.revoke_token(t.id, now, event).await?;
+                    revoked += 1;
+                }
+            }
+        }
+        Ok((session, revoked))
     }
 
     pub async fn list_users(&self, ctx: &Ctx, agency_id: Option<i64>) -> Result<Vec<User>> {
@@ -173,6 +228,15 @@ impl Kho {
             // Others see the people of their own agency (to know whom to ask), nothing more.
             self.store.list_users(Some(m.agency_id)).await
         }
+    }
+
+    /// The caller's own account, also while it must change its password.
+    pub async fn own_user(&self, ctx: &Ctx) -> Result<User> {
+        let m = ctx
+            .principal
+            .account()
+            .ok_or_else(|| Error::new(ErrorCode::AuthenticationRequired, "sign in or send a bearer token"))?;
+        self.store.user(m.user_id).await?.ok_or_else(|| Error::not_found("user"))
     }
 
     pub async fn get_user(&self, ctx: &Ctx, id: i64) -> Result<User> {
@@ -242,7 +306,7 @@ impl Kho {
     pub async fn revoke_token(&self, ctx: &Ctx, id: i64) -> Result<ApiToken> {
         let m = ctx.principal.require_member()?;
         let t = self.store.token(id).await?.ok_or_else(|| Error::not_found("token"))?;
-        if t.user_id != m.user_id && !matches!(&ctx.principal, Principal::Member(m) if m.role == Role::Admin) {
+        if t.user_id != m.user_id && !ctx.principal.is_admin() {
             return Err(Error::not_found("token"));
         }
         self.store.revoke_token(id, OffsetDateTime::now_utc(), ctx.event("token.revoke", "token", id.to_string())).await

@@ -25,7 +25,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         AuthenticationRequired | InvalidCredentials | InvalidToken | TokenExpired | TokenRevoked => {
             StatusCode::UNAUTHORIZED
         }
-        CsrfFailed | Forbidden => StatusCode::FORBIDDEN,
+        CsrfFailed | Forbidden | PasswordChangeRequired => StatusCode::FORBIDDEN,
         TooManyAttempts | RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

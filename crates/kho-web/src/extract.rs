@@ -98,6 +98,16 @@ impl FromRequestParts<AppState> for ApiCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
+        // An account whose password an administrator set may only change it, see itself and
+        // sign out, through the API as through the pages.
+        if matches!(caller.ctx.principal, Principal::PendingPasswordChange(_))
+            && !matches!(
+                parts.uri.path(),
+                "/api/v1/me" | "/api/v1/me/password" | "/api/v1/auth/sign-out" | "/api/v1/auth/sign-in"
+            )
+        {
+            return Err(ApiError(kho_core::policy::password_change_required()));
+        }
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe && let Some(expected) = &caller.session_csrf {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());

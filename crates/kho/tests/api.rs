@@ -173,7 +173,8 @@ async fn world() -> World {
         ("steward-c", ids[2], "steward"),
     ] {
         let r = admin
-            .post("/api/v1/users", json!({"username": name, "display_name": name, "agency_id": agency, "role": role, "password": "password-of-tests"}))
+            // These accounts act at once: their administrator chose not to ask for a new password.
+            .post("/api/v1/users", json!({"username": name, "display_name": name, "agency_id": agency, "role": role, "password": "password-of-tests", "must_change_password": false}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         clients.push((name, Client::signed_in(&s.base, name, "password-of-tests").await));

@@ -254,3 +254,100 @@ async fn fields_with_a_format_are_checked_and_nothing_injects_into_the_catalog()
     let ttl = s.client().get("/dataset/dich-benh.ttl").await.text;
     assert!(turtle(&ttl).is_ok(), "{ttl}");
 }
+
+#[tokio::test]
+async fn the_account_rules_hold_on_the_api_too() {
+    let s = Server::start(true);
+    let admin = Client::signed_in(&s.base, "admin", ADMIN_PASSWORD).await;
+    let center = admin.get("/api/v1/agencies").await.body.as_array().unwrap()[0]["id"].as_i64().unwrap();
+    // A new administrator with a one-time password.
+    let r = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "qtv.moi", "display_name": "Quản trị mới", "agency_id": center, "role": "admin", "password": "mot-lan-duy-nhat"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let new_id = r.body["id"].as_i64().unwrap();
+    let pending = Client::signed_in(&s.base, "qtv.moi", "mot-lan-duy-nhat").await;
+    let me = pending.get("/api/v1/me").await;
+    assert_eq!(me.body["user"]["must_change_password"], true, "{}", me.text);
+    for (method, path, body) in [
+        (reqwest::Method::POST, "/api/v1/tokens", Some(json!({"name": "mãi mãi"}))),
+        (reqwest::Method::GET, "/api/v1/audit", None),
+        (reqwest::Method::GET, "/api/v1/users", None),
+        (reqwest::Method::GET, "/api/v1/datasets", None),
+    ] {
+        let r = pending.send(method, path, body, &[]).await;
+        assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "password_change_required"), "{path}: {}", r.text);
+    }
+    // A token someone else issued for the account does not work until the password is changed.
+    let r = admin.post("/api/v1/tokens", json!({"name": "cho qtv.moi", "user_id": new_id})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let issued = Client::with_token(&s.base, r.body["secret"].as_str().unwrap());
+    let r = issued.get("/api/v1/audit").await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "password_change_required"), "{}", r.text);
+    // Changing it through the API works and lifts both.
+    let r = pending
+        .post(
+            "/api/v1/me/password",
+            json!({"current_password": "mot-lan-duy-nhat", "new_password": "mat-khau-rieng-2026"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut pending = pending;
+    pending.csrf = r.body["csrf_token"].as_str().map(str::to_string);
+    assert_eq!(pending.get("/api/v1/audit").await.status, StatusCode::OK);
+    assert_eq!(issued.get("/api/v1/audit").await.status, StatusCode::OK);
+
+    // A steward with two sessions and two tokens, one of them read-only.
+    let a = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let b = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let viewer_token = a.post("/api/v1/tokens", json!({"name": "chỉ đọc", "role": "viewer"})).await;
+    let viewer_token = Client::with_token(&s.base, viewer_token.body["secret"].as_str().unwrap());
+    let full_token = a.post("/api/v1/tokens", json!({"name": "đồng bộ"})).await;
+    let full_token = Client::with_token(&s.base, full_token.body["secret"].as_str().unwrap());
+    // A token, even of the account, cannot change the password.
+    let r = viewer_token
+        .post("/api/v1/me/password", json!({"current_password": "demo-yte-canbo", "new_password": "chiem-quyen-2026"}))
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"), "{}", r.text);
+    let r = a
+        .post(
+            "/api/v1/me/password",
+            json!({"current_password": "demo-yte-canbo", "new_password": "mat-khau-moi-yte-2026", "revoke_tokens": true}),
+        )
+        .await;
+    assert_eq!((r.status, &r.body["tokens_revoked"]), (StatusCode::OK, &json!(2)), "{}", r.text);
+    // The other session has ended; so have the tokens; this one goes on in a renewed session.
+    assert_eq!(b.get("/api/v1/me").await.body["user"], Value::Null);
+    assert_eq!(viewer_token.get("/api/v1/me").await.code(), "token_revoked");
+    assert_eq!(full_token.get("/api/v1/me").await.code(), "token_revoked");
+    assert_eq!(a.get("/api/v1/me").await.body["user"]["username"], "yte.canbo");
+
+    // Guessing the current password from a stolen session is throttled like signing in.
+    let c = Client::signed_in(&s.base, "noivu.canbo", "demo-noivu-canbo").await;
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        let r = c
+            .post(
+                "/api/v1/me/password",
+                json!({"current_password": format!("doan-{i}-sai"), "new_password": "chiem-quyen-2026"}),
+            )
+            .await;
+        codes.push(r.code().to_string());
+    }
+    assert_eq!(codes[..5], ["invalid_credentials"; 5], "{codes:?}");
+    assert_eq!(codes[5], "too_many_attempts");
+    // Even the right password waits now, and the password did not change.
+    let r = c
+        .post(
+            "/api/v1/me/password",
+            json!({"current_password": "demo-noivu-canbo", "new_password": "chiem-quyen-2026"}),
+        )
+        .await;
+    assert_eq!(r.code(), "too_many_attempts", "{}", r.text);
+    assert!(r.headers.contains_key("retry-after"));
+    let r = s.client().sign_in("noivu.canbo", "chiem-quyen-2026").await;
+    assert_ne!(r.status, StatusCode::OK);
+}

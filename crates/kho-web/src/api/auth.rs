@@ -67,10 +67,10 @@ async fn sign_out(State(s): State<AppState>, ApiCaller(c): ApiCaller, jar: Cooki
 /// Who am I? Anonymous callers get nulls.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, description = "The caller", body = Me)))]
 async fn me(State(s): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResult<Json<Me>> {
-    let Some(m) = c.principal().member() else {
+    let Some(m) = c.principal().account() else {
         return Ok(Json(Me { user: None, role: None, agency_id: None, token_id: None }));
     };
-    let user = s.kho.get_user(&c.ctx, m.user_id).await?;
+    let user = s.kho.own_user(&c.ctx).await?;
     Ok(Json(Me { user: Some(user), role: Some(m.role), agency_id: Some(m.agency_id), token_id: m.token_id }))
 }
 
@@ -79,18 +79,49 @@ async fn me(State(s): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResult<Jso
 pub struct ChangePassword {
     pub current_password: String,
     pub new_password: String,
+    /// Also revoke every API token of the account (advised if the old password may have
+    /// leaked). Default: false.
+    #[serde(default)]
+    pub revoke_tokens: bool,
 }
 
-/// Change my own password.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordChanged {
+    /// The session was renewed (every other session of the account has ended): send this
+    /// as `X-CSRF-Token` from now on.
+    pub csrf_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: time::OffsetDateTime,
+    /// API tokens revoked with the change.
+    pub tokens_revoked: usize,
+}
+
+/// Change my own password, from a signed-in session (an API token may not). Every other
+/// session of the account ends; this one is renewed (a new cookie and CSRF token). Wrong
+/// current passwords count as failed sign-ins.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = ChangePassword,
-    responses((status = 204, description = "Changed")))]
+    responses((status = 200, description = "Changed", body = PasswordChanged)))]
 async fn change_password(
     State(s): State<AppState>,
     ApiCaller(c): ApiCaller,
+    jar: CookieJar,
     ApiJson(body): ApiJson<ChangePassword>,
-) -> ApiResult<axum::http::StatusCode> {
-    s.kho.change_password(&c.ctx, &body.current_password, &body.new_password).await?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    let (session, revoked) = s
+        .kho
+        .change_password(
+            &c.ctx,
+            c.session_secret.as_deref(),
+            &body.current_password,
+            &body.new_password,
+            body.revoke_tokens,
+        )
+        .await?;
+    let jar = jar.add(session_cookie(&s, session.secret.clone()));
+    let out =
+        PasswordChanged { csrf_token: session.csrf_token, expires_at: session.expires_at, tokens_revoked: revoked };
+    Ok((jar, Json(out)).into_response())
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

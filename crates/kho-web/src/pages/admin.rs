@@ -63,9 +63,14 @@ async fn account_page(
     message: Option<String>,
     errors: Vec<Detail>,
 ) -> Result<Response, super::PageError> {
-    let tokens = s.kho.list_tokens(page.ctx()).await.map_err(|e| page.error(e))?;
-    let users = s.kho.list_users(page.ctx(), None).await.map_err(|e| page.error(e))?;
-    let tokens = tokens.into_iter().map(|t| token_view(t, &users)).collect();
+    // An account that must change its password has no tokens to manage yet.
+    let tokens = if page.ctx().principal.member().is_some() {
+        let tokens = s.kho.list_tokens(page.ctx()).await.map_err(|e| page.error(e))?;
+        let users = s.kho.list_users(page.ctx(), None).await.map_err(|e| page.error(e))?;
+        tokens.into_iter().map(|t| token_view(t, &users)).collect()
+    } else {
+        Vec::new()
+    };
     let has_errors = !errors.is_empty();
     let resp = page.render_form(&AccountPage { b: &page.base, tokens, new_secret, message, errors }, has_errors);
     Ok(resp)
@@ -73,15 +78,20 @@ async fn account_page(
 
 pub async fn account(State(s): State<AppState>, page: Page) -> PageResult {
     let page = page.with_active("account");
-    page.member()?;
-    let message =
-        page.base.path.ends_with("done=password").then(|| page.tr().t("account.password_changed").to_string());
+    page.account()?;
+    let message = page.query("done").filter(|d| d == "password").map(|_| {
+        let mut m = page.tr().t("account.password_changed_sessions").to_string();
+        if let Some(n) = page.query("revoked").filter(|n| n != "0") {
+            m.push_str(&format!(" {} {n}.", page.tr().t("account.tokens_revoked")));
+        }
+        m
+    });
     account_page(&s, &page, None, message, vec![]).await
 }
 
 pub async fn account_submit(State(s): State<AppState>, page: Page, f: FormData) -> PageResult {
     let page = page.with_active("account");
-    page.member()?;
+    page.account()?;
     page.check_csrf(&f)?;
     let tr = page.tr();
     match f.get("action") {
@@ -100,13 +110,19 @@ pub async fn account_submit(State(s): State<AppState>, page: Page, f: FormData) 
                 .kho
                 .change_password(
                     page.ctx(),
+                    page.caller.session_secret.as_deref(),
                     f.get("current_password").unwrap_or(""),
                     f.get("new_password").unwrap_or(""),
+                    f.get("revoke_tokens").is_some(),
                 )
                 .await
             {
-                // A fresh request, so the layout no longer carries the old must-change flag.
-                Ok(()) => Ok(Redirect::to("/account?done=password").into_response()),
+                // A fresh request in the renewed session, so the layout no longer carries the
+                // old must-change flag.
+                Ok((session, revoked)) => {
+                    let jar = page.jar.clone().add(super::session_cookie(&s, session.secret));
+                    Ok((jar, Redirect::to(&format!("/account?done=password&revoked={revoked}"))).into_response())
+                }
                 Err(e) => {
                     let details = if e.details.is_empty() {
                         vec![Detail::new("current_password", tr.error(e.code))]

@@ -67,6 +67,11 @@ impl Base {
         self.user.is_some()
     }
 
+    /// Signed in with a password an administrator set, not yet changed.
+    pub fn must_change_password(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.must_change_password)
+    }
+
     pub fn lang_link(&self) -> String {
         let sep = if self.path.contains('?') { '&' } else { '?' };
         format!("{}{}lang={}", self.path, sep, self.tr.other_code())
@@ -108,6 +113,15 @@ impl Page {
     pub fn with_active(mut self, active: &'static str) -> Self {
         self.base.active = active;
         self
+    }
+
+    /// The signed-in account, also while it must change its password (the account page).
+    pub fn account(&self) -> Result<&kho_core::policy::Member, PageError> {
+        self.caller
+            .ctx
+            .principal
+            .account()
+            .ok_or_else(|| self.error(Error::new(ErrorCode::AuthenticationRequired, "sign in")))
     }
 
     /// The signed-in member, or an error that sends the browser to the sign-in page.
@@ -194,7 +208,7 @@ impl FromRequestParts<AppState> for Page {
                 }
             },
         };
-        let user = match caller.ctx.principal.member() {
+        let user = match caller.ctx.principal.account() {
             Some(m) => {
                 let user = state.kho.store.user(m.user_id).await.ok().flatten();
                 let agency =
