@@ -114,6 +114,30 @@ pub fn is_email(s: &str) -> bool {
     s.len() <= 254 && local_ok && domain_ok
 }
 
+/// Characters with which a spreadsheet starts reading a cell as a formula.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell for a CSV file that people open in a spreadsheet. A cell a spreadsheet would run
+/// as a formula (`=HYPERLINK(…)`, `+cmd|' /C calc'!A0`, `@SUM(…)`, `-2+3`) gets a leading `'`,
+/// as OWASP advises for CSV injection, so that it shows as text. Numbers (`-5`, `+84912345678`)
+/// and a lone `-` (a common "no data" mark) stay as they are. kho reads the `'` back off
+/// ([`csv_unescape`]), so its own files load again unchanged; machines that want the stored
+/// values ask the API with `raw=true`.
+pub fn csv_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    let risky = s.chars().count() > 1
+        && s.starts_with(FORMULA_START)
+        && s.trim().parse::<f64>().map_or(true, |n| !n.is_finite());
+    if risky { std::borrow::Cow::Owned(format!("'{s}")) } else { std::borrow::Cow::Borrowed(s) }
+}
+
+/// The cell as stored, from one written by [`csv_escape`].
+pub fn csv_unescape(s: &str) -> &str {
+    match s.strip_prefix('\'') {
+        Some(rest) if rest.chars().count() > 1 && rest.starts_with(FORMULA_START) => rest,
+        _ => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +188,26 @@ mod tests {
         ] {
             assert!(!is_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_read_back() {
+        for (cell, written) in [
+            ("=HYPERLINK(\"http://x\",\"bấm\")", "'=HYPERLINK(\"http://x\",\"bấm\")"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("@SUM(1+1)", "'@SUM(1+1)"),
+            ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+            ("\t=1", "'\t=1"),
+            ("-5", "-5"),
+            ("+84912345678", "+84912345678"),
+            ("-", "-"),
+            ("Hà Nội", "Hà Nội"),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(csv_escape(cell), written, "{cell}");
+            assert_eq!(csv_unescape(&csv_escape(cell)), cell, "{cell}");
+        }
+        assert_eq!(csv_unescape("'quoted'"), "'quoted'");
     }
 
     #[test]

@@ -90,13 +90,16 @@ impl Report {
             let mut w = csv::Writer::from_writer(&mut out);
             let _ = w.write_record(["dong", "cot", "gia_tri", "quy_tac", "mo_ta", "description"]);
             for p in &self.problems {
+                // Values and the messages quoting them come from the file: neutralised, as this
+                // is opened in a spreadsheet.
+                let esc = kho_core::text::csv_escape;
                 let _ = w.write_record([
                     p.row.to_string().as_str(),
-                    p.column.as_deref().unwrap_or(""),
-                    p.value.as_deref().unwrap_or(""),
+                    &esc(p.column.as_deref().unwrap_or("")),
+                    &esc(p.value.as_deref().unwrap_or("")),
                     &p.rule,
-                    &p.message_vi,
-                    &p.message_en,
+                    &esc(&p.message_vi),
+                    &esc(&p.message_en),
                 ]);
             }
             let _ = w.flush();

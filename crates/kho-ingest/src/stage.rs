@@ -841,7 +841,13 @@ impl Merge<'_> {
                 let fields =
                     ranges.map(|at| &bytes[at]).chain(std::iter::repeat(&b""[..])).take(self.header_record.len());
                 let joined = messages.join("; ");
-                w.write_record(fields.chain(std::iter::once(joined.as_bytes())))
+                // The steward opens this in a spreadsheet: cells that would run as formulas are
+                // neutralised, and read back as they were when the file is uploaded again.
+                let fields = fields.map(|f| match std::str::from_utf8(f) {
+                    Ok(t) => kho_core::text::csv_escape(t).into_owned().into_bytes(),
+                    Err(_) => f.to_vec(),
+                });
+                w.write_record(fields.chain(std::iter::once(joined.into_bytes())))
                     .map_err(|e| io_err("quarantine", e))?;
             }
             self.quarantined += 1;
@@ -931,7 +937,9 @@ pub fn key_file_of(path: &Path, pk_names: &[String], out: &Path) -> Result<KeySu
 }
 
 /// A stored version as CSV (UTF-8, ISO dates, "." decimals), which kho reads back unchanged.
-pub fn parquet_to_csv(path: &Path, out: impl std::io::Write) -> Result<u64, ReadError> {
+/// Unless `raw`, text cells that a spreadsheet would run as formulas are neutralised (see
+/// [`kho_core::text::csv_escape`]): files people download open safely in Excel.
+pub fn parquet_to_csv(path: &Path, out: impl std::io::Write, raw: bool) -> Result<u64, ReadError> {
     let mut w = csv::Writer::from_writer(out);
     let mut header_done = false;
     let mut n = 0u64;
@@ -941,7 +949,14 @@ pub fn parquet_to_csv(path: &Path, out: impl std::io::Write) -> Result<u64, Read
             header_done = true;
         }
         for row in rows {
-            let rec: Vec<String> = row.iter().map(|c| c.as_ref().map(Cell::to_string).unwrap_or_default()).collect();
+            let rec: Vec<String> = row
+                .iter()
+                .map(|c| match c {
+                    Some(Cell::Text(t)) if !raw => kho_core::text::csv_escape(t).into_owned(),
+                    Some(c) => c.to_string(),
+                    None => String::new(),
+                })
+                .collect();
             w.write_record(&rec).map_err(|e| io_err("CSV", e))?;
             n += 1;
         }
@@ -1003,7 +1018,7 @@ mod tests {
         assert_eq!(q.lines().next().unwrap(), "ma,so,tien,ngay,co,loi");
         assert!(q.contains("B,x,2,01/01/2021,false,so: 'x' không phải số nguyên"), "{q}");
         let mut out = Vec::new();
-        assert_eq!(parquet_to_csv(&staged.parquet, &mut out).unwrap(), 2);
+        assert_eq!(parquet_to_csv(&staged.parquet, &mut out, false).unwrap(), 2);
         assert_eq!(String::from_utf8(out).unwrap(), "ma,so,tien,ngay,co\nA,1,1234.5,2020-05-17,true\nC,3,,,\n");
         // The CSV export reads back into the same values under an ISO schema.
         let rebuilt = dir.path().join("rebuilt.bin");
@@ -1035,7 +1050,7 @@ mod tests {
         let q = std::fs::read_to_string(staged.quarantine.unwrap()).unwrap();
         assert_eq!(q.lines().count() as u64, 1 + one_pass.invalid_rows);
         let mut out = Vec::new();
-        assert_eq!(parquet_to_csv(&staged.parquet, &mut out).unwrap(), staged.rows);
+        assert_eq!(parquet_to_csv(&staged.parquet, &mut out, false).unwrap(), staged.rows);
         assert_eq!(staged.keys.entries, staged.rows);
     }
 
@@ -1048,7 +1063,7 @@ mod tests {
         let staged = stage(csv, &schema, dir.path());
         assert_eq!(staged.rows, 3, "{:?}", staged.report.problems);
         let mut out = Vec::new();
-        parquet_to_csv(&staged.parquet, &mut out).unwrap();
+        parquet_to_csv(&staged.parquet, &mut out, false).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "luc,ngay\n2025-07-01T01:30:00,2025-07-01\n2025-07-01T08:30:00,2025-07-02\n2025-07-01T09:00:00,2025-07-03\n"

@@ -816,7 +816,8 @@ impl Rules {
             }
             return None;
         };
-        let raw: &'a str = cells.get(col).copied().unwrap_or("");
+        // A cell neutralised in one of kho's own CSV files ('=…) is read as it was stored.
+        let raw: &'a str = kho_core::text::csv_unescape(cells.get(col).copied().unwrap_or(""));
         counts.cells_checked += 1;
         let before = problems.len();
         let name = f.name.as_str();

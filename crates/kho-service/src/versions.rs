@@ -424,8 +424,9 @@ impl Kho {
 impl Kho {
     /// The dataset as a Frictionless Data Package: `datapackage.json` (the description and each
     /// table's Table Schema) and `data/<table>.csv` with each table's latest version, zipped to
-    /// `out`. Tables with nothing published are left out.
-    pub async fn write_datapackage(&self, ctx: &Ctx, dataset: &str, out: &Path) -> Result<()> {
+    /// `out`. Tables with nothing published are left out. Unless `raw`, text cells that would
+    /// run as formulas in a spreadsheet are neutralised (see `kho_core::text::csv_escape`).
+    pub async fn write_datapackage(&self, ctx: &Ctx, dataset: &str, out: &Path, raw: bool) -> Result<()> {
         let d = self.get_dataset(ctx, dataset).await?;
         let owner = self.store.agency(d.owner_agency_id()).await?.map(|a| a.name).unwrap_or_default();
         let mut parts = Vec::new();
@@ -471,7 +472,7 @@ impl Kho {
             serde_json::to_writer_pretty(&mut zip, &descriptor).map_err(|e| e.to_string())?;
             for (name, parquet) in &parts {
                 zip.start_file(name.as_str(), opts).map_err(|e| e.to_string())?;
-                kho_ingest::stage::parquet_to_csv(parquet.path(), &mut zip).map_err(|e| e.message)?;
+                kho_ingest::stage::parquet_to_csv(parquet.path(), &mut zip, raw).map_err(|e| e.message)?;
             }
             zip.finish().map_err(|e| e.to_string())?;
             Ok(())

@@ -351,3 +351,69 @@ async fn the_account_rules_hold_on_the_api_too() {
     let r = s.client().sign_in("noivu.canbo", "chiem-quyen-2026").await;
     assert_ne!(r.status, StatusCode::OK);
 }
+
+/// The CSV data rows of a download (after the header), as text.
+fn data_lines(text: &str) -> Vec<String> {
+    text.trim_start_matches('\u{feff}').lines().skip(1).map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn cells_that_would_run_as_formulas_are_neutralised_in_every_csv_people_open() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    // The demo's health facilities are shared data: read as a signed-in user.
+    let reader = Client::signed_in(&s.base, "congthuong.xem", "demo-congthuong-xem").await;
+    let csv = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\n\
+               BV01,\"=HYPERLINK(\"\"http://lua.example\"\",\"\"Bấm vào đây\"\")\",04045,10,0912345678\n\
+               BV02,+cmd|' /C calc'!A0,04045,8,0912345678\n\
+               BV03,@SUM(1+1),04045,12,0912345678\n\
+               BV04,-2+3+cmd|' /C calc'!A0,04045,7,0912345678\n\
+               BV05,Trạm y tế,04045,=1+1,0912345678\n";
+    let (status, u) = upload_file(&steward, "co-so-y-te", "co-so", csv.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{u}");
+    let id = u["id"].as_str().unwrap();
+    // The problems report quotes the bad cell: neutralised.
+    let report = steward.get(&format!("/api/v1/uploads/{id}/report?format=csv")).await.text;
+    assert!(report.contains(",'=1+1,"), "{report}");
+    // The quarantine file the steward fixes in Excel.
+    let q = steward.get(&format!("/api/v1/uploads/{id}/quarantine")).await.text;
+    assert!(q.contains("BV05,Trạm y tế,04045,'=1+1,"), "{q}");
+    let r = steward.post(&format!("/api/v1/uploads/{id}/publish"), json!({"skip_invalid": true})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let base = "/api/v1/datasets/co-so-y-te/resources/co-so/versions/latest/data?format=csv";
+    let safe = data_lines(&reader.get(base).await.text);
+    assert!(safe.iter().any(|l| l.starts_with("BV01,\"'=HYPERLINK(")), "{safe:?}");
+    assert!(safe.iter().any(|l| l.starts_with("BV02,'+cmd|")), "{safe:?}");
+    assert!(safe.iter().any(|l| l.starts_with("BV03,'@SUM(1+1)")), "{safe:?}");
+    assert!(safe.iter().any(|l| l.starts_with("BV04,'-2+3")), "{safe:?}");
+    let raw = data_lines(&reader.get(&format!("{base}&raw=true")).await.text);
+    assert!(raw.iter().any(|l| l.starts_with("BV02,+cmd|")), "{raw:?}");
+    // The same in CKAN's datastore_search as CSV (CKAN's API takes keys, not cookies).
+    let key = reader.post("/api/v1/tokens", json!({"name": "ckan"})).await.body["secret"].as_str().unwrap().to_string();
+    let reader = Client::with_token(&s.base, &key);
+    let resource = reader.get("/api/3/action/package_show?id=co-so-y-te").await.body["result"]["resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ckan = reader.get(&format!("/api/3/action/datastore_search?resource_id={resource}&records_format=csv")).await;
+    let records = ckan.body["result"]["records"].as_str().unwrap_or_default().to_string();
+    assert!(records.contains("'@SUM(1+1)") && !records.contains(",@SUM"), "{}", ckan.text);
+    let ckan =
+        reader.get(&format!("/api/3/action/datastore_search?resource_id={resource}&records_format=csv&raw=true")).await;
+    assert!(ckan.body["result"]["records"].as_str().unwrap_or_default().contains(",@SUM(1+1)"), "{}", ckan.text);
+
+    // kho's own neutralised file loads back unchanged: a new version with nothing changed.
+    let safe_file = reader.get(base).await.text;
+    let (status, u) = upload_file(&steward, "co-so-y-te", "co-so", safe_file.into_bytes()).await;
+    assert_eq!((status, &u["invalid_rows"]), (StatusCode::CREATED, &json!(0)), "{u}");
+    let r = steward.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (&r.body["rows_changed"], &r.body["rows_added"], &r.body["rows_removed"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{}",
+        r.text
+    );
+    assert_eq!(data_lines(&reader.get(&format!("{base}&raw=true")).await.text), raw);
+}

@@ -297,7 +297,10 @@ const ACTIONS: &[(&str, &str)] = &[
     ("tag_list", "Tags of the datasets you can see (query)."),
     ("license_list", "Licences datasets may carry."),
     ("resource_show", "One table (resource) by id."),
-    ("datastore_search", "Rows of a table: filters, q, fields, sort, limit, offset, include_total, records_format."),
+    (
+        "datastore_search",
+        "Rows of a table: filters, q, fields, sort, limit, offset, include_total, records_format (csv and tsv text cells are neutralised against spreadsheet formulas unless raw=true).",
+    ),
     ("datastore_search_sql", "One read-only SQL statement; tables named by resource id or \"dataset\".\"table\"."),
     ("help_show", "What an action does."),
 ];
@@ -1119,9 +1122,13 @@ async fn datastore_search(s: &AppState, ctx: &Ctx, p: &Params) -> Result<String,
     let fields: Vec<Value> =
         page.fields.iter().map(|f| json!({"id": f.name, "type": datastore_type(f.kind)})).collect();
     let names: Vec<String> = page.fields.iter().map(|f| f.name.clone()).collect();
+    // CSV and TSV records are text cells: neutralised against formulas unless `raw` is asked
+    // (see the data download), as CKAN's own front end offers them to people to open.
+    let raw = boolean(p, "raw", false)?;
     let cell = |v: &Value| match v {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) if raw => s.clone(),
+        Value::String(s) => kho_core::text::csv_escape(s).into_owned(),
         v => v.to_string(),
     };
     // Objects are passed on as the engine wrote them; the other shapes are made from them.

@@ -262,6 +262,19 @@ pub struct DataQuery {
     /// `parquet` (default: the stored file itself), `csv`, `json` (an array of objects), `ndjson`
     /// (one object per line) or `xlsx`.
     pub format: Option<String>,
+    /// CSV only: text cells exactly as stored. By default a cell that a spreadsheet would run as
+    /// a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return, and not a number)
+    /// is written with a leading `'`, so that the file opens safely in Excel or LibreOffice.
+    #[serde(default)]
+    pub raw: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RawQuery {
+    /// Text cells exactly as stored, not neutralised for spreadsheets (see the data download).
+    #[serde(default)]
+    pub raw: bool,
 }
 
 fn csv_response(body: Body, file_name: &str) -> Response {
@@ -347,13 +360,13 @@ async fn data(
             .into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
-    let fmt = format.clone();
+    let (fmt, raw) = (format.clone(), q.raw);
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(64 * 1024) };
         let written = match fmt.as_str() {
             "json" => kho_ingest::stage::parquet_to_json(&tmp, &mut w, false),
             "ndjson" => kho_ingest::stage::parquet_to_json(&tmp, &mut w, true),
-            _ => kho_ingest::stage::parquet_to_csv(&tmp, &mut w),
+            _ => kho_ingest::stage::parquet_to_csv(&tmp, &mut w, raw),
         };
         let result = written.map(|_| ()).map_err(|e| std::io::Error::other(e.message));
         let result = result.and_then(|()| std::io::Write::flush(&mut w));
@@ -436,12 +449,13 @@ async fn infer(
 
 /// The dataset as a Frictionless Data Package (zip): `datapackage.json` with each table's Table
 /// Schema, and each table's latest version as CSV.
-#[utoipa::path(get, path = "/api/v1/datasets/{id}/datapackage", tag = "ingest", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/datapackage", tag = "ingest", params(("id" = String, Path), RawQuery),
     responses((status = 200, description = "A zip file", content_type = "application/zip", body = String)))]
 async fn datapackage(
     State(s): State<AppState>,
     ApiCaller(c): ApiCaller,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<RawQuery>,
 ) -> ApiResult<Response> {
     tokio::fs::create_dir_all(&s.config.upload_dir).await.map_err(|e| Error::internal(e.to_string()))?;
     let out = tempfile::Builder::new()
@@ -450,7 +464,7 @@ async fn datapackage(
         .tempfile_in(&s.config.upload_dir)
         .map_err(|e| Error::internal(format!("temporary file: {e}")))?
         .into_temp_path();
-    s.kho.write_datapackage(&c.ctx, &id, &out).await?;
+    s.kho.write_datapackage(&c.ctx, &id, &out, q.raw).await?;
     if let Some(d) = s.kho.store.dataset(&id).await? {
         s.kho.count_download(&d.id);
     }
