@@ -1,7 +1,7 @@
 //! Request extractors: who is calling (bearer token or session cookie), in which language,
 //! from which address; and a JSON body reader whose failures are kho errors.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -14,29 +14,55 @@ use kho_service::Ctx;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, WebConfig};
 
 pub const SESSION_COOKIE: &str = "kho_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
-    client_ip_of(&parts.headers, parts.extensions.get::<ConnectInfo<SocketAddr>>(), trust_proxy)
+pub fn client_ip(parts: &Parts, config: &WebConfig) -> Option<String> {
+    client_ip_of(&parts.headers, parts.extensions.get::<ConnectInfo<SocketAddr>>(), config)
 }
 
-/// The client's address: the first `X-Forwarded-For` entry behind a trusted proxy, else the
-/// connection's peer.
+/// The client's address, as text for the audit log (see [`client_addr`]).
 pub fn client_ip_of(
     headers: &axum::http::HeaderMap,
     peer: Option<&ConnectInfo<SocketAddr>>,
-    trust_proxy: bool,
+    config: &WebConfig,
 ) -> Option<String> {
-    if trust_proxy
-        && let Some(xff) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-        && let Some(first) = xff.split(',').next().map(str::trim).filter(|s| !s.is_empty())
-    {
-        return Some(first.to_string());
+    client_addr(headers, peer, config).map(|ip| ip.to_string())
+}
+
+/// The client's address. A connection straight from a client is its own address. Behind
+/// kho's own reverse proxies (`trust_proxy`, and the connection comes from one of
+/// `trusted_proxies`), `X-Forwarded-For` is read from the right: each proxy appends the
+/// address it received the request from, so the right-most address that is not one of ours is
+/// the client. Whatever stands left of it was written by the client itself and proves
+/// nothing; a value that is not an address stops the walk at the last proxy seen. The answer
+/// is always an address, so no request escapes the per-address limits.
+pub fn client_addr(
+    headers: &axum::http::HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    config: &WebConfig,
+) -> Option<IpAddr> {
+    let peer = peer.map(|c| c.0.ip())?;
+    let trusted = |ip: &IpAddr| config.trusted_proxies.iter().any(|net| net.contains(ip));
+    if !config.trust_proxy || !trusted(&peer) {
+        return Some(peer);
     }
-    peer.map(|c| c.0.ip().to_string())
+    // Bytes, not text: a client may send anything, and the entries our proxies append after
+    // it must still be found.
+    let values: Vec<String> =
+        headers.get_all("x-forwarded-for").iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+    let hops: Vec<&str> = values.iter().flat_map(|v| v.split(',')).map(str::trim).collect();
+    let mut last = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted(&ip) => last = ip,
+            Ok(ip) => return Some(ip),
+            Err(_) => return Some(last),
+        }
+    }
+    Some(last)
 }
 
 /// The caller of a request: anonymous, a signed-in browser session, or a bearer token.
@@ -55,7 +81,7 @@ impl Caller {
 }
 
 async fn resolve(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
-    let ip = client_ip(parts, state.config.trust_proxy);
+    let ip = client_ip(parts, &state.config);
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
         let auth =
             auth.to_str().map_err(|_| Error::new(ErrorCode::InvalidToken, "Authorization header is not valid text"))?;
@@ -190,6 +216,9 @@ pub fn if_match_revision(headers: &axum::http::HeaderMap) -> Result<Option<i64>,
 /// The site's base URL as the client reached it (`http://host:port`), for absolute links in API
 /// answers and RDF. A Host header that is not a plain host name (and port) is not echoed back.
 pub fn site_url(s: &AppState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(public) = &s.config.public_url {
+        return public.clone();
+    }
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -203,4 +232,38 @@ pub fn site_url(s: &AppState, headers: &axum::http::HeaderMap) -> String {
         _ => "http",
     };
     format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(trust: bool, peer: &str, xff: &[&str], extra_trusted: &[&str]) -> String {
+        let mut config = WebConfig { trust_proxy: trust, ..Default::default() };
+        config.trusted_proxies.extend(extra_trusted.iter().map(|n| n.parse::<ipnet::IpNet>().unwrap()));
+        let mut headers = axum::http::HeaderMap::new();
+        for v in xff {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        let peer = ConnectInfo(SocketAddr::new(peer.parse().unwrap(), 40000));
+        client_addr(&headers, Some(&peer), &config).unwrap().to_string()
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_address_no_proxy_of_ours_wrote() {
+        // Not behind a proxy: the header is the client's own words.
+        assert_eq!(addr(false, "127.0.0.1", &["1.2.3.4"], &[]), "127.0.0.1");
+        // A client connecting directly cannot claim to be someone else.
+        assert_eq!(addr(true, "198.51.100.7", &["1.2.3.4"], &[]), "198.51.100.7");
+        // Through our proxy: what it appended, not what the client sent before it.
+        assert_eq!(addr(true, "127.0.0.1", &["203.0.113.9"], &[]), "203.0.113.9");
+        assert_eq!(addr(true, "127.0.0.1", &["6.6.6.6, 203.0.113.9"], &[]), "203.0.113.9");
+        assert_eq!(addr(true, "127.0.0.1", &["6.6.6.6", "203.0.113.9"], &[]), "203.0.113.9");
+        // Two proxies of ours in a row.
+        assert_eq!(addr(true, "127.0.0.1", &["6.6.6.6, 203.0.113.9, 10.0.0.5"], &["10.0.0.0/8"]), "203.0.113.9");
+        // Junk stops the walk at the last proxy: the request is still counted to an address.
+        assert_eq!(addr(true, "127.0.0.1", &["not-an-address"], &[]), "127.0.0.1");
+        assert_eq!(addr(true, "127.0.0.1", &["203.0.113.9, junk, 10.0.0.5"], &["10.0.0.0/8"]), "10.0.0.5");
+        assert_eq!(addr(true, "::1", &[], &[]), "::1");
+    }
 }

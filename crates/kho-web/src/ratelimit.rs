@@ -96,12 +96,12 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     if !state.limiter.enabled() || !limited(req.uri().path()) {
         return next.run(req).await;
     }
-    let ip = crate::extract::client_ip_of(
+    let ip = crate::extract::client_addr(
         req.headers(),
         req.extensions().get::<ConnectInfo<std::net::SocketAddr>>(),
-        state.config.trust_proxy,
-    )
-    .and_then(|s| s.parse::<IpAddr>().ok());
+        &state.config,
+    );
+    // Only a request with no connection (built in-process, never from the network) has none.
     let Some(ip) = ip else { return next.run(req).await };
     if let Err(wait) = state.limiter.check(ip, Instant::now()) {
         let headers = req.headers().clone();

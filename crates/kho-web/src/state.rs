@@ -11,8 +11,15 @@ pub struct WebConfig {
     pub cookie_secure: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Trust `X-Forwarded-For` for the client address (only behind your own reverse proxy).
+    /// Read the client address from `X-Forwarded-For` when the connection comes from one of
+    /// `trusted_proxies` (your own reverse proxies).
     pub trust_proxy: bool,
+    /// The reverse proxies whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The address the public reaches kho at (`https://dulieu.sonla.gov.vn`), for absolute
+    /// links in API answers, the catalog and pages; without it they follow the request's
+    /// `Host` header.
+    pub public_url: Option<String>,
     /// Largest uploaded data file, in bytes.
     pub max_upload_bytes: u64,
     /// Where uploads are streamed while they are checked (inside the data folder, so a rename
@@ -31,6 +38,11 @@ impl Default for WebConfig {
             cookie_secure: false,
             max_body_bytes: 2 * 1024 * 1024,
             trust_proxy: false,
+            trusted_proxies: vec![
+                ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
+                ipnet::IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ],
+            public_url: None,
             max_upload_bytes: 1024 * 1024 * 1024,
             upload_dir: std::env::temp_dir(),
             anonymous_api_per_minute: 300,

@@ -23,8 +23,17 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest data file accepted for upload.
     pub max_upload_bytes: u64,
-    /// Trust X-Forwarded-For (only behind your own reverse proxy).
+    /// Read the client address from X-Forwarded-For when the connection comes from one of
+    /// `trusted_proxies` (your own reverse proxies).
     pub trust_proxy: bool,
+    /// Addresses or networks (`10.0.0.0/24`) of your reverse proxies; a list, or one string
+    /// with commas.
+    #[serde(deserialize_with = "list")]
+    pub trusted_proxies: Vec<String>,
+    /// The address the public reaches kho at, e.g. `https://dulieu.sonla.gov.vn`, for absolute
+    /// links (API answers, the catalog harvesters read); without it links follow the request's
+    /// Host header.
+    pub public_url: Option<String>,
     pub session_ttl_hours: i64,
     pub lockout_threshold: i64,
     pub lockout_minutes: i64,
@@ -44,6 +53,20 @@ pub struct Config {
     pub anonymous_api_per_minute: u32,
     /// Ratings, problem reports and data requests an hour one address may send without signing in (0: no limit).
     pub feedback_per_hour: u32,
+}
+
+/// A list given as a list, or as one string with commas (as environment variables are).
+fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match List::deserialize(d)? {
+        List::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        List::Many(v) => v,
+    })
 }
 
 /// Environment values that look like numbers reach us as numbers ("01" as 1): accept both and
@@ -71,6 +94,8 @@ impl Default for Config {
             max_body_bytes: 2 * 1024 * 1024,
             max_upload_bytes: 1024 * 1024 * 1024,
             trust_proxy: false,
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            public_url: None,
             session_ttl_hours: 12,
             lockout_threshold: 5,
             lockout_minutes: 15,
@@ -123,6 +148,8 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
         "max_body_bytes",
         "max_upload_bytes",
         "trust_proxy",
+        "trusted_proxies",
+        "public_url",
         "session_ttl_hours",
         "lockout_threshold",
         "lockout_minutes",
@@ -136,7 +163,41 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
         "feedback_per_hour",
     ];
     fig = fig.merge(Env::prefixed("KHO_").only(&keys)).merge(Serialized::globals(overrides));
-    fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    let config = fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    config.proxies()?;
+    config.public_url()?;
+    Ok(config)
+}
+
+impl Config {
+    /// `trusted_proxies` as networks; an entry that is neither an address nor a network is named.
+    pub fn proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| anyhow::anyhow!("invalid configuration: trusted_proxies: '{p}' is not an address or a network such as 10.0.0.0/24"))
+            })
+            .collect()
+    }
+
+    /// `public_url` without a trailing slash, checked to be an http(s) address.
+    pub fn public_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(u) = self.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else { return Ok(None) };
+        let u = u.trim_end_matches('/');
+        let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+        let ok = rest.is_some_and(|r| {
+            !r.is_empty()
+                && r.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '/' | '[' | ']' | '_'))
+        });
+        if !ok {
+            anyhow::bail!(
+                "invalid configuration: public_url: '{u}' is not an address such as https://dulieu.sonla.gov.vn"
+            );
+        }
+        Ok(Some(u.to_string()))
+    }
 }
 
 #[cfg(test)]

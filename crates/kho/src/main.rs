@@ -350,6 +350,8 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         cookie_secure: cfg.cookie_secure,
         max_body_bytes: cfg.max_body_bytes,
         trust_proxy: cfg.trust_proxy,
+        trusted_proxies: cfg.proxies()?,
+        public_url: cfg.public_url()?,
         max_upload_bytes: cfg.max_upload_bytes,
         upload_dir: cfg.data_dir.join("uploads").join("incoming"),
         anonymous_api_per_minute: cfg.anonymous_api_per_minute,

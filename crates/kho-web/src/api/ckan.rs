@@ -220,7 +220,7 @@ async fn action(
         "{site}/api/3/action/help_show?name={}",
         form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
     );
-    let ip = crate::extract::client_ip_of(&headers, Some(&req), s.config.trust_proxy);
+    let ip = crate::extract::client_ip_of(&headers, Some(&req), &s.config);
     let answer = async {
         let p = params(&method, raw, &body)?;
         let ctx = caller(&s, &headers, ip).await?;
