@@ -12,8 +12,21 @@ use crate::error::{Error, ErrorCode};
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $s:literal),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
         pub enum $name { $(#[serde(rename = $s)] $variant,)* }
+
+        // Written by hand: the schema derive does not see the `rename` of a variant made by
+        // this macro, and would describe the values as the variants' names ("Private").
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($s),*]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant,)*];
@@ -523,4 +536,16 @@ pub struct RatingSummary {
     pub average: f64,
     /// Ratings with 1, 2, 3, 4 and 5 stars.
     pub stars: [i64; 5],
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn api_schemas_list_the_values_the_api_takes() {
+        use utoipa::PartialSchema;
+        let text = serde_json::to_string(&super::AccessLevel::schema()).unwrap();
+        assert!(text.contains("\"private\"") && !text.contains("Private"), "{text}");
+        let text = serde_json::to_string(&super::AdminEra::schema()).unwrap();
+        assert!(text.contains("\"pre2025\""), "{text}");
+    }
 }

@@ -522,3 +522,39 @@ async fn behind_a_proxy_the_client_is_who_the_proxy_saw_not_who_it_says_it_is() 
         audit.body.as_array().unwrap().iter().find(|e| e["action"] == "auth.sign_in" && e["outcome"] == "failed");
     assert_eq!(failed.map(|e| e["ip"].clone()), Some(json!("127.0.0.3")), "{}", audit.text);
 }
+
+#[tokio::test]
+async fn links_use_the_public_address_and_a_restart_clears_what_a_stopped_check_left() {
+    let s = Server::start_with(true, &[("KHO_PUBLIC_URL", "https://dulieu.sonla.gov.vn/")]);
+    let anon = s.client();
+    let r = anon.send(reqwest::Method::GET, "/catalog.ttl", None, &[("host", "lua-dao.example")]).await;
+    assert!(r.text.contains("<https://dulieu.sonla.gov.vn/dataset/"), "{}", &r.text[..r.text.len().min(2000)]);
+    assert!(!r.text.contains("lua-dao"));
+    let r = anon.send(reqwest::Method::GET, "/api/3/action/package_show?id=dan-so-dien-tich-tinh", None, &[("host", "lua-dao.example")]).await;
+    assert!(!r.text.contains("lua-dao") && r.text.contains("https://dulieu.sonla.gov.vn/"), "{}", r.text);
+
+    // An upload waiting for a decision survives a restart; what a stopped check left does not.
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let (status, waiting) = upload_file(
+        &steward,
+        "co-so-y-te",
+        "co-so",
+        b"ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\nBV09,Tr\xe1\xba\xa1m,04045,3,0912345678\n".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{waiting}");
+    let waiting = waiting["id"].as_str().unwrap().to_string();
+    let dir = s.stop();
+    let uploads = dir.path().join("data").join("uploads");
+    let half = uploads.join("0195a0c0-0000-7000-8000-00000000beef");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("source.csv"), "ma_co_so\nBV1\n").unwrap();
+    let scratch = uploads.join("convert-0195a0c0-0000-7000-8000-000000000001.csv");
+    std::fs::write(&scratch, "x").unwrap();
+    let s = Server::start_in(dir, false, &[]);
+    assert!(!half.exists() && !scratch.exists());
+    assert!(uploads.join(&waiting).exists());
+    assert!(s.stdout.iter().any(|l| l.contains("removed")), "{:?}", s.stdout);
+    let r = s.admin().await.get(&format!("/api/v1/uploads/{waiting}")).await;
+    assert_eq!(r.body["status"], "checked", "{}", r.text);
+}
