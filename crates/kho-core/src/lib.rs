@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod error;
 pub mod feedback;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod license;
 pub mod model;
 pub mod policy;

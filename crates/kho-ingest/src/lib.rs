@@ -7,6 +7,8 @@
 
 pub mod convert;
 #[doc(hidden)]
+pub mod fuzzing;
+#[doc(hidden)]
 pub mod hostile;
 pub mod infer;
 pub mod keys;

@@ -213,8 +213,53 @@ impl Read for Utf16Reader {
     }
 }
 
-/// The decoded (UTF-8) byte stream, without any byte-order mark.
-fn decoded_reader(mut raw: Box<dyn Read>, enc: Encoding) -> Box<dyn Read> {
+/// Line ends made `\n`: Excel on Windows writes `\r\n`, old Mac files a lone `\r`. The CSV
+/// reader takes each as a record end, but counts lines by `\n` only and places a record after
+/// `\r\n` on the line before: every row of a Windows file would be reported one line too high.
+struct Newlines<R> {
+    inner: R,
+    /// A `\r` ended the last read: a `\n` starting the next one is its pair, already written.
+    after_cr: bool,
+}
+
+impl<R: Read> Read for Newlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut w = 0;
+            for r in 0..n {
+                let b = buf[r];
+                match b {
+                    b'\n' if self.after_cr => self.after_cr = false,
+                    b'\r' => {
+                        buf[w] = b'\n';
+                        w += 1;
+                        self.after_cr = true;
+                    }
+                    _ => {
+                        buf[w] = b;
+                        w += 1;
+                        self.after_cr = false;
+                    }
+                }
+            }
+            // A read of nothing but the second half of a `\r\n` must not look like the end.
+            if w > 0 {
+                return Ok(w);
+            }
+        }
+    }
+}
+
+/// The decoded (UTF-8) byte stream, without any byte-order mark, line ends made `\n`.
+fn decoded_reader(raw: Box<dyn Read>, enc: Encoding) -> Box<dyn Read> {
+    Box::new(Newlines { inner: decoded_reader_raw(raw, enc), after_cr: false })
+}
+
+fn decoded_reader_raw(mut raw: Box<dyn Read>, enc: Encoding) -> Box<dyn Read> {
     let skip = match enc {
         Encoding::Utf8 { bom: true } => 3,
         Encoding::Utf8 { bom: false } => 0,
@@ -624,6 +669,35 @@ mod tests {
         assert_eq!(s.rows().map(|(l, _)| l).collect::<Vec<_>>(), vec![2, 4]);
         let s = s.numbered_by_record();
         assert_eq!(s.rows().map(|(l, _)| l).collect::<Vec<_>>(), vec![2, 3]);
+    }
+
+    #[test]
+    fn windows_and_old_mac_line_ends_keep_the_line_numbers() {
+        for text in [
+            &b"a,b\r\n1,2\r\n\"x\r\ny\",3\r\n4,5\r\n"[..],
+            b"a,b\r1,2\r\"x\ry\",3\r4,5\r",
+            b"a,b\n1,2\n\"x\ny\",3\n4,5\n",
+        ] {
+            let s = CsvSource::from_bytes(text).unwrap();
+            let rows: Vec<(u64, Vec<String>)> = s.rows().map(|(l, r)| (l, r.unwrap())).collect();
+            assert_eq!(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                vec![2, 3, 5],
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+            assert_eq!(rows[1].1, vec!["x\ny", "3"]);
+        }
+        // A `\r\n` split between two reads is still one line end.
+        let mut big = b"a,b\r\n".to_vec();
+        while big.len() < CHUNK - 1 {
+            big.extend_from_slice(b"1,2\r\n");
+        }
+        big.truncate(CHUNK - 1);
+        big.extend_from_slice(b"\r\n9,9\r\n");
+        let s = CsvSource::from_bytes(&big).unwrap();
+        let last = s.rows().last().unwrap();
+        assert_eq!(last.1.unwrap(), vec!["9", "9"]);
     }
 
     #[test]

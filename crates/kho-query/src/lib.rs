@@ -14,6 +14,8 @@ mod bounded;
 mod engine;
 mod exec;
 mod fold;
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 mod rows;
 mod sql;

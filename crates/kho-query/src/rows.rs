@@ -242,6 +242,10 @@ pub(crate) struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
+    pub(crate) fn new(schema: &'a Schema) -> Table<'a> {
+        Table { schema }
+    }
+
     fn field(&self, name: &str) -> Result<&'a Field> {
         self.schema.field_with_name(name).map_err(|_| {
             let names: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -324,7 +328,7 @@ impl<'a> Table<'a> {
         Ok(balanced(all, Expr::and))
     }
 
-    fn conditions(&self, filters: &[Filter], q: Option<&str>) -> Result<Option<Expr>> {
+    pub(crate) fn conditions(&self, filters: &[Filter], q: Option<&str>) -> Result<Option<Expr>> {
         if filters.len() > MAX_FILTERS {
             return Err(invalid(format!(
                 "filter: at most {MAX_FILTERS} filters in one request (got {})",

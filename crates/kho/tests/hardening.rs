@@ -530,7 +530,14 @@ async fn links_use_the_public_address_and_a_restart_clears_what_a_stopped_check_
     let r = anon.send(reqwest::Method::GET, "/catalog.ttl", None, &[("host", "lua-dao.example")]).await;
     assert!(r.text.contains("<https://dulieu.sonla.gov.vn/dataset/"), "{}", &r.text[..r.text.len().min(2000)]);
     assert!(!r.text.contains("lua-dao"));
-    let r = anon.send(reqwest::Method::GET, "/api/3/action/package_show?id=dan-so-dien-tich-tinh", None, &[("host", "lua-dao.example")]).await;
+    let r = anon
+        .send(
+            reqwest::Method::GET,
+            "/api/3/action/package_show?id=dan-so-dien-tich-tinh",
+            None,
+            &[("host", "lua-dao.example")],
+        )
+        .await;
     assert!(!r.text.contains("lua-dao") && r.text.contains("https://dulieu.sonla.gov.vn/"), "{}", r.text);
 
     // An upload waiting for a decision survives a restart; what a stopped check left does not.

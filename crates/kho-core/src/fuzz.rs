@@ -1,0 +1,119 @@
+//! Inputs for the short fuzzing runs in the test suite.
+//!
+//! The real fuzzing is coverage-guided, with libFuzzer (`fuzz/`, `cargo +nightly fuzz run …`).
+//! The suite cannot count on a nightly toolchain, so each fuzz target also runs as an ordinary
+//! test over its seed files and a few thousand mutations of them made here: bit flips, bytes
+//! set, inserted and removed, ranges repeated, seeds spliced together and the target's own
+//! tokens dropped in. Deterministic (a fixed seed), so a failure repeats.
+
+/// A small, fast, deterministic generator (xorshift64*); statistical quality is beside the point.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 { 0 } else { (self.next_u64() % n as u64) as usize }
+    }
+}
+
+/// `count` mutations of `seeds`, with `tokens` (the target's syntax: quotes, delimiters,
+/// keywords) among the things inserted.
+pub fn mutations(seeds: &[Vec<u8>], tokens: &[&[u8]], count: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut input = seeds.get(rng.below(seeds.len())).cloned().unwrap_or_default();
+        for _ in 0..=rng.below(4) {
+            mutate(&mut input, seeds, tokens, &mut rng);
+        }
+        out.push(input);
+    }
+    out
+}
+
+fn mutate(input: &mut Vec<u8>, seeds: &[Vec<u8>], tokens: &[&[u8]], rng: &mut Rng) {
+    let len = input.len();
+    match rng.below(8) {
+        0 if len > 0 => {
+            let i = rng.below(len);
+            input[i] ^= 1 << rng.below(8);
+        }
+        1 if len > 0 => {
+            let i = rng.below(len);
+            input[i] = [0, 0xFF, b'"', b'\n', b',', b'\'', 0x7F, 0xC3][rng.below(8)];
+        }
+        2 => {
+            let at = rng.below(len + 1);
+            let byte = rng.next_u64() as u8;
+            input.insert(at, byte);
+        }
+        3 if len > 0 => {
+            let from = rng.below(len);
+            let to = (from + 1 + rng.below(16)).min(len);
+            input.drain(from..to);
+        }
+        4 if len > 0 => {
+            // Repeat a range: long runs are where size and depth bounds are met.
+            let from = rng.below(len);
+            let to = (from + 1 + rng.below(32)).min(len);
+            let piece = input[from..to].to_vec();
+            let times = 1 + rng.below(64);
+            let at = rng.below(input.len() + 1);
+            let repeated: Vec<u8> = piece.iter().copied().cycle().take(piece.len() * times).collect();
+            input.splice(at..at, repeated);
+        }
+        5 if !seeds.is_empty() => {
+            let other = &seeds[rng.below(seeds.len())];
+            let cut = rng.below(len + 1);
+            let from = rng.below(other.len() + 1);
+            input.truncate(cut);
+            input.extend_from_slice(&other[from..]);
+        }
+        6 if !tokens.is_empty() => {
+            let token = tokens[rng.below(tokens.len())];
+            let at = rng.below(len + 1);
+            input.splice(at..at, token.iter().copied());
+        }
+        _ => {
+            if len > 1 {
+                input.truncate(rng.below(len));
+            }
+        }
+    }
+}
+
+/// The seed files of a fuzz target (`fuzz/seeds/<target>/`), from a crate's manifest folder.
+pub fn seeds(manifest_dir: &str, target: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(manifest_dir).join("../../fuzz/seeds").join(target);
+    let mut files: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    files.sort();
+    files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutations_are_deterministic_and_varied() {
+        let seeds = vec![b"a,b\n1,2\n".to_vec()];
+        let a = mutations(&seeds, &[b"\""], 200, 7);
+        assert_eq!(a, mutations(&seeds, &[b"\""], 200, 7));
+        let distinct: std::collections::HashSet<&Vec<u8>> = a.iter().collect();
+        assert!(distinct.len() > 100, "{}", distinct.len());
+    }
+}

@@ -1,0 +1,1 @@
+EXPLAIN SELECT 1 + 2 * (3 - 4) / 5, CASE WHEN 1 IN (1,2,3) THEN 'a' || 'b' ELSE NULL END

@@ -1,0 +1,1 @@
+SELECT ten_tinh, dan_so FROM "dan-so-dien-tich-tinh"."tinh-thanh" WHERE kho_fold(ten_tinh) LIKE '%ha%' ORDER BY dan_so DESC LIMIT 10

@@ -1,0 +1,1 @@
+WITH x AS (SELECT * FROM "dan-so".tinh) SELECT a.ma, count(*) FROM x a JOIN "b" b ON a.ma = b.ma GROUP BY 1 UNION ALL SELECT 1, 2
