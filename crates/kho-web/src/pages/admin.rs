@@ -124,12 +124,13 @@ pub async fn account_submit(State(s): State<AppState>, page: Page, f: FormData) 
                     Ok((jar, Redirect::to(&format!("/account?done=password&revoked={revoked}"))).into_response())
                 }
                 Err(e) => {
-                    let details = if e.details.is_empty() {
-                        vec![Detail::new("current_password", tr.error(e.code))]
+                    // Said in the page's language, without the fields' internal names.
+                    let message = if e.details.is_empty() {
+                        tr.error(e.code)
                     } else {
-                        e.details
+                        tr.t("account.new_password_rules").to_string()
                     };
-                    account_page(&s, &page, None, None, details).await
+                    account_page(&s, &page, None, None, vec![Detail::new("", message)]).await
                 }
             }
         }

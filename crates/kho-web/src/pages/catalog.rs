@@ -482,7 +482,16 @@ fn is_form_error(e: &Error) -> bool {
 
 /// The error box of a form: the localized title, and each field's problem (or the message).
 fn form_errors(page: &Page, e: &Error) -> (String, Vec<Detail>) {
-    let details = if e.details.is_empty() { vec![Detail::new("", e.message.clone())] } else { e.details.clone() };
+    let mut details = if e.details.is_empty() { vec![Detail::new("", e.message.clone())] } else { e.details.clone() };
+    // Fields with a format say what the format is, in the page's language.
+    for d in &mut details {
+        let key = match d.path.as_str() {
+            "contact_email" => "dataset.contact_email_invalid",
+            "license" => "dataset.license_unknown",
+            _ => continue,
+        };
+        d.message = page.tr().t(key).to_string();
+    }
     (page.tr().error(e.code), details)
 }
 
