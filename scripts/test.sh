@@ -9,13 +9,17 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "installing test tools (Chromium, nginx, playwright-core, schemathesis, duckdb, ckanapi, pyshacl) where missing"
+step "installing test tools (Chromium, nginx, sqlite3, playwright-core, schemathesis, duckdb, ckanapi, pyshacl) where missing"
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
 # nginx: the reverse proxy in front of kho in the client-address tests.
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }; else sudo apt-get install -y -qq nginx >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq nginx >/dev/null; }; fi
+fi
+# sqlite3: the backup the README describes is made with it in the tests.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }; else sudo apt-get install -y -qq sqlite3 >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq sqlite3 >/dev/null; }; fi
 fi
 export PATH="$PATH:/usr/sbin"
 if ! command -v schemathesis >/dev/null 2>&1; then

@@ -50,6 +50,14 @@ pub const LICENSES: &[License] = &[
     License { id: "MIT", title: "MIT License", url: "https://opensource.org/license/mit", open: true },
 ];
 
+/// Whether `id` has the shape of a licence identifier (SPDX style, up to 64 characters), known
+/// or not: letters, digits, `.`, `+`, `_` and `-`, starting with a letter or digit.
+pub fn is_license_id(id: &str) -> bool {
+    id.len() <= 64
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '_' | '-'))
+}
+
 /// The licence with this identifier (case-insensitive).
 pub fn license(id: &str) -> Option<&'static License> {
     LICENSES.iter().find(|l| l.id.eq_ignore_ascii_case(id))

@@ -368,8 +368,16 @@ impl CsvSource {
             return Err(err(
                 "too_many_columns",
                 Some(1),
-                format!("the header has {} columns; at most {MAX_COLUMNS}", headers.len()),
-                format!("dòng tiêu đề có {} cột; tối đa {MAX_COLUMNS} cột", headers.len()),
+                format!(
+                    "the header has {} columns; at most {}",
+                    crate::sheet::grouped(headers.len() as u64, ','),
+                    crate::sheet::grouped(MAX_COLUMNS as u64, ',')
+                ),
+                format!(
+                    "dòng tiêu đề có {} cột; tối đa {} cột.",
+                    crate::sheet::grouped(headers.len() as u64, '.'),
+                    crate::sheet::grouped(MAX_COLUMNS as u64, '.')
+                ),
             ));
         }
         let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(headers.len());
@@ -482,10 +490,10 @@ impl CsvSource {
                                 }
                             ),
                             format!(
-                                "một giá trị bắt đầu ở dòng này dài quá {} KB{}",
+                                "một giá trị bắt đầu ở dòng này dài quá {} KB{}.",
                                 MAX_CELL_BYTES >> 10,
                                 if at == At::Quoted {
-                                    "; có lẽ dấu ngoặc kép (\") mở ở đó không được đóng"
+                                    "; có lẽ dấu ngoặc kép (\") mở ở đây không được đóng"
                                 } else {
                                     ""
                                 }
@@ -500,7 +508,7 @@ impl CsvSource {
                 "unclosed_quote",
                 Some(cell_line),
                 "a quote (\") opens a value on this line and is never closed, so the rest of the file would be one cell; close it or remove it".into(),
-                "dấu ngoặc kép (\") mở một giá trị ở dòng này mà không được đóng, nên phần còn lại của tệp sẽ thành một ô; hãy đóng hoặc xoá nó".into(),
+                "dấu ngoặc kép (\") mở một giá trị ở đây mà không được đóng, nên phần còn lại của tệp sẽ thành một ô; hãy đóng hoặc xóa dấu này.".into(),
             ));
         }
         Ok(())

@@ -62,6 +62,19 @@ fn invalid(en: impl std::fmt::Display, vi: impl std::fmt::Display) -> ReadError 
     }
 }
 
+/// `16384` as `16.384` (Vietnamese) or `16,384`.
+pub fn grouped(n: u64, sep: char) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `A`, `Z`, `AA`, … `XFD` for 0-based column `c`.
 pub fn column_name(c: u32) -> String {
     let mut n = u64::from(c) + 1;
@@ -301,27 +314,33 @@ impl Collector {
         let (top, left) = (cell_name(self.rows.0, self.cols.0), cell_name(self.rows.1, self.cols.1));
         let width = u64::from(self.cols.1 - self.cols.0) + 1;
         if width > MAX_COLUMNS as u64 {
+            let sheet = &self.sheet;
             return Err(too_large(
                 format!(
-                    "sheet '{}' has values from {top} to {left}, {width} columns wide; at most {MAX_COLUMNS} columns (the farthest value is in cell {at})",
-                    self.sheet
+                    "sheet '{sheet}' has a value in cell {at}, which makes the table {} columns wide (from {top}); at most {}. Delete what is in the cells far from the table (such as {at}) and upload again",
+                    grouped(width, ','),
+                    grouped(MAX_COLUMNS as u64, ',')
                 ),
                 format!(
-                    "trang tính '{}' có dữ liệu từ ô {top} đến ô {left}, rộng {width} cột; tối đa {MAX_COLUMNS} cột (giá trị xa nhất ở ô {at})",
-                    self.sheet
+                    "trang tính '{sheet}' có dữ liệu ở ô {at}, khiến bảng rộng {} cột (tính từ ô {top}); tối đa {} cột. Hãy xóa nội dung các ô nằm xa bảng (như ô {at}) rồi tải lên lại.",
+                    grouped(width, '.'),
+                    grouped(MAX_COLUMNS as u64, '.')
                 ),
             ));
         }
         let area = (u64::from(self.rows.1 - self.rows.0) + 1) * width;
         if area > MAX_AREA {
+            let sheet = &self.sheet;
             return Err(too_large(
                 format!(
-                    "sheet '{}' has values from {top} to {left}: {area} cells from the first to the last; at most {MAX_AREA} (save the sheet as CSV UTF-8 to load more)",
-                    self.sheet
+                    "sheet '{sheet}' has values from cell {top} to cell {left}: {} cells; at most {}. Delete what is in the cells far from the table, or save the sheet as CSV UTF-8 to load more",
+                    grouped(area, ','),
+                    grouped(MAX_AREA, ',')
                 ),
                 format!(
-                    "trang tính '{}' có dữ liệu từ ô {top} đến ô {left}: {area} ô; tối đa {MAX_AREA} (hãy lưu dưới dạng CSV UTF-8 để nạp dữ liệu lớn hơn)",
-                    self.sheet
+                    "trang tính '{sheet}' có dữ liệu từ ô {top} đến ô {left}: {} ô; tối đa {} ô. Hãy xóa nội dung các ô nằm xa bảng, hoặc lưu trang tính dưới dạng CSV UTF-8 để nạp dữ liệu lớn hơn.",
+                    grouped(area, '.'),
+                    grouped(MAX_AREA, '.')
                 ),
             ));
         }
@@ -966,5 +985,8 @@ mod tests {
         assert_eq!(column_name(26), "AA");
         assert_eq!(column_name(16_383), "XFD");
         assert_eq!(cell_name(1_048_575, 16_383), "XFD1048576");
+        assert_eq!(grouped(16_384, '.'), "16.384");
+        assert_eq!(grouped(20_000_000, ','), "20,000,000");
+        assert_eq!(grouped(999, '.'), "999");
     }
 }

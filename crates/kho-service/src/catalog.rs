@@ -91,16 +91,23 @@ impl Kho {
         {
             problems.push(Detail::new("contact_email", "is not an e-mail address (name@agency.gov.vn)"));
         }
-        // A licence is one of those the portal lists, by its identifier (any case in, the
-        // canonical one stored): harvesters map it to a licence document.
+        // A licence is an identifier (SPDX style: letters, digits, `.`, `+`, `_`, `-`), stored in
+        // its canonical spelling when it is one the portal knows. It becomes part of an IRI in
+        // the catalog, and harvesters map known ones to licence documents.
         input.license = input.license.take().map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
         if let Some(l) = input.license.as_deref() {
             match kho_core::license::license(l) {
                 Some(known) => input.license = Some(known.id.to_string()),
+                None if kho_core::license::is_license_id(l) => {}
                 None => {
                     let ids: Vec<&str> = kho_core::license::LICENSES.iter().map(|l| l.id).collect();
-                    problems
-                        .push(Detail::new("license", format!("is not a known licence; use one of {}", ids.join(", "))));
+                    problems.push(Detail::new(
+                        "license",
+                        format!(
+                            "is not a licence identifier (letters, digits, '.', '+', '_', '-'; e.g. {})",
+                            ids.join(", ")
+                        ),
+                    ));
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use kho_core::model::{AdminEra, AdminLevel};
 use kho_core::policy::{self, Action};
-use kho_core::{Detail, Error, ErrorCode, Result};
+use kho_core::{Error, ErrorCode, Result};
 use kho_ingest::convert::{self, SheetOptions};
 use kho_ingest::{References, Report, Validator};
 use kho_meta::AdminUnitFilter;
@@ -81,11 +81,7 @@ impl Kho {
         })
         .await
         .map_err(|e| Error::internal(format!("validation task: {e}")))?
-        .map_err(|e| {
-            let path = e.line.map_or("file".to_string(), |l| format!("file:line {l}"));
-            Error::new(ErrorCode::InvalidFile, e.to_string())
-                .with_details(vec![Detail::new(path, e.message_vi.clone())])
-        })?;
+        .map_err(crate::versions::read_error)?;
         let event = ctx.event("resource.validate", "dataset", &d.id).detail(serde_json::json!({
             "resource": resource, "rows": report.rows, "invalid_rows": report.invalid_rows, "problems": report.problems_total,
         }));
@@ -112,11 +108,7 @@ impl Kho {
         })
         .await
         .map_err(|e| Error::internal(format!("inference task: {e}")))?
-        .map_err(|e| {
-            let path = e.line.map_or("file".to_string(), |l| format!("file:line {l}"));
-            Error::new(ErrorCode::InvalidFile, e.to_string())
-                .with_details(vec![Detail::new(path, e.message_vi.clone())])
-        })
+        .map_err(crate::versions::read_error)
     }
 }
 

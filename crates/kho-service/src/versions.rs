@@ -22,9 +22,15 @@ use tokio::io::AsyncWriteExt;
 use crate::catalog::access;
 use crate::{Ctx, Kho};
 
-fn read_error(e: ReadError) -> Error {
+/// A file kho cannot read: the English message names the line (`line 3: …`), and so does the
+/// Vietnamese one in the detail, which pages show as it is.
+pub(crate) fn read_error(e: ReadError) -> Error {
     let path = e.line.map_or("file".to_string(), |l| format!("file:line {l}"));
-    Error::new(ErrorCode::InvalidFile, e.to_string()).with_details(vec![Detail::new(path, e.message_vi.clone())])
+    let vi = match e.line {
+        Some(l) => format!("Dòng {l}: {}", e.message_vi),
+        None => e.message_vi.clone(),
+    };
+    Error::new(ErrorCode::InvalidFile, e.to_string()).with_details(vec![Detail::new(path, vi)])
 }
 
 /// Run file work (checking, indexing) off the async threads.

@@ -81,6 +81,11 @@ impl Tr {
         table.get(key).or_else(|| VI.get(key)).map(String::as_str).unwrap_or("⟨?⟩")
     }
 
+    /// Whether there is a text for `key`.
+    pub fn has(&self, key: &str) -> bool {
+        VI.get(key).is_some()
+    }
+
     /// The localized explanation of an error code.
     pub fn error(&self, code: kho_core::ErrorCode) -> String {
         self.t(&format!("error.{}", code.as_str())).to_string()

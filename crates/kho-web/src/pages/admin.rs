@@ -125,7 +125,9 @@ pub async fn account_submit(State(s): State<AppState>, page: Page, f: FormData) 
                 }
                 Err(e) => {
                     // Said in the page's language, without the fields' internal names.
-                    let message = if e.details.is_empty() {
+                    let message = if e.code == kho_core::ErrorCode::InvalidCredentials {
+                        tr.t("account.current_password_wrong").to_string()
+                    } else if e.details.is_empty() {
                         tr.error(e.code)
                     } else {
                         tr.t("account.new_password_rules").to_string()

@@ -12,7 +12,6 @@ use serde_json::{Map, Value, json};
 use super::{Base, FormData, Page, PageResult};
 use crate::state::AppState;
 
-pub const LICENSES: &[&str] = &["CC-BY-4.0", "CC0-1.0", "ODC-BY-1.0", "ODbL-1.0", "OGL-VN"];
 const BLANK_ROWS: usize = 3;
 
 pub struct DatasetRow {
@@ -314,7 +313,7 @@ struct DatasetFormPage<'a> {
     agencies: Vec<Opt>,
     terms: Vec<Opt>,
     types: &'static [&'static str],
-    licenses: &'static [&'static str],
+    licenses: Vec<&'static str>,
     access_levels: Vec<Opt>,
     frequencies: Vec<Opt>,
     catalogs: Vec<Opt>,
@@ -392,7 +391,7 @@ async fn form_page(
         agencies,
         terms,
         types: FIELD_TYPES,
-        licenses: LICENSES,
+        licenses: kho_core::license::LICENSES.iter().map(|l| l.id).collect(),
         access_levels,
         frequencies,
         catalogs,
@@ -483,14 +482,21 @@ fn is_form_error(e: &Error) -> bool {
 /// The error box of a form: the localized title, and each field's problem (or the message).
 fn form_errors(page: &Page, e: &Error) -> (String, Vec<Detail>) {
     let mut details = if e.details.is_empty() { vec![Detail::new("", e.message.clone())] } else { e.details.clone() };
-    // Fields with a format say what the format is, in the page's language.
     for d in &mut details {
+        // Fields with a format say what the format is, in the page's language.
         let key = match d.path.as_str() {
-            "contact_email" => "dataset.contact_email_invalid",
-            "license" => "dataset.license_unknown",
-            _ => continue,
+            "contact_email" => Some("dataset.contact_email_invalid"),
+            "license" => Some("dataset.license_unknown"),
+            _ => None,
         };
-        d.message = page.tr().t(key).to_string();
+        if let Some(key) = key {
+            d.message = page.tr().t(key).to_string();
+        }
+        // A field is named by its label on the form, not its name in the API.
+        let label = format!("dataset.{}", d.path);
+        if !d.path.is_empty() && page.tr().has(&label) {
+            d.path = page.tr().t(&label).to_string();
+        }
     }
     (page.tr().error(e.code), details)
 }
