@@ -137,6 +137,16 @@ fn check_field(path: &str, f: &Value, out: &mut Vec<Detail>) -> Option<String> {
         return None;
     };
     let name = match f.get("name") {
+        // A field's name heads its column in every CSV file people download: it may not be one
+        // a spreadsheet would run as a formula, nor hold characters no text has.
+        Some(Value::String(s)) if crate::text::csv_escape(s) != s.as_str() => {
+            out.push(Detail::new(format!("{path}.name"), "must not start with =, +, -, @ or a tab"));
+            None
+        }
+        Some(Value::String(s)) if crate::text::has_control_characters(s) => {
+            out.push(Detail::new(format!("{path}.name"), "holds a control character (such as NUL)"));
+            None
+        }
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
         Some(Value::String(_)) => {
             out.push(Detail::new(format!("{path}.name"), "must not be empty"));

@@ -114,6 +114,17 @@ pub fn is_email(s: &str) -> bool {
     s.len() <= 254 && local_ok && domain_ok
 }
 
+/// Whether text holds characters no text should: control characters other than tab and line
+/// breaks (NUL, escape…), and Unicode noncharacters (U+FFFE, U+FFFF…). They display as
+/// nothing, break XML (the catalog in RDF/XML) and are never typed on purpose.
+pub fn has_control_characters(s: &str) -> bool {
+    s.chars().any(|c| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            || ('\u{FDD0}'..='\u{FDEF}').contains(&c)
+            || (u32::from(c) & 0xFFFE) == 0xFFFE
+    })
+}
+
 /// Characters with which a spreadsheet starts reading a cell as a formula.
 const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
@@ -163,6 +174,14 @@ mod tests {
         assert!(slug_problem("a/b").is_some());
         assert!(slug_problem("Dan-So").is_some());
         assert!(slug_problem("-x-").is_some());
+    }
+
+    #[test]
+    fn control_characters() {
+        assert!(!has_control_characters("Dân số\ttheo xã\r\n(2025)"));
+        for bad in ["a\u{0}b", "\u{1b}[31m", "x\u{FFFE}", "x\u{FFFF}", "\u{FDD0}", "\u{7f}", "\u{1FFFF}"] {
+            assert!(has_control_characters(bad), "{bad:?}");
+        }
     }
 
     #[test]

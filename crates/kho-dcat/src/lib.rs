@@ -372,6 +372,19 @@ struct Graph {
     described: std::collections::HashSet<String>,
 }
 
+/// Whether XML 1.0 allows the character at all: RDF/XML cannot carry the others (NUL, most
+/// control characters, U+FFFE, U+FFFF), escaped or not, and one of them anywhere would make the
+/// whole catalog unparseable.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Text for a literal, without the characters XML cannot carry (values stored before they were
+/// refused at input).
+fn xml_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(xml_char) { std::borrow::Cow::Borrowed(s) } else { s.chars().filter(|c| xml_char(*c)).collect() }
+}
+
 /// `s` as an IRI, or `None` if it cannot be one. Most IRIs here are kho's own, but some carry
 /// what a steward typed (a contact e-mail in `mailto:`, a licence id), and values stored before
 /// those fields were checked may hold anything. A `>` would end the IRI in Turtle and the rest
@@ -387,7 +400,7 @@ pub fn iri(s: &str) -> Option<NamedNode> {
             '-' | '.' | '_' | '~' | ':' | '/' | '?' | '#' | '[' | ']' | '@' | '!' | '$' | '&' | '\'' | '(' | ')'
             | '*' | '+' | ',' | ';' | '=' => true,
             '%' => bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
-            c if !c.is_ascii() => !c.is_whitespace() && !c.is_control(),
+            c if !c.is_ascii() => !c.is_whitespace() && !c.is_control() && xml_char(c),
             _ => false,
         };
         if keep {
@@ -428,13 +441,13 @@ impl Graph {
     }
 
     fn text(&mut self, s: &str, ns: &str, p: &str, text: &str, lang: &str) {
-        let lit =
-            Literal::new_language_tagged_literal(text, lang).unwrap_or_else(|_| Literal::new_simple_literal(text));
+        let lit = Literal::new_language_tagged_literal(xml_text(text), lang)
+            .unwrap_or_else(|_| Literal::new_simple_literal(xml_text(text)));
         self.add(s, ns, p, lit);
     }
 
     fn plain(&mut self, s: &str, ns: &str, p: &str, text: &str) {
-        self.add(s, ns, p, Literal::new_simple_literal(text));
+        self.add(s, ns, p, Literal::new_simple_literal(xml_text(text)));
     }
 
     fn typed(&mut self, s: &str, ns: &str, p: &str, value: &str, ty: oxrdf::NamedNodeRef<'_>) {

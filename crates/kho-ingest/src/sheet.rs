@@ -101,8 +101,19 @@ enum Kind {
     Xls,
 }
 
-/// Read the values of one sheet (the first if `sheet` is `None`), within the bounds above.
+/// Read the values of one sheet (the first if `sheet` is `None`), within the bounds above. A
+/// workbook malformed enough to make the reader panic (an overflowing cell reference, say) is
+/// refused as one that cannot be read.
 pub fn read(path: &Path, sheet: Option<&str>) -> Result<Sheet, ReadError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_unguarded(path, sheet))).unwrap_or_else(|_| {
+        Err(invalid(
+            "its structure is broken (a cell reference or a record out of range)",
+            "cấu trúc tệp bị hỏng (địa chỉ ô hoặc bản ghi vượt giới hạn)",
+        ))
+    })
+}
+
+fn read_unguarded(path: &Path, sheet: Option<&str>) -> Result<Sheet, ReadError> {
     match kind(path)? {
         Kind::Xlsx => {
             let mut book: calamine::Xlsx<_> = calamine::open_workbook(path).map_err(|e| invalid(&e, &e))?;
@@ -228,6 +239,28 @@ fn kind(path: &Path) -> Result<Kind, ReadError> {
             ),
         ));
     }
+    // calamine reserves room for the shared strings a workbook declares before reading any:
+    // a declared count no part could hold is refused, as is one past the cells a sheet may have.
+    for name in names.iter().filter(|n| n.to_ascii_lowercase().ends_with("sharedstrings.xml")) {
+        let mut part = zip.by_name(name).map_err(|e| invalid(&e, &e))?;
+        let size = part.size();
+        let mut head = Vec::new();
+        (&mut part).take(64 * 1024).read_to_end(&mut head).map_err(|e| invalid(&e, &e))?;
+        if let Some(n) = declared_count(&head)
+            && (n > MAX_CELLS as u64 || n > size / 8)
+        {
+            return Err(too_large(
+                format!(
+                    "the workbook declares {} shared texts, more than it can hold or a sheet may have",
+                    grouped(n, ',')
+                ),
+                format!(
+                    "tệp bảng tính khai báo {} chuỗi văn bản dùng chung, nhiều hơn tệp có thể chứa hoặc một trang tính được phép",
+                    grouped(n, '.')
+                ),
+            ));
+        }
+    }
     let has = |n: &str| names.iter().any(|x| x.eq_ignore_ascii_case(n));
     if has("xl/workbook.bin") {
         Ok(Kind::Xlsb)
@@ -240,6 +273,28 @@ fn kind(path: &Path) -> Result<Kind, ReadError> {
             "it is a zip file, but not an Excel or OpenDocument workbook",
             "đây là tệp nén zip nhưng không phải bảng tính Excel hay OpenDocument",
         ))
+    }
+}
+
+/// The `uniqueCount` (else `count`) an `<sst>` element declares, from the start of the part.
+fn declared_count(head: &[u8]) -> Option<u64> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(head);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sst" => {
+                let value = |key: &str| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == key)
+                        .and_then(|a| a.value.trim().parse::<u64>().ok())
+                };
+                return value("uniqueCount").or_else(|| value("count"));
+            }
+            Event::Eof => return None,
+            _ => buf.clear(),
+        }
     }
 }
 
@@ -388,6 +443,26 @@ impl Collector {
                 (!value.is_empty()).then_some((d, value))
             })
             .collect::<Vec<_>>();
+        // Each covered cell is written with the range's value: a long value merged over many
+        // cells is that much text.
+        let merged_text = merges.iter().fold(0u64, |sum, (d, v)| {
+            let cells = (u64::from(d.end.0 - d.start.0) + 1) * (u64::from(d.end.1 - d.start.1) + 1);
+            sum.saturating_add(cells.saturating_mul(v.len() as u64))
+        });
+        if self.text.saturating_add(merged_text) > MAX_TEXT_BYTES {
+            return Err(too_large(
+                format!(
+                    "the merged ranges of sheet '{}' repeat their values into more than {} MB of text",
+                    self.sheet,
+                    MAX_TEXT_BYTES >> 20
+                ),
+                format!(
+                    "các vùng gộp ô của trang tính '{}' lặp giá trị thành hơn {} MB dữ liệu; hãy bỏ gộp các ô lớn",
+                    self.sheet,
+                    MAX_TEXT_BYTES >> 20
+                ),
+            ));
+        }
         Ok(Sheet { name: self.sheet, cells: self.cells, merges })
     }
 }
@@ -940,6 +1015,42 @@ mod tests {
         // An ordinary merged title over two columns.
         let csv = to_csv(hostile::xlsx(&rows, &["A1:B1"])).unwrap();
         assert_eq!(csv, "Báo cáo,Báo cáo\nma,ten\n01,Hà Nội\n");
+    }
+
+    #[test]
+    fn declared_counts_long_merges_and_broken_references_are_refused() {
+        // 4 billion shared strings declared for one.
+        let xlsx = hostile::xlsx(&format!("<row r=\"1\">{}</row>", hostile::xlsx_cell("A1", "x")), &[]);
+        let with_sst = add_part(
+            &xlsx,
+            "xl/sharedStrings.xml",
+            "<?xml version=\"1.0\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"4000000000\" uniqueCount=\"4000000000\"><si><t>a</t></si></sst>",
+        );
+        assert_eq!(to_csv(with_sst).unwrap_err().0, "sheet_too_large");
+        // A long value merged over many cells.
+        let long = "y".repeat(500_000);
+        let rows = format!(
+            "<row r=\"1\">{}</row><row r=\"3000\"><c r=\"A3000\"><v>1</v></c><c r=\"ZZ3000\"><v>2</v></c></row>",
+            hostile::xlsx_cell("A1", &long)
+        );
+        assert_eq!(to_csv(hostile::xlsx(&rows, &["A1:ZZ3000"])).unwrap_err().0, "sheet_too_large");
+        // A reference past any column: refused, not a panic.
+        let rows = format!("<row r=\"1\">{}</row>", hostile::xlsx_cell("ZZZZZZZZ1", "x"));
+        let code = to_csv(hostile::xlsx(&rows, &[])).unwrap_err().0;
+        assert!(code == "invalid_spreadsheet" || code == "sheet_too_large", "{code}");
+    }
+
+    /// The workbook with one more part.
+    fn add_part(book: &[u8], name: &str, body: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(book.to_vec())).unwrap();
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for i in 0..archive.len() {
+            out.raw_copy_file(archive.by_index(i).unwrap()).unwrap();
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(body.as_bytes()).unwrap();
+        out.finish().unwrap().into_inner()
     }
 
     #[test]

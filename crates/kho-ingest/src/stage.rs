@@ -830,7 +830,9 @@ impl Merge<'_> {
             if self.quarantine.is_none() {
                 let mut w = csv::Writer::from_path(self.quarantine_path)
                     .map_err(|e| io_err("creating the quarantine file", e))?;
-                let mut header = self.header_record.clone();
+                // The file's own header: any column name in it reaches the spreadsheet too.
+                let mut header: Vec<String> =
+                    self.header_record.iter().map(|h| kho_core::text::csv_escape(h).into_owned()).collect();
                 header.push("loi".into());
                 w.write_record(&header).map_err(|e| io_err("quarantine", e))?;
                 self.quarantine = Some(w);
@@ -945,7 +947,11 @@ pub fn parquet_to_csv(path: &Path, out: impl std::io::Write, raw: bool) -> Resul
     let mut n = 0u64;
     read_parquet(path, |names, rows| {
         if !header_done {
-            w.write_record(names).map_err(|e| io_err("CSV", e))?;
+            let names: Vec<String> = names
+                .iter()
+                .map(|n| if raw { n.to_string() } else { kho_core::text::csv_escape(n).into_owned() })
+                .collect();
+            w.write_record(&names).map_err(|e| io_err("CSV", e))?;
             header_done = true;
         }
         for row in rows {

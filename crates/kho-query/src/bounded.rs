@@ -21,16 +21,16 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, FieldRef, Int64Type};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::error::DataFusionError;
-use datafusion::execution::FunctionRegistry;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::{SessionStateBuilder, SessionStateDefaults};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 /// The largest text or binary value one function call may build.
@@ -85,24 +85,21 @@ fn growth_of(name: &str) -> Option<Growth> {
 #[derive(Debug)]
 struct Budget(MemoryReservation);
 
-/// Replace the functions that can grow values with bounded ones, in this session only, and
-/// plan `||` as a bounded call.
-pub(crate) fn install(ctx: &mut SessionContext, runtime: &Arc<RuntimeEnv>) -> Result<()> {
+/// A session for one SQL statement: DataFusion's defaults, with every function that can grow
+/// values replaced by a bounded one, and `a || b` and `OVERLAY(… PLACING …)` (which the SQL
+/// planner would otherwise turn into calls of the unbounded built-ins) planned as bounded
+/// calls. What the statement's functions build is reserved from `runtime`'s memory pool.
+pub(crate) fn session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionContext {
     let budget =
         Arc::new(Budget(MemoryConsumer::new("values built by an SQL statement").register(&runtime.memory_pool)));
-    let functions: Vec<Arc<ScalarUDF>> = ctx.state().scalar_functions().values().cloned().collect();
-    let mut done = std::collections::HashSet::new();
-    for f in functions {
-        let name = f.name().to_string();
-        if let Some(growth) = growth_of(&name)
-            && done.insert(name)
-        {
-            SessionContext::register_udf(
-                ctx,
-                ScalarUDF::new_from_impl(Bounded { inner: f, growth, budget: budget.clone() }),
-            );
-        }
-    }
+    let functions: Vec<Arc<ScalarUDF>> = SessionStateDefaults::default_scalar_functions()
+        .into_iter()
+        .map(|f| match growth_of(f.name()) {
+            Some(growth) => Arc::new(ScalarUDF::new_from_impl(Bounded { inner: f, growth, budget: budget.clone() })),
+            None => f,
+        })
+        .collect();
+    let overlay = functions.iter().find(|f| f.name() == "overlay").cloned();
     let concat = Arc::new(ScalarUDF::new_from_impl(Bounded {
         inner: Arc::new(ScalarUDF::new_from_impl(ConcatOperator {
             signature: Signature::user_defined(Volatility::Immutable),
@@ -110,7 +107,17 @@ pub(crate) fn install(ctx: &mut SessionContext, runtime: &Arc<RuntimeEnv>) -> Re
         growth: Growth::Sum,
         budget,
     }));
-    FunctionRegistry::register_expr_planner(ctx, Arc::new(ConcatPlanner { concat }))
+    // Ours first: the defaults would plan these as the built-ins.
+    let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(BoundedPlanner { concat, overlay })];
+    planners.extend(SessionStateDefaults::default_expr_planners());
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_scalar_functions(functions)
+        .with_expr_planners(planners)
+        .build();
+    SessionContext::new_with_state(state)
 }
 
 /// A function whose output is checked, from its arguments, before it runs.
@@ -334,13 +341,15 @@ impl ScalarUDFImpl for ConcatOperator {
     }
 }
 
-/// Plans `a || b` as the bounded [`ConcatOperator`] instead of DataFusion's own operator.
+/// Plans `a || b` as the bounded [`ConcatOperator`], and `OVERLAY(s PLACING t …)` as the bounded
+/// `overlay`, instead of DataFusion's own operator and built-in.
 #[derive(Debug)]
-struct ConcatPlanner {
+struct BoundedPlanner {
     concat: Arc<ScalarUDF>,
+    overlay: Option<Arc<ScalarUDF>>,
 }
 
-impl ExprPlanner for ConcatPlanner {
+impl ExprPlanner for BoundedPlanner {
     fn plan_binary_op(&self, expr: RawBinaryExpr, _schema: &DFSchema) -> Result<PlannerResult<RawBinaryExpr>> {
         if expr.op != BinaryOperator::StringConcat {
             return Ok(PlannerResult::Original(expr));
@@ -349,5 +358,14 @@ impl ExprPlanner for ConcatPlanner {
             self.concat.clone(),
             vec![expr.left, expr.right],
         ))))
+    }
+
+    fn plan_overlay(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
+        Ok(match &self.overlay {
+            Some(overlay) => {
+                PlannerResult::Planned(Expr::ScalarFunction(ScalarFunction::new_udf(overlay.clone(), args)))
+            }
+            None => PlannerResult::Original(args),
+        })
     }
 }

@@ -3,13 +3,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures_util::StreamExt;
@@ -23,6 +23,78 @@ use crate::{AggregateQuery, Page, RowsQuery, SqlResult, SqlTable};
 
 /// The URL under which the blob store is known to DataFusion.
 const STORE_URL: &str = "kho://objects";
+
+/// The runtime of one SQL statement: the shared one's object store, disk and caches, and a
+/// memory pool of its own, of `limit` bytes, drawing on the shared pool. One statement cannot
+/// take all the memory the queries share, and all together stay within it.
+pub(crate) fn statement_runtime(shared: &Arc<RuntimeEnv>, limit: usize) -> Result<Arc<RuntimeEnv>> {
+    let pool = Arc::new(StatementPool { shared: shared.memory_pool.clone(), limit, used: AtomicUsize::new(0) });
+    RuntimeEnvBuilder::from_runtime_env(shared).with_memory_pool(pool).build_arc().map_err(df_err)
+}
+
+/// A statement's share of the shared memory pool.
+#[derive(Debug)]
+struct StatementPool {
+    shared: Arc<dyn MemoryPool>,
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl std::fmt::Display for StatementPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "statement pool: {} of {} bytes", self.used.load(Ordering::Acquire), self.limit)
+    }
+}
+
+impl MemoryPool for StatementPool {
+    fn name(&self) -> &str {
+        "statement"
+    }
+
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.shared.register(consumer);
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.shared.unregister(consumer);
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.used.fetch_add(additional, Ordering::AcqRel);
+        self.shared.grow(reservation, additional);
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.used.fetch_sub(shrink, Ordering::AcqRel);
+        self.shared.shrink(reservation, shrink);
+    }
+
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> datafusion::error::Result<()> {
+        let before = self.used.fetch_add(additional, Ordering::AcqRel);
+        if before.saturating_add(additional) > self.limit {
+            self.used.fetch_sub(additional, Ordering::AcqRel);
+            return Err(datafusion::error::DataFusionError::ResourcesExhausted(format!(
+                "one statement may use {} MB; {} MB more were asked for by {}",
+                self.limit >> 20,
+                additional.div_ceil(1 << 20),
+                reservation.consumer().name()
+            )));
+        }
+        if let Err(e) = self.shared.try_grow(reservation, additional) {
+            self.used.fetch_sub(additional, Ordering::AcqRel);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn reserved(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        MemoryLimit::Finite(self.limit)
+    }
+}
 
 /// Batches read from Parquet (8,192 rows each) are merged by this many when held in memory.
 const MERGE_BATCHES: usize = 8;
@@ -53,6 +125,14 @@ pub struct QueryLimits {
     pub sql_max_rows: usize,
     /// Threads one SQL statement may use.
     pub sql_threads: usize,
+}
+
+impl QueryLimits {
+    /// Memory one SQL statement may use: a quarter of what all queries share (at least 64 MB),
+    /// so that a few statements at once still fit.
+    pub fn statement_memory_bytes(&self) -> usize {
+        (self.memory_bytes / 4).max(64 << 20)
+    }
 }
 
 impl Default for QueryLimits {

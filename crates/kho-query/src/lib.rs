@@ -50,6 +50,9 @@ pub(crate) fn df_err(e: DataFusionError) -> Error {
             | arrow::error::ArrowError::ComputeError(m)
             | arrow::error::ArrowError::InvalidArgumentError(m) => Error::new(ErrorCode::InvalidQuery, m.clone()),
             arrow::error::ArrowError::DivideByZero => Error::new(ErrorCode::InvalidQuery, "division by zero"),
+            arrow::error::ArrowError::ArithmeticOverflow(m) => {
+                Error::new(ErrorCode::InvalidQuery, format!("arithmetic overflow: {m}"))
+            }
             other => Error::internal(format!("query: {other}")),
         },
         DataFusionError::Execution(m) => Error::new(ErrorCode::InvalidQuery, m.clone()),

@@ -12,7 +12,7 @@ use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Select, Statement, TableFactor, Visit, Visitor};
 use kho_core::{Error, ErrorCode, Result};
@@ -23,6 +23,9 @@ use crate::engine::{QueryEngine, Source};
 use crate::json::{FieldInfo, Records, fields_of, first_rows, records};
 
 pub const MAX_SQL_BYTES: usize = 64 * 1024;
+
+/// Bytes of one SQL answer as Arrow arrays (its JSON is about as large again).
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// How deep expressions may nest (`a + b` inside `f(…)` inside `NOT …` is three). A flat chain
 /// `1 + 1 + … + 1` or `a OR b OR …` parses without nesting, but it is a tree as deep as its
@@ -165,7 +168,12 @@ fn too_large(what: String) -> ControlFlow<Error> {
 impl Visitor for Shape {
     type Break = Error;
 
-    fn pre_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<Error> {
+    fn pre_visit_expr(&mut self, expr: &SqlExpr) -> ControlFlow<Error> {
+        if let SqlExpr::Function(f) = expr
+            && let Some(e) = sized_aggregate_problem(f)
+        {
+            return ControlFlow::Break(e);
+        }
         self.depth += 1;
         self.nodes += 1;
         if self.depth > MAX_EXPR_DEPTH {
@@ -207,6 +215,57 @@ impl Visitor for Shape {
     }
 }
 
+/// The largest size parameter of an approximate aggregate (TDigest centroids): the engine
+/// allocates for it up front, before any memory limit sees it.
+pub const MAX_AGGREGATE_SIZE: f64 = 100_000.0;
+
+/// `approx_percentile_cont(value, percentile[, centroids])` and its kin take size parameters
+/// that the engine allocates for as given: `approx_percentile_cont(x, 0.5, 10000000000)` would
+/// ask for 160 GB. Each parameter must be a number no larger than [`MAX_AGGREGATE_SIZE`].
+fn sized_aggregate_problem(f: &datafusion::sql::sqlparser::ast::Function) -> Option<Error> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value};
+    let name = f.name.0.last().map(|p| p.to_string().trim_matches('"').to_lowercase()).unwrap_or_default();
+    // How many leading arguments are values (columns); the rest are parameters.
+    let values = match name.as_str() {
+        "approx_percentile_cont" | "approx_percentile_disc" | "approx_median" => 1,
+        "approx_percentile_cont_with_weight" => 2,
+        _ => return None,
+    };
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let skip = if f.within_group.is_empty() { values } else { 0 };
+    for arg in list.args.iter().skip(skip) {
+        let expr = match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => e,
+            FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. }
+            | FunctionArg::ExprNamed { arg: FunctionArgExpr::Expr(e), .. } => e,
+            _ => continue,
+        };
+        let number = match expr {
+            SqlExpr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.parse::<f64>().ok(),
+                _ => None,
+            },
+            SqlExpr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => match expr.as_ref() {
+                SqlExpr::Value(v) => match &v.value {
+                    Value::Number(n, _) => n.parse::<f64>().ok(),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        if !number.is_some_and(|n| n.abs() <= MAX_AGGREGATE_SIZE) {
+            return Some(Error::new(
+                ErrorCode::QueryLimit,
+                format!(
+                    "{name}: its parameters must be numbers written out, at most {MAX_AGGREGATE_SIZE} (the number of centroids, for one)"
+                ),
+            ));
+        }
+    }
+    None
+}
+
 fn statement_kind(s: &Statement) -> &'static str {
     match s {
         Statement::Insert(_) => "INSERT",
@@ -226,11 +285,12 @@ impl QueryEngine {
         let started = Instant::now();
         let config =
             SessionConfig::new().with_target_partitions(self.limits.sql_threads.max(1)).with_information_schema(false);
-        let mut ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        // The statement's own share of the pool all queries share: whatever it holds (sorts,
+        // groups, joins, aggregates' states, the values its functions build from constant
+        // folding at planning to the last batch) counts against both.
+        let runtime = crate::engine::statement_runtime(&self.runtime, self.limits.statement_memory_bytes())?;
+        let ctx = crate::bounded::session(config, runtime);
         ctx.register_udf(crate::fold_udf());
-        // What this statement's functions build counts against the pool all queries share,
-        // from constant folding at planning to the last batch (see `bounded`).
-        crate::bounded::install(&mut ctx, &self.runtime).map_err(df_err)?;
         let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::internal("default catalog missing"))?;
         for (t, source) in tables {
             let provider = self.table(&source.key).await?;
@@ -252,8 +312,28 @@ impl QueryEngine {
         let explains = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
         let df = if explains { df } else { df.limit(0, Some(max_rows + 1)).map_err(df_err)? };
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(df_err)?;
-        let truncated = batches.iter().map(|b| b.num_rows()).sum::<usize>() > max_rows;
+        // The answer is read batch by batch and bounded in size: it is copied again into JSON.
+        let mut stream = df.execute_stream().await.map_err(df_err)?;
+        let (mut batches, mut rows, mut bytes) = (Vec::new(), 0usize, 0usize);
+        while let Some(batch) = futures_util::StreamExt::next(&mut stream).await {
+            let batch = batch.map_err(df_err)?;
+            rows += batch.num_rows();
+            bytes += batch.get_array_memory_size();
+            if bytes > MAX_ANSWER_BYTES {
+                return Err(Error::new(
+                    ErrorCode::QueryLimit,
+                    format!(
+                        "the answer is larger than {} MB; select fewer columns or rows, or shorter values",
+                        MAX_ANSWER_BYTES >> 20
+                    ),
+                ));
+            }
+            batches.push(batch);
+            if rows > max_rows {
+                break;
+            }
+        }
+        let truncated = rows > max_rows;
         for (_, source) in tables {
             self.load_after_use(&source.key).await;
         }
@@ -378,6 +458,8 @@ mod bounds {
             "SELECT length(translate(translate(translate(repeat('a', 1000000), 'a', 'ệ'), 'ệ', 'ệệ'), 'ệ', 'ệ'))",
             "SELECT length(to_char(now(), repeat('%c', 1000000)))",
             "SELECT levenshtein(repeat('x', 1000000), repeat('y', 1000000))",
+            "SELECT length(overlay(repeat('x', 3000000) placing repeat('y', 3000000) from 1 for 0))",
+            "SELECT length(overlay(overlay(repeat('x', 1000000) placing repeat('x', 1000000) from 1 for 0) placing repeat('x', 3000000) from 1 for 0))",
             // Doubling through common table expressions: each step is under the bound for one
             // value, together they pass the statement's share of memory.
             "WITH a AS (SELECT repeat('x', 3000000) s), b AS (SELECT s || s AS s FROM a), \
@@ -392,6 +474,50 @@ mod bounds {
         assert_eq!(err.code, ErrorCode::QueryLimit, "{err}");
         // The engine answers afterwards, and the memory came back.
         assert_eq!(one(&e, "SELECT length(repeat('x', 4000000))").await.unwrap(), serde_json::json!(4_000_000));
+    }
+
+    #[tokio::test]
+    async fn aggregates_overflows_and_answers_are_the_callers_limits_not_internal_errors() {
+        let e = engine(QueryLimits { memory_bytes: 256 << 20, ..Default::default() });
+        let values = (0..200).map(|i| format!("({i})")).collect::<Vec<_>>().join(",");
+        let cases = [
+            // The engine allocates for the centroids as asked.
+            (
+                "SELECT approx_percentile_cont(x, 0.5, 10000000000) FROM (VALUES (1), (2)) t(x)".to_string(),
+                ErrorCode::QueryLimit,
+            ),
+            (
+                "SELECT approx_percentile_cont(x, 0.5, 9223372036854775807) FROM (VALUES (1)) t(x)".to_string(),
+                ErrorCode::QueryLimit,
+            ),
+            (
+                "SELECT approx_percentile_cont(0.5, 10000000000) WITHIN GROUP (ORDER BY x) FROM (VALUES (1)) t(x)"
+                    .to_string(),
+                ErrorCode::QueryLimit,
+            ),
+            (
+                "SELECT approx_percentile_cont(x, 0.5, CAST(1e10 AS BIGINT)) FROM (VALUES (1)) t(x)".to_string(),
+                ErrorCode::QueryLimit,
+            ),
+            // Each value small, together past what one statement may hold or answer.
+            (
+                format!("SELECT length(string_agg(repeat('x', 1000000), ',')) FROM (VALUES {values}) t(x)"),
+                ErrorCode::QueryLimit,
+            ),
+            (format!("SELECT repeat('x', 1000000) FROM (VALUES {values}) t(x)"), ErrorCode::QueryLimit),
+            ("SELECT -(-9223372036854775807-1)".to_string(), ErrorCode::InvalidQuery),
+            ("SELECT CAST(-9223372036854775808 AS BIGINT) / -1".to_string(), ErrorCode::InvalidQuery),
+            ("SELECT CAST(1e30 AS DECIMAL(38,0)) * CAST(1e30 AS DECIMAL(38,0))".to_string(), ErrorCode::InvalidQuery),
+            ("SELECT interval '2147483647 months' + interval '2147483647 months'".to_string(), ErrorCode::InvalidQuery),
+        ];
+        for (sql, code) in cases {
+            let err = one(&e, &sql).await.unwrap_err();
+            assert_eq!(err.code, code, "{sql}: {err}");
+        }
+        assert_eq!(
+            one(&e, "SELECT approx_percentile_cont(x, 0.5, 100) FROM (VALUES (1), (3)) t(x)").await.unwrap(),
+            serde_json::json!(2.0)
+        );
     }
 
     #[tokio::test]

@@ -117,6 +117,24 @@ impl Kho {
                 problems.push(Detail::new(name, "must be at most 200 characters"));
             }
         }
+        let texts = [
+            ("title", Some(&input.title)),
+            ("title_en", input.title_en.as_ref()),
+            ("description", Some(&input.description)),
+            ("description_en", input.description_en.as_ref()),
+            ("contact_name", input.contact_name.as_ref()),
+            ("sector", input.sector.as_ref()),
+        ];
+        for (name, text) in texts {
+            if text.is_some_and(|t| kho_core::text::has_control_characters(t)) {
+                problems.push(Detail::new(name, "holds a control character (such as NUL); remove it"));
+            }
+        }
+        for (i, t) in input.tags.iter().enumerate() {
+            if kho_core::text::has_control_characters(t) {
+                problems.push(Detail::new(format!("tags[{i}]"), "holds a control character (such as NUL); remove it"));
+            }
+        }
         if !problems.is_empty() {
             return Err(Error::validation(problems));
         }

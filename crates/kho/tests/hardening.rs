@@ -39,6 +39,13 @@ async fn anonymous_sql_cannot_overflow_the_stack_or_build_huge_values() {
         "WITH a AS (SELECT repeat('x', 4000000) s), b AS (SELECT s || s || s || s AS s FROM a) \
          SELECT length(b.s || b.s || b.s) FROM b"
             .to_string(),
+        // An allocation sized by the caller, made before any limit could see it.
+        r#"SELECT approx_percentile_cont(dan_so, 0.5, 10000000000) FROM "dan-so-dien-tich-xa""#.to_string(),
+        r#"SELECT approx_percentile_cont(dan_so, 0.5, 9223372036854775807) FROM "dan-so-dien-tich-xa""#.to_string(),
+        // An aggregate growing one value out of many small ones.
+        r#"SELECT length(string_agg(repeat('x', 1000000), ',')) FROM "dan-so-dien-tich-xa" a, "dan-so-dien-tich-xa" b"#
+            .to_string(),
+        "SELECT length(overlay(overlay(repeat('x', 3000000) placing repeat('x', 3000000) from 1 for 0) placing repeat('x', 3000000) from 1 for 0))".to_string(),
     ];
     for sql in &attacks {
         let started = Instant::now();
@@ -50,6 +57,16 @@ async fn anonymous_sql_cannot_overflow_the_stack_or_build_huge_values() {
         let r = anon.post("/api/3/action/datastore_search_sql", json!({ "sql": sql })).await;
         assert!(r.status.is_client_error(), "{}: {}", r.status, &r.text[..r.text.len().min(300)]);
         alive(&mut s).await;
+    }
+    // Overflowing arithmetic is the caller's mistake, not the server's.
+    for sql in [
+        "SELECT -(-9223372036854775807-1)",
+        "SELECT cast(-9223372036854775808 as bigint) / -1",
+        "SELECT cast(1e30 as decimal(38,0)) * cast(1e30 as decimal(38,0))",
+        "SELECT interval '2147483647 months' + interval '2147483647 months'",
+    ] {
+        let r = anon.post("/api/v1/sql", json!({ "sql": sql })).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_query"), "{sql}: {}", r.text);
     }
     // The message says which bound, in words a caller can act on.
     let r = anon.post("/api/v1/sql", json!({ "sql": attacks[0] })).await;
@@ -90,6 +107,19 @@ async fn a_long_query_is_stopped_at_its_limit_and_others_are_answered_meanwhile(
 
 const VALIDATE: &str = "/api/v1/datasets/co-so-y-te/resources/co-so/validate";
 const UPLOADS: &str = "/api/v1/datasets/co-so-y-te/resources/co-so/uploads?file_name=data";
+
+/// The workbook with one more part.
+fn with_part(book: &[u8], name: &str, body: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(book.to_vec())).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        out.raw_copy_file(archive.by_index(i).unwrap()).unwrap();
+    }
+    out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+    out.write_all(body.as_bytes()).unwrap();
+    out.finish().unwrap().into_inner()
+}
 
 /// The versions of the demo health facilities table and the uploads staged on disk, to show
 /// that nothing changed.
@@ -138,8 +168,30 @@ async fn hostile_spreadsheets_are_refused_by_their_bounds_before_they_are_read()
             "",
         ),
     ];
+    let one_cell = hostile::xlsx(&format!("<row r=\"1\">{}</row>", hostile::xlsx_cell("A1", "x")), &[]);
+    let long = "y".repeat(500_000);
+    let long_merge = format!(
+        "<row r=\"1\">{}</row><row r=\"3000\"><c r=\"A3000\"><v>1</v></c><c r=\"ZZ3000\"><v>2</v></c></row>",
+        hostile::xlsx_cell("A1", &long)
+    );
+    let mut cases = cases;
+    cases.push((
+        "xlsx declaring 4e9 shared strings",
+        with_part(
+            &one_cell,
+            "xl/sharedStrings.xml",
+            "<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"4000000000\" uniqueCount=\"4000000000\"><si><t>a</t></si></sst>",
+        ),
+        "",
+    ));
+    cases.push(("xlsx merging 500 KB over 2 million cells", hostile::xlsx(&long_merge, &["A1:ZZ3000"]), ""));
+    cases.push((
+        "xlsx cell ZZZZZZZZ1",
+        hostile::xlsx(&format!("<row r=\"1\">{}</row>", hostile::xlsx_cell("ZZZZZZZZ1", "x")), &[]),
+        "",
+    ));
     for (what, bytes, names) in cases {
-        assert!(bytes.len() < 32_000, "{what}: {} bytes", bytes.len());
+        assert!(bytes.len() < 32_000 || what.contains("500 KB"), "{what}: {} bytes", bytes.len());
         for url in [VALIDATE, UPLOADS] {
             let started = Instant::now();
             let r = steward.post_file(url, bytes.clone()).await;
@@ -222,10 +274,12 @@ async fn fields_with_a_format_are_checked_and_nothing_injects_into_the_catalog()
     let mut d = dataset("dich-benh", "open");
     d["contact_email"] = json!(evil);
     d["license"] = json!("X> <http://purl.org/dc/terms/title> \"pwned\" ; <http://e");
+    d["title"] = json!("Dịch bệnh\u{0}\u{FFFE}");
     let r = steward.post("/api/v1/datasets", d.clone()).await;
     assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", r.text);
     let fields: Vec<&str> = r.body["details"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["contact_email", "license"], "{}", r.text);
+    assert_eq!(fields, ["contact_email", "license", "title"], "{}", r.text);
+    d["title"] = json!("Dịch bệnh");
     // Written properly, they are taken, the licence in its canonical spelling.
     d["contact_email"] = json!("yte@sonla.gov.vn");
     d["license"] = json!("cc-by-4.0");
@@ -238,13 +292,16 @@ async fn fields_with_a_format_are_checked_and_nothing_injects_into_the_catalog()
     let dir = s.stop();
     let url = format!("sqlite://{}", db_path(&dir.path().join("data")).display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE datasets SET body = json_set(body, '$.contact_email', ?, '$.license', ?) WHERE id = ?")
-        .bind(evil)
-        .bind("X> <http://purl.org/dc/terms/title> \"pwned\" ; <http://e")
-        .bind(&id)
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE datasets SET body = json_set(body, '$.contact_email', ?, '$.license', ?, '$.title', ?) WHERE id = ?",
+    )
+    .bind(evil)
+    .bind("X> <http://purl.org/dc/terms/title> \"pwned\" ; <http://e")
+    .bind("Dịch bệnh\u{0}\u{1}\u{FFFE}")
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
     pool.close().await;
     let s = Server::start_in(dir, false, &[]);
     let ttl = s.client().get("/catalog.ttl").await.text;
@@ -253,6 +310,12 @@ async fn fields_with_a_format_are_checked_and_nothing_injects_into_the_catalog()
     assert!(quads.iter().all(|q| !q.subject.to_string().contains("/dataset/other")), "{ttl}");
     let ttl = s.client().get("/dataset/dich-benh.ttl").await.text;
     assert!(turtle(&ttl).is_ok(), "{ttl}");
+    // RDF/XML cannot carry a NUL at all, escaped or not: the catalog leaves it out.
+    let xml = s.client().get("/catalog.rdf").await.text;
+    let parsed = oxrdfio::RdfParser::from_format(oxrdfio::RdfFormat::RdfXml)
+        .for_slice(xml.as_bytes())
+        .collect::<Result<Vec<_>, _>>();
+    assert!(parsed.is_ok(), "{parsed:?}");
 }
 
 #[tokio::test]
@@ -403,6 +466,20 @@ async fn cells_that_would_run_as_formulas_are_neutralised_in_every_csv_people_op
         reader.get(&format!("/api/3/action/datastore_search?resource_id={resource}&records_format=csv&raw=true")).await;
     assert!(ckan.body["result"]["records"].as_str().unwrap_or_default().contains(",@SUM(1+1)"), "{}", ckan.text);
 
+    // A column may not be named like a formula; an extra column in a file is neutralised in
+    // the quarantine file that repeats the file's header.
+    let r = steward
+        .put(
+            "/api/v1/datasets/co-so-y-te/resources/t1",
+            json!({"title": "x", "schema": {"fields": [{"name": "=HYPERLINK(\"http://e\")", "type": "string"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let extra = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai,@cmd\nBV09,x,04045,-1,0912345678,1\n";
+    let (_, u) = upload_file(&steward, "co-so-y-te", "co-so", extra.as_bytes().to_vec()).await;
+    let q = steward.get(&format!("/api/v1/uploads/{}/quarantine", u["id"].as_str().unwrap())).await.text;
+    assert!(q.starts_with("ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai,'@cmd,"), "{q}");
+    let _ = steward.post(&format!("/api/v1/uploads/{}/reject", u["id"].as_str().unwrap()), json!({})).await;
     // kho's own neutralised file loads back unchanged: a new version with nothing changed.
     let safe_file = reader.get(base).await.text;
     let (status, u) = upload_file(&steward, "co-so-y-te", "co-so", safe_file.into_bytes()).await;

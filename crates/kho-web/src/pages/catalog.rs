@@ -491,6 +491,8 @@ fn form_errors(page: &Page, e: &Error) -> (String, Vec<Detail>) {
         };
         if let Some(key) = key {
             d.message = page.tr().t(key).to_string();
+        } else if d.message.starts_with("holds a control character") {
+            d.message = page.tr().t("dataset.control_characters").to_string();
         }
         // A field is named by its label on the form, not its name in the API.
         let label = format!("dataset.{}", d.path);
