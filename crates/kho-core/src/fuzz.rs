@@ -104,6 +104,44 @@ pub fn seeds(manifest_dir: &str, target: &str) -> Vec<Vec<u8>> {
     files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
+thread_local! {
+    /// Set while this thread runs a short run: panics are noted even when the code under test
+    /// catches them (kho catches a spreadsheet reader's panics, which libFuzzer still reports).
+    static WATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PANICKED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn watch_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if WATCHING.with(|w| w.get()) {
+                PANICKED.with(|p| *p.borrow_mut() = Some(info.to_string()));
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Run a fuzz target's entry point over its seeds and 1,500 mutations of them: the short run
+/// each crate's tests make of its targets. Any panic fails it, caught or not, as in libFuzzer.
+pub fn short_run(manifest_dir: &str, target: &str, tokens: &[&[u8]], run: fn(&[u8])) {
+    let seeds = seeds(manifest_dir, target);
+    assert!(!seeds.is_empty(), "no seeds in fuzz/seeds/{target}");
+    watch_panics();
+    WATCHING.with(|w| w.set(true));
+    let inputs = seeds.iter().cloned().chain(mutations(&seeds, tokens, 1500, 0x6b68_6f00 ^ target.len() as u64));
+    for input in inputs {
+        run(&input);
+        if let Some(message) = PANICKED.with(|p| p.borrow_mut().take()) {
+            WATCHING.with(|w| w.set(false));
+            panic!("{target}: an input made the code panic ({message}): {:?}", String::from_utf8_lossy(&input));
+        }
+    }
+    WATCHING.with(|w| w.set(false));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,17 +92,8 @@ pub fn table_schema(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use kho_core::fuzz::{mutations, seeds};
-
     fn short_run(target: &str, tokens: &[&[u8]], run: fn(&[u8])) {
-        let seeds = seeds(env!("CARGO_MANIFEST_DIR"), target);
-        assert!(!seeds.is_empty(), "no seeds in fuzz/seeds/{target}");
-        for s in &seeds {
-            run(s);
-        }
-        for input in mutations(&seeds, tokens, 1500, 0x6b68_6f00 ^ target.len() as u64) {
-            run(&input);
-        }
+        kho_core::fuzz::short_run(env!("CARGO_MANIFEST_DIR"), target, tokens, run);
     }
 
     #[test]

@@ -55,6 +55,22 @@ pub fn xlsx(rows: &str, merges: &[&str]) -> Vec<u8> {
     ])
 }
 
+/// A zip-based workbook with one more part (a shared-strings table, say).
+pub fn with_part(book: &[u8], name: &str, body: &str) -> Vec<u8> {
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    if let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(book.to_vec())) {
+        for i in 0..archive.len() {
+            if let Ok(part) = archive.by_index(i) {
+                let _ = out.raw_copy_file(part);
+            }
+        }
+    }
+    if out.start_file(name, zip::write::SimpleFileOptions::default()).is_ok() {
+        let _ = out.write_all(body.as_bytes());
+    }
+    out.finish().map(|c| c.into_inner()).unwrap_or_default()
+}
+
 /// An inline-string cell for [`xlsx`].
 pub fn xlsx_cell(reference: &str, text: &str) -> String {
     format!("<c r=\"{reference}\" t=\"inlineStr\"><is><t>{text}</t></is></c>")

@@ -145,29 +145,27 @@ fn read_unguarded(path: &Path, sheet: Option<&str>) -> Result<Sheet, ReadError> 
             let mut book: calamine::Ods<_> = calamine::open_workbook(path).map_err(|e| invalid(&e, &e))?;
             let name = choose(&book.sheet_names(), sheet)?;
             let range = book.worksheet_range(&name).map_err(|e| sheet_error(&name, &e))?;
-            let mut collect = Collector::new(&name);
-            for (r, c, v) in range.used_cells() {
-                let (row, col) =
-                    (range.start().map_or(0, |s| s.0) + r as u32, range.start().map_or(0, |s| s.1) + c as u32);
-                collect.visit(row, col, v)?;
-            }
-            collect.finish(Vec::new())
+            collect_range(&name, &range)?.finish(Vec::new())
         }
         Kind::Xls => {
             measure_xls(path)?;
             let mut book: calamine::Xls<_> = calamine::open_workbook(path).map_err(|e| invalid(&e, &e))?;
             let name = choose(&book.sheet_names(), sheet)?;
             let range = book.worksheet_range(&name).map_err(|e| sheet_error(&name, &e))?;
-            let mut collect = Collector::new(&name);
-            for (r, c, v) in range.used_cells() {
-                let (row, col) =
-                    (range.start().map_or(0, |s| s.0) + r as u32, range.start().map_or(0, |s| s.1) + c as u32);
-                collect.visit(row, col, v)?;
-            }
             let merges = book.merge_cells_by_sheet_name(&name).unwrap_or_default();
-            collect.finish(merges)
+            collect_range(&name, &range)?.finish(merges)
         }
     }
+}
+
+/// The values of a sheet calamine has read whole (ODS, XLS, after they were measured).
+fn collect_range(name: &str, range: &calamine::Range<Data>) -> Result<Collector, ReadError> {
+    let (r0, c0) = range.start().unwrap_or((0, 0));
+    let mut collect = Collector::new(name);
+    for (r, c, v) in range.used_cells() {
+        collect.visit(r0 + r as u32, c0 + c as u32, v)?;
+    }
+    Ok(collect)
 }
 
 fn sheet_error(name: &str, e: &dyn std::fmt::Display) -> ReadError {
@@ -762,10 +760,12 @@ fn measure_xls(path: &Path) -> Result<(), ReadError> {
                     };
                     let cf = if cf > 0xFF || cl < cf { 0 } else { cf };
                     if rl >= 1 && cl >= 1 {
-                        if rl - 1 < rf {
+                        // calamine takes rows rf..rl and columns cf..cl as given: an empty or
+                        // backward range is a subtraction past zero.
+                        if rl - 1 < rf || cl - 1 < cf {
                             return Err(invalid(
-                                format!("sheet {name} declares its last row before its first"),
-                                format!("trang tính thứ {name} khai báo dòng cuối trước dòng đầu"),
+                                format!("sheet {name} declares its last row or column before its first"),
+                                format!("trang tính thứ {name} khai báo dòng hoặc cột cuối trước dòng hoặc cột đầu"),
                             ));
                         }
                         declared = declared.max(u64::from(rl - rf) * u64::from(cl - cf));
@@ -1021,7 +1021,7 @@ mod tests {
     fn declared_counts_long_merges_and_broken_references_are_refused() {
         // 4 billion shared strings declared for one.
         let xlsx = hostile::xlsx(&format!("<row r=\"1\">{}</row>", hostile::xlsx_cell("A1", "x")), &[]);
-        let with_sst = add_part(
+        let with_sst = hostile::with_part(
             &xlsx,
             "xl/sharedStrings.xml",
             "<?xml version=\"1.0\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"4000000000\" uniqueCount=\"4000000000\"><si><t>a</t></si></sst>",
@@ -1038,19 +1038,6 @@ mod tests {
         let rows = format!("<row r=\"1\">{}</row>", hostile::xlsx_cell("ZZZZZZZZ1", "x"));
         let code = to_csv(hostile::xlsx(&rows, &[])).unwrap_err().0;
         assert!(code == "invalid_spreadsheet" || code == "sheet_too_large", "{code}");
-    }
-
-    /// The workbook with one more part.
-    fn add_part(book: &[u8], name: &str, body: &str) -> Vec<u8> {
-        use std::io::Write;
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(book.to_vec())).unwrap();
-        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        for i in 0..archive.len() {
-            out.raw_copy_file(archive.by_index(i).unwrap()).unwrap();
-        }
-        out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
-        out.write_all(body.as_bytes()).unwrap();
-        out.finish().unwrap().into_inner()
     }
 
     #[test]
@@ -1085,6 +1072,9 @@ mod tests {
         assert_eq!(to_csv(declared).unwrap_err().0, "sheet_too_large");
         let backwards = hostile::xls(&[hostile::xls_dimensions(10, 2, 0, 1), hostile::xls_number(0, 0, 1.0)]);
         assert_eq!(to_csv(backwards).unwrap_err().0, "invalid_spreadsheet");
+        // Found by the fuzzer: no columns at all (first column = last).
+        let empty = hostile::xls(&[hostile::xls_dimensions(0, 2, 5, 5), hostile::xls_number(0, 0, 1.0)]);
+        assert_eq!(to_csv(empty).unwrap_err().0, "invalid_spreadsheet");
         let far = hostile::xls(&[hostile::xls_number(0, 0, 1.0), hostile::xls_number(65_535, 65_535, 1.0)]);
         assert_eq!(to_csv(far).unwrap_err().0, "sheet_too_large");
     }

@@ -240,19 +240,16 @@ fn sized_aggregate_problem(f: &datafusion::sql::sqlparser::ast::Function) -> Opt
             | FunctionArg::ExprNamed { arg: FunctionArgExpr::Expr(e), .. } => e,
             _ => continue,
         };
-        let number = match expr {
+        let literal = |e: &SqlExpr| match e {
             SqlExpr::Value(v) => match &v.value {
                 Value::Number(n, _) => n.parse::<f64>().ok(),
                 _ => None,
             },
-            SqlExpr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => match expr.as_ref() {
-                SqlExpr::Value(v) => match &v.value {
-                    Value::Number(n, _) => n.parse::<f64>().ok(),
-                    _ => None,
-                },
-                _ => None,
-            },
             _ => None,
+        };
+        let number = match expr {
+            SqlExpr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => literal(expr),
+            e => literal(e),
         };
         if !number.is_some_and(|n| n.abs() <= MAX_AGGREGATE_SIZE) {
             return Some(Error::new(

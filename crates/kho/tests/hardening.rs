@@ -108,19 +108,6 @@ async fn a_long_query_is_stopped_at_its_limit_and_others_are_answered_meanwhile(
 const VALIDATE: &str = "/api/v1/datasets/co-so-y-te/resources/co-so/validate";
 const UPLOADS: &str = "/api/v1/datasets/co-so-y-te/resources/co-so/uploads?file_name=data";
 
-/// The workbook with one more part.
-fn with_part(book: &[u8], name: &str, body: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(book.to_vec())).unwrap();
-    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for i in 0..archive.len() {
-        out.raw_copy_file(archive.by_index(i).unwrap()).unwrap();
-    }
-    out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
-    out.write_all(body.as_bytes()).unwrap();
-    out.finish().unwrap().into_inner()
-}
-
 /// The versions of the demo health facilities table and the uploads staged on disk, to show
 /// that nothing changed.
 async fn stored(s: &Server, c: &Client) -> (Value, Vec<String>) {
@@ -177,7 +164,7 @@ async fn hostile_spreadsheets_are_refused_by_their_bounds_before_they_are_read()
     let mut cases = cases;
     cases.push((
         "xlsx declaring 4e9 shared strings",
-        with_part(
+        hostile::with_part(
             &one_cell,
             "xl/sharedStrings.xml",
             "<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"4000000000\" uniqueCount=\"4000000000\"><si><t>a</t></si></sst>",
