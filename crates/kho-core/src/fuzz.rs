@@ -95,9 +95,12 @@ fn mutate(input: &mut Vec<u8>, seeds: &[Vec<u8>], tokens: &[&[u8]], rng: &mut Rn
     }
 }
 
-/// The seed files of a fuzz target (`fuzz/seeds/<target>/`), from a crate's manifest folder.
+/// The seed files of a fuzz target (`fuzz/seeds/<target>/`), from a crate's manifest folder:
+/// the one `cargo test` names when it runs the test, else the one the test was built in (a
+/// build cache shared between checkouts may hold a test built in another folder).
 pub fn seeds(manifest_dir: &str, target: &str) -> Vec<Vec<u8>> {
-    let dir = std::path::Path::new(manifest_dir).join("../../fuzz/seeds").join(target);
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| manifest_dir.to_string());
+    let dir = std::path::Path::new(&manifest_dir).join("../../fuzz/seeds").join(target);
     let mut files: Vec<std::path::PathBuf> =
         std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     files.sort();

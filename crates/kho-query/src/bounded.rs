@@ -116,6 +116,7 @@ pub(crate) fn session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Sessio
         .with_default_features()
         .with_scalar_functions(functions)
         .with_expr_planners(planners)
+        .with_physical_optimizer_rule(Arc::new(crate::yielding::YieldAboveEveryOperator))
         .build();
     SessionContext::new_with_state(state)
 }

@@ -19,6 +19,7 @@ pub mod fuzzing;
 mod json;
 mod rows;
 mod sql;
+mod yielding;
 
 pub use bounded::MAX_VALUE_BYTES;
 pub use engine::{QueryEngine, QueryLimits, Source};

@@ -413,7 +413,7 @@ async fn shutdown_signal() {
 
 /// Let a user sign in again, or lock them out (their sessions end).
 async fn set_active(kho: &Kho, ctx: &Ctx, username: &str, active: bool) -> anyhow::Result<()> {
-    let id = user_id(kho, username).await?;
+    let id = user_named(kho, username).await?.id;
     kho.update_user(ctx, id, UserChanges { active: Some(active), ..Default::default() }).await.map_err(e)?;
     println!("{username} {}", if active { "can sign in again" } else { "can no longer sign in" });
     Ok(())
@@ -441,15 +441,14 @@ fn parse_role(s: &str) -> anyhow::Result<Role> {
     s.parse::<Role>().map_err(e)
 }
 
-async fn user_id(kho: &Kho, username: &str) -> anyhow::Result<i64> {
+async fn user_named(kho: &Kho, username: &str) -> anyhow::Result<kho_core::model::User> {
     Ok(kho
         .store
         .user_credentials(&username.to_lowercase())
         .await
         .map_err(e)?
         .with_context(|| format!("no user named '{username}'"))?
-        .user
-        .id)
+        .user)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -600,7 +599,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     }
                 }
                 UserCommand::SetPassword { username, password } => {
-                    let id = user_id(&kho, &username).await?;
+                    let id = user_named(&kho, &username).await?.id;
                     let generated = password.is_none();
                     let password = password.unwrap_or_else(|| kho_service::auth::random_secret(9));
                     kho.update_user(
@@ -623,16 +622,22 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let (kho, _) = ready(&cfg).await?;
             match command {
                 TokenCommand::Create { user, name, role, expires_in_days } => {
-                    let id = user_id(&kho, &user).await?;
+                    let owner = user_named(&kho, &user).await?;
                     let role = role.as_deref().map(parse_role).transpose()?;
                     let created = kho
-                        .create_token(&system, NewToken { name, role, expires_in_days, user_id: Some(id) })
+                        .create_token(&system, NewToken { name, role, expires_in_days, user_id: Some(owner.id) })
                         .await
                         .map_err(e)?;
                     eprintln!(
                         "token {} created for {user} ({}); the secret below is shown only once:",
                         created.token.id, created.token.role
                     );
+                    if owner.must_change_password {
+                        eprintln!(
+                            "note: {user} still has a password set by an administrator; the token answers \
+                             'password_change_required' until {user} signs in and chooses their own"
+                        );
+                    }
                     println!("{}", created.secret);
                 }
                 TokenCommand::List => {

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use common::*;
 use reqwest::StatusCode;
+use serde_json::json;
 
 fn kho(data: &std::path::Path, args: &[&str]) -> std::process::Output {
     kho_cli(data, args)
@@ -73,6 +74,7 @@ async fn users_and_tokens_from_the_command_line() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("password: "), "a generated password is printed once");
+    let generated = text(&o).split("password: ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
     let o = kho(&data, &["user", "create", "--username", "nguyenvana", "--role", "viewer"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("username_taken"), "{}", text(&o));
@@ -80,6 +82,7 @@ async fn users_and_tokens_from_the_command_line() {
     assert!(text(&o).contains("not a valid Role"), "{}", text(&o));
     let o = kho(&data, &["token", "create", "--user", "nguyenvana", "--name", "etl"]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("password_change_required"), "the operator is told the token waits: {}", text(&o));
     let secret = String::from_utf8_lossy(&o.stdout).trim().to_string();
     assert!(secret.starts_with("kho_"));
     let o = kho(&data, &["agency", "create", "--code", "so-xay-dung", "--name", "Sở Xây dựng"]);
@@ -91,6 +94,13 @@ async fn users_and_tokens_from_the_command_line() {
 
     let s = Server::start_in(dir, false, &[]);
     let c = Client::with_token(&s.base, &secret);
+    // The password was set on the command line, so the token waits until its owner picks one.
+    assert_eq!(c.get("/api/v1/me").await.code(), "password_change_required");
+    let owner = Client::signed_in(&s.base, "nguyenvana", &generated).await;
+    let r = owner
+        .post("/api/v1/me/password", json!({"current_password": generated, "new_password": "mat-khau-cua-a-2026"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let me = c.get("/api/v1/me").await;
     assert_eq!((me.body["user"]["username"].as_str(), me.body["role"].as_str()), (Some("nguyenvana"), Some("viewer")));
     let id = s.admin().await.get("/api/v1/tokens").await.body[0]["id"].as_i64().unwrap();
