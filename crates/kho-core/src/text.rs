@@ -34,6 +34,12 @@ pub fn fold(s: &str) -> String {
     out
 }
 
+/// A column name reduced to what tells it apart: folded, letters and digits only. "Số giường
+/// bệnh", "SO GIUONG BENH" and `so_giuong_benh` have the same key.
+pub fn name_key(s: &str) -> String {
+    fold(s).chars().filter(|c| c.is_alphanumeric()).collect()
+}
+
 /// A URL-safe identifier made from a (Vietnamese) title: "Dân số theo xã" → "dan-so-theo-xa".
 pub fn slugify(s: &str) -> String {
     let mut out = String::new();

@@ -1,10 +1,11 @@
 //! Spreadsheets (XLSX, XLS, XLSB, ODS), JSON (an array of objects, or one object per line) and
 //! Parquet become CSV before checking, so that every format goes through the same reader and rules.
 //!
-//! In a spreadsheet the steward picks the sheet and the header row (by default the first sheet
-//! and its first non-empty row); merged cells give their value to every cell they cover, so a
-//! merged heading names each of its columns; formula cells contribute their computed value, and
-//! a formula error ("#DIV/0!") stays visible as text for the rules to reject.
+//! In a spreadsheet the steward may pick the sheet and the header row (by default the first
+//! sheet, and the table found in it as [`crate::layout`] describes); merged cells give their
+//! value to every cell they cover, so a merged heading names each of its columns; formula cells
+//! contribute their computed value, and a formula error ("#DIV/0!") stays visible as text for
+//! the rules to reject.
 
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -17,8 +18,10 @@ use crate::read::{MAX_CELL_BYTES, MAX_COLUMNS, ReadError};
 pub struct SheetOptions {
     /// Sheet name; the first sheet if none.
     pub sheet: Option<String>,
-    /// 1-based row of the column names; the first non-empty row if none.
+    /// 1-based row of the column names; found by [`crate::layout`] if none.
     pub header_row: Option<u32>,
+    /// The columns the table should have, which tell its header row apart from titles.
+    pub expected: Vec<crate::layout::Expected>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +56,17 @@ pub fn detect(path: &Path) -> Result<Format, ReadError> {
     })
 }
 
-/// Convert a spreadsheet sheet to CSV at `out`; returns the sheet used and the sheet row
-/// (1-based) of the header, which is line 1 of the CSV. The sheet is read within the bounds of
-/// [`crate::sheet`].
-pub fn spreadsheet_to_csv(path: &Path, opts: &SheetOptions, out: &Path) -> Result<(String, u64), ReadError> {
+/// Convert the table of a spreadsheet's sheet to CSV at `out`; returns the sheet used and the
+/// table found (each record's sheet row, and what was left out). The sheet is read within the
+/// bounds of [`crate::sheet`].
+pub fn spreadsheet_to_csv(
+    path: &Path,
+    opts: &SheetOptions,
+    out: &Path,
+) -> Result<(String, crate::layout::Table), ReadError> {
     let sheet = crate::sheet::read(path, opts.sheet.as_deref())?;
-    let header = sheet.write_csv(opts.header_row, out)?;
-    Ok((sheet.name, header))
+    let table = crate::layout::write_table(&sheet, opts.header_row, &opts.expected, out)?;
+    Ok((sheet.name, table))
 }
 
 fn json_text(v: &Value) -> String {
@@ -202,26 +209,86 @@ pub fn json_to_csv(path: &Path, out: &Path) -> Result<(), ReadError> {
     Ok(())
 }
 
-/// The file as CSV: itself, or a converted copy at `scratch`; and how many lines to add to a
-/// CSV line number to get the row in the original (the sheet row of a spreadsheet).
-pub fn as_csv(path: &Path, opts: &SheetOptions, scratch: &Path) -> Result<(std::path::PathBuf, u64), ReadError> {
-    match detect(path)? {
-        Format::Csv => Ok((path.to_path_buf(), 0)),
-        Format::Spreadsheet => {
-            spreadsheet_to_csv(path, opts, scratch).map(|(_, header)| (scratch.to_path_buf(), header - 1))
+/// A file as CSV: itself, or a converted copy.
+#[derive(Debug)]
+pub struct Converted {
+    pub csv: std::path::PathBuf,
+    /// For a sheet, the sheet row of each record (the header first).
+    pub rows: Option<Vec<u64>>,
+    /// What the conversion left out or changed.
+    pub notes: Vec<crate::Note>,
+}
+
+/// Bytes read to tell a legacy encoding from UTF-8.
+const SAMPLE_BYTES: usize = 256 << 10;
+
+/// A CSV typed in a legacy Vietnamese 8-bit encoding (TCVN3 or VNI, often saved by old office
+/// software and sent as if it were UTF-8), converted line by line to UTF-8 at `out`. `None`,
+/// and nothing written, for UTF-8 and UTF-16 files and for 8-bit text that neither encoding
+/// explains (the CSV reader then names the first byte that is not UTF-8).
+fn legacy_csv(path: &Path, out: &Path) -> Result<Option<crate::legacy::Legacy>, ReadError> {
+    let io = |e: std::io::Error| err("io", format!("cannot read the file: {e}"), format!("không đọc được tệp: {e}"));
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+    (&mut file).take(SAMPLE_BYTES as u64).read_to_end(&mut sample).map_err(io)?;
+    let bom = [&[0xEF, 0xBB, 0xBF][..], &[0xFF, 0xFE], &[0xFE, 0xFF]].iter().any(|b| sample.starts_with(b));
+    // UTF-8, perhaps cut inside its last character by the sample's end.
+    let utf8 = match std::str::from_utf8(&sample) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    if bom || utf8 {
+        return Ok(None);
+    }
+    // Each byte is the Latin-1 character at its code: what a legacy font drew there.
+    let latin1 = |bytes: &[u8]| -> String { bytes.iter().map(|&b| char::from(b)).collect() };
+    let text = latin1(&sample);
+    let Some(enc) = crate::legacy::detect(text.lines()) else { return Ok(None) };
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out).map_err(io)?);
+    let mut all = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if all.read_until(b'\n', &mut line).map_err(io)? == 0 {
+            break;
         }
-        Format::Json => json_to_csv(path, scratch).map(|_| (scratch.to_path_buf(), 0)),
-        Format::Parquet => parquet_to_csv(path, scratch).map(|_| (scratch.to_path_buf(), 0)),
+        std::io::Write::write_all(&mut w, enc.decode(&latin1(&line)).as_bytes()).map_err(io)?;
+    }
+    std::io::Write::flush(&mut w).map_err(io)?;
+    Ok(Some(enc))
+}
+
+/// The file as CSV: itself, or a converted copy at `scratch`.
+pub fn as_csv(path: &Path, opts: &SheetOptions, scratch: &Path) -> Result<Converted, ReadError> {
+    let converted = |rows, notes| Converted { csv: scratch.to_path_buf(), rows, notes };
+    match detect(path)? {
+        Format::Csv => match legacy_csv(path, scratch)? {
+            Some(enc) => Ok(converted(None, vec![crate::layout::encoding_note(enc)])),
+            None => Ok(Converted { csv: path.to_path_buf(), rows: None, notes: Vec::new() }),
+        },
+        Format::Spreadsheet => spreadsheet_to_csv(path, opts, scratch).map(|(_, t)| converted(Some(t.rows), t.notes)),
+        Format::Json => json_to_csv(path, scratch).map(|_| converted(None, Vec::new())),
+        Format::Parquet => parquet_to_csv(path, scratch).map(|_| converted(None, Vec::new())),
     }
 }
 
 /// Open any accepted file as a CSV source (converting it to `scratch` first if it is not CSV),
-/// with the number of sheet rows above the header. Converted files are numbered by record, so
-/// that a cell holding a line break does not shift the row numbers after it.
-pub fn open(path: &Path, opts: &SheetOptions, scratch: &Path) -> Result<(crate::CsvSource, u64), ReadError> {
-    let (csv, offset) = as_csv(path, opts, scratch)?;
-    let source = crate::CsvSource::open(&csv)?;
-    Ok((if csv == path { source } else { source.numbered_by_record() }, offset))
+/// with what the conversion left out or changed. A sheet's records are numbered by their sheet
+/// rows; other converted files by record, so that a cell holding a line break does not shift
+/// the row numbers after it.
+pub fn open(
+    path: &Path,
+    opts: &SheetOptions,
+    scratch: &Path,
+) -> Result<(crate::CsvSource, Vec<crate::Note>), ReadError> {
+    let converted = as_csv(path, opts, scratch)?;
+    let source = crate::CsvSource::open(&converted.csv)?;
+    let source = match converted.rows {
+        Some(rows) => source.numbered_by(rows),
+        None if converted.csv == path => source,
+        None => source.numbered_by_record(),
+    };
+    Ok((source, converted.notes))
 }
 
 /// Convert a Parquet file to CSV, batch by batch (memory stays at one row group's worth).
@@ -314,10 +381,10 @@ mod tests {
                 codec,
             );
             assert_eq!(detect(&flat).unwrap(), Format::Parquet);
-            let (csv, offset) = as_csv(&flat, &SheetOptions::default(), &out).unwrap();
-            assert_eq!(offset, 0);
+            let converted = as_csv(&flat, &SheetOptions::default(), &out).unwrap();
+            assert!(converted.rows.is_none() && converted.notes.is_empty());
             assert_eq!(
-                std::fs::read_to_string(csv).unwrap(),
+                std::fs::read_to_string(converted.csv).unwrap(),
                 "ma_tinh,dan_so,dien_tich,ngay\n01,8718000,3359.8,2024-01-01\n,555809,6700.4,2024-01-02\n",
                 "{codec}"
             );
@@ -358,20 +425,23 @@ mod tests {
         book.save(&path).unwrap();
 
         let out = dir.path().join("out.csv");
-        let opts = SheetOptions { sheet: Some("Dữ liệu".into()), header_row: Some(2) };
-        assert_eq!(spreadsheet_to_csv(&path, &opts, &out).unwrap(), ("Dữ liệu".to_string(), 2));
+        let opts = SheetOptions { sheet: Some("Dữ liệu".into()), header_row: Some(2), ..Default::default() };
+        let (name, table) = spreadsheet_to_csv(&path, &opts, &out).unwrap();
+        assert_eq!((name.as_str(), table.rows.as_slice()), ("Dữ liệu", &[2, 3, 4][..]));
         let csv = std::fs::read_to_string(&out).unwrap();
         assert_eq!(
             csv,
             "ma_co_so,ten_co_so,so_giuong,ty_le\nBV01,Bệnh viện tỉnh,500,#DIV/0!\nBV02,Trạm y tế,12.5,0.125\n"
         );
-        // The merged title fills both cells it covers when that row is chosen as the header.
-        let opts = SheetOptions { sheet: Some("Dữ liệu".into()), header_row: None };
-        spreadsheet_to_csv(&path, &opts, &out).unwrap();
-        assert!(std::fs::read_to_string(&out).unwrap().starts_with("Báo cáo quý 3,Báo cáo quý 3,,\n"));
+        // Without a header row, the merged title above is passed over and said so.
+        let opts = SheetOptions { sheet: Some("Dữ liệu".into()), header_row: None, ..Default::default() };
+        let (_, table) = spreadsheet_to_csv(&path, &opts, &out).unwrap();
+        assert!(std::fs::read_to_string(&out).unwrap().starts_with("ma_co_so,ten_co_so,so_giuong,ty_le\n"));
+        assert_eq!(table.notes[0].kind, "title_rows");
+        assert_eq!(table.rows, [2, 3, 4]);
         // Unknown sheet: the message lists the sheets.
-        let e =
-            spreadsheet_to_csv(&path, &SheetOptions { sheet: Some("X".into()), header_row: None }, &out).unwrap_err();
+        let e = spreadsheet_to_csv(&path, &SheetOptions { sheet: Some("X".into()), ..Default::default() }, &out)
+            .unwrap_err();
         assert_eq!(e.code, "unknown_sheet");
         assert!(e.message.contains("Ghi chú, Dữ liệu"));
         assert_eq!(detect(&path).unwrap(), Format::Spreadsheet);

@@ -45,7 +45,7 @@ pub fn spreadsheet(data: &[u8]) {
     match crate::sheet::read(&path, None) {
         Ok(sheet) => {
             assert!(sheet.cells.len() <= crate::sheet::MAX_CELLS);
-            if let Err(e) = sheet.write_csv(None, &dir.path().join("out.csv")) {
+            if let Err(e) = crate::layout::write_table(&sheet, None, &[], &dir.path().join("out.csv")) {
                 refused(&e);
             }
         }

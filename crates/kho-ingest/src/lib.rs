@@ -12,6 +12,8 @@ pub mod fuzzing;
 pub mod hostile;
 pub mod infer;
 pub mod keys;
+pub mod layout;
+pub mod legacy;
 pub mod read;
 pub mod report;
 pub mod sheet;
@@ -67,6 +69,6 @@ impl std::hash::Hasher for Premixed {
 }
 
 pub use keys::{Diff, KeySummary};
-pub use report::{Problem, Report, RuleCount};
+pub use report::{Note, Problem, Report, RuleCount};
 pub use stage::Staged;
 pub use validate::{Cell, ForeignKeySet, References, Validator};

@@ -45,6 +45,9 @@ pub struct CsvSource {
     /// Number rows by record rather than by line: for CSV made from a spreadsheet or JSON, where
     /// a cell holding a line break must not shift the numbers of the rows after it.
     by_record: bool,
+    /// The original row of each record (the header first), for CSV made from a sheet whose
+    /// rows were not all kept.
+    row_numbers: Option<std::sync::Arc<Vec<u64>>>,
 }
 
 /// A data row: its line in the file, and its cells or why it could not be read.
@@ -348,6 +351,7 @@ impl CsvSource {
             encoding: enc_name(enc),
             headers: Vec::new(),
             by_record: false,
+            row_numbers: None,
         };
         source.scan()?;
         let mut reader = source.reader()?;
@@ -541,13 +545,25 @@ impl CsvSource {
     /// The row number of a record at `p`: its line in the file, or its record number (see
     /// `by_record`).
     pub(crate) fn line_of(&self, p: Option<&csv::Position>) -> u64 {
-        p.map_or(0, |p| if self.by_record { p.record() + 1 } else { p.line() })
+        p.map_or(0, |p| match (&self.row_numbers, self.by_record) {
+            (Some(rows), _) => rows.get(p.record() as usize).copied().unwrap_or(p.record() + 1),
+            (None, true) => p.record() + 1,
+            (None, false) => p.line(),
+        })
     }
 
     /// Number the rows by record (the header is row 1, the first data record row 2), not by
     /// line; see `by_record`.
     pub fn numbered_by_record(mut self) -> Self {
         self.by_record = true;
+        self
+    }
+
+    /// Number each record by the original row it came from: `rows[i]` for record `i`, the
+    /// header being record 0.
+    pub fn numbered_by(mut self, rows: Vec<u64>) -> Self {
+        self.by_record = true;
+        self.row_numbers = Some(std::sync::Arc::new(rows));
         self
     }
 

@@ -22,6 +22,18 @@ pub struct Problem {
     pub message_en: String,
 }
 
+/// Something the reader did to the file before checking it: rows or columns it left out as not
+/// part of the table (titles, a running number, totals, signatures), a column it matched by
+/// title, text it converted from a legacy encoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Note {
+    /// title_rows, header_rows, column_numbers, stt_column, total_row, signature,
+    /// column_matched, legacy_encoding.
+    pub kind: String,
+    pub message_vi: String,
+    pub message_en: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RuleCount {
     pub rule: String,
@@ -56,6 +68,9 @@ pub struct Report {
     /// Required fields with no column in the file.
     #[serde(default)]
     pub missing_required_columns: Vec<String>,
+    /// What was done to the file before checking it (see [`Note`]).
+    #[serde(default)]
+    pub notes: Vec<Note>,
 }
 
 impl Report {
@@ -67,15 +82,6 @@ impl Report {
         }
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(p);
-        }
-    }
-
-    /// Shift every problem's row by `lines` (a sheet's rows above its header).
-    pub fn offset_rows(&mut self, lines: u64) {
-        if lines > 0 {
-            for p in &mut self.problems {
-                p.row += lines;
-            }
         }
     }
 

@@ -466,28 +466,16 @@ impl Collector {
 }
 
 impl Sheet {
-    /// Write the sheet as CSV from its header row (1-based sheet row; the first row with a value
-    /// if `None`) to its last row with a value, as wide as its values span. Cells covered by a
-    /// merged range take the range's value, so a merged heading names each of its columns.
-    /// Returns the sheet row of the header, which is line 1 of the CSV.
-    pub fn write_csv(&self, header_row: Option<u32>, out: &Path) -> Result<u64, ReadError> {
-        let io = |e: &dyn std::fmt::Display| ReadError {
-            code: "io",
-            message: e.to_string(),
-            message_vi: e.to_string(),
-            line: None,
-        };
-        let file = File::create(out).map_err(|e| io(&e))?;
-        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-        let (Some(first), Some(last)) = (self.cells.first(), self.cells.last()) else {
-            w.flush().map_err(|e| io(&e))?;
-            return Ok(1);
-        };
+    /// The sheet's rows from `from` (a 1-based sheet row; the first row with a value if `None`)
+    /// to its last row with a value, each as wide as the values span, with each merged range's
+    /// value in every cell it covers (so a merged heading names each of its columns). `None` for
+    /// a sheet without values. Rows are made one at a time, as they are read.
+    pub fn dense_rows(&self, from: Option<u32>) -> Result<Option<DenseRows<'_>>, ReadError> {
+        let (Some(first), Some(last)) = (self.cells.first(), self.cells.last()) else { return Ok(None) };
         let (r0, r1) = (first.0, last.0);
         let c0 = self.cells.iter().map(|c| c.1).min().unwrap_or(0);
         let c1 = self.cells.iter().map(|c| c.1).max().unwrap_or(0);
-        let width = (c1 - c0 + 1) as usize;
-        let header = match header_row {
+        let start = match from {
             Some(h) if h > r0 && h - 1 <= r1 => h - 1,
             Some(h) => {
                 let name = &self.name;
@@ -503,33 +491,84 @@ impl Sheet {
         };
         let mut merges: Vec<&(Dimensions, String)> = self.merges.iter().collect();
         merges.sort_unstable_by_key(|m| m.0.start.0);
-        let mut next_merge = 0;
-        let mut active: Vec<&(Dimensions, String)> = Vec::new();
-        let mut i = self.cells.partition_point(|c| c.0 < header);
-        let mut row = vec![String::new(); width];
-        for r in header..=r1 {
-            row.iter_mut().for_each(String::clear);
-            while i < self.cells.len() && self.cells[i].0 == r {
-                let (_, c, v) = &self.cells[i];
-                row[(c - c0) as usize].clone_from(v);
-                i += 1;
-            }
-            active.retain(|m| m.0.end.0 >= r);
-            while next_merge < merges.len() && merges[next_merge].0.start.0 <= r {
-                if merges[next_merge].0.end.0 >= r {
-                    active.push(merges[next_merge]);
-                }
-                next_merge += 1;
-            }
-            for (d, value) in &active {
-                for c in d.start.1..=d.end.1 {
-                    row[(c - c0) as usize].clone_from(value);
-                }
+        Ok(Some(DenseRows {
+            cells: &self.cells,
+            c0,
+            width: (c1 - c0 + 1) as usize,
+            row: start,
+            last: r1,
+            next_cell: self.cells.partition_point(|c| c.0 < start),
+            merges,
+            next_merge: 0,
+            active: Vec::new(),
+        }))
+    }
+
+    /// Write the sheet as CSV from its header row (see [`Sheet::dense_rows`]) to its last row
+    /// with a value, every row as it is. Returns the sheet row of the header, line 1 of the CSV.
+    pub fn write_csv(&self, header_row: Option<u32>, out: &Path) -> Result<u64, ReadError> {
+        let io = |e: &dyn std::fmt::Display| ReadError {
+            code: "io",
+            message: e.to_string(),
+            message_vi: e.to_string(),
+            line: None,
+        };
+        let file = File::create(out).map_err(|e| io(&e))?;
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let mut header = 1;
+        for (i, (r, row)) in self.dense_rows(header_row)?.into_iter().flatten().enumerate() {
+            if i == 0 {
+                header = u64::from(r) + 1;
             }
             w.write_record(&row).map_err(|e| io(&e))?;
         }
         w.flush().map_err(|e| io(&e))?;
-        Ok(u64::from(header) + 1)
+        Ok(header)
+    }
+}
+
+/// The rows of a sheet, dense; see [`Sheet::dense_rows`].
+pub struct DenseRows<'a> {
+    cells: &'a [(u32, u32, String)],
+    c0: u32,
+    width: usize,
+    row: u32,
+    last: u32,
+    next_cell: usize,
+    merges: Vec<&'a (Dimensions, String)>,
+    next_merge: usize,
+    active: Vec<&'a (Dimensions, String)>,
+}
+
+impl Iterator for DenseRows<'_> {
+    /// The 0-based sheet row and its cells.
+    type Item = (u32, Vec<String>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.row > self.last {
+            return None;
+        }
+        let r = self.row;
+        self.row += 1;
+        let mut row = vec![String::new(); self.width];
+        while self.next_cell < self.cells.len() && self.cells[self.next_cell].0 == r {
+            let (_, c, v) = &self.cells[self.next_cell];
+            row[(c - self.c0) as usize].clone_from(v);
+            self.next_cell += 1;
+        }
+        self.active.retain(|m| m.0.end.0 >= r);
+        while self.next_merge < self.merges.len() && self.merges[self.next_merge].0.start.0 <= r {
+            if self.merges[self.next_merge].0.end.0 >= r {
+                self.active.push(self.merges[self.next_merge]);
+            }
+            self.next_merge += 1;
+        }
+        for (d, value) in &self.active {
+            for c in d.start.1..=d.end.1 {
+                row[(c - self.c0) as usize].clone_from(value);
+            }
+        }
+        Some((r, row))
     }
 }
 

@@ -454,6 +454,37 @@ fn special_of(term: Option<&str>) -> Special {
     }
 }
 
+/// Which column of `headers` each field (name, title) reads: the column named exactly as the
+/// field, else one whose name has the same [`kho_core::text::name_key`] as the field's name or
+/// title ("Số giường bệnh" or "SO GIUONG BENH" for `so_giuong_benh`). Each column is read by one
+/// field at most.
+pub fn match_columns(headers: &[String], fields: &[(&str, Option<&str>)]) -> Vec<Option<usize>> {
+    let mut taken = vec![false; headers.len()];
+    let mut out = vec![None; fields.len()];
+    for (slot, (name, _)) in out.iter_mut().zip(fields) {
+        if let Some(i) = headers.iter().position(|h| h == name).filter(|&i| !taken[i]) {
+            taken[i] = true;
+            *slot = Some(i);
+        }
+    }
+    let keys: Vec<String> = headers.iter().map(|h| kho_core::text::name_key(h)).collect();
+    for (slot, (name, title)) in out.iter_mut().zip(fields) {
+        if slot.is_some() {
+            continue;
+        }
+        let wanted = [Some(kho_core::text::name_key(name)), title.map(kho_core::text::name_key)];
+        let found = keys
+            .iter()
+            .enumerate()
+            .position(|(i, k)| !taken[i] && !k.is_empty() && wanted.iter().flatten().any(|w| w == k));
+        if let Some(i) = found {
+            taken[i] = true;
+            *slot = Some(i);
+        }
+    }
+    out
+}
+
 /// The date and time formats a field accepts: its own strptime-style pattern ("%d/%m/%Y"), or
 /// the usual ones.
 fn formats_of(kind: Kind, format: Option<&str>) -> Vec<String> {
@@ -483,7 +514,16 @@ impl Rules {
             other => str_list(other).unwrap_or_default(),
         };
         let mut fields = Vec::new();
-        for f in schema.get("fields").and_then(Value::as_array).into_iter().flatten() {
+        let defs: Vec<&Value> = schema.get("fields").and_then(Value::as_array).into_iter().flatten().collect();
+        let named: Vec<(&str, Option<&str>)> = defs
+            .iter()
+            .map(|f| {
+                let text = |k: &str| f.get(k).and_then(Value::as_str);
+                (text("name").unwrap_or(""), text("title"))
+            })
+            .collect();
+        let columns = match_columns(headers, &named);
+        for (i, f) in defs.into_iter().enumerate() {
             let name = f.get("name").and_then(Value::as_str).unwrap_or("").to_string();
             let c = f.get("constraints");
             let get = |k: &str| c.and_then(|c| c.get(k));
@@ -494,7 +534,7 @@ impl Rules {
             let kind = kind_of(f.get("type").and_then(Value::as_str).unwrap_or("any"));
             let format = f.get("format").and_then(Value::as_str).map(str::to_string);
             let mut field = Field {
-                column: headers.iter().position(|h| *h == name),
+                column: columns[i],
                 kind,
                 formats: formats_of(kind, format.as_deref()),
                 format,
@@ -555,8 +595,8 @@ impl Rules {
                 ));
             }
         }
-        for h in headers {
-            if !fields.iter().any(|f| f.name == *h) {
+        for (i, h) in headers.iter().enumerate() {
+            if !fields.iter().any(|f| f.column == Some(i)) {
                 header_mismatch = true;
                 header_problems.push(msg(
                     "extra_column",
@@ -832,6 +872,10 @@ impl Rules {
             return None;
         }
         let v = raw;
+        // A phone number is kept as its digits: "0212 3852 345" and "0212.3852.345" are one
+        // number, and a pattern on the term is about the digits.
+        let phone_digits: Option<String> = (f.special == Special::Phone && raw.contains([' ', '.', '-']))
+            .then(|| raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-')).collect());
         let typed = match cast(f, v) {
             Ok(t) => t,
             Err((vi, en)) => {
@@ -858,7 +902,7 @@ impl Rules {
             }
         }
         if let Some((re, p)) = &f.pattern
-            && !re.is_match(v)
+            && !re.is_match(phone_digits.as_deref().unwrap_or(v))
         {
             problems.push(problem("pattern", format!("không đúng mẫu {p}"), format!("does not match the pattern {p}")));
         }
@@ -951,8 +995,12 @@ impl Rules {
         }
         if problems.len() > before {
             counts.cells_invalid += 1;
+            return Some(typed);
         }
-        Some(typed)
+        Some(match phone_digits {
+            Some(digits) => CellRef::Text(std::borrow::Cow::Owned(digits)),
+            None => typed,
+        })
     }
 
     /// Each foreign key's values must exist in the referenced table (rows where a part is empty
@@ -1209,7 +1257,11 @@ fn cast<'a>(f: &Field, v: &'a str) -> Result<Typed<'a>, Why> {
             };
             match cleaned.trim().parse::<i64>() {
                 Ok(n) => Ok(Typed::Int(n)),
-                Err(_) => bad("không phải số nguyên", "is not an integer"),
+                // Digits grouped as people write them ("1.234.567"), unless the field says how.
+                Err(_) => match f.group_char.is_none().then(|| vn::integer(v)).flatten() {
+                    Some(n) => Ok(Typed::Int(n)),
+                    None => bad("không phải số nguyên", "is not an integer"),
+                },
             }
         }
         Kind::Number => {
@@ -1228,7 +1280,11 @@ fn cast<'a>(f: &Field, v: &'a str) -> Result<Typed<'a>, Why> {
             }
             match s.trim().parse::<f64>() {
                 Ok(n) if n.is_finite() => Ok(Typed::Num(n)),
-                _ => bad("không phải số", "is not a number"),
+                // "1.234,5", "3,5", "12,5%": Vietnamese writing, unless the field says how.
+                _ => match (f.group_char.is_none() && f.decimal_char == '.').then(|| vn::number(v)).flatten() {
+                    Some(n) => Ok(Typed::Num(n)),
+                    None => bad("không phải số", "is not a number"),
+                },
             }
         }
         Kind::Boolean => {
@@ -1255,6 +1311,15 @@ fn cast<'a>(f: &Field, v: &'a str) -> Result<Typed<'a>, Why> {
                 if let Ok(d) = chrono::NaiveDate::parse_from_str(v, fmt) {
                     return Ok(Typed::Date(d));
                 }
+            }
+            // Whatever the field's own format, a date written unambiguously is read: as a
+            // spreadsheet's date cell gives it (ISO), or day first as Vietnam writes it.
+            let usual = [(0, 5, 8, b'-', false), (6, 3, 0, b'/', true), (6, 3, 0, b'-', true), (6, 3, 0, b'.', true)];
+            if let Some(d) = usual.iter().find_map(|&(y, m, d, sep, day_first)| fast_date(v, y, m, d, sep, day_first)) {
+                return Ok(Typed::Date(d));
+            }
+            if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%d/%m/%Y") {
+                return Ok(Typed::Date(d));
             }
             let shown = f.format.as_deref().filter(|p| p.contains('%')).unwrap_or("yyyy-mm-dd");
             bad(

@@ -381,11 +381,11 @@ fn demo_datasets(province: &str, ids: &std::collections::HashMap<&str, i64>) -> 
                 "co-so",
                 "Cơ sở y tế",
                 json!({"fields": [
-                    {"name": "ma_co_so", "type": "string", "constraints": {"required": true, "unique": true}},
-                    {"name": "ten_co_so", "type": "string"},
-                    {"name": "ma_xa", "dictionaryTerm": "commune_code"},
-                    {"name": "so_giuong", "type": "integer", "constraints": {"minimum": 0}},
-                    {"name": "dien_thoai", "dictionaryTerm": "phone"}
+                    {"name": "ma_co_so", "title": "Mã cơ sở", "type": "string", "constraints": {"required": true, "unique": true}},
+                    {"name": "ten_co_so", "title": "Tên cơ sở", "type": "string"},
+                    {"name": "ma_xa", "title": "Mã xã", "dictionaryTerm": "commune_code"},
+                    {"name": "so_giuong", "title": "Số giường bệnh", "type": "integer", "constraints": {"minimum": 0}},
+                    {"name": "dien_thoai", "title": "Điện thoại", "dictionaryTerm": "phone"}
                 ], "primaryKey": "ma_co_so"}),
             )],
         ),

@@ -70,13 +70,14 @@ impl Kho {
         let refs = self.references().await?;
         let foreign = self.foreign_key_sets(ctx, &d, &schema).await?;
         let path = path.to_path_buf();
-        let (scratch, opts) = (self.scratch_file("csv").await?, opts.clone());
+        let (scratch, mut opts) = (self.scratch_file("csv").await?, opts.clone());
+        opts.expected = kho_ingest::layout::Expected::of_schema(&schema);
         // Parsing and checking are CPU work: keep them off the server's event loop.
         let report = tokio::task::spawn_blocking(move || {
-            let (source, offset) = convert::open(&path, &opts, scratch.path())?;
+            let (source, notes) = convert::open(&path, &opts, scratch.path())?;
             let mut report =
                 Validator::new(&schema, &source.headers, refs).with_foreign_keys(&foreign).check_csv(&source);
-            report.offset_rows(offset);
+            report.notes = notes;
             Ok::<_, kho_ingest::ReadError>(report)
         })
         .await

@@ -93,7 +93,8 @@ impl Kho {
         let foreign = self.foreign_key_sets(ctx, &d, &schema).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let dir = self.staging_dir(&id);
-        let (src, stage_dir, opts) = (path.to_path_buf(), dir.clone(), opts.clone());
+        let (src, stage_dir, mut opts) = (path.to_path_buf(), dir.clone(), opts.clone());
+        opts.expected = kho_ingest::layout::Expected::of_schema(&schema);
         let staged = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&stage_dir).map_err(|e| ReadError {
                 code: "io",
@@ -101,9 +102,9 @@ impl Kho {
                 message_vi: e.to_string(),
                 line: None,
             })?;
-            let (source, offset) = kho_ingest::convert::open(&src, &opts, &stage_dir.join("source.csv"))?;
+            let (source, notes) = kho_ingest::convert::open(&src, &opts, &stage_dir.join("source.csv"))?;
             let staged = stage::stage_csv(&source, &schema, refs, &foreign, &stage_dir).map(|mut s| {
-                s.report.offset_rows(offset);
+                s.report.notes = notes;
                 s
             });
             let _ = std::fs::remove_file(stage_dir.join("source.csv"));

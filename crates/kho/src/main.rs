@@ -469,7 +469,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve { demo, .. } => serve(cfg, demo).await?,
         Command::Import { file, dataset, resource, skip_invalid, sheet, header_row } => {
-            let opts = kho_service::SheetOptions { sheet, header_row };
+            let opts = kho_service::SheetOptions { sheet, header_row, ..Default::default() };
             let (kho, _) = ready(&cfg).await?;
             let resource = pick_resource(&kho, &system, &dataset, resource).await?;
             let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
@@ -496,7 +496,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             );
         }
         Command::Check { file, dataset, resource, report, sheet, header_row } => {
-            let opts = kho_service::SheetOptions { sheet, header_row };
+            let opts = kho_service::SheetOptions { sheet, header_row, ..Default::default() };
             let (kho, _) = ready(&cfg).await?;
             let resource = pick_resource(&kho, &system, &dataset, resource).await?;
             let r = kho.validate_upload(&system, &dataset, &resource, &file, &opts).await.map_err(e)?;
@@ -510,6 +510,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 r.encoding,
                 r.delimiter
             );
+            // What was left out of a sheet, and why, before the problems.
+            for n in &r.notes {
+                println!("  * {}", n.message_vi);
+            }
             for c in &r.by_rule {
                 println!("  {:<16} {}", c.rule, c.count);
             }

@@ -58,7 +58,7 @@ pub struct ValidateQuery {
 }
 
 fn sheet_options(sheet: Option<String>, header_row: Option<u32>) -> kho_ingest::convert::SheetOptions {
-    kho_ingest::convert::SheetOptions { sheet: sheet.filter(|s| !s.is_empty()), header_row }
+    kho_ingest::convert::SheetOptions { sheet: sheet.filter(|s| !s.is_empty()), header_row, ..Default::default() }
 }
 
 /// Check a CSV file (UTF-8 with or without BOM, or UTF-16; delimiter detected) against a

@@ -1,0 +1,72 @@
+// A steward loads a report sheet as the office wrote it — titles, a two-row header, a running
+// number, a total, signatures, typed with a TCVN3 font — through the pages, on a desk and on
+// a phone, and is told in Vietnamese what kho left out.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { startKho, launchBrowser, signIn } from "./kho.mjs";
+
+let kho;
+let browser;
+
+before(async () => {
+  kho = await startKho();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await kho?.stop();
+});
+
+const shot = async (page, name) => {
+  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/${name}.png`, fullPage: true });
+};
+
+test("a steward loads an office report sheet as it is, and sees what was left out", async () => {
+  const sheet = readFileSync(new URL("../sheets/co-so-y-te-tcvn3.xlsx", import.meta.url));
+  for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    await signIn(page, kho.base, "yte.canbo", "demo-yte-canbo");
+    await page.goto(`${kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
+    await page.locator('input[type="file"]').setInputFiles({
+      name: "bao-cao-co-so.xlsx",
+      mimeType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+      buffer: sheet,
+    });
+    await page.getByRole("button", { name: "Kiểm tra tệp" }).click();
+    await page.getByRole("heading", { name: "Cách đọc tệp" }).waitFor();
+    const main = await page.locator("main").innerText();
+    assert.match(main, /Tất cả các dòng đều hợp lệ/);
+    for (const said of [
+      /bảng mã cũ TCVN3 \(ABC\); đã chuyển sang Unicode/,
+      /Bỏ qua dòng 1–6 phía trên dòng tên cột/,
+      /Tên cột lấy từ dòng 7–8/,
+      /Bỏ cột A 'STT'/,
+      /Bỏ dòng 9: dòng đánh số cột/,
+      /Bỏ dòng 15: dòng tổng \('Tổng cộng'\)/,
+      /Bỏ dòng 17–23 ở cuối trang tính: phần ngày tháng, ký tên/,
+      /Cột 'Thông tin cơ sở - Mã cơ sở' được hiểu là trường 'Mã cơ sở'/,
+    ]) {
+      assert.match(main, said);
+    }
+    // Nothing in English or in kho's own codes on the Vietnamese page.
+    assert.doesNotMatch(main, /legacy_encoding|title_rows|column_matched|were left out|ma_co_so/);
+    if (viewport.width < 400) {
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+    }
+    await shot(page, viewport.width < 400 ? "upload-office-sheet-phone" : "upload-office-sheet");
+    if (viewport.width > 400) {
+      await page.getByRole("button", { name: "Xuất bản phiên bản mới" }).click();
+      await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
+      const rows = await (await page.request.get(`${kho.base}/api/v1/datasets/co-so-y-te/resources/co-so/rows?limit=10`)).json();
+      assert.deepEqual(
+        rows.records.map((r) => r.ten_co_so).sort(),
+        ["Bệnh viện Đa khoa tỉnh Sơn La", "Bệnh viện Y dược cổ truyền", "Trung tâm Y tế Mộc Châu", "Trạm y tế phường Chiềng Cơi", "Trạm y tế phường Chiềng Sinh"].sort(),
+      );
+    }
+    await context.close();
+  }
+});
