@@ -61,11 +61,38 @@ test("a steward loads an office report sheet as it is, and sees what was left ou
     if (viewport.width > 400) {
       await page.getByRole("button", { name: "Xuất bản phiên bản mới" }).click();
       await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
-      const rows = await (await page.request.get(`${kho.base}/api/v1/datasets/co-so-y-te/resources/co-so/rows?limit=10`)).json();
+      const names = async () =>
+        (await (await page.request.get(`${kho.base}/api/v1/datasets/co-so-y-te/resources/co-so/rows?limit=10`)).json()).records
+          .map((r) => r.ten_co_so)
+          .sort();
       assert.deepEqual(
-        rows.records.map((r) => r.ten_co_so).sort(),
+        await names(),
         ["Bệnh viện Đa khoa tỉnh Sơn La", "Bệnh viện Y dược cổ truyền", "Trung tâm Y tế Mộc Châu", "Trạm y tế phường Chiềng Cơi", "Trạm y tế phường Chiềng Sinh"].sort(),
       );
+
+      // A file of corrections: one bed count changed, one new station. The page says what each
+      // way of publishing would do; replacing the table, which would remove four rows, needs
+      // the steward's word; updating by key, the default, keeps the others.
+      await page.goto(`${kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
+      const fix = "Mã cơ sở,Tên cơ sở,Mã xã,Số giường bệnh,Điện thoại\nBV01,Bệnh viện Đa khoa tỉnh Sơn La,03646,850,0212 3852 345\nTYT06,Trạm y tế phường Tô Hiệu,03646,4,0912000111\n";
+      await page.locator('input[type="file"]').setInputFiles({ name: "sua.csv", mimeType: "text/csv", buffer: Buffer.from(fix) });
+      await page.getByRole("button", { name: "Kiểm tra tệp" }).click();
+      const modes = await page.locator("fieldset.modes").innerText();
+      assert.match(modes, /Cập nhật theo mã[\s\S]*\+1 dòng thêm · ~1 dòng sửa · −0 dòng xóa · bảng sau khi xuất bản: 6/);
+      assert.match(modes, /Thay thế toàn bộ bảng[\s\S]*−4 dòng xóa/);
+      assert.match(modes, /Ví dụ dòng thêm: TYT06/);
+      assert.match(modes, /1 dòng có mã đã có trong bảng/);
+      await shot(page, "upload-publish-modes");
+      await page.getByLabel(/Thay thế toàn bộ bảng/).check();
+      await page.getByRole("button", { name: "Xuất bản phiên bản mới" }).click();
+      // Not without ticking the box: the page says so, in words, and nothing was published.
+      assert.match(await page.getByRole("alert").first().innerText(), /Hãy đánh dấu ô đồng ý xóa/);
+      await shot(page, "upload-publish-needs-confirmation");
+      assert.equal((await names()).length, 5);
+      await page.getByLabel(/Cập nhật theo mã/).check();
+      await page.getByRole("button", { name: "Xuất bản phiên bản mới" }).click();
+      await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
+      assert.equal((await names()).length, 6);
     }
     await context.close();
   }

@@ -5,6 +5,7 @@
 //! the 2025 crosswalk), and gets back a report that names every problem by row, column, value
 //! and rule, in Vietnamese and English.
 
+pub mod changes;
 pub mod convert;
 #[doc(hidden)]
 pub mod fuzzing;

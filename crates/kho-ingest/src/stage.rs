@@ -41,7 +41,7 @@ use crate::keys::{KeyFileWriter, KeySummary};
 
 /// The hash of a row's key fields (`pk`) and of the whole row, over each cell's canonical
 /// bytes (`buf` is scratch space, reused from row to row).
-fn key_and_row_hash(pk: &[usize], cells: &[Option<CellRef>], buf: &mut Vec<u8>) -> (u64, u64) {
+pub(crate) fn key_and_row_hash(pk: &[usize], cells: &[Option<CellRef>], buf: &mut Vec<u8>) -> (u64, u64) {
     buf.clear();
     for i in pk {
         cell_bytes(cells[*i].as_ref(), buf);

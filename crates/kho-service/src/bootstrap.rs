@@ -495,7 +495,8 @@ impl Kho {
         let staged = self.stage_upload(ctx, dataset, resource, &path, file_name, &Default::default()).await;
         let _ = tokio::fs::remove_file(&path).await;
         let upload = staged?;
-        self.publish_upload(ctx, &upload.id, true).await?;
+        let opts = crate::PublishOptions { skip_invalid: true, confirm_removal: true, ..Default::default() };
+        self.publish_upload(ctx, &upload.id, opts).await?;
         Ok(())
     }
 

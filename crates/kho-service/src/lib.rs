@@ -25,8 +25,10 @@ use std::sync::Arc;
 
 use kho_core::audit::AuditEvent;
 use kho_core::policy::Principal;
+pub use kho_ingest::changes::{Change, Mode as PublishMode};
 pub use kho_ingest::convert::SheetOptions;
 use kho_meta::MetaStore;
+pub use versions::PublishOptions;
 
 /// Settings the use cases need; the CLI fills them from file, environment and flags.
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use kho_core::model::{Dataset, Resource, ResourceVersion, Upload};
 use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
+use kho_ingest::changes::{self, Change, Mode};
 use kho_ingest::keys;
 use kho_ingest::read::ReadError;
 use kho_ingest::{Validator, stage};
@@ -20,6 +21,14 @@ use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 
 use crate::catalog::access;
+
+/// How a checked upload is published (see [`Kho::publish_upload`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublishOptions {
+    pub skip_invalid: bool,
+    pub mode: Mode,
+    pub confirm_removal: bool,
+}
 use crate::{Ctx, Kho};
 
 /// A file kho cannot read: the English message names the line (`line 3: …`), and so does the
@@ -185,10 +194,93 @@ impl Kho {
         self.get_upload(ctx, id).await
     }
 
-    /// Publish a checked upload as the table's next version. With invalid rows, only when
-    /// `skip_invalid` says to leave them out (they are kept as the version's quarantine file).
-    pub async fn publish_upload(&self, ctx: &Ctx, id: &str, skip_invalid: bool) -> Result<ResourceVersion> {
+    /// The checked upload `id` with its dataset, table, effective schema and key fields, for
+    /// working out or making its publication.
+    async fn upload_target(&self, ctx: &Ctx, id: &str) -> Result<(Upload, Dataset, serde_json::Value, Vec<String>)> {
         let (u, d) = self.upload_for(ctx, id).await?;
+        let r = find_resource(&d, &u.resource_id)?;
+        let schema = self.effective_schema(&r.input.schema).await?;
+        let key_names = Validator::new(&schema, &[], Arc::new(kho_ingest::References::default())).key_names();
+        Ok((u, d, schema, key_names))
+    }
+
+    /// The staged upload's key index on `key_names` (rebuilt from its Parquet file if the
+    /// table's key changed since it was checked).
+    async fn staged_key_index(&self, staging: &Path, key_names: &[String]) -> Result<PathBuf> {
+        let (names, staged_keys) = (key_names.to_vec(), staging.join(stage::KEYS_FILE));
+        let (staged_parquet, rebuilt) = (staging.join("data.parquet"), staging.join("keys-rebuilt.bin"));
+        blocking(move || {
+            if keys::is_index_for(&staged_keys, &names)? {
+                return Ok(staged_keys);
+            }
+            stage::key_file_of(&staged_parquet, &names, &rebuilt)?;
+            Ok(rebuilt)
+        })
+        .await
+    }
+
+    /// What publishing the upload `id` in `mode` would do to its table: rows added, removed,
+    /// changed, with example keys. Nothing changes.
+    pub async fn upload_changes(&self, ctx: &Ctx, id: &str, mode: Mode) -> Result<Change> {
+        let (u, _, _, key_names) = self.upload_target(ctx, id).await?;
+        if u.status != "checked" {
+            return Err(Error::new(ErrorCode::Conflict, format!("this upload was already {}", u.status)));
+        }
+        let staging = self.staging_dir(&u.id);
+        let previous = self.store.versions(&u.resource_id).await?.into_iter().next();
+        // The previous version's files are fetched beside the staged ones, in a folder of this
+        // look alone (a publication may be reading the staged folder meanwhile).
+        let work = staging.join(format!("changes-{}", uuid::Uuid::now_v7()));
+        tokio::fs::create_dir_all(&work).await.map_err(|e| Error::internal(format!("{}: {e}", work.display())))?;
+        let change = self.changes_in(&staging, &work, previous.as_ref(), &key_names, u.valid_rows as u64, mode).await;
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        change
+    }
+
+    /// [`Kho::upload_changes`], with the previous version's files fetched into `work`.
+    async fn changes_in(
+        &self,
+        staging: &Path,
+        work: &Path,
+        previous: Option<&ResourceVersion>,
+        key_names: &[String],
+        staged_rows: u64,
+        mode: Mode,
+    ) -> Result<Change> {
+        if mode == Mode::Upsert && key_names.is_empty() {
+            return Err(Error::validation(vec![Detail::new(
+                "mode",
+                "updating by key needs a primary key in the table's schema; replace the table or add rows instead",
+            )]));
+        }
+        let new_keys = self.staged_key_index(staging, key_names).await?;
+        let staged = staging.join("data.parquet");
+        let previous_files = match previous {
+            None => None,
+            Some(p) => {
+                let parquet = self.fetch_object(&p.object_key, &work.join("previous.parquet")).await?;
+                let keys = self.previous_key_index(p, key_names, work).await?;
+                Some((parquet, keys, p.rows as u64))
+            }
+        };
+        let names = key_names.to_vec();
+        blocking(move || {
+            let previous = previous_files.as_ref().map(|(parquet, keys, rows)| changes::Previous {
+                parquet: parquet.as_path(),
+                keys: keys.as_path(),
+                rows: *rows,
+            });
+            changes::preview(&staged, &new_keys, staged_rows, previous.as_ref(), &names, mode)
+        })
+        .await
+    }
+
+    /// Publish a checked upload as the table's next version, in `opts.mode` (see
+    /// [`kho_ingest::changes`]). With invalid rows, only when `skip_invalid` says to leave them
+    /// out (they are kept as the version's quarantine file); removing rows from the table only
+    /// when `confirm_removal` says so; adding rows whose keys are there, never.
+    pub async fn publish_upload(&self, ctx: &Ctx, id: &str, opts: PublishOptions) -> Result<ResourceVersion> {
+        let (u, d, schema, key_names) = self.upload_target(ctx, id).await?;
         if u.status != "checked" {
             return Err(Error::new(ErrorCode::Conflict, format!("this upload was already {}", u.status)));
         }
@@ -198,7 +290,7 @@ impl Kho {
                 "the file's columns do not match the table's schema (see the report); fix the file and upload it again",
             )]));
         }
-        if u.invalid_rows > 0 && !skip_invalid {
+        if u.invalid_rows > 0 && !opts.skip_invalid {
             return Err(Error::validation(vec![Detail::new(
                 "skip_invalid",
                 format!(
@@ -211,39 +303,87 @@ impl Kho {
             return Err(Error::validation(vec![Detail::new("file", "no row is valid: nothing to publish")]));
         }
         let r = find_resource(&d, &u.resource_id)?;
-        let schema = self.effective_schema(&r.input.schema).await?;
         let staging = self.staging_dir(&u.id);
         let _guard = self.publish_lock.lock().await;
         let previous = self.store.versions(&r.id).await?.into_iter().next();
         let version = previous.as_ref().map_or(1, |p| p.version + 1);
 
-        // What changed since the previous version, by the schema's key: from the key indexes
-        // kept beside the data (written when each file was checked), or, for a version stored
-        // without one or under another key, from its Parquet file.
-        let key_names = Validator::new(&schema, &[], Arc::new(kho_ingest::References::default())).key_names();
-        // The new version's index was written when the file was checked; rebuilt from its
-        // Parquet file if the table's key has changed since.
-        let (names, staged_keys) = (key_names.clone(), staging.join(stage::KEYS_FILE));
-        let (staged_parquet, rebuilt) = (staging.join("data.parquet"), staging.join("keys-rebuilt.bin"));
-        let new_keys = blocking(move || {
-            if keys::is_index_for(&staged_keys, &names)? {
-                return Ok(staged_keys);
+        // What this publication does, worked out before anything is written.
+        let change =
+            self.changes_in(&staging, &staging, previous.as_ref(), &key_names, u.valid_rows as u64, opts.mode).await?;
+        if change.conflicting > 0 {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "{} rows of the file have keys already in the table (such as {}): publish them as an update by key (mode 'upsert')",
+                    change.conflicting,
+                    change.examples.conflicting.join("; ")
+                ),
+            ));
+        }
+        if change.removed > 0 && !opts.confirm_removal {
+            let examples = if change.examples.removed.is_empty() {
+                String::new()
+            } else {
+                format!(" (such as {})", change.examples.removed.join("; "))
+            };
+            return Err(Error::validation(vec![Detail::new(
+                "confirm_removal",
+                format!(
+                    "publishing this file as the whole table removes {} of its rows{examples}: confirm the removal, or add the rows (mode 'append') or update them by key (mode 'upsert') instead",
+                    change.removed
+                ),
+            )]));
+        }
+
+        // The version's rows: the staged ones, or the previous version merged with them and
+        // checked again as a whole.
+        let merging = opts.mode != Mode::Replace && previous.is_some();
+        let (data, quality, rows) = if merging {
+            let merged_dir = staging.join("merged");
+            let refs = self.references().await?;
+            let foreign = self.foreign_key_sets(ctx, &d, &schema).await?;
+            let (staged, previous_parquet) = (staging.join("data.parquet"), staging.join("previous.parquet"));
+            let (names, mode, dir, schema) = (key_names.clone(), opts.mode, merged_dir.clone(), schema.clone());
+            let merged = blocking(move || {
+                std::fs::create_dir_all(&dir).map_err(|e| ReadError {
+                    code: "io",
+                    message: format!("the merge folder: {e}"),
+                    message_vi: format!("thư mục gộp bảng: {e}"),
+                    line: None,
+                })?;
+                let csv = dir.join("merged.csv");
+                changes::merge_to_csv(&staged, &previous_parquet, &names, mode, &csv)?;
+                let source = kho_ingest::CsvSource::open(&csv)?;
+                let merged = stage::stage_csv(&source, &schema, refs, &foreign, &dir);
+                let _ = std::fs::remove_file(&csv);
+                merged
+            })
+            .await?;
+            if merged.report.invalid_rows > 0 {
+                let first = merged.report.problems.first().map(|p| p.message_en.clone()).unwrap_or_default();
+                return Err(Error::validation(vec![Detail::new(
+                    "mode",
+                    format!(
+                        "{} rows of the merged table do not pass the table's checks (first: {first}); publish the whole table as a replacement",
+                        merged.report.invalid_rows
+                    ),
+                )]));
             }
-            stage::key_file_of(&staged_parquet, &names, &rebuilt)?;
-            Ok(rebuilt)
-        })
-        .await?;
-        let old_keys = match &previous {
-            None => None,
-            Some(p) => Some(self.previous_key_index(p, &key_names, &staging).await?),
+            (merged_dir, merged.quality, merged.rows as i64)
+        } else {
+            let quality = tokio::fs::read(staging.join("quality.json"))
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            (staging.clone(), quality, u.valid_rows)
         };
-        // Both indexes are read in step, whatever the number of rows.
-        let (names, new_path) = (key_names.clone(), new_keys.clone());
-        let diff = blocking(move || keys::diff_files(&new_path, old_keys.as_deref(), &names)).await?;
+        let new_keys = self.staged_key_index(&data, &key_names).await?;
 
         let prefix = kho_storage::version_prefix(&d.id, &r.id, version);
         let object_key = format!("{prefix}/data.parquet");
-        let bytes = self.blobs.put_file(&object_key, &staging.join("data.parquet")).await?;
+        let bytes = self.blobs.put_file(&object_key, &data.join("data.parquet")).await?;
         self.blobs.put_file(&format!("{prefix}/{}", stage::KEYS_FILE), &new_keys).await?;
         let quarantine = staging.join("quarantine.csv");
         let quarantine_key = if u.invalid_rows > 0 && quarantine.exists() {
@@ -253,33 +393,28 @@ impl Kho {
         } else {
             None
         };
-        let quality = tokio::fs::read(staging.join("quality.json"))
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
         let v = ResourceVersion {
             quality,
             dataset_id: d.id.clone(),
             resource_id: r.id.clone(),
             version,
-            rows: u.valid_rows,
+            rows,
             bytes: bytes as i64,
             schema_hash: schema_hash(&schema),
             schema,
             object_key: object_key.clone(),
             quarantine_key: quarantine_key.clone(),
             quarantined_rows: u.invalid_rows,
-            rows_added: diff.added as i64,
-            rows_removed: diff.removed as i64,
-            rows_changed: diff.changed as i64,
+            rows_added: change.added as i64,
+            rows_removed: change.removed as i64,
+            rows_changed: change.changed as i64,
             upload_id: Some(u.id.clone()),
             published_by: ctx.principal.audit_label(),
             published_at: OffsetDateTime::now_utc(),
         };
         let event = ctx.event("version.publish", "dataset", &d.id).detail(serde_json::json!({
-            "resource": r.input.name, "version": version, "rows": v.rows, "upload": u.id,
-            "added": diff.added, "removed": diff.removed, "changed": diff.changed,
+            "resource": r.input.name, "version": version, "rows": v.rows, "upload": u.id, "mode": opts.mode.as_str(),
+            "added": change.added, "removed": change.removed, "changed": change.changed,
         }));
         if let Err(e) = self.store.add_version(&v, event).await {
             // Not committed: the objects must not outlive the failed publish.

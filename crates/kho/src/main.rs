@@ -109,9 +109,16 @@ enum Command {
         /// For spreadsheets: the sheet (default: the first).
         #[arg(long)]
         sheet: Option<String>,
-        /// For spreadsheets: the 1-based header row (default: the first non-empty).
+        /// For spreadsheets: the 1-based header row (default: found in the sheet).
         #[arg(long)]
         header_row: Option<u32>,
+        /// How the file changes the table: replace (the file is the whole table), append (its
+        /// rows are added) or upsert (by primary key: new keys added, known keys updated).
+        #[arg(long, default_value = "replace", value_parser = ["replace", "append", "upsert"])]
+        mode: String,
+        /// Allow the publication to remove rows from the table.
+        #[arg(long)]
+        confirm_removal: bool,
     },
     /// Print the effective configuration.
     Config,
@@ -468,7 +475,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     let system = Ctx::system();
     match cli.command {
         Command::Serve { demo, .. } => serve(cfg, demo).await?,
-        Command::Import { file, dataset, resource, skip_invalid, sheet, header_row } => {
+        Command::Import { file, dataset, resource, skip_invalid, sheet, header_row, mode, confirm_removal } => {
             let opts = kho_service::SheetOptions { sheet, header_row, ..Default::default() };
             let (kho, _) = ready(&cfg).await?;
             let resource = pick_resource(&kho, &system, &dataset, resource).await?;
@@ -489,7 +496,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 println!("not published: fix the file, or pass --skip-invalid to publish the valid rows only");
                 return Ok(1);
             }
-            let v = kho.publish_upload(&system, &u.id, skip_invalid).await.map_err(e)?;
+            let mode = kho_service::PublishMode::parse(&mode).unwrap_or_default();
+            let opts = kho_service::PublishOptions { skip_invalid, mode, confirm_removal };
+            let v = kho.publish_upload(&system, &u.id, opts).await.map_err(e)?;
             println!(
                 "published version {} of {}/{}: {} rows ({} added, {} removed, {} changed; {} quarantined)",
                 v.version, dataset, resource, v.rows, v.rows_added, v.rows_removed, v.rows_changed, v.quarantined_rows

@@ -106,7 +106,9 @@ async fn upload_check_quarantine_publish_and_history() {
     );
     let u2 = upload(&steward, &v2).await;
     assert_eq!(u2["invalid_rows"], 0);
-    let r = steward.post(&format!("/api/v1/uploads/{}/publish", u2["id"].as_str().unwrap()), json!({})).await;
+    // It is the whole table: a row not in it goes, which the steward confirms.
+    let publish_v2 = format!("/api/v1/uploads/{}/publish", u2["id"].as_str().unwrap());
+    let r = steward.post(&publish_v2, json!({"confirm_removal": true})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(
         (
@@ -253,7 +255,7 @@ async fn concurrent_publishes_get_distinct_versions() {
         ids.push(u["id"].as_str().unwrap().to_string());
     }
     let paths: Vec<String> = ids.iter().map(|id| format!("/api/v1/uploads/{id}/publish")).collect();
-    let posts = paths.iter().map(|p| steward.post(p, json!({})));
+    let posts = paths.iter().map(|p| steward.post(p, json!({"confirm_removal": true})));
     let results = futures_join_all(posts).await;
     let mut versions: Vec<i64> = results
         .iter()
@@ -611,4 +613,111 @@ async fn publishing_survives_kill_9_at_any_moment() {
     // The later rounds leave the publish time to finish; the earliest kill it before it commits.
     eprintln!("{committed} of 11 killed publishes had committed");
     assert!((1..11).contains(&committed), "{committed} of 11 rounds committed: the kills did not span the publish");
+}
+
+/// A file of corrections updates the rows it names and leaves the others; replacing the table
+/// with fewer rows needs the steward's word; adding a key that is there is refused.
+#[tokio::test]
+async fn a_file_replaces_adds_to_or_updates_a_table_as_the_steward_chooses() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let r = steward.post("/api/v1/datasets", dataset("so-lieu-xa", "shared")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let first = "ma_xa,so_luong\n03646,10\n03664,20\n03670,30\n03679,40\n03979,50\n";
+    let v1 = publish_csv(&steward, "so-lieu-xa", "bang-chinh", first.to_string()).await;
+    assert_eq!(v1["rows"], 5);
+
+    // Two corrected rows: one changed, one new.
+    let fix = "ma_xa,so_luong\n03646,11\n03980,60\n";
+    let (status, u) = upload_file(&steward, "so-lieu-xa", "bang-chinh", fix.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{u}");
+    let id = u["id"].as_str().unwrap().to_string();
+    let changes = |mode: &'static str| {
+        let (c, id) = (&steward, id.clone());
+        async move { c.get(&format!("/api/v1/uploads/{id}/changes?mode={mode}")).await.body }
+    };
+    let replace = changes("replace").await;
+    assert_eq!(
+        (&replace["added"], &replace["changed"], &replace["removed"], &replace["rows_after"]),
+        (&json!(1), &json!(1), &json!(4), &json!(2)),
+        "{replace}"
+    );
+    let mut removed: Vec<&str> =
+        replace["examples"]["removed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    removed.sort();
+    assert_eq!(removed, ["03664", "03670", "03679", "03979"]);
+    let upsert = changes("upsert").await;
+    assert_eq!(
+        (&upsert["added"], &upsert["changed"], &upsert["removed"], &upsert["rows_after"]),
+        (&json!(1), &json!(1), &json!(0), &json!(6)),
+        "{upsert}"
+    );
+    assert_eq!((&upsert["examples"]["added"], &upsert["examples"]["changed"]), (&json!(["03980"]), &json!(["03646"])));
+    let append = changes("append").await;
+    assert_eq!(
+        (&append["conflicting"], &append["examples"]["conflicting"]),
+        (&json!(1), &json!(["03646"])),
+        "{append}"
+    );
+
+    let publish = |body: Value| {
+        let (c, id) = (&steward, id.clone());
+        async move { c.post(&format!("/api/v1/uploads/{id}/publish"), body).await }
+    };
+    // Replacing would remove four rows: not without saying so.
+    let r = publish(json!({})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", r.text);
+    assert_eq!(r.body["details"][0]["path"], "confirm_removal", "{}", r.text);
+    assert!(r.text.contains("removes 4"), "{}", r.text);
+    // Adding a key that is there: refused, naming it.
+    let r = publish(json!({"mode": "append"})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.text.contains("03646") && r.text.contains("upsert"), "{}", r.text);
+    // By key: the two rows, and the other four kept.
+    let r = publish(json!({"mode": "upsert"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (&r.body["version"], &r.body["rows"], &r.body["rows_added"], &r.body["rows_changed"], &r.body["rows_removed"]),
+        (&json!(2), &json!(6), &json!(1), &json!(1), &json!(0))
+    );
+    let rows = steward.get("/api/v1/datasets/so-lieu-xa/resources/bang-chinh/rows?limit=10").await;
+    let got: Vec<(String, i64)> = rows.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["ma_xa"].as_str().unwrap().to_string(), r["so_luong"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(got.len(), 6, "{got:?}");
+    assert!(
+        got.contains(&("03646".into(), 11))
+            && got.contains(&("03980".into(), 60))
+            && got.contains(&("03979".into(), 50))
+    );
+
+    // Adding a new key; then replacing the whole table, confirmed.
+    let v = {
+        let (status, u) =
+            upload_file(&steward, "so-lieu-xa", "bang-chinh", b"ma_xa,so_luong\n03982,70\n".to_vec()).await;
+        assert_eq!(status, StatusCode::CREATED, "{u}");
+        steward.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({"mode": "append"})).await
+    };
+    assert_eq!(
+        (v.status, &v.body["rows"], &v.body["rows_added"]),
+        (StatusCode::CREATED, &json!(7), &json!(1)),
+        "{}",
+        v.text
+    );
+    let (_, u) = upload_file(&steward, "so-lieu-xa", "bang-chinh", b"ma_xa,so_luong\n03646,1\n".to_vec()).await;
+    let r = steward
+        .post(
+            &format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()),
+            json!({"mode": "replace", "confirm_removal": true}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["rows"], &r.body["rows_removed"], &r.body["rows_changed"]),
+        (StatusCode::CREATED, &json!(1), &json!(6), &json!(1)),
+        "{}",
+        r.text
+    );
 }

@@ -199,6 +199,35 @@ pub struct PublishBody {
     /// with invalid rows is refused.
     #[serde(default)]
     pub skip_invalid: bool,
+    /// How the file changes the table: `replace` (the default: the file is the whole table),
+    /// `append` (its rows are added) or `upsert` (by primary key: new keys added, known keys
+    /// updated, the rest kept). See `GET /api/v1/uploads/{id}/changes`.
+    #[serde(default)]
+    pub mode: kho_service::PublishMode,
+    /// Required when the publication removes rows from the table.
+    #[serde(default)]
+    pub confirm_removal: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// replace (default), append or upsert.
+    #[serde(default)]
+    pub mode: kho_service::PublishMode,
+}
+
+/// What publishing a checked upload in a mode would do: rows added, removed and changed, rows
+/// afterwards, and a few keys of each as examples. Nothing changes.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}/changes", tag = "ingest", params(("id" = String, Path), ChangesQuery),
+    responses((status = 200, body = kho_service::Change)))]
+async fn changes(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> ApiResult<axum::Json<kho_service::Change>> {
+    Ok(axum::Json(s.kho.upload_changes(&c.ctx, &id, q.mode).await?))
 }
 
 /// Publish a checked upload as the table's next immutable version.
@@ -210,7 +239,9 @@ async fn publish(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PublishBody>,
 ) -> ApiResult<(StatusCode, axum::Json<ResourceVersion>)> {
-    Ok((StatusCode::CREATED, axum::Json(s.kho.publish_upload(&c.ctx, &id, b.skip_invalid).await?)))
+    let opts =
+        kho_service::PublishOptions { skip_invalid: b.skip_invalid, mode: b.mode, confirm_removal: b.confirm_removal };
+    Ok((StatusCode::CREATED, axum::Json(s.kho.publish_upload(&c.ctx, &id, opts).await?)))
 }
 
 /// Reject a checked upload; its staged files are removed.
@@ -491,6 +522,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload_report))
         .routes(routes!(upload_quarantine))
         .routes(routes!(publish))
+        .routes(routes!(changes))
         .routes(routes!(reject))
         .routes(routes!(versions))
         .routes(routes!(version))

@@ -156,6 +156,26 @@ pub async fn upload_submit(
     }
 }
 
+/// One way of publishing an upload, as the page offers it.
+struct ModeView {
+    mode: &'static str,
+    title: &'static str,
+    help: &'static str,
+    c: kho_service::Change,
+}
+
+impl ModeView {
+    fn of(c: kho_service::Change) -> ModeView {
+        let mode = c.mode.as_str();
+        let (title, help) = match c.mode {
+            kho_service::PublishMode::Upsert => ("upload.mode_upsert", "upload.mode_upsert_help"),
+            kho_service::PublishMode::Append => ("upload.mode_append", "upload.mode_append_help"),
+            kho_service::PublishMode::Replace => ("upload.mode_replace", "upload.mode_replace_help"),
+        };
+        ModeView { mode, title, help, c }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "upload.html")]
 struct UploadPage<'a> {
@@ -166,15 +186,50 @@ struct UploadPage<'a> {
     dataset_title: String,
     created: String,
     en: bool,
+    /// Why the last decision on the upload was refused (a message key).
+    alert: Option<&'static str>,
+    /// What each way of publishing would do; empty for the table's first version.
+    modes: Vec<ModeView>,
+    /// Rows the replacing mode would remove (it then needs the steward's confirmation).
+    removal: u64,
+    /// The mode chosen by default: by key when the table has one, so a file of corrections
+    /// never wipes the rest.
+    default_mode: &'static str,
 }
 
 pub async fn upload_view(State(s): State<AppState>, page: Page, Path(id): Path<String>) -> PageResult {
+    render_upload(&s, page, &id, None).await
+}
+
+/// The upload's page, with an alert (a message key) when a decision on it was refused.
+async fn render_upload(s: &AppState, page: Page, id: &str, alert: Option<&'static str>) -> PageResult {
     let page = page.with_active("datasets");
     page.member()?;
-    let u = s.kho.get_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;
+    let u = s.kho.get_upload(page.ctx(), id).await.map_err(|e| page.error(e))?;
     let d = s.kho.get_dataset(page.ctx(), &u.dataset_id).await.map_err(|e| page.error(e))?;
     let report: Report = serde_json::from_value(u.report.clone()).unwrap_or_default();
+    let mut changes = Vec::new();
+    let publishable = u.status == "checked" && !report.header_mismatch && u.valid_rows > 0;
+    let published_before = match publishable {
+        true => !s.kho.list_versions(page.ctx(), &d.id, &u.resource_name).await.unwrap_or_default().is_empty(),
+        false => false,
+    };
+    if published_before {
+        use kho_service::PublishMode;
+        for mode in [PublishMode::Upsert, PublishMode::Append, PublishMode::Replace] {
+            // A mode the table cannot take (by key, without a key) is not offered.
+            if let Ok(c) = s.kho.upload_changes(page.ctx(), id, mode).await {
+                changes.push(c);
+            }
+        }
+    }
+    let default_mode = changes.first().map_or("replace", |c| c.mode.as_str());
+    let removal = changes.iter().map(|c| c.removed).max().unwrap_or(0);
     let tpl = UploadPage {
+        alert,
+        modes: changes.into_iter().map(ModeView::of).collect(),
+        removal,
+        default_mode,
         b: &page.base,
         created: super::catalog::date(u.created_at),
         dataset_slug: d.input.slug.clone(),
@@ -208,10 +263,22 @@ pub async fn upload_decide(State(s): State<AppState>, page: Page, Path(id): Path
     let d = s.kho.get_dataset(page.ctx(), &u.dataset_id).await.map_err(|e| page.error(e))?;
     match f.get("action") {
         Some("publish") => {
-            s.kho
-                .publish_upload(page.ctx(), &id, f.get("skip_invalid") == Some("yes"))
-                .await
-                .map_err(|e| page.error(e))?;
+            let opts = kho_service::PublishOptions {
+                skip_invalid: f.get("skip_invalid") == Some("yes"),
+                mode: f.get("mode").and_then(kho_service::PublishMode::parse).unwrap_or_default(),
+                confirm_removal: f.get("confirm_removal") == Some("yes"),
+            };
+            match s.kho.publish_upload(page.ctx(), &id, opts).await {
+                Ok(_) => {}
+                // Choices the page offers, refused: the page again, saying why in words.
+                Err(e) if e.details.iter().any(|d| d.path == "confirm_removal") => {
+                    return render_upload(&s, page, &id, Some("upload.need_confirm")).await;
+                }
+                Err(e) if e.code == ErrorCode::Conflict && opts.mode == kho_service::PublishMode::Append => {
+                    return render_upload(&s, page, &id, Some("upload.append_conflict")).await;
+                }
+                Err(e) => return Err(page.error(e)),
+            }
         }
         Some("reject") => {
             s.kho.reject_upload(page.ctx(), &id).await.map_err(|e| page.error(e))?;

@@ -284,13 +284,15 @@ pub async fn publish_csv(c: &Client, dataset: &str, resource: &str, csv: String)
     publish_file(c, dataset, resource, csv.into_bytes()).await
 }
 
-/// Upload a file to a table and publish it (it must be valid); the new version.
+/// Upload a file to a table and publish it as the whole table (it must be valid; rows of the
+/// table not in it are removed, as the steward confirms); the new version.
 #[allow(dead_code)]
 pub async fn publish_file(c: &Client, dataset: &str, resource: &str, body: Vec<u8>) -> Value {
     let (status, u) = upload_file(c, dataset, resource, body).await;
     assert_eq!(status, StatusCode::CREATED, "{u}");
     assert_eq!(u["invalid_rows"], 0, "{u}");
-    let r = c.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
+    let body = json!({"mode": "replace", "confirm_removal": true});
+    let r = c.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     r.body
 }
