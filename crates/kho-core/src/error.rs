@@ -35,6 +35,7 @@ error_codes! {
     ValidationFailed => "validation_failed", "One or more fields are invalid; `details` says which and why.";
     InvalidTableSchema => "invalid_table_schema", "The resource schema is not a valid Frictionless Table Schema; `details` says where.";
     UnknownDictionaryTerm => "unknown_dictionary_term", "A schema field references a dictionary term that does not exist.";
+    PersonalDataInOpenDataset => "personal_data_in_open_dataset", "An open dataset may not hold personal data (Law 91/2025/QH15): the fields named in `details` are personal (their dictionary term says so, or `\"personal\": true`); remove or mask them, or make the dataset shared or restricted.";
     UnknownAdminUnit => "unknown_admin_unit", "An administrative unit code is not in the GSO catalogue.";
     UnknownAgency => "unknown_agency", "An agency referenced by the request does not exist.";
     InvalidSlug => "invalid_slug", "A slug must be 2–100 characters of a–z, 0–9 and '-', starting with a letter or digit.";
@@ -71,11 +72,20 @@ impl fmt::Display for ErrorCode {
 pub struct Detail {
     pub path: String,
     pub message: String,
+    /// The message in Vietnamese, where the problem has one for people (pages show it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_vi: Option<String>,
 }
 
 impl Detail {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Detail { path: path.into(), message: message.into() }
+        Detail { path: path.into(), message: message.into(), message_vi: None }
+    }
+
+    /// The same problem said in Vietnamese too.
+    pub fn with_vi(mut self, vi: impl Into<String>) -> Self {
+        self.message_vi = Some(vi.into());
+        self
     }
 }
 

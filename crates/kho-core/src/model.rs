@@ -352,6 +352,10 @@ pub struct DictionaryTerm {
     /// `admin_unit:province` or `admin_unit:commune` when values must be GSO codes.
     pub references: Option<String>,
     pub examples: Vec<String>,
+    /// Values of this term are personal data (Law 91/2025/QH15): a field using it makes its
+    /// dataset personal, which then cannot be open.
+    #[serde(default)]
+    pub personal: bool,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -378,6 +382,9 @@ pub struct NewDictionaryTerm {
     pub references: Option<String>,
     #[serde(default)]
     pub examples: Vec<String>,
+    /// Values of this term are personal data (see [`DictionaryTerm::personal`]).
+    #[serde(default)]
+    pub personal: bool,
 }
 
 impl Dataset {

@@ -445,6 +445,45 @@ pub fn resolve<'a>(r: &TermRef, lookup: &'a HashMap<String, Vec<DictionaryTerm>>
     }
 }
 
+/// A field holding personal data: its name and what makes it personal (the dictionary term's
+/// title, or `None` for a field marked `"personal": true` itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalField {
+    pub name: String,
+    pub term_title: Option<String>,
+}
+
+/// The fields of a schema that hold personal data (Law 91/2025/QH15): marked
+/// `"personal": true`, or referencing a dictionary term marked personal unless the field says
+/// `"personal": false`.
+pub fn personal_fields(schema: &Value, lookup: &HashMap<String, Vec<DictionaryTerm>>) -> Vec<PersonalField> {
+    let fields = schema.get("fields").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    fields
+        .iter()
+        .filter_map(|f| {
+            let name = f.get("name").and_then(Value::as_str)?.to_string();
+            // A field may say its values are not personal although its term is: an
+            // establishment's switchboard number is a phone number, not a person's.
+            if f.get("personal").and_then(Value::as_bool) == Some(false) {
+                return None;
+            }
+            let term = f
+                .get(TERM_PROPERTY)
+                .and_then(Value::as_str)
+                .and_then(TermRef::parse)
+                .and_then(|r| resolve(&r, lookup).cloned())
+                .filter(|t| t.personal);
+            match term {
+                Some(t) => Some(PersonalField { name, term_title: Some(t.title) }),
+                None if f.get("personal").and_then(Value::as_bool) == Some(true) => {
+                    Some(PersonalField { name, term_title: None })
+                }
+                None => None,
+            }
+        })
+        .collect()
+}
+
 /// The schema with every term-referencing field completed from its term: the term's type and
 /// format unless the field sets them, and the term's constraints under the field's own.
 pub fn effective(schema: &Value, lookup: &HashMap<String, Vec<DictionaryTerm>>) -> Value {
@@ -558,8 +597,31 @@ mod tests {
             constraints: json!({"pattern": "^[0-9]{12}$"}),
             references: None,
             examples: vec![],
+            personal: name == "cccd",
             created_at: time::OffsetDateTime::UNIX_EPOCH,
         }
+    }
+
+    #[test]
+    fn personal_fields_are_those_of_personal_terms_or_marked() {
+        let mut lookup = HashMap::new();
+        lookup.insert("cccd".to_string(), vec![term("cccd", 1, "string")]);
+        lookup.insert("ma".to_string(), vec![term("ma", 1, "string")]);
+        let schema = json!({"fields": [
+            {"name": "so", "dictionaryTerm": "cccd"},
+            {"name": "ma", "dictionaryTerm": "ma@1"},
+            {"name": "ghi_chu", "type": "string", "personal": true},
+            {"name": "khac", "type": "string", "personal": false},
+            {"name": "tong_dai", "dictionaryTerm": "cccd", "personal": false}
+        ]});
+        let found = personal_fields(&schema, &lookup);
+        assert_eq!(
+            found,
+            [
+                PersonalField { name: "so".into(), term_title: Some("cccd".into()) },
+                PersonalField { name: "ghi_chu".into(), term_title: None }
+            ]
+        );
     }
 
     #[test]

@@ -287,6 +287,7 @@ fn term_row(r: &SqliteRow) -> Result<DictionaryTerm> {
         constraints: json(&get::<String>(r, "constraints")?, "constraints")?,
         references: get(r, "refs")?,
         examples: json(&get::<String>(r, "examples")?, "examples")?,
+        personal: get(r, "personal")?,
         created_at: parse_ts(&get::<String>(r, "created_at")?)?,
     })
 }
@@ -1049,7 +1050,7 @@ impl CatalogStore for SqliteStore {
     }
 }
 
-const TERM_COLS: &str = "name, version, title, title_en, description, description_en, field_type, format, constraints, refs, examples, created_at";
+const TERM_COLS: &str = "name, version, title, title_en, description, description_en, field_type, format, constraints, refs, examples, created_at, personal";
 
 #[async_trait]
 impl DictionaryStore for SqliteStore {
@@ -1061,7 +1062,7 @@ impl DictionaryStore for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        sqlx::query(sql!("INSERT INTO dictionary_terms ({TERM_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+        sqlx::query(sql!("INSERT INTO dictionary_terms ({TERM_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
             .bind(&t.name)
             .bind(version)
             .bind(&t.title)
@@ -1074,6 +1075,7 @@ impl DictionaryStore for SqliteStore {
             .bind(&t.references)
             .bind(to_json(&t.examples)?)
             .bind(ts(OffsetDateTime::now_utc()))
+            .bind(t.personal)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;

@@ -210,10 +210,14 @@ pub async fn run(store: &dyn MetaStore) {
         constraints: serde_json::json!({"pattern": "^[0-9]{12}$"}),
         references: None,
         examples: vec![],
+        personal: true,
     };
     assert_eq!(store.add_term_version(&term, ev("term.create")).await.unwrap().version, 1);
     assert_eq!(store.add_term_version(&term, ev("term.create")).await.unwrap().version, 2);
-    assert_eq!(store.term_versions("cccd").await.unwrap().len(), 2);
+    let versions = store.term_versions("cccd").await.unwrap();
+    assert_eq!(versions.len(), 2);
+    // Whether its values are personal data is kept with each version.
+    assert!(versions.iter().all(|t| t.personal));
 
     // Sessions and throttling.
     let now = OffsetDateTime::now_utc();

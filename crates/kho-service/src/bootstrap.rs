@@ -455,7 +455,8 @@ fn demo_datasets(province: &str, ids: &std::collections::HashMap<&str, i64>) -> 
                     {"name": "hang_sao", "type": "integer", "constraints": {"minimum": 0, "maximum": 5}},
                     {"name": "so_phong", "type": "integer", "constraints": {"minimum": 1}},
                     {"name": "ma_xa", "dictionaryTerm": "commune_code"},
-                    {"name": "dien_thoai", "dictionaryTerm": "phone"}
+                    {"name": "dien_thoai", "title": "Điện thoại đặt phòng", "dictionaryTerm": "phone", "personal": false,
+                     "description": "Số điện thoại của cơ sở kinh doanh, không phải của cá nhân."}
                 ]}),
             )],
         ),

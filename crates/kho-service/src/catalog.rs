@@ -183,6 +183,48 @@ impl Kho {
         Ok(())
     }
 
+    /// An open dataset may not hold personal data (Law 91/2025/QH15): refuse `level` open with
+    /// `resources` whose schemas have personal fields, naming each field and what to do.
+    async fn refuse_personal_in_open(&self, level: AccessLevel, resources: &[&ResourceInput]) -> Result<()> {
+        if level != AccessLevel::Open {
+            return Ok(());
+        }
+        let lookup = self.term_lookup().await?;
+        let mut details = Vec::new();
+        for r in resources {
+            let table = r.title.clone().unwrap_or_else(|| r.name.clone());
+            for f in table_schema::personal_fields(&r.schema, &lookup) {
+                let field_title = r.schema["fields"]
+                    .as_array()
+                    .and_then(|fs| fs.iter().find(|x| x["name"] == f.name.as_str()))
+                    .and_then(|x| x["title"].as_str())
+                    .unwrap_or(&f.name)
+                    .to_string();
+                let (why_en, why_vi) = match &f.term_title {
+                    Some(t) => (format!("dictionary term '{t}'"), format!("thuật ngữ '{t}'")),
+                    None => ("marked personal".to_string(), "được đánh dấu là dữ liệu cá nhân".to_string()),
+                };
+                details.push(
+                    Detail::new(
+                        "access_level",
+                        format!(
+                            "table '{table}', field '{}' is personal data ({why_en}): remove it from the table or mask it, or make the dataset shared or restricted",
+                            f.name
+                        ),
+                    )
+                    .with_vi(format!(
+                        "Bảng '{table}', trường '{field_title}' là dữ liệu cá nhân ({why_vi}). Hãy bỏ hoặc che trường này, hoặc đặt mức truy cập là dùng chung hay hạn chế."
+                    )),
+                );
+            }
+        }
+        if details.is_empty() {
+            return Ok(());
+        }
+        let message = format!("an open dataset may not hold personal data: {}", details[0].message);
+        Err(Error::new(ErrorCode::PersonalDataInOpenDataset, message).with_details(details))
+    }
+
     pub async fn create_dataset(
         &self,
         ctx: &Ctx,
@@ -204,6 +246,7 @@ impl Kho {
                 )]));
             }
         }
+        self.refuse_personal_in_open(input.access_level, &resources.iter().collect::<Vec<_>>()).await?;
         let now = OffsetDateTime::now_utc();
         let id = uuid::Uuid::now_v7().to_string();
         let dataset = Dataset {
@@ -305,6 +348,8 @@ impl Kho {
         }
         input.owner_agency_id = Some(new_owner);
         self.check_dataset_input(&mut input).await?;
+        self.refuse_personal_in_open(input.access_level, &d.resources.iter().map(|r| &r.input).collect::<Vec<_>>())
+            .await?;
         let previous = d.revision;
         d.input = input;
         d.revision += 1;
@@ -338,6 +383,7 @@ impl Kho {
         let mut d = self.dataset_for(ctx, id_or_slug, Action::Update).await?;
         Self::check_revision(&d, expected_revision)?;
         self.check_resource(&input).await?;
+        self.refuse_personal_in_open(d.input.access_level, &[&input]).await?;
         let now = OffsetDateTime::now_utc();
         let change = match d.resources.iter_mut().find(|r| r.input.name == input.name) {
             Some(r) => {

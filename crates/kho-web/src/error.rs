@@ -19,6 +19,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | UnknownDictionaryTerm
         | UnknownAdminUnit
         | UnknownAgency
+        | PersonalDataInOpenDataset
         | InvalidSlug => StatusCode::UNPROCESSABLE_ENTITY,
         SlugTaken | UsernameTaken | TermVersionExists | Conflict => StatusCode::CONFLICT,
         NotFound => StatusCode::NOT_FOUND,

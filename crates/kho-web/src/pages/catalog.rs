@@ -474,6 +474,7 @@ fn is_form_error(e: &Error) -> bool {
             | ErrorCode::UnknownDictionaryTerm
             | ErrorCode::UnknownAdminUnit
             | ErrorCode::UnknownAgency
+            | ErrorCode::PersonalDataInOpenDataset
             | ErrorCode::SlugTaken
             | ErrorCode::Conflict
     )
@@ -491,6 +492,8 @@ fn form_errors(page: &Page, e: &Error) -> (String, Vec<Detail>) {
         };
         if let Some(key) = key {
             d.message = page.tr().t(key).to_string();
+        } else if let Some(vi) = d.message_vi.clone().filter(|_| page.tr().lang == crate::i18n::Lang::Vi) {
+            d.message = vi;
         } else if d.message.starts_with("holds a control character") {
             d.message = page.tr().t("dataset.control_characters").to_string();
         }

@@ -271,12 +271,26 @@ impl IntoResponse for PageError {
             active: "",
             site: String::new(),
         };
+        // Problems said in Vietnamese too are shown so on a Vietnamese page.
+        let mut details = self.error.details.clone();
+        if self.tr.lang == crate::i18n::Lang::Vi {
+            for d in &mut details {
+                if let Some(vi) = d.message_vi.take() {
+                    d.message = vi;
+                }
+            }
+        }
         let page = ErrorPage {
             b: &base,
             status: status.as_u16(),
             explanation: self.tr.error(self.error.code),
-            message: if status.is_server_error() { "" } else { &self.error.message },
-            details: &self.error.details,
+            // The message is English; a Vietnamese page says it by its code and details.
+            message: if status.is_server_error() || self.tr.lang == crate::i18n::Lang::Vi {
+                ""
+            } else {
+                &self.error.message
+            },
+            details: &details,
         };
         let html = page.render().unwrap_or_else(|_| "error".into());
         let mut resp = (status, Html(html)).into_response();
