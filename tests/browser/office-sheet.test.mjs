@@ -97,3 +97,44 @@ test("a steward loads an office report sheet as it is, and sees what was left ou
     await context.close();
   }
 });
+
+test("a steward proposes a table's schema from an office sheet: snake_case names, the headers as titles, terms and a key", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, kho.base, "yte.canbo", "demo-yte-canbo");
+  await page.goto(`${kho.base}/datasets/co-so-y-te/resources/new`);
+  await page.locator("#infer_file").setInputFiles({
+    name: "bao-cao-co-so.xlsx",
+    mimeType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    buffer: readFileSync(new URL("../sheets/co-so-y-te.xlsx", import.meta.url)),
+  });
+  await page.locator("form[action$='/infer'] button[type=submit]").click();
+  await page.locator("#schema-fields").waitFor();
+  const values = await page.locator("#schema-fields tbody tr").evaluateAll((rows) =>
+    rows.map((r) => [...r.querySelectorAll("input, select")].map((x) => x.value)).filter((v) => v[0]),
+  );
+  const byName = Object.fromEntries(values.map((v) => [v[0], v]));
+  // Names from the headers, in ASCII snake_case, the headers kept as titles; the STT column and
+  // the report's titles, totals and signatures left out.
+  assert.deepEqual(Object.keys(byName), ["ma_co_so", "ten_co_so", "ma_xa", "so_giuong_benh", "dien_thoai"]);
+  assert.equal(byName.so_giuong_benh[1], "Số giường bệnh");
+  // "1.200" typed as text beside 800 and 150: whole numbers.
+  assert.equal(byName.so_giuong_benh[2], "integer");
+  assert.equal(byName.ma_co_so[1], "Thông tin cơ sở - Mã cơ sở");
+  // Terms recognised by the content are filled in.
+  assert.equal(byName.ma_xa[3], "commune_code");
+  assert.equal(byName.dien_thoai[3], "phone");
+  // The key proposed: the facility code, complete and unique (not the running number).
+  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/resource-from-office-sheet.png`, fullPage: true });
+  // Saved, the table has the key proposed (the facility code, complete and unique; not the
+  // running number) and the titles.
+  await page.getByLabel("Tên bảng").fill("Báo cáo cơ sở quý 3");
+  await page.getByRole("button", { name: "Lưu" }).click();
+  await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
+  const d = await (await page.request.get(`${kho.base}/api/v1/datasets/co-so-y-te`)).json();
+  const table = d.resources.find((r) => r.title === "Báo cáo cơ sở quý 3");
+  assert.equal(table.schema.primaryKey, "ma_co_so");
+  assert.equal(table.schema.fields.find((f) => f.name === "so_giuong_benh").title, "Số giường bệnh");
+  await context.close();
+});
+

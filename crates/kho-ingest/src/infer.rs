@@ -115,17 +115,26 @@ pub fn infer(source: &CsvSource, refs: &References, max_rows: usize) -> Inferred
     }
     let mut fields = Vec::new();
     let mut suggestions = Vec::new();
-    for (i, name) in source.headers.iter().enumerate() {
+    let names = field_names(&source.headers);
+    for (i, header) in source.headers.iter().enumerate() {
         let vals = &samples[i];
         let all = |re: &Regex| !vals.is_empty() && vals.iter().all(|v| re.is_match(v));
         let leading_zero = vals.iter().any(|v| v.len() > 1 && v.starts_with('0') && !v.contains(['.', ',']));
+        let name = &names[i];
         let mut f = json!({"name": name});
+        // The header as people wrote it stays as the field's title.
+        if header.trim() != name.as_str() && !header.trim().is_empty() {
+            f["title"] = json!(header.trim());
+        }
         if vals.is_empty() {
             f["type"] = json!("string");
         } else if all(&p.int) && leading_zero && !is_calendar_part(name) {
             // Codes such as "01" or "00004": numbers would lose the zeros.
             f["type"] = json!("string");
         } else if all(&p.int) {
+            f["type"] = json!("integer");
+        } else if vals.iter().all(|v| p.int.is_match(v) || vn::integer(v).is_some_and(|_| v.contains('.'))) {
+            // Whole numbers, some written with thousands grouped ("1.200"): read as such.
             f["type"] = json!("integer");
         } else if all(&p.num) {
             f["type"] = json!("number");
@@ -157,7 +166,7 @@ pub fn infer(source: &CsvSource, refs: &References, max_rows: usize) -> Inferred
             f["constraints"] = json!({"required": true});
         }
         // Dictionary terms: a name hint, confirmed (or found) by the content.
-        let by_name = term_by_name(name);
+        let by_name = term_by_name(name).or_else(|| term_by_name(header));
         let by_content = term_by_content(vals, refs, by_name);
         let (term, reason, applied) = match (by_name, by_content) {
             (Some(a), Some(b)) if a == b => (Some(a), "name and content", true),
@@ -178,7 +187,11 @@ pub fn infer(source: &CsvSource, refs: &References, max_rows: usize) -> Inferred
         }
         fields.push(f);
     }
+    let key = primary_key(&names, &samples, &empty, &fields, rows);
     let mut schema = json!({"fields": fields});
+    if let Some(k) = key {
+        schema["primaryKey"] = json!(k);
+    }
     if !missing_seen.is_empty() {
         let mut mv: Vec<String> = vec![String::new()];
         let mut seen: Vec<String> = missing_seen.into_iter().collect();
@@ -187,6 +200,83 @@ pub fn infer(source: &CsvSource, refs: &References, max_rows: usize) -> Inferred
         schema["missingValues"] = json!(mv);
     }
     Inferred { schema, suggestions, rows_sampled: rows }
+}
+
+/// Field names made from the headers: ASCII `snake_case` ("Số giường bệnh" → `so_giuong_benh`;
+/// of a heading joined with its sub-column, "Thông tin cơ sở - Mã cơ sở", the sub-column),
+/// starting with a letter, each used once.
+pub fn field_names(headers: &[String]) -> Vec<String> {
+    let mut used: HashSet<String> = HashSet::new();
+    headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let part = h.rsplit(" - ").next().unwrap_or(h);
+            let mut name = snake(part);
+            if name.is_empty() {
+                name = snake(h);
+            }
+            if name.is_empty() {
+                name = format!("cot_{}", i + 1);
+            } else if name.starts_with(|c: char| c.is_ascii_digit()) {
+                name = format!("cot_{name}");
+            }
+            let mut unique = name.clone();
+            let mut n = 2;
+            while !used.insert(unique.clone()) {
+                unique = format!("{name}_{n}");
+                n += 1;
+            }
+            unique
+        })
+        .collect()
+}
+
+/// Folded, letters and digits kept, every other run made one '_', at most 64 characters.
+fn snake(s: &str) -> String {
+    let mut out = String::new();
+    for c in kho_core::text::fold(s).chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_end_matches('_');
+    out.chars().take(64).collect::<String>().trim_end_matches('_').to_string()
+}
+
+/// A column to propose as the table's key: complete and unique over the rows read, holding
+/// identifiers (codes kept as text, whole numbers, or a term that identifies: CCCD, tax code,
+/// administrative codes), a running number ("STT") never. Named codes ("ma_…", "…_id") first.
+fn primary_key(
+    names: &[String],
+    samples: &[Vec<String>],
+    empty: &[u64],
+    fields: &[Value],
+    rows: u64,
+) -> Option<String> {
+    if rows < 2 {
+        return None;
+    }
+    let named =
+        |n: &str| n.starts_with("ma_") || n == "ma" || n.ends_with("_id") || n == "id" || n.starts_with("so_hieu");
+    let candidate = |i: usize| -> bool {
+        let f = &fields[i];
+        let term = f.get("dictionaryTerm").and_then(Value::as_str);
+        let ty = f.get("type").and_then(Value::as_str);
+        let vals = &samples[i];
+        // Codes have no spaces ("BV01", "03646"); counts and names are not keys.
+        let code_like = vals.iter().all(|v| v.len() <= 32 && !v.contains(char::is_whitespace));
+        let identifying = matches!(term, Some("cccd" | "mst" | "commune_code" | "province_code"))
+            || (ty == Some("string") && code_like)
+            || (ty == Some("integer") && named(&names[i]));
+        let unique = vals.iter().collect::<HashSet<_>>().len() == vals.len();
+        let running = matches!(names[i].as_str(), "stt" | "tt" | "so_tt" | "so_thu_tu");
+        identifying && empty[i] == 0 && vals.len() as u64 == rows && unique && !running
+    };
+    let ordered = (0..names.len()).filter(|&i| named(&names[i])).chain((0..names.len()).filter(|&i| !named(&names[i])));
+    ordered.into_iter().find(|&i| candidate(i)).map(|i| names[i].clone())
 }
 
 /// A name-only hint is applied when the inferred type is compatible with the term's.
@@ -326,5 +416,28 @@ mod tests {
         assert_eq!(f[3]["type"], "number");
         assert!(f[3].get("constraints").is_none(), "a column with -999 markers is not required");
         assert_eq!(inf.schema["missingValues"], json!(["", "-999"]));
+    }
+
+    #[test]
+    fn names_are_snake_case_with_the_header_as_title_and_a_key_is_proposed() {
+        let csv = "STT,Thông tin cơ sở - Mã cơ sở,Tên cơ sở,Số giường bệnh,Số CCCD người đứng đầu,2024\n\
+                   1,BV01,Bệnh viện tỉnh,\"1.200\",014095001234,1\n\
+                   2,TYT02,Trạm y tế,5,014095001235,2\n";
+        let src = CsvSource::from_bytes(csv.as_bytes()).unwrap();
+        let inf = infer(&src, &refs(), 100);
+        let f = inf.schema["fields"].as_array().unwrap();
+        let names: Vec<&str> = f.iter().map(|x| x["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["stt", "ma_co_so", "ten_co_so", "so_giuong_benh", "so_cccd_nguoi_dung_dau", "cot_2024"]);
+        assert_eq!(f[1]["title"], "Thông tin cơ sở - Mã cơ sở");
+        assert_eq!(f[3]["title"], "Số giường bệnh");
+        // "1.200" beside 5 is one thousand two hundred: whole numbers.
+        assert_eq!(f[3]["type"], "integer");
+        assert!(f[0].get("title").is_some());
+        // The CCCD column is recognised by its content and given the term.
+        assert_eq!(f[4]["dictionaryTerm"], "cccd");
+        // The named code is the key, not the running number.
+        assert_eq!(inf.schema["primaryKey"], "ma_co_so");
+        // Two columns with the same header get distinct names.
+        assert_eq!(field_names(&["Mã".into(), "Mã".into(), "".into()]), ["ma", "ma_2", "cot_3"]);
     }
 }
