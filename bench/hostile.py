@@ -82,6 +82,8 @@ def kho(base, pid, sql):
 DUCK = """
 import duckdb, sys
 c = duckdb.connect()
+# Its progress bar would otherwise be printed among the answers.
+c.execute("SET enable_progress_bar = false")
 c.execute("CREATE TABLE x AS SELECT range AS dan_so FROM range(75)")
 try:
     c.execute(sys.argv[1]).fetchall()

@@ -1,35 +1,20 @@
 // An account an administrator set up must choose its own password before anything else, and
 // is told in Vietnamese what went wrong; a steward's broken files are explained by line.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startKho, launchBrowser, signIn, ADMIN_PASSWORD } from "./kho.mjs";
+import { useKho, shot, signIn, ADMIN_PASSWORD } from "./kho.mjs";
 
-let kho;
-let browser;
-
-before(async () => {
-  kho = await startKho();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await kho?.stop();
-});
-
-const shot = async (page, name) => {
-  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/${name}.png`, fullPage: true });
-};
+const env = useKho();
 
 test("a new account chooses its own password first, then its tokens are its own", async () => {
   // The administrator creates a steward with a temporary password, through the API.
-  const admin = await browser.newContext();
+  const admin = await env.browser.newContext();
   const api = admin.request;
-  const signedIn = await api.post(`${kho.base}/api/v1/auth/sign-in`, { data: { username: "admin", password: ADMIN_PASSWORD } });
+  const signedIn = await api.post(`${env.kho.base}/api/v1/auth/sign-in`, { data: { username: "admin", password: ADMIN_PASSWORD } });
   const csrf = (await signedIn.json()).csrf_token;
-  const agencies = await (await api.get(`${kho.base}/api/v1/agencies`)).json();
+  const agencies = await (await api.get(`${env.kho.base}/api/v1/agencies`)).json();
   const health = agencies.find((a) => a.code === "so-y-te");
-  const created = await api.post(`${kho.base}/api/v1/users`, {
+  const created = await api.post(`${env.kho.base}/api/v1/users`, {
     headers: { "x-csrf-token": csrf },
     data: { username: "bs.lan", display_name: "Bác sĩ Lan", agency_id: health.id, role: "steward", password: "tam-thoi-123" },
   });
@@ -37,20 +22,20 @@ test("a new account chooses its own password first, then its tokens are its own"
   await admin.close();
 
   for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
-    const context = await browser.newContext({ viewport });
+    const context = await env.browser.newContext({ viewport });
     const page = await context.newPage();
-    await page.goto(`${kho.base}/sign-in`);
+    await page.goto(`${env.kho.base}/sign-in`);
     await page.getByLabel("Tên đăng nhập").fill("bs.lan");
     await page.getByLabel("Mật khẩu").fill(viewport.width > 400 ? "tam-thoi-123" : "mat-khau-rieng-2026");
     await page.getByRole("button", { name: "Đăng nhập" }).click();
     if (viewport.width > 400) {
-      await page.waitForURL(`${kho.base}/account`);
+      await page.waitForURL(`${env.kho.base}/account`);
       assert.match(await page.locator("main").innerText(), /Mật khẩu này do người khác đặt/);
       // No tokens to make before the password is the user's own.
       assert.equal(await page.getByRole("button", { name: "Tạo khóa" }).count(), 0);
       await shot(page, "account-must-change");
       // Any other page sends the user back.
-      await page.goto(`${kho.base}/datasets`);
+      await page.goto(`${env.kho.base}/datasets`);
       assert.equal(new URL(page.url()).pathname, "/account");
       // A wrong current password says so, in Vietnamese, without field names.
       await page.getByLabel("Mật khẩu hiện tại").fill("khong-phai-the");
@@ -68,12 +53,12 @@ test("a new account chooses its own password first, then its tokens are its own"
       await page.getByLabel(/Thu hồi luôn mọi khóa/).check();
       await page.getByRole("button", { name: "Đổi mật khẩu" }).click();
       await page.getByRole("status").filter({ hasText: "Đã đổi mật khẩu" }).waitFor();
-      await page.goto(`${kho.base}/datasets`);
+      await page.goto(`${env.kho.base}/datasets`);
       assert.equal(new URL(page.url()).pathname, "/datasets");
     } else {
       // On a phone, with the new password: straight in, and the account page fits the screen.
       await page.waitForURL((url) => url.pathname !== "/sign-in");
-      await page.goto(`${kho.base}/account`);
+      await page.goto(`${env.kho.base}/account`);
       await shot(page, "account-phone");
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `the account page is ${overflow} px wider than the phone`);
@@ -83,11 +68,11 @@ test("a new account chooses its own password first, then its tokens are its own"
 });
 
 test("a steward's broken files are explained by line and by cell, in Vietnamese", async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
-  await signIn(page, kho.base, "yte.canbo", "demo-yte-canbo");
+  await signIn(page, env.kho.base, "yte.canbo", "demo-yte-canbo");
   const upload = async (name, mimeType, body) => {
-    await page.goto(`${kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
+    await page.goto(`${env.kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
     await page.locator('input[type="file"]').setInputFiles({ name, mimeType, buffer: Buffer.from(body) });
     await page.getByRole("button", { name: "Kiểm tra tệp" }).click();
     return page.getByRole("alert").first().innerText();

@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
 
 export const ADMIN_PASSWORD = "admin-password-for-browser-tests";
@@ -56,4 +57,26 @@ export async function signIn(page, base, username, password) {
   await page.getByLabel("Mật khẩu").fill(password);
   await page.getByRole("button", { name: "Đăng nhập" }).click();
   await page.waitForURL((url) => !url.pathname.startsWith("/sign-in"));
+}
+
+/**
+ * A kho server and a Chromium shared by the tests of one file: started before them, stopped
+ * after. Returns an object whose `kho` and `browser` are set once they run.
+ */
+export function useKho() {
+  const env = {};
+  before(async () => {
+    env.kho = await startKho();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.kho?.stop();
+  });
+  return env;
+}
+
+/** A full-page screenshot into `$SCREENSHOT_DIR`, when it is set. */
+export async function shot(page, name) {
+  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/${name}.png`, fullPage: true });
 }

@@ -1,35 +1,20 @@
 // A steward loads a report sheet as the office wrote it — titles, a two-row header, a running
 // number, a total, signatures, typed with a TCVN3 font — through the pages, on a desk and on
 // a phone, and is told in Vietnamese what kho left out.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { startKho, launchBrowser, signIn } from "./kho.mjs";
+import { useKho, shot, signIn } from "./kho.mjs";
 
-let kho;
-let browser;
-
-before(async () => {
-  kho = await startKho();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await kho?.stop();
-});
-
-const shot = async (page, name) => {
-  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/${name}.png`, fullPage: true });
-};
+const env = useKho();
 
 test("a steward loads an office report sheet as it is, and sees what was left out", async () => {
   const sheet = readFileSync(new URL("../sheets/co-so-y-te-tcvn3.xlsx", import.meta.url));
   for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
-    const context = await browser.newContext({ viewport });
+    const context = await env.browser.newContext({ viewport });
     const page = await context.newPage();
-    await signIn(page, kho.base, "yte.canbo", "demo-yte-canbo");
-    await page.goto(`${kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
+    await signIn(page, env.kho.base, "yte.canbo", "demo-yte-canbo");
+    await page.goto(`${env.kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
     await page.locator('input[type="file"]').setInputFiles({
       name: "bao-cao-co-so.xlsx",
       mimeType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -60,9 +45,9 @@ test("a steward loads an office report sheet as it is, and sees what was left ou
     await shot(page, viewport.width < 400 ? "upload-office-sheet-phone" : "upload-office-sheet");
     if (viewport.width > 400) {
       await page.getByRole("button", { name: "Xuất bản phiên bản mới" }).click();
-      await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
+      await page.waitForURL(`${env.kho.base}/datasets/co-so-y-te`);
       const names = async () =>
-        (await (await page.request.get(`${kho.base}/api/v1/datasets/co-so-y-te/resources/co-so/rows?limit=10`)).json()).records
+        (await (await page.request.get(`${env.kho.base}/api/v1/datasets/co-so-y-te/resources/co-so/rows?limit=10`)).json()).records
           .map((r) => r.ten_co_so)
           .sort();
       assert.deepEqual(
@@ -73,7 +58,7 @@ test("a steward loads an office report sheet as it is, and sees what was left ou
       // A file of corrections: one bed count changed, one new station. The page says what each
       // way of publishing would do; replacing the table, which would remove four rows, needs
       // the steward's word; updating by key, the default, keeps the others.
-      await page.goto(`${kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
+      await page.goto(`${env.kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
       const fix = "Mã cơ sở,Tên cơ sở,Mã xã,Số giường bệnh,Điện thoại\nBV01,Bệnh viện Đa khoa tỉnh Sơn La,03646,850,0212 3852 345\nTYT06,Trạm y tế phường Tô Hiệu,03646,4,0912000111\n";
       await page.locator('input[type="file"]').setInputFiles({ name: "sua.csv", mimeType: "text/csv", buffer: Buffer.from(fix) });
       await page.getByRole("button", { name: "Kiểm tra tệp" }).click();
@@ -91,7 +76,7 @@ test("a steward loads an office report sheet as it is, and sees what was left ou
       assert.equal((await names()).length, 5);
       await page.getByLabel(/Cập nhật theo mã/).check();
       await page.getByRole("button", { name: "Xuất bản phiên bản mới" }).click();
-      await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
+      await page.waitForURL(`${env.kho.base}/datasets/co-so-y-te`);
       assert.equal((await names()).length, 6);
     }
     await context.close();
@@ -99,10 +84,10 @@ test("a steward loads an office report sheet as it is, and sees what was left ou
 });
 
 test("a steward proposes a table's schema from an office sheet: snake_case names, the headers as titles, terms and a key", async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
-  await signIn(page, kho.base, "yte.canbo", "demo-yte-canbo");
-  await page.goto(`${kho.base}/datasets/co-so-y-te/resources/new`);
+  await signIn(page, env.kho.base, "yte.canbo", "demo-yte-canbo");
+  await page.goto(`${env.kho.base}/datasets/co-so-y-te/resources/new`);
   await page.locator("#infer_file").setInputFiles({
     name: "bao-cao-co-so.xlsx",
     mimeType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -125,13 +110,13 @@ test("a steward proposes a table's schema from an office sheet: snake_case names
   assert.equal(byName.ma_xa[3], "commune_code");
   assert.equal(byName.dien_thoai[3], "phone");
   // The key proposed: the facility code, complete and unique (not the running number).
-  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/resource-from-office-sheet.png`, fullPage: true });
+  await shot(page, "resource-from-office-sheet");
   // Saved, the table has the key proposed (the facility code, complete and unique; not the
   // running number) and the titles.
   await page.getByLabel("Tên bảng").fill("Báo cáo cơ sở quý 3");
   await page.getByRole("button", { name: "Lưu" }).click();
-  await page.waitForURL(`${kho.base}/datasets/co-so-y-te`);
-  const d = await (await page.request.get(`${kho.base}/api/v1/datasets/co-so-y-te`)).json();
+  await page.waitForURL(`${env.kho.base}/datasets/co-so-y-te`);
+  const d = await (await page.request.get(`${env.kho.base}/api/v1/datasets/co-so-y-te`)).json();
   const table = d.resources.find((r) => r.title === "Báo cáo cơ sở quý 3");
   assert.equal(table.schema.primaryKey, "ma_co_so");
   assert.equal(table.schema.fields.find((f) => f.name === "so_giuong_benh").title, "Số giường bệnh");

@@ -1,28 +1,17 @@
 // A steward tries to publish household heads' citizen IDs as open data through the form: kho
 // refuses in Vietnamese, naming the column, and says what to do instead.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startKho, launchBrowser, signIn } from "./kho.mjs";
+import { useKho, shot, signIn } from "./kho.mjs";
 
-let kho;
-let browser;
-
-before(async () => {
-  kho = await startKho();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await kho?.stop();
-});
+const env = useKho();
 
 test("a CCCD column keeps a dataset out of open data, said in Vietnamese with the column's label", async () => {
   for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
-    const context = await browser.newContext({ viewport });
+    const context = await env.browser.newContext({ viewport });
     const page = await context.newPage();
-    await signIn(page, kho.base, "noivu.canbo", "demo-noivu-canbo");
-    await page.goto(`${kho.base}/datasets/new`);
+    await signIn(page, env.kho.base, "noivu.canbo", "demo-noivu-canbo");
+    await page.goto(`${env.kho.base}/datasets/new`);
     await page.getByLabel("Tên bộ dữ liệu *").fill(`Chủ hộ theo xã ${viewport.width}`);
     await page.getByLabel("Mức truy cập *").selectOption("open");
     await page.getByLabel("Tần suất cập nhật *").selectOption("annual");
@@ -42,9 +31,7 @@ test("a CCCD column keeps a dataset out of open data, said in Vietnamese with th
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
     }
-    if (process.env.SCREENSHOT_DIR) {
-      await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/personal-open-refused-${viewport.width}.png`, fullPage: true });
-    }
+    await shot(page, `personal-open-refused-${viewport.width}`);
     // Shared within the government, the same dataset is accepted.
     await page.getByLabel("Mức truy cập *").selectOption("shared");
     await page.getByRole("button", { name: "Tạo bộ dữ liệu" }).click();

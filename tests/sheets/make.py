@@ -100,36 +100,30 @@ def sheet(path, encode=lambda s: s, dates=False):
         for k, v in style.items():
             setattr(ws[cell], k, v)
 
-    put("A1", "UBND TỈNH SƠN LA", font=bold, alignment=center)
-    ws.merge_cells("A1:C1")
-    put("A2", "SỞ Y TẾ", font=bold, alignment=center)
-    ws.merge_cells("A2:C2")
-    put("E1", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", font=bold, alignment=center)
-    ws.merge_cells("E1:G1")
-    put("E2", "Độc lập - Tự do - Hạnh phúc", font=bold, alignment=center)
-    ws.merge_cells("E2:G2")
-    put("A4", "BÁO CÁO DANH SÁCH CƠ SỞ KHÁM BỆNH, CHỮA BỆNH", font=bold, alignment=center)
-    ws.merge_cells("A4:G4")
-    put("A5", "(Số liệu đến ngày 30/9/2026)", alignment=center)
-    ws.merge_cells("A5:G5")
+    def heading(cell, text, merged_to=None, strong=True):
+        """A centred heading, merged over a range that starts at `cell` when one is given."""
+        put(cell, text, alignment=center, **({"font": bold} if strong else {}))
+        if merged_to:
+            ws.merge_cells(f"{cell}:{merged_to}")
+
+    heading("A1", "UBND TỈNH SƠN LA", "C1")
+    heading("A2", "SỞ Y TẾ", "C2")
+    heading("E1", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "G1")
+    heading("E2", "Độc lập - Tự do - Hạnh phúc", "G2")
+    heading("A4", "BÁO CÁO DANH SÁCH CƠ SỞ KHÁM BỆNH, CHỮA BỆNH", "G4")
+    heading("A5", "(Số liệu đến ngày 30/9/2026)", "G5", strong=False)
 
     # The header: STT and the commune merged down; a heading over the facility's code and name.
-    put("A7", "STT", font=bold, alignment=center)
-    ws.merge_cells("A7:A8")
-    put("B7", "Thông tin cơ sở", font=bold, alignment=center)
-    ws.merge_cells("B7:C7")
-    put("B8", "Mã cơ sở", font=bold, alignment=center)
-    put("C8", "Tên cơ sở", font=bold, alignment=center)
-    put("D7", "Mã xã", font=bold, alignment=center)
-    ws.merge_cells("D7:D8")
-    put("E7", "Số giường bệnh", font=bold, alignment=center)
-    ws.merge_cells("E7:E8")
-    put("F7", "Điện thoại", font=bold, alignment=center)
-    ws.merge_cells("F7:F8")
+    heading("A7", "STT", "A8")
+    heading("B7", "Thông tin cơ sở", "C7")
+    heading("B8", "Mã cơ sở")
+    heading("C8", "Tên cơ sở")
+    heading("D7", "Mã xã", "D8")
+    heading("E7", "Số giường bệnh", "E8")
+    heading("F7", "Điện thoại", "F8")
     last = "F"
     if dates:
-        put("G7", "Ngày hoạt động", font=bold, alignment=center)
-        ws.merge_cells("G7:G8")
+        heading("G7", "Ngày hoạt động", "G8")
         last = "G"
     for i, col in enumerate("ABCDEFG"[: "ABCDEFG".index(last) + 1]):
         put(f"{col}9", f"({i + 1})", alignment=center)
