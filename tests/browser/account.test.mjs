@@ -85,5 +85,15 @@ test("a steward's broken files are explained by line and by cell, in Vietnamese"
   const tooWide = await upload("rong.csv", "text/csv", `${wide}\n${wide}\n`);
   assert.match(tooWide, /3\.000 cột; tối đa 2\.000 cột/);
   for (const text of [unclosed, tooWide]) assert.doesNotMatch(text, /too_many_columns|unclosed_quote|file:line/);
+  // Rows that break the rules: each rule named in words, not by its code or an expression.
+  await page.goto(`${env.kho.base}/datasets/co-so-y-te/resources/co-so/upload`);
+  await page.locator('input[type="file"]').setInputFiles({ name: "co-so.csv", mimeType: "text/csv", buffer: Buffer.from(`${head}BV01,Trạm y tế,03646,-5,0912\r\n`) });
+  await page.getByRole("button", { name: "Kiểm tra tệp" }).click();
+  await page.getByRole("heading", { name: /Kết quả kiểm tra/ }).waitFor();
+  const report = await page.locator("main").innerText();
+  assert.match(report, /Nhỏ hơn mức tối thiểu/);
+  assert.match(report, /Số điện thoại không hợp lệ/);
+  assert.doesNotMatch(report, /\bminimum\b|\bphone\b|\^\(/);
+  await shot(page, "upload-rules-in-words");
   await context.close();
 });

@@ -502,6 +502,10 @@ pub fn effective(schema: &Value, lookup: &HashMap<String, Vec<DictionaryTerm>>) 
             if obj.get("description").is_none() && !term.description.is_empty() {
                 obj.insert("description".into(), Value::String(term.description.clone()));
             }
+            // A value of the right form, shown to people instead of the term's pattern.
+            if let (None, Some(example)) = (obj.get("example"), term.examples.first()) {
+                obj.insert("example".into(), Value::String(example.clone()));
+            }
             let mut merged: Map<String, Value> = term.constraints.as_object().cloned().unwrap_or_default();
             if let Some(own) = obj.get("constraints").and_then(Value::as_object) {
                 for (k, v) in own {

@@ -8,6 +8,32 @@ use utoipa::ToSchema;
 /// make a report larger than the data).
 pub const MAX_PROBLEMS: usize = 10_000;
 
+/// Every rule a problem may name, as in [`Problem::rule`].
+pub const RULES: &[&str] = &[
+    "type",
+    "required",
+    "unique",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "min_length",
+    "max_length",
+    "primary_key",
+    "unique_key",
+    "admin_unit",
+    "abolished_code",
+    "cccd",
+    "mst",
+    "phone",
+    "field_count",
+    "blank_row",
+    "missing_column",
+    "extra_column",
+    "malformed_row",
+    "foreign_key",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
     /// 1-based line in the file (the header is line 1).

@@ -85,6 +85,8 @@ struct Field {
     decimal_char: char,
     group_char: Option<char>,
     special: Special,
+    /// A value of the right form (Table Schema's `example`), shown when a value breaks the pattern.
+    example: Option<String>,
     /// Index of the column in the file.
     column: Option<usize>,
 }
@@ -558,6 +560,7 @@ impl Rules {
                     .unwrap_or('.'),
                 group_char: f.get("groupChar").and_then(Value::as_str).and_then(|s| s.chars().next()),
                 special: special_of(f.get(kho_core::table_schema::TERM_PROPERTY).and_then(Value::as_str)),
+                example: f.get("example").and_then(Value::as_str).map(str::to_string),
                 name,
             };
             // Enum values and bounds are read as the field's type once, not for every cell. A
@@ -904,7 +907,17 @@ impl Rules {
         if let Some((re, p)) = &f.pattern
             && !re.is_match(phone_digits.as_deref().unwrap_or(v))
         {
-            problems.push(problem("pattern", format!("không đúng mẫu {p}"), format!("does not match the pattern {p}")));
+            // People are shown a value of the right form, not the expression.
+            let (vi, en) = match &f.example {
+                Some(ex) => (
+                    format!("không đúng định dạng; ví dụ một giá trị đúng: {ex}"),
+                    format!("does not have the expected form (for example {ex}; pattern {p})"),
+                ),
+                None => {
+                    ("không đúng định dạng quy định cho cột".to_string(), format!("does not match the pattern {p}"))
+                }
+            };
+            problems.push(problem("pattern", vi, en));
         }
         if let Some(allowed) = &f.enum_values {
             let hit = allowed.iter().any(|a| a == v) || f.enum_typed.iter().any(|a| a.as_cell_ref() == typed);

@@ -104,6 +104,15 @@ impl Tr {
 mod tests {
     use super::*;
 
+    /// Every rule a file's rows can fail has a name in both languages.
+    #[test]
+    fn every_rule_is_named() {
+        for rule in kho_ingest::report::RULES {
+            let key = format!("rule.{rule}");
+            assert!(VI.contains_key(&key) && EN.contains_key(&key), "{key}");
+        }
+    }
+
     #[test]
     fn both_languages_have_the_same_keys() {
         assert!(!VI.is_empty() && !EN.is_empty());
