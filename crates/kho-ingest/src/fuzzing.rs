@@ -11,8 +11,15 @@ fn refused(e: &ReadError) {
     assert!(!e.code.is_empty() && !e.message.is_empty() && !e.message_vi.is_empty(), "{e:?}");
 }
 
-/// The CSV reader: encoding, delimiter, header, rows.
+/// The CSV reader: encoding, delimiter, header, rows; and the reading of 8-bit text in the
+/// legacy Vietnamese encodings.
 pub fn csv(data: &[u8]) {
+    let latin1: String = data.iter().map(|&b| char::from(b)).collect();
+    if let Some(enc) = crate::legacy::detect(latin1.lines()) {
+        let decoded = enc.decode(&latin1);
+        // Each legacy character becomes a letter, or at most two marks.
+        assert!(decoded.chars().count() <= 2 * latin1.chars().count(), "{decoded:?}");
+    }
     match crate::CsvSource::from_bytes(data) {
         Ok(source) => {
             assert!(source.headers.len() <= MAX_COLUMNS);

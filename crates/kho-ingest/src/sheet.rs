@@ -263,6 +263,15 @@ fn kind(path: &Path) -> Result<Kind, ReadError> {
     if has("xl/workbook.bin") {
         Ok(Kind::Xlsb)
     } else if has("xl/workbook.xml") {
+        // calamine computes a cell's position from its reference before any bound can see it,
+        // and a reference longer than any sheet's overflows that arithmetic.
+        for name in names.iter().filter(|n| {
+            let n = n.to_ascii_lowercase();
+            n.starts_with("xl/worksheets/") && n.ends_with(".xml")
+        }) {
+            let part = zip.by_name(name).map_err(|e| invalid(&e, &e))?;
+            check_references(part, name)?;
+        }
         Ok(Kind::Xlsx)
     } else if has("content.xml") {
         Ok(Kind::Ods)
@@ -272,6 +281,64 @@ fn kind(path: &Path) -> Result<Kind, ReadError> {
             "đây là tệp nén zip nhưng không phải bảng tính Excel hay OpenDocument",
         ))
     }
+}
+
+/// Every cell reference in a sheet part (the values of attributes `r` and `…ref`, such as
+/// `r="B7"`, `ref="A1:C1"`, `sqref="A1 B2:B9"`) must fit a sheet: at most three letters
+/// (XFD) and seven digits (1048576), read in one pass over the part.
+fn check_references(part: impl Read, name: &str) -> Result<(), ReadError> {
+    let mut reader = BufReader::with_capacity(1 << 16, part);
+    let mut buf = [0u8; 1 << 16];
+    // The last bytes before a quote, to know which attribute it opens; the value being read.
+    let mut tail: u64 = 0;
+    // The quote that opened the value being read ('"' or '\''), and the value.
+    let mut value: Option<(u8, Vec<u8>)> = None;
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| invalid(&e, &e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        for &b in &buf[..n] {
+            match &mut value {
+                Some((quote, v)) if b == *quote => {
+                    check_reference_value(v, name)?;
+                    value = None;
+                }
+                // Long lists (data validations over many ranges) are checked up to this length.
+                Some((_, v)) if v.len() < 4096 => v.push(b),
+                Some(_) => {}
+                None => {
+                    // `r=` after white space, or any attribute name ending in `ref=`, then a quote.
+                    let opens = (b == b'"' || b == b'\'')
+                        && ((tail & 0xFFFF_FFFF) == u64::from_be_bytes([0, 0, 0, 0, b'r', b'e', b'f', b'='])
+                            || ((tail & 0xFFFF) == u64::from_be_bytes([0, 0, 0, 0, 0, 0, b'r', b'='])
+                                && ((tail >> 16) as u8).is_ascii_whitespace()));
+                    if opens {
+                        value = Some((b, Vec::new()));
+                    }
+                }
+            }
+            tail = (tail << 8) | u64::from(b);
+        }
+    }
+}
+
+fn check_reference_value(v: &[u8], name: &str) -> Result<(), ReadError> {
+    for token in v.split(|b| b.is_ascii_whitespace() || *b == b':').filter(|t| !t.is_empty()) {
+        let token: Vec<u8> = token.iter().copied().filter(|b| *b != b'$').collect();
+        let letters = token.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let digits = token[letters..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if letters > 3 || digits > 7 {
+            let shown: String = String::from_utf8_lossy(&token).chars().take(40).collect();
+            return Err(invalid(
+                format!("its sheet {name} refers to cell '{shown}', outside any sheet (the last cell is XFD1048576)"),
+                format!(
+                    "trang tính {name} tham chiếu ô '{shown}', nằm ngoài mọi trang tính (ô cuối cùng là XFD1048576)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `uniqueCount` (else `count`) an `<sst>` element declares, from the start of the part.
@@ -1016,6 +1083,25 @@ mod tests {
         let r = read(&path, None).and_then(|s| s.write_csv(None, &out));
         assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
         r.map(|_| std::fs::read_to_string(&out).unwrap()).map_err(|e| (e.code.to_string(), e.message))
+    }
+
+    #[test]
+    fn references_longer_than_any_sheet_are_refused_before_calamine_reads_them() {
+        for cell in ["AAAAAAAAAAAA1", "A99999999999"] {
+            for quote in ['"', '\''] {
+                let rows =
+                    format!("<row r=\"1\"><c r={quote}{cell}{quote} t=\"inlineStr\"><is><t>x</t></is></c></row>");
+                let (code, message) = to_csv(hostile::xlsx(&rows, &[])).unwrap_err();
+                assert_eq!(code, "invalid_spreadsheet", "{message}");
+                assert!(message.contains(cell) && message.contains("XFD1048576"), "{message}");
+            }
+        }
+        let merged = format!("<row r=\"1\">{}</row>", hostile::xlsx_cell("A1", "x"));
+        assert!(to_csv(hostile::xlsx(&merged, &["A1:ZZZZZZZZ1"])).unwrap_err().1.contains("ZZZZZZZZ1"));
+        // The last cell of a sheet is a reference like any other.
+        let fine = format!("<row r=\"1048576\">{}</row>", hostile::xlsx_cell("XFD1048576", "y"));
+        let read = to_csv(hostile::xlsx(&fine, &[]));
+        assert_eq!(read, Ok("y\n".to_string()));
     }
 
     #[test]
