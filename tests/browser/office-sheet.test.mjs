@@ -37,7 +37,9 @@ test("a steward loads an office report sheet as it is, and sees what was left ou
       assert.match(main, said);
     }
     // Nothing in English or in kho's own codes on the Vietnamese page.
-    assert.doesNotMatch(main, /legacy_encoding|title_rows|column_matched|were left out|ma_co_so/);
+    assert.doesNotMatch(main, /legacy_encoding|title_rows|column_matched|were left out|ma_co_so|user:\d/);
+    // Who uploaded it, by name.
+    assert.match(main, /Trần Thị Bình/);
     if (viewport.width < 400) {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);

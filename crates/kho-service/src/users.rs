@@ -239,6 +239,18 @@ impl Kho {
         self.store.user(m.user_id).await?.ok_or_else(|| Error::not_found("user"))
     }
 
+    /// The name of the person an audit label stands for ("user:2:yte.canbo", or
+    /// "token:5:user:2:yte.canbo" for their token), for members' pages that say who did
+    /// something; `None` for labels that name no user (the system, anonymous visitors).
+    pub async fn person_name(&self, ctx: &Ctx, label: &str) -> Result<Option<String>> {
+        ctx.principal.require_member()?;
+        let user_part = label.find("user:").map(|i| &label[i + "user:".len()..]);
+        let Some(id) = user_part.and_then(|rest| rest.split(':').next()).and_then(|id| id.parse::<i64>().ok()) else {
+            return Ok(None);
+        };
+        Ok(self.store.user(id).await?.map(|u| u.display_name))
+    }
+
     pub async fn get_user(&self, ctx: &Ctx, id: i64) -> Result<User> {
         let m = ctx.principal.require_member()?;
         let user = self.store.user(id).await?.ok_or_else(|| Error::not_found("user"))?;

@@ -186,6 +186,8 @@ struct UploadPage<'a> {
     dataset_title: String,
     created: String,
     en: bool,
+    /// Who uploaded the file, by name.
+    uploaded_by: String,
     /// Why the last decision on the upload was refused (a message key).
     alert: Option<&'static str>,
     /// What each way of publishing would do; empty for the table's first version.
@@ -225,7 +227,9 @@ async fn render_upload(s: &AppState, page: Page, id: &str, alert: Option<&'stati
     }
     let default_mode = changes.first().map_or("replace", |c| c.mode.as_str());
     let removal = changes.iter().map(|c| c.removed).max().unwrap_or(0);
+    let uploaded_by = s.kho.person_name(page.ctx(), &u.created_by).await.ok().flatten().unwrap_or_default();
     let tpl = UploadPage {
+        uploaded_by,
         alert,
         modes: changes.into_iter().map(ModeView::of).collect(),
         removal,
