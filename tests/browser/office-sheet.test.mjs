@@ -80,6 +80,16 @@ test("a steward loads an office report sheet as it is, and sees what was left ou
       await page.getByRole("button", { name: "Xuất bản phiên bản mới" }).click();
       await page.waitForURL(`${env.kho.base}/datasets/co-so-y-te`);
       assert.equal((await names()).length, 6);
+      // The versions say who published them by name; a visitor sees when and what, not who.
+      const dataset = await page.locator("main").innerText();
+      assert.match(dataset, /Trần Thị Bình/);
+      assert.doesNotMatch(dataset, /user:\d/);
+      const visitor = await (await env.browser.newContext()).newPage();
+      await visitor.goto(`${env.kho.base}/datasets/dan-so-dien-tich-xa`);
+      const seen = await visitor.locator("main").innerText();
+      assert.match(seen, /Phiên bản|phiên bản/);
+      assert.doesNotMatch(seen, /user:\d|token:\d|\bsystem\b/);
+      await visitor.context().close();
     }
     await context.close();
   }

@@ -666,7 +666,35 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         .map_err(|e| page.error(e))?
         .into_iter()
         .map(|r| RevisionView { revision: r.revision, change: r.change, by: r.changed_by, at: date(r.changed_at) })
+        .collect::<Vec<_>>();
+    // Who published or changed what, by name, for members; visitors see when and what only
+    // (the audit log's labels are not for people).
+    let mut revisions = revisions;
+    let member = page.ctx().principal.require_member().is_ok();
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let labels: Vec<String> = resources
+        .iter()
+        .flat_map(|r: &ResourceView| r.versions.iter().map(|v| v.by.clone()))
+        .chain(revisions.iter().map(|r| r.by.clone()))
         .collect();
+    for label in labels {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(label) {
+            let name = match member {
+                true => s.kho.person_name(page.ctx(), slot.key()).await.ok().flatten().unwrap_or_default(),
+                false => String::new(),
+            };
+            slot.insert(name);
+        }
+    }
+    let person = |label: &str| names.get(label).cloned().unwrap_or_default();
+    for r in &mut resources {
+        for v in &mut r.versions {
+            v.by = person(&v.by);
+        }
+    }
+    for r in &mut revisions {
+        r.by = person(&r.by);
+    }
     let spatial = match d.input.spatial.as_deref() {
         Some(code) => s
             .kho
