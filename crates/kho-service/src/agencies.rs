@@ -1,6 +1,6 @@
 //! The province's organisations and the administrative units they govern.
 
-use kho_core::model::{AdminEra, AdminUnit, Agency, CrosswalkEntry, NewAgency};
+use kho_core::model::{AdminEra, AdminUnit, Agency, AgencyKind, CrosswalkEntry, NewAgency};
 use kho_core::text::slug_problem;
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_meta::AdminUnitFilter;
@@ -56,7 +56,21 @@ impl Kho {
     /// from one read of the store to the next, so what is built from them can be kept until
     /// the pointer changes.
     pub async fn shared_agencies(&self) -> Result<std::sync::Arc<Vec<Agency>>> {
-        self.agencies.get(|| self.store.list_agencies()).await
+        self.agencies
+            .get(|| async {
+                // In the order people look for them: the province's committee, its departments
+                // and the data center, then the communes; by name within each.
+                let mut list = self.store.list_agencies().await?;
+                let rank = |k: AgencyKind| match k {
+                    AgencyKind::ProvinceCommittee => 0,
+                    AgencyKind::Department | AgencyKind::DataCenter => 1,
+                    AgencyKind::Other => 2,
+                    AgencyKind::CommuneCommittee => 3,
+                };
+                list.sort_by_cached_key(|a| (rank(a.kind), kho_core::text::fold(&a.name)));
+                Ok(list)
+            })
+            .await
     }
 
     fn forget_agencies(&self) {
