@@ -222,22 +222,44 @@ impl Kho {
     /// What publishing the upload `id` in `mode` would do to its table: rows added, removed,
     /// changed, with example keys. Nothing changes.
     pub async fn upload_changes(&self, ctx: &Ctx, id: &str, mode: Mode) -> Result<Change> {
+        let mut changes = self.changes_of_upload(ctx, id, Some(mode)).await?;
+        changes.pop().ok_or_else(|| Error::internal("no change was worked out"))
+    }
+
+    /// What each mode the table can take would do with the upload `id` (by key first, when
+    /// the table has a key; then adding; then replacing), for choosing one; none for a table's
+    /// first version, where every mode does the same. The previous version is read once.
+    pub async fn upload_choices(&self, ctx: &Ctx, id: &str) -> Result<Vec<Change>> {
+        self.changes_of_upload(ctx, id, None).await
+    }
+
+    /// [`Kho::upload_changes`] for `mode`, or [`Kho::upload_choices`] without one.
+    async fn changes_of_upload(&self, ctx: &Ctx, id: &str, mode: Option<Mode>) -> Result<Vec<Change>> {
         let (u, _, _, key_names) = self.upload_target(ctx, id).await?;
         if u.status != "checked" {
             return Err(Error::new(ErrorCode::Conflict, format!("this upload was already {}", u.status)));
         }
-        let staging = self.staging_dir(&u.id);
         let previous = self.store.versions(&u.resource_id).await?.into_iter().next();
+        let modes: Vec<Mode> = match mode {
+            Some(m) => vec![m],
+            None if previous.is_none() => return Ok(Vec::new()),
+            None => [Mode::Upsert, Mode::Append, Mode::Replace]
+                .into_iter()
+                .filter(|m| *m != Mode::Upsert || !key_names.is_empty())
+                .collect(),
+        };
+        let staging = self.staging_dir(&u.id);
         // The previous version's files are fetched beside the staged ones, in a folder of this
         // look alone (a publication may be reading the staged folder meanwhile).
         let work = staging.join(format!("changes-{}", uuid::Uuid::now_v7()));
         tokio::fs::create_dir_all(&work).await.map_err(|e| Error::internal(format!("{}: {e}", work.display())))?;
-        let change = self.changes_in(&staging, &work, previous.as_ref(), &key_names, u.valid_rows as u64, mode).await;
+        let changes =
+            self.changes_in(&staging, &work, previous.as_ref(), &key_names, u.valid_rows as u64, &modes).await;
         let _ = tokio::fs::remove_dir_all(&work).await;
-        change
+        changes
     }
 
-    /// [`Kho::upload_changes`], with the previous version's files fetched into `work`.
+    /// What each of `modes` would do, with the previous version's files fetched into `work`.
     async fn changes_in(
         &self,
         staging: &Path,
@@ -245,9 +267,9 @@ impl Kho {
         previous: Option<&ResourceVersion>,
         key_names: &[String],
         staged_rows: u64,
-        mode: Mode,
-    ) -> Result<Change> {
-        if mode == Mode::Upsert && key_names.is_empty() {
+        modes: &[Mode],
+    ) -> Result<Vec<Change>> {
+        if modes.contains(&Mode::Upsert) && key_names.is_empty() {
             return Err(Error::validation(vec![Detail::new(
                 "mode",
                 "updating by key needs a primary key in the table's schema; replace the table or add rows instead",
@@ -263,14 +285,17 @@ impl Kho {
                 Some((parquet, keys, p.rows as u64))
             }
         };
-        let names = key_names.to_vec();
+        let (names, modes) = (key_names.to_vec(), modes.to_vec());
         blocking(move || {
             let previous = previous_files.as_ref().map(|(parquet, keys, rows)| changes::Previous {
                 parquet: parquet.as_path(),
                 keys: keys.as_path(),
                 rows: *rows,
             });
-            changes::preview(&staged, &new_keys, staged_rows, previous.as_ref(), &names, mode)
+            modes
+                .into_iter()
+                .map(|mode| changes::preview(&staged, &new_keys, staged_rows, previous.as_ref(), &names, mode))
+                .collect()
         })
         .await
     }
@@ -309,8 +334,11 @@ impl Kho {
         let version = previous.as_ref().map_or(1, |p| p.version + 1);
 
         // What this publication does, worked out before anything is written.
-        let change =
-            self.changes_in(&staging, &staging, previous.as_ref(), &key_names, u.valid_rows as u64, opts.mode).await?;
+        let change = self
+            .changes_in(&staging, &staging, previous.as_ref(), &key_names, u.valid_rows as u64, &[opts.mode])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::internal("no change was worked out"))?;
         if change.conflicting > 0 {
             return Err(Error::new(
                 ErrorCode::Conflict,

@@ -210,21 +210,11 @@ async fn render_upload(s: &AppState, page: Page, id: &str, alert: Option<&'stati
     let u = s.kho.get_upload(page.ctx(), id).await.map_err(|e| page.error(e))?;
     let d = s.kho.get_dataset(page.ctx(), &u.dataset_id).await.map_err(|e| page.error(e))?;
     let report: Report = serde_json::from_value(u.report.clone()).unwrap_or_default();
-    let mut changes = Vec::new();
     let publishable = u.status == "checked" && !report.header_mismatch && u.valid_rows > 0;
-    let published_before = match publishable {
-        true => !s.kho.list_versions(page.ctx(), &d.id, &u.resource_name).await.unwrap_or_default().is_empty(),
-        false => false,
+    let changes = match publishable {
+        true => s.kho.upload_choices(page.ctx(), id).await.map_err(|e| page.error(e))?,
+        false => Vec::new(),
     };
-    if published_before {
-        use kho_service::PublishMode;
-        for mode in [PublishMode::Upsert, PublishMode::Append, PublishMode::Replace] {
-            // A mode the table cannot take (by key, without a key) is not offered.
-            if let Ok(c) = s.kho.upload_changes(page.ctx(), id, mode).await {
-                changes.push(c);
-            }
-        }
-    }
     let default_mode = changes.first().map_or("replace", |c| c.mode.as_str());
     let removal = changes.iter().map(|c| c.removed).max().unwrap_or(0);
     let uploaded_by = s.kho.person_name(page.ctx(), &u.created_by).await.ok().flatten().unwrap_or_default();
