@@ -1,10 +1,14 @@
-// The open data portal as an anonymous visitor sees it: search without diacritics, the dataset
-// page, the preview table (sort, filter), a chart, a map, and a CSV download that matches the API;
-// restricted data appears nowhere.
+// The open data portal as an anonymous visitor sees it, on a phone: search without diacritics,
+// the dataset page, the preview table (sort, filters typed as the table shows numbers), a chart
+// aggregated over all rows, a map, and CSV and Excel downloads that hold exactly the filtered
+// rows; restricted data appears nowhere.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { startKho, launchBrowser } from "./kho.mjs";
+import { readFileSync, mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { startKho, launchBrowser, shot } from "./kho.mjs";
 
 let kho;
 let browser;
@@ -41,12 +45,23 @@ function parseCsv(text) {
   return rows;
 }
 
-test("an anonymous visitor finds, previews, filters, charts, maps and downloads population data", async () => {
-  const context = await browser.newContext({ acceptDownloads: true });
+// Reads a workbook back with openpyxl (the peer spreadsheet library): header and data rows.
+function readXlsx(path) {
+  const script = "import openpyxl, json, sys\n" +
+    "ws = openpyxl.load_workbook(sys.argv[1]).active\n" +
+    "print(json.dumps([[c for c in r] for r in ws.iter_rows(values_only=True)], default=str))";
+  return JSON.parse(execFileSync("python3", ["-c", script, path], { encoding: "utf8" }));
+}
+
+// 8718000 → "8.718.000", as the explorer shows numbers on a Vietnamese page.
+const grouped = (n) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ".");
+
+test("a visitor on a phone finds population data, filters it as the table shows numbers, charts all of it and downloads exactly the filtered rows", async () => {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("console", (m) => { if (m.type() === "error" && !/status of 400/.test(m.text())) errors.push(m.text()); });
 
   await page.goto(`${kho.base}/`);
   assert.equal(await page.locator("html").getAttribute("lang"), "vi");
@@ -55,70 +70,108 @@ test("an anonymous visitor finds, previews, filters, charts, maps and downloads 
   await page.waitForURL(/\/datasets\?q=dan\+so/);
   await page.getByRole("link", { name: TITLE }).click();
   await page.getByRole("heading", { name: TITLE }).waitFor();
+  assert.equal(await page.title(), `${TITLE} · kho`);
   assert.match(await page.locator("#freshness").innerText(), /Cập nhật đúng hạn|Quá hạn cập nhật/);
+  // The downloads come first, within the first screen of the phone.
+  const top = (await page.locator("#downloads").getByRole("link", { name: "Tải Excel" }).boundingBox()).y;
+  assert.ok(top < 844, `the download button is ${top}px down the page`);
 
-  // The preview: every province, in pages of 20.
+  // The preview: every province, in pages of 20, columns by their labels, numbers grouped.
   const everything = await (await page.request.get(`${kho.base}${ROWS}?limit=0`)).json();
   assert.equal(everything.total, 34);
   const explorer = page.locator("section.explorer").first();
   await explorer.getByRole("status").filter({ hasText: "/ 34" }).waitFor();
   assert.equal(await explorer.locator("tbody tr").count(), 20);
-
-  // Sort by population, largest first (a second click reverses).
-  const header = explorer.getByRole("button", { name: "Sắp xếp theo dan_so", exact: true });
+  const header = explorer.getByRole("button", { name: "Sắp xếp theo Dân số (người)", exact: true });
   await header.click();
   await explorer.locator('th[data-field="dan_so"][aria-sort="ascending"]').waitFor();
   await header.click();
   await explorer.locator('th[data-field="dan_so"][aria-sort="descending"]').waitFor();
   const api = await (await page.request.get(`${kho.base}${ROWS}?sort=-dan_so&limit=1`)).json();
-  const firstCell = await explorer.locator("tbody tr").first().locator("td").nth(2).innerText();
-  assert.equal(firstCell.replace(/\D/g, ""), String(api.records[0].dan_so));
+  assert.equal(await explorer.locator("tbody tr").first().locator("td").nth(2).innerText(), grouped(api.records[0].dan_so));
+  assert.equal(await explorer.locator("tbody tr").first().locator("td").nth(0).innerText(), api.records[0].ma_tinh);
 
-  // Filter: provinces of more than two million people; the count matches the API's.
-  await explorer.getByLabel("Trường").selectOption("dan_so");
-  await explorer.getByLabel("Phép so sánh").selectOption("gt");
-  await explorer.getByLabel("Giá trị").fill("2000000");
+  // The filters are folded away on a phone, one tap opens them.
+  assert.equal(await explorer.getByLabel("Giá trị").isVisible(), false);
+  await explorer.getByText("Lọc và tìm").click();
+  await explorer.getByLabel("Trường").selectOption({ label: "Dân số (người)" });
+  await explorer.getByLabel("Phép so sánh").selectOption("gte");
+  // A value that is not a number is refused in Vietnamese; nothing else breaks.
+  await explorer.getByLabel("Giá trị").fill("2tr");
   await explorer.getByRole("button", { name: "Lọc" }).click();
-  const filtered = await (await page.request.get(`${kho.base}${ROWS}?filter=dan_so:gt:2000000&limit=0`)).json();
+  const refused = await explorer.getByRole("alert").innerText();
+  assert.match(refused, /Không lọc được «Dân số \(người\)»: «2tr» không phải số nguyên; hãy viết như 2\.000\.000/);
+  await explorer.getByRole("status").filter({ hasText: "/ 34" }).waitFor();
+  assert.equal(await explorer.getByRole("listitem").count(), 0, "the refused filter is not kept");
+
+  // As the table writes it: "2.000.000".
+  await explorer.getByLabel("Giá trị").fill("2.000.000");
+  await explorer.getByRole("button", { name: "Lọc" }).click();
+  const filtered = await (await page.request.get(`${kho.base}${ROWS}?filter=dan_so:gte:2000000&limit=0`)).json();
   assert.ok(filtered.total > 0 && filtered.total < 34, `${filtered.total} provinces`);
   await explorer.getByRole("status").filter({ hasText: `/ ${filtered.total}` }).waitFor();
-  assert.equal(await explorer.locator("tbody tr").count(), Math.min(20, filtered.total));
-  await explorer.getByRole("listitem").filter({ hasText: "dan_so > 2000000" }).waitFor();
+  assert.equal(await explorer.getByRole("alert").isVisible(), false);
+  await explorer.getByRole("listitem").filter({ hasText: "Dân số (người) ≥ 2.000.000" }).waitFor();
 
-  // A bar chart of population by province name, one bar per filtered province.
-  await explorer.getByLabel("Trục ngang").selectOption("ten_tinh");
-  await explorer.getByLabel("Trục đứng (số)").selectOption("dan_so");
+  // A chart of population by province, summed by the server over every filtered row.
+  await explorer.getByLabel("Nhóm theo").selectOption({ label: "Tên tỉnh" });
+  await explorer.getByLabel("Phép tính").selectOption({ label: "Tổng" });
+  await explorer.getByLabel("Của cột").selectOption({ label: "Dân số (người)" });
   await explorer.getByRole("button", { name: "Vẽ biểu đồ" }).click();
   await explorer.locator("svg.chart-svg rect.bar").first().waitFor();
-  assert.equal(await explorer.locator("svg.chart-svg rect.bar").count(), filtered.total);
+  assert.equal(await explorer.locator("svg.chart-svg rect.bar").count(), Math.min(30, filtered.total));
+  const caption = await explorer.locator("figure.chart figcaption").innerText();
+  assert.match(caption, new RegExp(`tính trên toàn bộ ${filtered.total} dòng khớp bộ lọc`));
+  const tallest = await explorer.locator("svg.chart-svg rect.bar title").first().textContent();
+  assert.equal(tallest, `${api.records[0].ten_tinh}: ${grouped(api.records[0].dan_so)}`);
+  // Counting rows by a column works on any table.
+  await explorer.getByLabel("Phép tính").selectOption({ label: "Số dòng" });
+  assert.equal(await explorer.getByLabel("Của cột").isDisabled(), true);
 
   // A choropleth of the 34 provinces; the filtered ones are coloured.
-  await explorer.getByLabel("Tô màu theo").selectOption("dan_so");
+  await explorer.getByLabel("Tô màu theo").selectOption({ label: "Dân số (người)" });
   await explorer.getByRole("button", { name: "Vẽ bản đồ" }).click();
   await explorer.locator("svg.map-svg path.area").first().waitFor();
   assert.equal(await explorer.locator("svg.map-svg path.area").count(), 34);
   const coloured = await explorer.locator("svg.map-svg path.area:not([fill='#eeeeee'])").count();
   assert.equal(coloured, filtered.total);
-  assert.match(await explorer.locator("figure.map figcaption").innerText(), new RegExp(`${filtered.total}/34`));
 
-  // Download the CSV: the same 34 provinces, the same numbers as the API.
+  // The CSV under the table holds exactly the filtered rows, with a BOM for Excel.
   const [download] = await Promise.all([
     page.waitForEvent("download"),
     explorer.getByRole("link", { name: "Tải CSV" }).click(),
   ]);
-  const csv = parseCsv(readFileSync(await download.path(), "utf8"));
-  const all = await (await page.request.get(`${kho.base}${ROWS}?limit=1000&sort=ma_tinh`)).json();
-  assert.deepEqual(csv[0], all.fields.map((f) => f.name));
+  const text = readFileSync(await download.path(), "utf8");
+  assert.ok(text.startsWith("\uFEFF"), "a byte order mark for Excel");
+  const csv = parseCsv(text);
+  const wanted = await (await page.request.get(`${kho.base}${ROWS}?filter=dan_so:gte:2000000&limit=1000&sort=ma_tinh`)).json();
+  assert.deepEqual(csv[0], wanted.fields.map((f) => f.name));
   const body = csv.slice(1).sort((a, b) => a[0].localeCompare(b[0]));
-  assert.equal(body.length, all.total);
+  assert.equal(body.length, filtered.total);
   body.forEach((row, i) => {
-    assert.equal(row[0], all.records[i].ma_tinh);
-    assert.equal(Number(row[2]), all.records[i].dan_so);
+    assert.equal(row[0], wanted.records[i].ma_tinh);
+    assert.equal(Number(row[2]), wanted.records[i].dan_so);
   });
+  // So does the Excel workbook, headed by the columns' labels.
+  const [workbook] = await Promise.all([
+    page.waitForEvent("download"),
+    explorer.getByRole("link", { name: "Tải Excel" }).click(),
+  ]);
+  assert.match(workbook.suggestedFilename(), /^tinh-thanh-v1-loc\.xlsx$/);
+  const saved = join(mkdtempSync(join(tmpdir(), "kho-xlsx-")), workbook.suggestedFilename());
+  await workbook.saveAs(saved);
+  const sheet = readXlsx(saved);
+  assert.deepEqual(sheet[0], ["Mã tỉnh", "Tên tỉnh", "Dân số (người)", "Diện tích (km²)"]);
+  assert.equal(sheet.length - 1, filtered.total);
+  assert.ok(sheet.slice(1).every((r) => r[2] >= 2000000));
+  assert.deepEqual(sheet.slice(1).map((r) => r[0]).sort(), wanted.records.map((r) => r.ma_tinh));
 
-  // The view and the download were counted.
+  // Nothing is wider than the phone; the view and the downloads were counted.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+  await shot(page, "visitor-phone-explorer");
   await page.reload();
-  assert.match(await page.getByText(/lượt xem/).first().innerText(), /[1-9]\d* lượt xem · [1-9]\d* lượt tải/);
+  assert.match(await page.getByText(/lượt xem/).first().innerText(), /[1-9]\d* lượt xem · [2-9]\d* lượt tải/);
   assert.deepEqual(errors, []);
   await context.close();
 });

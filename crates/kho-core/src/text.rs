@@ -57,6 +57,53 @@ pub fn slugify(s: &str) -> String {
     out
 }
 
+/// The digits (with a leading '-') of a whole number written plainly or in groups of three
+/// separated by one of `seps` ("1.234.567").
+fn whole(s: &str, seps: &[char]) -> Option<String> {
+    let (sign, body) = s.strip_prefix('-').map_or(("", s), |r| ("-", r));
+    if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!("{sign}{body}"));
+    }
+    let sep = body.chars().find(|c| !c.is_ascii_digit()).filter(|c| seps.contains(c))?;
+    let groups: Vec<&str> = body.split(sep).collect();
+    let ok = groups.len() >= 2
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
+    ok.then(|| format!("{sign}{}", groups.concat()))
+}
+
+/// A whole number with its thousands grouped by '.', ',' or spaces: "1.234.567", "1 234".
+pub fn vn_integer(v: &str) -> Option<i64> {
+    whole(v.trim(), &['.', ',', ' ', '\u{a0}'])?.parse().ok()
+}
+
+/// A number as written in Vietnam — '.' or spaces between thousands, ',' before decimals:
+/// "1.234.567", "3,5", "1.234,5" — or in English with grouped thousands ("1,234,567.5"), or a
+/// percentage ("12,5%" is 12.5). A lone comma is the decimal mark ("1,234" is 1.234), as in
+/// Vietnamese.
+pub fn vn_number(v: &str) -> Option<f64> {
+    let t = v.trim();
+    let t = t.strip_suffix('%').map_or(t, str::trim_end);
+    let finite = |n: f64| n.is_finite().then_some(n);
+    if let Ok(n) = t.parse::<f64>() {
+        return finite(n);
+    }
+    let join = |int: String, frac: &str| -> Option<f64> {
+        if !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let text = if frac.is_empty() { int } else { format!("{int}.{frac}") };
+        text.parse::<f64>().ok().and_then(finite)
+    };
+    let (int, frac) = t.rsplit_once(',').unwrap_or((t, ""));
+    if let Some(n) = whole(int, &['.', ' ', '\u{a0}']).and_then(|int| join(int, frac)) {
+        return Some(n);
+    }
+    let (int, frac) = t.rsplit_once('.').unwrap_or((t, ""));
+    whole(int, &[',']).and_then(|int| join(int, frac))
+}
+
 /// Why a slug is not acceptable, or `None` if it is. Slugs appear in URLs, so no path separators,
 /// dots or upper case; they are also stable identifiers, so keep them plain.
 pub fn slug_problem(s: &str) -> Option<&'static str> {

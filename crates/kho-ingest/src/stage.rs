@@ -913,6 +913,13 @@ fn cell_at(col: &dyn Array, i: usize) -> Option<Cell> {
     if let Some(a) = any.downcast_ref::<StringArray>() {
         return Some(Cell::Text(a.value(i).to_string()));
     }
+    // Files written by the query engine (a filtered download) hold text as string views.
+    if let Some(a) = any.downcast_ref::<arrow::array::StringViewArray>() {
+        return Some(Cell::Text(a.value(i).to_string()));
+    }
+    if let Some(a) = any.downcast_ref::<arrow::array::LargeStringArray>() {
+        return Some(Cell::Text(a.value(i).to_string()));
+    }
     None
 }
 
@@ -1159,21 +1166,42 @@ pub fn parquet_to_json(path: &Path, mut out: impl std::io::Write, lines: bool) -
 pub const XLSX_MAX_ROWS: u64 = 1_048_576;
 
 /// A stored version as an Excel workbook at `out`, written row by row (constant memory; the
-/// workbook's temporary files go to `tmp`). Numbers stay numbers; dates are written as text in
-/// ISO form so that no locale reinterprets them.
-pub fn parquet_to_xlsx(path: &Path, out: &Path, tmp: &Path, sheet_name: &str) -> Result<u64, ReadError> {
+/// workbook's temporary files go to `tmp`). Numbers stay numbers; dates are date cells with an
+/// explicit dd/mm/yyyy format (not the locale's default date format, which differs between an
+/// English and a Vietnamese Excel), so they sort and filter as dates and read the same
+/// everywhere. `titles` gives each field's title for the header row.
+pub fn parquet_to_xlsx(
+    path: &Path,
+    out: &Path,
+    tmp: &Path,
+    sheet_name: &str,
+    titles: &std::collections::HashMap<String, String>,
+) -> Result<u64, ReadError> {
+    use chrono::Datelike;
+    use chrono::Timelike;
+    use rust_xlsxwriter::{ExcelDateTime, Format, FormatBorder};
     let x = |e: rust_xlsxwriter::XlsxError| io_err("XLSX", e);
     let mut book = rust_xlsxwriter::Workbook::new();
     book.set_tempdir(tmp).map_err(x)?;
     let sheet = book.add_worksheet_with_constant_memory().map_err(x)?;
     let name: String = sheet_name.chars().filter(|c| !"[]:*?/\\".contains(*c)).take(31).collect();
     sheet.set_name(if name.is_empty() { "du-lieu" } else { &name }).map_err(x)?;
+    // The header row as people read it: each column's title (its name when it has none), bold,
+    // kept in view while scrolling; dates in the form Vietnamese readers write them.
+    let bold =
+        Format::new().set_bold().set_text_wrap().set_background_color("#E8EEF6").set_border_bottom(FormatBorder::Thin);
+    let date = Format::new().set_num_format("dd/mm/yyyy");
+    let datetime = Format::new().set_num_format("dd/mm/yyyy hh:mm");
+    sheet.set_freeze_panes(1, 0).map_err(x)?;
     let mut r: u32 = 0;
+    let mut widths: Vec<usize> = Vec::new();
     let mut header_done = false;
     read_parquet(path, |names, rows| {
         if !header_done {
             for (c, n) in names.iter().enumerate() {
-                sheet.write_string(0, c as u16, n).map_err(x)?;
+                let title = titles.get(n).filter(|t| !t.trim().is_empty()).unwrap_or(n);
+                sheet.write_string_with_format(0, c as u16, title, &bold).map_err(x)?;
+                widths.push(title.chars().count().min(30));
             }
             header_done = true;
         }
@@ -1194,19 +1222,41 @@ pub fn parquet_to_xlsx(path: &Path, out: &Path, tmp: &Path, sheet_name: &str) ->
                 });
             }
             for (c, v) in row.iter().enumerate() {
-                let c = c as u16;
-                let written = match v {
+                let col = c as u16;
+                let (written, shown) = match v {
                     None => continue,
-                    Some(Cell::Int(i)) => sheet.write_number(r, c, *i as f64).map(|_| ()),
-                    Some(Cell::Num(f)) => sheet.write_number(r, c, *f).map(|_| ()),
-                    Some(Cell::Bool(b)) => sheet.write_boolean(r, c, *b).map(|_| ()),
-                    Some(other) => sheet.write_string(r, c, other.to_string()).map(|_| ()),
+                    Some(Cell::Int(i)) => (sheet.write_number(r, col, *i as f64).map(|_| ()), i.to_string().len() + 2),
+                    Some(Cell::Num(f)) => (sheet.write_number(r, col, *f).map(|_| ()), f.to_string().len() + 2),
+                    Some(Cell::Bool(b)) => (sheet.write_boolean(r, col, *b).map(|_| ()), 6),
+                    Some(Cell::Date(d)) => {
+                        let cell = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)
+                            .and_then(|dt| sheet.write_datetime_with_format(r, col, &dt, &date).map(|_| ()));
+                        (cell, 10)
+                    }
+                    Some(Cell::DateTime(t)) => {
+                        let cell = ExcelDateTime::from_ymd(t.year() as u16, t.month() as u8, t.day() as u8)
+                            .and_then(|dt| dt.and_hms(t.hour() as u16, t.minute() as u8, t.second() as f64))
+                            .and_then(|dt| sheet.write_datetime_with_format(r, col, &dt, &datetime).map(|_| ()));
+                        (cell, 16)
+                    }
+                    Some(other) => {
+                        let text = other.to_string();
+                        let n = text.chars().count();
+                        (sheet.write_string(r, col, text).map(|_| ()), n)
+                    }
                 };
                 written.map_err(x)?;
+                if let Some(w) = widths.get_mut(c) {
+                    *w = (*w).max(shown);
+                }
             }
         }
         Ok(())
     })?;
+    // Wide enough for what the columns hold, within reason: long text wraps in Excel anyway.
+    for (c, w) in widths.iter().enumerate() {
+        sheet.set_column_width(c as u16, (*w).clamp(8, 50) as f64 + 1.0).map_err(x)?;
+    }
     book.save(out).map_err(x)?;
     Ok(r as u64)
 }
@@ -1233,7 +1283,7 @@ mod export_tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v[0]["so"], 5);
         let xlsx = dir.path().join("x.xlsx");
-        assert_eq!(parquet_to_xlsx(&staged.parquet, &xlsx, dir.path(), "bảng").unwrap(), 2);
+        assert_eq!(parquet_to_xlsx(&staged.parquet, &xlsx, dir.path(), "bảng", &Default::default()).unwrap(), 2);
         // Read it back with the same library kho reads uploads with.
         let back = crate::convert::spreadsheet_to_csv(&xlsx, &Default::default(), &dir.path().join("b.csv")).unwrap();
         assert_eq!((back.0.as_str(), back.1.rows.as_slice()), ("bảng", &[1, 2, 3][..]));

@@ -223,6 +223,13 @@ impl QueryEngine {
         self.run(async move { this.rows_now(&source, &query).await }).await
     }
 
+    /// Every record matching a query's filters, search and sort (paging ignored), written as a
+    /// Parquet file to `out`; the number of records.
+    pub async fn export(self: &Arc<Self>, source: &Source, query: &RowsQuery, out: &std::path::Path) -> Result<u64> {
+        let (this, source, query, out) = (self.clone(), source.clone(), query.clone(), out.to_path_buf());
+        self.run(async move { this.export_now(&source, &query, &out).await }).await
+    }
+
     /// Group-by aggregates of a version.
     pub async fn aggregate(self: &Arc<Self>, source: &Source, query: &AggregateQuery) -> Result<Page> {
         let (this, source, query) = (self.clone(), source.clone(), query.clone());

@@ -10,7 +10,7 @@ use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
 use datafusion::logical_expr::{Expr, SortExpr, lit};
 use datafusion::prelude::{DataFrame, ident};
-use kho_core::{Error, ErrorCode, Result};
+use kho_core::{Detail, Error, ErrorCode, Result};
 use serde::Serialize;
 
 use crate::engine::{QueryEngine, Source};
@@ -253,12 +253,42 @@ impl<'a> Table<'a> {
         })
     }
 
+    /// A filter value as people type it: numbers as the table shows them ("2.000.000", "3,5",
+    /// "12,5%") and dates as dd/mm/yyyy, besides the plain forms. A value that does not fit the
+    /// field's type is refused with a message in both languages, showing the expected form.
     fn value(&self, field: &Field, v: &str) -> Result<ScalarValue> {
         let t = field.data_type();
-        let text = if matches!(t, DataType::Date32 | DataType::Timestamp(..)) { iso_date(v) } else { v.to_string() };
-        let text = if matches!(t, DataType::Float64 | DataType::Float32) { text.replace(',', ".") } else { text };
-        ScalarValue::try_from_string(text, t).map_err(|_| {
-            invalid(format!("filter on '{}': '{v}' is not a valid {}", field.name(), crate::json::type_name(t)))
+        let v = v.trim();
+        let parsed = match t {
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+                kho_core::text::vn_integer(v).map(|n| n.to_string())
+            }
+            DataType::Float32 | DataType::Float64 => kho_core::text::vn_number(v).map(|n| n.to_string()),
+            DataType::Date32 | DataType::Timestamp(..) => Some(iso_date(v)),
+            _ => Some(v.to_string()),
+        };
+        parsed.and_then(|text| ScalarValue::try_from_string(text, t).ok()).ok_or_else(|| {
+            let (en, vi) = match t {
+                DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+                    ("a whole number, e.g. 2000000 or 2.000.000", "không phải số nguyên; hãy viết như 2.000.000")
+                }
+                DataType::Float32 | DataType::Float64 => {
+                    ("a number, e.g. 3.5 or 3,5", "không phải số; hãy viết như 3,5 hoặc 2.000.000")
+                }
+                DataType::Date32 => {
+                    ("a date, e.g. 15/03/2026 or 2026-03-15", "không phải ngày; hãy viết như 15/03/2026")
+                }
+                DataType::Timestamp(..) => {
+                    ("a date and time, e.g. 15/03/2026 08:30", "không phải ngày giờ; hãy viết như 15/03/2026 08:30")
+                }
+                DataType::Boolean => ("true or false", "không phải đúng/sai; hãy viết true hoặc false"),
+                _ => ("a valid value", "không hợp lệ"),
+            };
+            Error::new(ErrorCode::InvalidQuery, format!("filter on '{}': '{v}' is not {en}", field.name()))
+                .with_details(vec![
+                    Detail::new(format!("filter.{}", field.name()), format!("'{v}' is not {en}"))
+                        .with_vi(format!("«{v}» {vi}")),
+                ])
         })
     }
 
@@ -545,6 +575,64 @@ impl QueryEngine {
             Schema::new(fields.iter().filter_map(|n| schema.field_with_name(n).ok().cloned()).collect::<Vec<Field>>());
         self.load_after_use(&source.key).await;
         Ok(Page { fields: fields_of(&out_schema), records: recs, total, next })
+    }
+
+    /// Every record matching `query`'s filters and search, in its order, with its fields, written
+    /// to a Parquet file at `out` (paging is ignored): what a download "as filtered" holds.
+    /// Batches are written as they come, so memory stays bounded by the query's own.
+    pub(crate) async fn export_now(&self, source: &Source, query: &RowsQuery, out: &std::path::Path) -> Result<u64> {
+        use datafusion::parquet::arrow::ArrowWriter;
+        use futures_util::StreamExt;
+        let provider = self.table(&source.key).await?;
+        let schema = provider.schema();
+        let table = Table { schema: &schema };
+        let condition = table.conditions(&query.filters, query.q.as_deref())?;
+        let fields = match &query.fields {
+            Some(names) => {
+                names.iter().map(|n| table.field(n).map(|f| f.name().clone())).collect::<Result<Vec<_>>>()?
+            }
+            None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+        };
+        if query.sort.len() > MAX_SORT_KEYS {
+            return Err(invalid(format!("sort: at most {MAX_SORT_KEYS} fields (got {})", query.sort.len())));
+        }
+        for k in &query.sort {
+            table.field(&k.field)?;
+        }
+        let mut df = self.rows_ctx.read_table(provider.clone()).map_err(df_err)?;
+        if let Some(c) = condition {
+            df = df.filter(c).map_err(df_err)?;
+        }
+        if !query.sort.is_empty() {
+            let order: Vec<SortExpr> =
+                query.sort.iter().map(|k| ident(&k.field).sort(!k.descending, k.descending)).collect();
+            df = df.sort(order).map_err(df_err)?;
+        }
+        // Text as plain strings, as in the stored files, whatever the engine reads it as.
+        let columns = fields
+            .iter()
+            .map(|f| match df.schema().field_with_unqualified_name(f).map(|x| x.data_type().clone()) {
+                Ok(DataType::Utf8View | DataType::LargeUtf8) => {
+                    datafusion::prelude::cast(ident(f), DataType::Utf8).alias(f)
+                }
+                _ => ident(f),
+            })
+            .collect::<Vec<_>>();
+        let df = df.select(columns).map_err(df_err)?;
+        let out_schema = Arc::new(df.schema().as_arrow().clone());
+        let mut stream = df.execute_stream().await.map_err(df_err)?;
+        let file = std::fs::File::create(out).map_err(|e| Error::internal(format!("export file: {e}")))?;
+        let mut writer =
+            ArrowWriter::try_new(file, out_schema, None).map_err(|e| Error::internal(format!("export file: {e}")))?;
+        let mut n = 0u64;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(df_err)?;
+            n += batch.num_rows() as u64;
+            writer.write(&batch).map_err(|e| Error::internal(format!("export file: {e}")))?;
+        }
+        writer.close().map_err(|e| Error::internal(format!("export file: {e}")))?;
+        self.load_after_use(&source.key).await;
+        Ok(n)
     }
 
     pub(crate) async fn aggregate_now(&self, source: &Source, query: &AggregateQuery) -> Result<Page> {

@@ -123,6 +123,23 @@ impl Kho {
         Ok((v, page))
     }
 
+    /// The records of a version matching `query` (filters, search, sort and fields; paging
+    /// ignored), written as Parquet to `out`, for a download "as filtered". Read like a page of
+    /// rows: the same access check, and reads of non-open data audited.
+    pub async fn export_rows(
+        &self,
+        ctx: &Ctx,
+        dataset: &str,
+        resource: &str,
+        version: Option<i64>,
+        query: &RowsQuery,
+        out: &std::path::Path,
+    ) -> Result<(ResourceVersion, u64)> {
+        let v = self.version_for_read(ctx, dataset, resource, version).await?;
+        let n = self.query.export(&source_of(&v), query, out).await?;
+        Ok((v, n))
+    }
+
     /// Group-by aggregates of a version (`None`: the latest).
     pub async fn aggregate(
         &self,

@@ -596,7 +596,7 @@ impl Kho {
     /// table's Table Schema) and `data/<table>.csv` with each table's latest version, zipped to
     /// `out`. Tables with nothing published are left out. Unless `raw`, text cells that would
     /// run as formulas in a spreadsheet are neutralised (see `kho_core::text::csv_escape`).
-    pub async fn write_datapackage(&self, ctx: &Ctx, dataset: &str, out: &Path, raw: bool) -> Result<()> {
+    pub async fn write_datapackage(&self, ctx: &Ctx, dataset: &str, out: &Path, raw: bool) -> Result<Dataset> {
         let d = self.get_dataset(ctx, dataset).await?;
         let owner = self.store.agency(d.owner_agency_id()).await?.map(|a| a.name).unwrap_or_default();
         let mut parts = Vec::new();
@@ -649,6 +649,7 @@ impl Kho {
         })
         .await
         .map_err(|e| Error::internal(format!("data package task: {e}")))?;
-        written.map_err(|e| Error::internal(format!("data package: {e}")))
+        written.map_err(|e| Error::internal(format!("data package: {e}")))?;
+        Ok(d)
     }
 }

@@ -417,3 +417,131 @@ async fn duckdb_reads_the_same_version_as_the_rows_api() {
     assert_eq!((status, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_file")), "{e}");
     assert_eq!(steward.get(&format!("{BASE}/rows?limit=0")).await.body["version"], 2, "nothing else was published");
 }
+
+/// Python (openpyxl, the peer spreadsheet library) reads a workbook: its header cells, whether
+/// they are bold, the frozen pane, the number of data rows, the first data row and the
+/// number format of a date column.
+fn read_xlsx(path: &std::path::Path) -> Value {
+    let script = "import openpyxl, json, sys\n\
+                  ws = openpyxl.load_workbook(sys.argv[1]).active\n\
+                  rows = list(ws.iter_rows(values_only=True))\n\
+                  print(json.dumps({'header': list(rows[0]), 'bold': all(c.font.b for c in ws[1]), 'freeze': ws.freeze_panes,\n\
+                  'rows': len(rows) - 1, 'first': [str(v) for v in rows[1]] if len(rows) > 1 else [],\n\
+                  'date_format': ws.cell(row=2, column=6).number_format, 'width_a': ws.column_dimensions['A'].width}))";
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python3 with openpyxl (pip install openpyxl)");
+    assert!(out.status.success(), "openpyxl failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn filters_as_people_type_them_and_downloads_of_what_is_in_view() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let mut d = business_dataset("ho-kinh-doanh", "open");
+    d["resources"][0]["schema"]["fields"][0]["title"] = json!("Mã hộ");
+    d["resources"][0]["schema"]["fields"][4]["title"] = json!("Doanh thu (triệu đồng)");
+    let r = steward.post("/api/v1/datasets", d).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let data = rows(ROWS, 0);
+    publish_csv(&steward, "ho-kinh-doanh", "ho", csv_of(&data)).await;
+    let visitor = Client::new(&s.base);
+
+    // Numbers and dates as the table shows them.
+    let count = |f: &dyn Fn(&Row) -> bool| data.iter().filter(|r| f(r)).count();
+    let big = count(&|r| r.doanh_thu >= 1000.5);
+    for (filter, expected) in [
+        ("doanh_thu:gte:1.000,5", big),
+        ("doanh_thu:gte:1000.5", big),
+        ("so_lao_dong:lt:1.0", 0),
+        ("so_lao_dong:gte:4.0", 0),
+        ("ngay_dang_ky:gte:15/03/2024", count(&|r| r.ngay.as_str() >= "2024-03-15")),
+    ] {
+        let r = visitor.get(&format!("{BASE}/rows?filter={}&limit=1", enc(filter))).await;
+        if filter.starts_with("so_lao_dong") {
+            // "1.0" is neither a grouped whole number nor a plain one: refused, in Vietnamese too.
+            assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_query"), "{filter}: {}", r.text);
+            assert!(r.body["details"][0]["message_vi"].as_str().unwrap().contains("2.000.000"), "{}", r.text);
+            continue;
+        }
+        assert_eq!(r.status, StatusCode::OK, "{filter}: {}", r.text);
+        assert!(expected > 0);
+        assert_eq!(r.body["total"], expected, "{filter}");
+    }
+    let r = visitor.get(&format!("{BASE}/rows?filter={}", enc("ngay_dang_ky:gte:31/02/2024"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body["details"][0]["message_vi"].as_str().unwrap().contains("15/03/2026"), "{}", r.text);
+
+    // A CSV for Excel of the rows in view: the filter, the search and the order, with a BOM;
+    // DuckDB (the peer) reads back exactly those rows.
+    let dir = tempfile::tempdir().unwrap();
+    let selection = format!("filter={}&q={}&sort=-doanh_thu", enc("doanh_thu:gte:1.000,5"), enc("ha noi"));
+    let expected: Vec<&Row> = {
+        let mut v: Vec<&Row> = data.iter().filter(|r| r.doanh_thu >= 1000.5 && r.ten.contains("Hà Nội")).collect();
+        v.sort_by(|a, b| b.doanh_thu.total_cmp(&a.doanh_thu));
+        v
+    };
+    assert!(expected.len() > 10);
+    let resp = visitor
+        .http
+        .get(s.url(&format!("{BASE}/versions/latest/data?format=csv&bom=true&{selection}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.contains("ho-v1-loc.csv"), "{disposition}");
+    let bytes = resp.bytes().await.unwrap();
+    assert!(bytes.starts_with("\u{feff}ma,ten,".as_bytes()), "{:?}", &bytes[..20]);
+    let csv = dir.path().join("loc.csv");
+    std::fs::write(&csv, &bytes).unwrap();
+    let duck = duckdb(&format!(
+        "select count(*), min(doanh_thu), list(ma)[1], count(*) filter (where ten <> 'Cửa hàng Hà Nội') from read_csv('{}')",
+        csv.display()
+    ));
+    assert_eq!(duck[0], expected.len());
+    let least = expected.iter().map(|r| r.doanh_thu).fold(f64::INFINITY, f64::min);
+    assert!((duck[1].as_f64().unwrap() - least).abs() < 1e-9, "{duck}");
+    assert_eq!(duck[2], expected[0].ma.as_str(), "in the order asked for");
+    assert_eq!(duck[3], 0);
+    // Without the BOM unless asked: other programs read plain UTF-8.
+    let plain = visitor.http.get(s.url(&format!("{BASE}/versions/latest/data?format=csv&{selection}"))).send().await;
+    assert!(plain.unwrap().bytes().await.unwrap().starts_with(b"ma,ten,"));
+
+    // The same selection as an Excel workbook: titled, bold, frozen header; dates as dates
+    // shown dd/mm/yyyy; read back by openpyxl.
+    let resp =
+        visitor.http.get(s.url(&format!("{BASE}/versions/latest/data?format=xlsx&{selection}"))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let xlsx = dir.path().join("loc.xlsx");
+    std::fs::write(&xlsx, resp.bytes().await.unwrap()).unwrap();
+    let book = read_xlsx(&xlsx);
+    assert_eq!(book["header"][0], "Mã hộ");
+    assert_eq!(book["header"][1], "ten", "a field without a title keeps its name");
+    assert_eq!(book["header"][4], "Doanh thu (triệu đồng)");
+    assert_eq!(book["bold"], true);
+    assert_eq!(book["freeze"], "A2");
+    assert_eq!(book["rows"], expected.len());
+    assert_eq!(book["first"][0], expected[0].ma.as_str());
+    assert_eq!(book["date_format"], "dd/mm/yyyy");
+    assert!(book["width_a"].as_f64().unwrap() >= 8.0, "{book}");
+
+    // A selection the table cannot answer is refused before anything is written.
+    let r = visitor.get(&format!("{BASE}/versions/latest/data?format=csv&filter=khong_co:1")).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_query"), "{}", r.text);
+    let r = visitor.get(&format!("{BASE}/versions/latest/data?format=csv&limit=3")).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "bad_request"), "{}", r.text);
+
+    // The Data Package is named after its dataset, found by id or by slug.
+    let id = steward.get("/api/v1/datasets/ho-kinh-doanh").await.body["id"].as_str().unwrap().to_string();
+    for key in [id.as_str(), "ho-kinh-doanh"] {
+        let resp = visitor.http.get(s.url(&format!("/api/v1/datasets/{key}/datapackage"))).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_string();
+        assert!(disposition.contains("\"ho-kinh-doanh-datapackage.zip\""), "{disposition}");
+    }
+}

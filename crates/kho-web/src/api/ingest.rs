@@ -289,15 +289,28 @@ async fn version(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the parameters; the handler reads the raw query (filters repeat)
 pub struct DataQuery {
     /// `parquet` (default: the stored file itself), `csv`, `json` (an array of objects), `ndjson`
-    /// (one object per line) or `xlsx`.
+    /// (one object per line) or `xlsx` (titles as headers, bold and frozen; dates as dates).
     pub format: Option<String>,
     /// CSV only: text cells exactly as stored. By default a cell that a spreadsheet would run as
     /// a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return, and not a number)
     /// is written with a leading `'`, so that the file opens safely in Excel or LibreOffice.
     #[serde(default)]
     pub raw: bool,
+    /// CSV only: start the file with a UTF-8 byte order mark, which Excel needs to read
+    /// Vietnamese text in a CSV file correctly.
+    #[serde(default)]
+    pub bom: bool,
+    /// Only the rows matching `field:op:value` (as in the rows API), repeatable.
+    pub filter: Option<Vec<String>>,
+    /// Only the rows whose text fields contain all these words (as in the rows API).
+    pub q: Option<String>,
+    /// Order of the rows (as in the rows API).
+    pub sort: Option<String>,
+    /// Only these fields, comma-separated.
+    pub fields: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -319,7 +332,27 @@ fn csv_response(body: Body, file_name: &str) -> Response {
         .into_response()
 }
 
-/// Download a version's data, streamed: the Parquet file as stored, or CSV.
+fn flag(name: &str, v: &str) -> Result<bool, ApiError> {
+    match v {
+        "true" | "1" | "" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError(Error::new(ErrorCode::BadRequest, format!("{name}: '{v}' is not true or false")))),
+    }
+}
+
+/// Field titles of a version's schema, by field name.
+fn titles_of(v: &ResourceVersion) -> std::collections::HashMap<String, String> {
+    v.schema
+        .get("fields")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Some((f.get("name")?.as_str()?.to_string(), f.get("title")?.as_str()?.to_string())))
+        .collect()
+}
+
+/// Download a version's data, streamed: the Parquet file as stored, or CSV, JSON or XLSX; all
+/// of it, or only the rows matching filters and search (as in the rows API), in a given order.
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/resources/{name}/versions/{version}/data", tag = "ingest",
     params(("id" = String, Path), ("name" = String, Path), ("version" = String, Path, description = "Number or 'latest'"), DataQuery),
     responses((status = 200, description = "The data", content_type = "application/vnd.apache.parquet", body = String)))]
@@ -327,16 +360,82 @@ async fn data(
     State(s): State<AppState>,
     ApiCaller(c): ApiCaller,
     Path((id, name, v)): Path<(String, String, String)>,
-    ApiQuery(q): ApiQuery<DataQuery>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> ApiResult<Response> {
-    let format = q.format.unwrap_or_else(|| "parquet".into());
+    let (mut format, mut raw, mut bom) = ("parquet".to_string(), false, false);
+    let mut rows = kho_query::RowsQuery::default();
+    let mut selected = false;
+    for (k, val) in
+        query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect::<Vec<_>>()).unwrap_or_default()
+    {
+        match k.as_str() {
+            "format" => format = val,
+            "raw" => raw = flag("raw", &val)?,
+            "bom" => bom = flag("bom", &val)?,
+            "filter" => {
+                rows.filters.push(kho_query::Filter::parse(&val)?);
+                selected = true;
+            }
+            "q" if !val.trim().is_empty() => {
+                rows.q = Some(val);
+                selected = true;
+            }
+            "q" => {}
+            "sort" => {
+                rows.sort = kho_query::SortKey::parse_list(&val)?;
+                selected |= !rows.sort.is_empty();
+            }
+            "fields" => {
+                let list: Vec<String> =
+                    val.split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_string).collect();
+                selected |= !list.is_empty();
+                rows.fields = Some(list).filter(|l| !l.is_empty());
+            }
+            other => {
+                return Err(ApiError(Error::new(
+                    ErrorCode::BadRequest,
+                    format!("unknown parameter '{other}' (format, raw, bom, filter, q, sort, fields)"),
+                )));
+            }
+        }
+    }
     if !["parquet", "csv", "json", "ndjson", "xlsx"].contains(&format.as_str()) {
         return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be parquet, csv, json, ndjson or xlsx")));
     }
-    let version = s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?;
+    tokio::fs::create_dir_all(&s.config.upload_dir)
+        .await
+        .map_err(|e| Error::internal(format!("upload folder {}: {e}", s.config.upload_dir.display())))?;
+    let temp = |suffix: &str| -> Result<tempfile::TempPath, ApiError> {
+        Ok(tempfile::Builder::new()
+            .prefix("export-")
+            .suffix(suffix)
+            .tempfile_in(&s.config.upload_dir)
+            .map_err(|e| Error::internal(format!("temporary file: {e}")))?
+            .into_temp_path())
+    };
+    let tmp = temp(".parquet")?;
+    // A selection is written by the query engine; the whole version is the stored file itself.
+    let version = if selected {
+        s.kho.export_rows(&c.ctx, &id, &name, parse_version(&v)?, &rows, &tmp).await?.0
+    } else {
+        s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?
+    };
     s.kho.count_download(&version.dataset_id);
-    let base = format!("{name}-v{}", version.version);
+    let base =
+        if selected { format!("{name}-v{}-loc", version.version) } else { format!("{name}-v{}", version.version) };
     if format == "parquet" {
+        if selected {
+            let file = tokio::fs::File::open(&tmp).await.map_err(|e| Error::internal(e.to_string()))?;
+            drop(tmp);
+            return Ok((
+                [
+                    (header::CONTENT_TYPE, "application/vnd.apache.parquet".to_string()),
+                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{base}.parquet\"")),
+                ],
+                Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+            )
+                .into_response());
+        }
         let stream = s.kho.blobs.get_stream(&version.object_key).await?;
         let stream = stream.map(|r| r.map_err(|e| std::io::Error::other(e.message)));
         return Ok((
@@ -351,25 +450,14 @@ async fn data(
     }
     // Other formats: convert batch by batch while the client reads, with a bounded buffer in
     // between (XLSX is written to a file first: the format cannot be streamed).
-    tokio::fs::create_dir_all(&s.config.upload_dir)
-        .await
-        .map_err(|e| Error::internal(format!("upload folder {}: {e}", s.config.upload_dir.display())))?;
-    let tmp = tempfile::Builder::new()
-        .prefix("export-")
-        .suffix(".parquet")
-        .tempfile_in(&s.config.upload_dir)
-        .map_err(|e| Error::internal(format!("temporary file: {e}")))?
-        .into_temp_path();
-    s.kho.fetch_object(&version.object_key, &tmp).await?;
+    if !selected {
+        s.kho.fetch_object(&version.object_key, &tmp).await?;
+    }
     if format == "xlsx" {
-        let out = tempfile::Builder::new()
-            .prefix("export-")
-            .suffix(".xlsx")
-            .tempfile_in(&s.config.upload_dir)
-            .map_err(|e| Error::internal(format!("temporary file: {e}")))?
-            .into_temp_path();
-        let (dir, out_path, sheet) = (s.config.upload_dir.clone(), out.to_path_buf(), name.clone());
-        tokio::task::spawn_blocking(move || kho_ingest::stage::parquet_to_xlsx(&tmp, &out_path, &dir, &sheet))
+        let out = temp(".xlsx")?;
+        let (dir, out_path, sheet, titles) =
+            (s.config.upload_dir.clone(), out.to_path_buf(), name.clone(), titles_of(&version));
+        tokio::task::spawn_blocking(move || kho_ingest::stage::parquet_to_xlsx(&tmp, &out_path, &dir, &sheet, &titles))
             .await
             .map_err(|e| Error::internal(format!("export task: {e}")))?
             .map_err(|e| {
@@ -391,9 +479,12 @@ async fn data(
             .into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
-    let (fmt, raw) = (format.clone(), q.raw);
+    let fmt = format.clone();
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(64 * 1024) };
+        if bom && fmt == "csv" {
+            w.buf.extend_from_slice("\u{feff}".as_bytes());
+        }
         let written = match fmt.as_str() {
             "json" => kho_ingest::stage::parquet_to_json(&tmp, &mut w, false),
             "ndjson" => kho_ingest::stage::parquet_to_json(&tmp, &mut w, true),
@@ -495,17 +586,15 @@ async fn datapackage(
         .tempfile_in(&s.config.upload_dir)
         .map_err(|e| Error::internal(format!("temporary file: {e}")))?
         .into_temp_path();
-    s.kho.write_datapackage(&c.ctx, &id, &out, q.raw).await?;
-    if let Some(d) = s.kho.store.dataset(&id).await? {
-        s.kho.count_download(&d.id);
-    }
+    let d = s.kho.write_datapackage(&c.ctx, &id, &out, q.raw).await?;
+    s.kho.count_download(&d.id);
     let file = tokio::fs::File::open(&out).await.map_err(|e| Error::internal(e.to_string()))?;
     // Open already: the name can go, the data stays readable until streamed.
     drop(out);
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}-datapackage.zip\"")),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}-datapackage.zip\"", d.input.slug)),
         ],
         Body::from_stream(tokio_util::io::ReaderStream::new(file)),
     )

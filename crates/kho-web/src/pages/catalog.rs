@@ -528,6 +528,11 @@ struct DatasetPage<'a> {
     map_province: String,
     /// The explorer's words, as JSON for `explore.js`.
     explorer_text: String,
+    /// The licence's and the sector's titles.
+    license: Option<String>,
+    sector: Option<String>,
+    /// Some table has data to download.
+    any_published: bool,
     ratings: kho_core::model::RatingSummary,
     /// The mean, one decimal.
     rating: String,
@@ -559,11 +564,17 @@ pub struct ResourceView {
     pub title: String,
     pub fields: Vec<FieldView>,
     pub primary_key: String,
+    /// The fields as `explore.js` needs them (name, label, type, whether a number is a code or
+    /// a year, shown without thousands separators), as JSON.
+    pub explore_fields: String,
 }
 
 pub struct FieldView {
     pub name: String,
     pub title: String,
+    /// The Table Schema type (`integer`), for `explore.js`.
+    pub kind: String,
+    /// The type as people say it ("Số nguyên").
     pub ty: String,
     pub term: String,
     pub term_name: String,
@@ -591,22 +602,34 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
     }
     let quality = kho_service::quality::quality_from(&d, time::OffsetDateTime::now_utc(), &all_versions);
     let terms = s.kho.term_lookup().await.map_err(|e| page.error(e))?;
+    let en = page.base.tr.lang == crate::i18n::Lang::En;
     let mut resources = Vec::new();
     for r in &d.resources {
         let eff = kho_core::table_schema::effective(&r.input.schema, &terms);
-        let fields = eff
+        let fields: Vec<FieldView> = eff
             .get("fields")
             .and_then(Value::as_array)
             .map(|fs| {
                 fs.iter()
                     .map(|f| {
                         let term = f.get(TERM_PROPERTY).and_then(Value::as_str).unwrap_or("").to_string();
+                        let term_name = term.split('@').next().unwrap_or("").to_string();
+                        let term_title = terms
+                            .get(&term_name)
+                            .and_then(|vs| vs.iter().max_by_key(|t| t.version))
+                            .map(|t| match (en, &t.title_en) {
+                                (true, Some(e)) => e.clone(),
+                                _ => t.title.clone(),
+                            })
+                            .unwrap_or_else(|| term_name.clone());
+                        let kind = f.get("type").and_then(Value::as_str).unwrap_or("any").to_string();
                         FieldView {
                             name: f.get("name").and_then(Value::as_str).unwrap_or("").into(),
                             title: f.get("title").and_then(Value::as_str).unwrap_or("").into(),
-                            ty: f.get("type").and_then(Value::as_str).unwrap_or("any").into(),
-                            term_name: term.split('@').next().unwrap_or("").to_string(),
-                            term,
+                            ty: page.tr().t(&format!("fieldtype.{kind}")).to_string(),
+                            kind,
+                            term_name,
+                            term: if term.is_empty() { String::new() } else { term_title },
                             required: f.pointer("/constraints/required").and_then(Value::as_bool).unwrap_or(false),
                             description: f.get("description").and_then(Value::as_str).unwrap_or("").into(),
                         }
@@ -614,9 +637,13 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
                     .collect()
             })
             .unwrap_or_default();
+        // The key named by its fields' labels, as people know the columns.
+        let label_of = |name: &str| {
+            fields.iter().find(|f| f.name == name && !f.title.is_empty()).map_or(name.to_string(), |f| f.title.clone())
+        };
         let primary_key = match r.input.schema.get("primaryKey") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
+            Some(Value::String(s)) => label_of(s),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(label_of).collect::<Vec<_>>().join(", "),
             _ => String::new(),
         };
         let versions: Vec<VersionView> = all_versions
@@ -646,7 +673,9 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             })
         });
         let published = !versions.is_empty();
+        let explore_fields = explore_fields(&fields);
         resources.push(ResourceView {
+            explore_fields,
             id: r.id.clone(),
             geo,
             published,
@@ -733,13 +762,48 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         can_edit: s.kho.can_edit(page.ctx(), &d),
         created: date(d.created_at),
         modified: date(d.modified_at),
-        en: page.base.tr.lang == crate::i18n::Lang::En,
+        en,
+        any_published: resources.iter().any(|r| r.published),
+        license: d
+            .input
+            .license
+            .as_deref()
+            .map(|l| kho_core::license::license(l).map_or(l.to_string(), |x| x.title.to_string())),
+        sector: d.input.sector.as_deref().map(|sl| kho_core::sector::sector_name(sl, en)),
         resources,
         revisions,
         spatial,
         d,
     };
     Ok(page.render(&tpl))
+}
+
+/// Whether an integer field holds a code or a year, which people read without thousands
+/// separators ("2025", not "2.025"; "14", a province code).
+fn plain_number(name: &str, title: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let title = kho_core::text::fold(title);
+    name.split('_').any(|p| matches!(p, "nam" | "year" | "code" | "id" | "ma"))
+        || title == "nam"
+        || title.starts_with("nam ")
+        || title.starts_with("ma ")
+        || title == "ma"
+}
+
+/// The fields of a table as `explore.js` reads them.
+fn explore_fields(fields: &[FieldView]) -> String {
+    let list: Vec<Value> = fields
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": f.name,
+                "label": if f.title.is_empty() { &f.name } else { &f.title },
+                "type": f.kind,
+                "plain": f.kind == "integer" && plain_number(&f.name, &f.title),
+            })
+        })
+        .collect();
+    Value::Array(list).to_string()
 }
 
 /// The words `explore.js` shows, in the page's language (JSON, safe inside a script element).
@@ -775,6 +839,25 @@ fn explorer_text(tr: crate::i18n::Tr) -> String {
         "no_boundaries",
         "no_value",
         "areas_with_data",
+        "download",
+        "download_xlsx",
+        "filtered",
+        "group_by",
+        "measure",
+        "measure_count",
+        "measure_sum",
+        "measure_avg",
+        "measure_min",
+        "measure_max",
+        "of_field",
+        "groups",
+        "top_groups",
+        "over_rows",
+        "matching_rows",
+        "all_rows",
+        "filter_refused",
+        "empty",
+        "show_filters",
     ];
     let words: Map<String, Value> =
         keys.iter().map(|k| (k.to_string(), Value::String(tr.t(&format!("explore.{k}")).to_string()))).collect();
