@@ -485,9 +485,11 @@ impl QueryEngine {
                 keys.push(k.clone());
             }
         }
+        // Tables with a primary key are always read in key order (after any sort asked for):
+        // then every page has a `next` cursor, with or without an explicit sort, and the
+        // default order does not depend on how the rows were loaded.
         let keyset = !source.primary_key.is_empty();
-        let needs_total_order = !keys.is_empty() || query.after.is_some();
-        if needs_total_order && keyset {
+        if keyset {
             for pk in &source.primary_key {
                 if !keys.iter().any(|x| &x.field == pk) {
                     keys.push(SortKey { field: pk.clone(), descending: false });

@@ -56,7 +56,9 @@ pub struct RowsParams {
     filter: Option<Vec<String>>,
     /// Words that must all appear in the text fields, with or without diacritics.
     q: Option<String>,
-    /// Fields to sort by, comma-separated; `-` before a field for descending.
+    /// Fields to sort by, comma-separated; `-` before a field for descending. Tables with a
+    /// primary key are then ordered by it (by it alone when no sort is given), so that pages
+    /// never overlap; tables without one come in the order their rows were loaded.
     sort: Option<String>,
     /// Fields to return, comma-separated; default all.
     fields: Option<String>,
@@ -64,7 +66,8 @@ pub struct RowsParams {
     limit: Option<u32>,
     /// Records to skip.
     offset: Option<u64>,
-    /// The `next` cursor of the previous page (keyset paging; tables with a primary key).
+    /// The `next` cursor of the previous page (keyset paging; tables with a primary key, with
+    /// or without a sort).
     after: Option<String>,
     /// Count all matching rows (default true).
     total: Option<bool>,
