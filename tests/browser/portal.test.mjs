@@ -247,3 +247,27 @@ test("portal pages pass a basic accessibility check", async () => {
   assert.deepEqual(ratios, []);
   await page.close();
 });
+
+test("a developer reads the API description at /api/docs, served by kho itself, and tries a call", async () => {
+  const page = await browser.newPage();
+  const external = [];
+  page.on("request", (r) => { if (!r.url().startsWith(kho.base) && !r.url().startsWith("data:")) external.push(r.url()); });
+  await page.goto(`${kho.base}/api/docs`);
+  await page.locator(".info .title").filter({ hasText: "kho API" }).waitFor();
+  const intro = await page.locator(".info .description").innerText();
+  assert.match(intro, /Giao diện lập trình \(API\) của kho/);
+  assert.match(intro, /filter=dan_so:gte:2\.000\.000/);
+  // Try the rows call of the demo data from the page.
+  const op = page.locator("#operations-query-rows");
+  await op.locator(".opblock-summary").click();
+  await op.getByRole("button", { name: "Try it out" }).click().catch(() => {});
+  await op.locator('tr[data-param-name="id"] input').fill("dan-so-dien-tich-tinh");
+  await op.locator('tr[data-param-name="name"] input').fill("tinh-thanh");
+  await op.getByRole("button", { name: "Execute" }).click();
+  await op.locator(".live-responses-table tbody .response-col_status").first().waitFor();
+  assert.match(await op.locator(".live-responses-table tbody .response-col_status").first().innerText(), /200/);
+  assert.match(await op.locator(".live-responses-table .highlight-code").first().innerText(), /"total": 34/);
+  assert.deepEqual(external, [], "nothing is fetched from outside kho");
+  await shot(page, "api-docs");
+  await page.close();
+});

@@ -95,6 +95,10 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(spec))
+        // The API description for people, rendered by Swagger UI from files inside kho.
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").config(
+            utoipa_swagger_ui::Config::from("/openapi.json").try_it_out_enabled(true).display_request_duration(true),
+        ))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -24,9 +24,26 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "kho API",
-        description = "kho, the provincial data platform: catalog, data dictionary, agencies, users and tokens, audit.\n\n\
-Authenticate with `Authorization: Bearer <token>` (create tokens in the web pages or with `kho token create`). \
-Browser sessions may call the API too; requests that change data must then send the session's `X-CSRF-Token`.\n\n\
+        description = "**Giao diện lập trình (API) của kho** — nền tảng dữ liệu của tỉnh: danh mục bộ dữ liệu, từ điển dữ liệu, \
+cơ quan, người dùng và khóa API, đọc và tải dữ liệu, chất lượng dữ liệu, phản ánh của người dân, nhật ký.\n\n\
+- Dữ liệu mở đọc được không cần khóa. Với dữ liệu dùng chung hoặc hạn chế, gửi `Authorization: Bearer <khóa>` \
+(tạo khóa ở trang Tài khoản hoặc bằng lệnh `kho token create`). Nút **Authorize** bên dưới nhận khóa để thử các lệnh ngay trên trang này.\n\
+- Mỗi lỗi trả về `{code, message, details}`; `code` không đổi giữa các phiên bản, `details[].message_vi` là lời giải thích bằng tiếng Việt khi có.\n\
+- Bộ lọc viết `filter=trường:phép:giá trị` (eq, ne, gt, gte, lt, lte, in, null, contains); số và ngày viết như bảng hiển thị: `2.000.000`, `3,5`, `15/03/2026`.\n\n\
+Ví dụ (dữ liệu mẫu):\n\n\
+```sh\n\
+B=http://127.0.0.1:8080/api/v1/datasets/dan-so-dien-tich-tinh/resources/tinh-thanh\n\
+curl \"$B/rows?q=ha%20noi\"                                      # tìm không dấu\n\
+curl \"$B/rows?filter=dan_so:gte:2.000.000&sort=-dan_so&limit=5\" # lọc, sắp xếp\n\
+curl \"$B/rows?limit=10&after=<next của trang trước>\"            # phân trang theo khóa\n\
+curl \"$B/aggregate?group_by=ten_tinh&measure=sum:dan_so\"       # tổng theo nhóm\n\
+curl -o loc.csv \"$B/versions/latest/data?format=csv&bom=true&filter=dan_so:gte:2000000\" # tải đúng các dòng đã lọc\n\
+curl http://127.0.0.1:8080/api/3/action/package_search?q=dan%20so  # API tương thích CKAN\n\
+```\n\n\
+---\n\n\
+**The kho API** — the provincial data platform: catalog, data dictionary, agencies, users and tokens, reading and downloading data, \
+quality, public feedback, audit. Open data needs no token; otherwise send `Authorization: Bearer <token>` (create tokens in the web pages \
+or with `kho token create`). Browser sessions may call the API too; requests that change data must then send the session's `X-CSRF-Token`. \
 Every error has the body `{code, message, details}`; `code` is stable.",
         license(name = "MIT", identifier = "MIT")
     ),
