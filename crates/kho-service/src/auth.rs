@@ -53,14 +53,51 @@ pub async fn verify_password(password: &str, hash: &str) -> bool {
 /// wrong username takes as long as a wrong password and reveals nothing.
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
-pub fn password_problem(password: &str) -> Option<&'static str> {
+/// Why a password would not do, in English and in Vietnamese, or `None` if it will: at least
+/// 10 characters, and not guessable — zxcvbn (the estimator password managers use, with its
+/// lists of common and leaked passwords, words, names and keyboard patterns) must put it beyond
+/// 10^8 guesses, counting what is known of the account (`context`: username, name, e-mail)
+/// as words an attacker would try first.
+pub fn password_problem(password: &str, context: &[&str]) -> Option<(String, String)> {
     if password.chars().count() < 10 {
-        return Some("must be at least 10 characters long");
+        return Some(("must be at least 10 characters long".into(), "phải dài ít nhất 10 ký tự".into()));
     }
     if password.len() > 1024 {
-        return Some("must be at most 1024 bytes");
+        return Some(("must be at most 1024 bytes".into(), "dài quá 1024 byte".into()));
     }
-    None
+    // What is known of the account, as an attacker would try it: each word without diacritics,
+    // and the whole name run together ("Trần Thị Bình" → tran, thi, binh, tranthibinh).
+    let mut words: Vec<String> = Vec::new();
+    for c in context.iter().map(|c| kho_core::text::fold(c)).filter(|c| !c.is_empty()) {
+        let local = c.split('@').next().unwrap_or("").to_string();
+        words.extend(local.split(|ch: char| !ch.is_alphanumeric()).filter(|w| w.len() >= 3).map(str::to_string));
+        words.push(kho_core::text::name_key(&local));
+    }
+    words.retain(|w| w.len() >= 3);
+    let key = kho_core::text::name_key(password);
+    let personal = words.iter().any(|w| w.len() >= 6 && key.contains(w.as_str()));
+    let mut inputs: Vec<&str> = words.iter().map(String::as_str).collect();
+    inputs.extend(["kho", "matkhau", "admin", "quantri"]);
+    if !personal && u8::from(zxcvbn::zxcvbn(password, &inputs).score()) >= 3 {
+        return None;
+    }
+    let advice_en = "use several unrelated words, e.g. \"cloud-river-lantern-47\"";
+    let advice_vi = "hãy dùng một cụm nhiều từ không liên quan, ví dụ «mây-sông-đèn-lồng-47»";
+    Some(if personal {
+        (
+            format!("is easy to guess: it contains the account's name; {advice_en}"),
+            format!("dễ đoán vì có chứa tên tài khoản hoặc họ tên; {advice_vi}"),
+        )
+    } else {
+        (
+            format!(
+                "is easy to guess: a common or leaked password, a word, or a pattern such as 1111111111; {advice_en}"
+            ),
+            format!(
+                "dễ đoán: là mật khẩu phổ biến, đã bị lộ, một từ thông dụng hay một mẫu như 1111111111; {advice_vi}"
+            ),
+        )
+    })
 }
 
 /// A freshly signed-in browser session: the cookie value and its CSRF token.
@@ -235,5 +272,34 @@ impl Kho {
         // A token never carries more than its user has today (roles can be lowered later).
         let role = if t.role.rank() <= user.role.rank() { t.role } else { user.role };
         Ok(Self::member_of(&user, role, Some(t.id), t.agency_id))
+    }
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::password_problem;
+
+    #[test]
+    fn common_short_and_personal_passwords_are_refused_in_both_languages() {
+        let me = ["tran.binh", "Trần Thị Bình", "binh@soyte.gov.vn"];
+        for weak in [
+            "1111111111",
+            "123456789a",
+            "matkhau123",
+            "Password123!",
+            "qwertyuiop",
+            "admin12345",
+            "tranbinh2026",
+            "binh-123456",
+        ] {
+            let (en, vi) = password_problem(weak, &me).unwrap_or_else(|| panic!("{weak} was accepted"));
+            assert!(en.contains("easy to guess") && vi.contains("dễ đoán"), "{weak}: {en} / {vi}");
+        }
+        assert!(password_problem("tranbinh2026", &me).unwrap().1.contains("tên tài khoản"));
+        assert!(password_problem("ngắn", &me).unwrap().1.contains("10 ký tự"));
+        for strong in ["mây-sông-đèn-lồng-47", "correct horse battery staple", "Kx9#mQ2v!pLr", "b7e1c0a94f2d3e8a11"]
+        {
+            assert_eq!(password_problem(strong, &me), None, "{strong}");
+        }
     }
 }

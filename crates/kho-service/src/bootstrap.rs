@@ -215,7 +215,7 @@ impl Kho {
         for (username, display, agency, role) in people {
             let password = format!("demo-{}", username.replace('.', "-"));
             if self.store.user_credentials(username).await?.is_none() {
-                self.create_user(
+                self.create_account(
                     &ctx,
                     NewUser {
                         username: username.into(),
@@ -226,6 +226,7 @@ impl Kho {
                         password: password.clone(),
                         must_change_password: false,
                     },
+                    false,
                 )
                 .await?;
             }

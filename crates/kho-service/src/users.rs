@@ -66,7 +66,17 @@ pub struct CreatedToken {
 }
 
 impl Kho {
+    /// Create an account; its password must pass the password policy
+    /// ([`crate::auth::password_problem`]).
     pub async fn create_user(&self, ctx: &Ctx, new: NewUser) -> Result<User> {
+        self.create_account(ctx, new, true).await
+    }
+
+    /// Create an account, with or without the password policy. Only the demo loader skips it:
+    /// the demo accounts' passwords are printed on the console and written in the README, so
+    /// anyone may know them and their strength would mean nothing; they exist only on a server
+    /// started with `--demo`, for trying kho.
+    pub(crate) async fn create_account(&self, ctx: &Ctx, new: NewUser, check_password: bool) -> Result<User> {
         ctx.principal.require_admin()?;
         let username = new.username.trim().to_lowercase();
         let mut problems = Vec::new();
@@ -76,8 +86,9 @@ impl Kho {
         if new.display_name.trim().is_empty() {
             problems.push(Detail::new("display_name", "must not be empty"));
         }
-        if let Some(p) = password_problem(&new.password) {
-            problems.push(Detail::new("password", p));
+        let context = [username.as_str(), new.display_name.as_str(), new.email.as_deref().unwrap_or("")];
+        if let Some((en, vi)) = password_problem(&new.password, &context).filter(|_| check_password) {
+            problems.push(Detail::new("password", en).with_vi(vi));
         }
         if let Some(e) = new.email.as_deref().map(str::trim).filter(|e| !e.is_empty())
             && !kho_core::text::is_email(e)
@@ -110,14 +121,19 @@ impl Kho {
         {
             return Err(Error::validation(vec![Detail::new("email", "is not an email address")]));
         }
-        self.store.user(id).await?.ok_or_else(|| Error::not_found("user"))?;
+        let existing = self.store.user(id).await?.ok_or_else(|| Error::not_found("user"))?;
         if let Some(a) = changes.agency_id {
             self.require_agency(a, "agency_id").await?;
         }
         let password_hash = match &changes.password {
             Some(p) => {
-                if let Some(problem) = password_problem(p) {
-                    return Err(Error::validation(vec![Detail::new("password", problem)]));
+                let context = [
+                    existing.username.as_str(),
+                    existing.display_name.as_str(),
+                    existing.email.as_deref().unwrap_or(""),
+                ];
+                if let Some((en, vi)) = password_problem(p, &context) {
+                    return Err(Error::validation(vec![Detail::new("password", en).with_vi(vi)]));
                 }
                 Some(hash_password(p).await?)
             }
@@ -185,8 +201,9 @@ impl Kho {
             self.store.append_audit(ctx.event("user.password", "user", user.id.to_string()).outcome("failed")).await?;
             return Err(Error::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
         }
-        if let Some(p) = password_problem(new) {
-            return Err(Error::validation(vec![Detail::new("new_password", p)]));
+        let context = [user.username.as_str(), user.display_name.as_str(), user.email.as_deref().unwrap_or("")];
+        if let Some((en, vi)) = password_problem(new, &context) {
+            return Err(Error::validation(vec![Detail::new("new_password", en).with_vi(vi)]));
         }
         if new == current {
             return Err(Error::validation(vec![Detail::new("new_password", "must differ from the current password")]));

@@ -310,6 +310,20 @@ async fn the_account_rules_hold_on_the_api_too() {
     let s = Server::start(true);
     let admin = Client::signed_in(&s.base, "admin", ADMIN_PASSWORD).await;
     let center = admin.get("/api/v1/agencies").await.body.as_array().unwrap()[0]["id"].as_i64().unwrap();
+    // Common, patterned or personal passwords are refused, in Vietnamese too; nothing is created.
+    for weak in ["1111111111", "matkhau123", "quantrimoi2026", "Password123!", "ngan"] {
+        let r = admin
+            .post(
+                "/api/v1/users",
+                json!({"username": "qtv.moi", "display_name": "Quản trị mới", "agency_id": center, "role": "admin", "password": weak}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{weak}: {}", r.text);
+        assert_eq!(r.body["details"][0]["path"], "password", "{}", r.text);
+        let vi = r.body["details"][0]["message_vi"].as_str().unwrap();
+        assert!(vi.contains("dễ đoán") || vi.contains("10 ký tự"), "{weak}: {vi}");
+    }
+    assert!(!admin.get("/api/v1/users").await.text.contains("qtv.moi"));
     // A new administrator with a one-time password.
     let r = admin
         .post(
@@ -337,6 +351,12 @@ async fn the_account_rules_hold_on_the_api_too() {
     let issued = Client::with_token(&s.base, r.body["secret"].as_str().unwrap());
     let r = issued.get("/api/v1/audit").await;
     assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "password_change_required"), "{}", r.text);
+    // The new password is held to the same rules.
+    let r = pending
+        .post("/api/v1/me/password", json!({"current_password": "mot-lan-duy-nhat", "new_password": "qtv.moi.2026"}))
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", r.text);
+    assert!(r.body["details"][0]["message_vi"].as_str().unwrap().contains("tên tài khoản"), "{}", r.text);
     // Changing it through the API works and lifts both.
     let r = pending
         .post(

@@ -107,7 +107,9 @@ async fn steward_creates_a_dataset_through_the_form() {
     assert_eq!(r.headers()["location"], "/datasets/tram-y-te-xa");
     let (status, html) = c.page("/datasets/tram-y-te-xa").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("commune_code@1") && html.contains("so_bac_si"));
+    // The field's term by its title, its type in words; the term's code only in the link.
+    assert!(html.contains("Mã đơn vị hành chính cấp xã") && html.contains("so_bac_si"), "{html}");
+    assert!(html.contains("Số nguyên") && !html.contains("commune_code@1"), "{html}");
     let (_, list) = c.page("/").await;
     assert!(list.contains("Trạm y tế xã"));
 
