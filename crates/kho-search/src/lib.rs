@@ -210,12 +210,18 @@ enum Reach {
     Empty,
     Open,
     Shared,
-    /// Restricted or private: only the agencies named in its summary.
+    /// Restricted or private, or a draft: only the agencies named in its summary.
     Named,
 }
 
 impl Reach {
+    /// A dataset with nothing published yet is a draft: whatever its level, only the agencies
+    /// that may read it by name (its owner) find it, until its first version; the portal, the
+    /// CKAN API and the DCAT catalogue do not list an empty promise.
     fn of(d: &SearchDoc) -> Reach {
+        if d.published.is_none() {
+            return Reach::Named;
+        }
         match d.access_level.as_str() {
             "open" => Reach::Open,
             "shared" => Reach::Shared,
@@ -855,7 +861,7 @@ mod tests {
             modified: datetime!(2025-06-01 0:00 UTC),
             downloads: 0,
             views: 0,
-            published: None,
+            published: Some(datetime!(2025-06-01 0:00 UTC)),
             resource_ids: vec![format!("{id}-r")],
         }
     }
@@ -923,6 +929,21 @@ mod tests {
         assert_eq!(i.search(&q).unwrap().total, 3, "another agency: open and shared");
         q.visibility = Visibility::Agency(1);
         assert_eq!(i.search(&q).unwrap().total, 4, "the readers: everything");
+
+        // An open dataset with nothing published is a draft: its owner and administrators
+        // find it, nobody else, until its first version.
+        let mut draft = doc("z", "Bản nháp dân số", &[], "so-y-te", "open");
+        draft.published = None;
+        draft.formats = vec![];
+        i.upsert([draft.clone()]).unwrap();
+        let count =
+            |v: Visibility| i.search(&SearchQuery { visibility: v, limit: 10, ..Default::default() }).unwrap().total;
+        assert_eq!((count(Visibility::OpenOnly), count(Visibility::Agency(2))), (2, 3), "not listed for others");
+        assert_eq!((count(Visibility::Agency(1)), count(Visibility::All)), (5, 5), "its owner and administrators");
+        draft.published = Some(datetime!(2026-01-01 0:00 UTC));
+        i.upsert([draft]).unwrap();
+        assert_eq!(count(Visibility::OpenOnly), 3, "listed once published");
+        i.remove("z").unwrap();
 
         q.filters = vec![Filter::Is(Facet::Agency, "so-noi-vu".into()), Filter::Is(Facet::Tag, "Dan So".into())];
         assert_eq!(ids(&i.search(&q).unwrap()), vec!["a"]);

@@ -23,7 +23,8 @@ pub struct AgencyOpenData {
     pub open_datasets: usize,
     /// Open datasets with data published within six months.
     pub updated_within_six_months: usize,
-    /// Open datasets overdue against their own declared frequency (or with no data).
+    /// Open datasets overdue against their own declared frequency (drafts, with no data yet,
+    /// are not counted at all).
     pub overdue: usize,
     /// Average overall quality score of its open datasets (0–100); none without open datasets.
     pub average_quality: Option<f64>,
@@ -86,7 +87,11 @@ impl Kho {
         let mut out = Vec::new();
         for d in self.all_datasets(Visibility::OpenOnly, owner).await? {
             if d.input.access_level == AccessLevel::Open {
-                out.push(self.quality_of(&d, now).await?);
+                let q = self.quality_of(&d, now).await?;
+                // A draft is not open data yet: not counted, scored or late.
+                if !q.draft {
+                    out.push(q);
+                }
             }
         }
         Ok(out)

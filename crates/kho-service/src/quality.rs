@@ -27,7 +27,11 @@ pub struct DatasetQuality {
     pub resources: Vec<ResourceQuality>,
     /// Average of the tables' overall scores (0 for a dataset with no table).
     pub overall: f64,
+    /// Never late while a draft.
     pub overdue: bool,
+    /// Nothing published yet: a draft is neither scored against the others nor late, and is
+    /// not listed for anyone but its owner until its first version.
+    pub draft: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_published: Option<OffsetDateTime>,
@@ -92,8 +96,10 @@ pub fn quality_from(
     } else {
         (resources.iter().map(|r| r.scores.overall).sum::<f64>() / resources.len() as f64 * 10.0).round() / 10.0
     };
-    let overdue = resources.is_empty() || resources.iter().any(|r| r.scores.overdue);
+    let draft = last_published.is_none();
+    let overdue = !draft && resources.iter().any(|r| r.scores.overdue);
     DatasetQuality {
+        draft,
         dataset_id: d.id.clone(),
         slug: d.input.slug.clone(),
         title: d.input.title.clone(),
@@ -128,10 +134,13 @@ impl Kho {
                 break;
             }
         }
-        datasets.sort_by(|a, b| a.overall.total_cmp(&b.overall).then(b.overdue.cmp(&a.overdue)));
+        // Worst first; drafts last, unscored.
+        datasets.sort_by(|a, b| {
+            a.draft.cmp(&b.draft).then(a.overall.total_cmp(&b.overall)).then(b.overdue.cmp(&a.overdue))
+        });
         let names = self.list_agencies().await?;
         let mut agencies: Vec<AgencyQuality> = Vec::new();
-        for d in &datasets {
+        for d in datasets.iter().filter(|d| !d.draft) {
             match agencies.iter_mut().find(|a| a.agency_id == d.owner_agency_id) {
                 Some(a) => {
                     a.average += d.overall;

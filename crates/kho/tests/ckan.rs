@@ -98,9 +98,17 @@ async fn anonymous_callers_see_open_data_only_and_search_follows_the_catalog() {
     assert_eq!(mine.status, StatusCode::OK, "{}", mine.text);
     assert!(mine.headers["content-type"].to_str().unwrap().starts_with("application/ld+json"));
 
-    // Search follows the catalog at once: a new open dataset is found, a deleted one is gone.
+    // Search follows the catalog at once: a new open dataset is found once it has data (not
+    // while a draft), a deleted one is gone.
     let r = steward.post("/api/v1/datasets", dataset("kiem-tra-tim-kiem", "open")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (_, found) = action(&anon, "package_search", json!({"q": "Bo du lieu kiem tra tim kiem"})).await;
+    assert_eq!(found["result"]["count"], 0, "{found}");
+    let catalog = anon.get("/catalog.ttl?q=kiem+tra+tim+kiem").await;
+    assert!(!catalog.text.contains("kiem-tra-tim-kiem"), "{}", catalog.text);
+    publish_csv(&steward, "kiem-tra-tim-kiem", "bang-chinh", "ma_xa,so_luong\n03646,5\n".into()).await;
+    let catalog = anon.get("/catalog.ttl?q=kiem+tra+tim+kiem").await;
+    assert!(catalog.text.contains("kiem-tra-tim-kiem"), "{}", catalog.text);
     let (_, found) = action(&anon, "package_search", json!({"q": "Bo du lieu kiem tra tim kiem"})).await;
     assert_eq!(names(&found["result"]), vec!["kiem-tra-tim-kiem"], "{found}");
     let r = steward.delete("/api/v1/datasets/kiem-tra-tim-kiem").await;
@@ -131,12 +139,26 @@ async fn search_results_follow_every_change_to_a_dataset_its_data_and_its_agency
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let host = "127.0.0.1";
 
-    // Searched twice (the second answer is the kept one): the same as package_show.
+    // A draft, with no data yet, is listed for its owner only.
+    let path = "/api/3/action/package_search?q=theo+doi+thay+doi";
+    assert_eq!(anon.get(path).await.body["result"]["count"], 0);
+    let token = steward.post("/api/v1/tokens", json!({"name": "đồng bộ"})).await;
+    let own = Client::with_token(&s.base, token.body["secret"].as_str().unwrap());
+    let mine = own.get(path).await;
+    assert_eq!(mine.body["result"]["count"], 1, "{}", mine.text);
+    assert_eq!(mine.body["result"]["results"][0]["resources"][0]["datastore_active"], false);
+
+    // Data is published: everyone finds it. Searched twice (the second answer is the kept
+    // one): the same as package_show.
+    publish_csv(&steward, "theo-doi-thay-doi", "bang-chinh", "ma_xa,so_luong\n03646,5\n".into()).await;
     for _ in 0..2 {
         let (found, shown) = searched_and_shown(&anon, "theo doi thay doi", host).await;
         assert_eq!(found, shown);
         assert_eq!(found["title"], "Bộ dữ liệu theo-doi-thay-doi");
-        assert_eq!(found["resources"][0]["datastore_active"], false);
+        assert_eq!(
+            (&found["resources"][0]["datastore_active"], &found["resources"][0]["kho_version"]),
+            (&json!(true), &json!(1))
+        );
     }
 
     // The description changes.
@@ -149,15 +171,6 @@ async fn search_results_follow_every_change_to_a_dataset_its_data_and_its_agency
     let (found, shown) = searched_and_shown(&anon, "theo doi thay doi", host).await;
     assert_eq!(found, shown);
     assert_eq!((&found["title"], &found["notes"]), (&json!("Theo dõi thay đổi: bản đã sửa"), &json!("Mô tả mới")));
-
-    // Data is published.
-    publish_csv(&steward, "theo-doi-thay-doi", "bang-chinh", "ma_xa,so_luong\n03646,5\n".into()).await;
-    let (found, shown) = searched_and_shown(&anon, "theo doi thay doi", host).await;
-    assert_eq!(found, shown);
-    assert_eq!(
-        (&found["resources"][0]["datastore_active"], &found["resources"][0]["kho_version"]),
-        (&json!(true), &json!(1))
-    );
 
     // The owner agency is renamed.
     let agency = admin.get("/api/v1/agencies/so-tai-chinh").await;

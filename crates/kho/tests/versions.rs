@@ -404,15 +404,18 @@ async fn quality_scores_follow_the_data_and_the_calendar() {
     assert!(scores["sach"]["score"].as_f64().unwrap() < 100.0);
     assert!(scores["sach"]["evidence_vi"].as_str().unwrap().contains("1 nhóm viết không thống nhất"), "{scores}");
     assert_eq!((scores["song"]["score"].as_f64(), scores["overdue"].as_bool()), (Some(100.0), Some(false)));
-    // A dataset with nothing published is overdue and scores 0.
+    // A dataset with nothing published is a draft: not late, and not ranked.
     let empty = steward.get("/api/v1/datasets/co-so-luu-tru-du-lich/quality").await;
-    assert_eq!((empty.body["overall"].as_f64(), empty.body["overdue"].as_bool()), (Some(0.0), Some(true)));
-    // The overview ranks datasets worst first and averages per agency.
+    assert_eq!((empty.body["draft"].as_bool(), empty.body["overdue"].as_bool()), (Some(true), Some(false)));
+    // The overview ranks datasets worst first, drafts after them, and averages per agency
+    // over the published ones.
     let admin = Client::signed_in(&s.base, "admin", ADMIN_PASSWORD).await;
     let o = admin.get("/api/v1/quality").await;
-    let overall: Vec<f64> =
-        o.body["datasets"].as_array().unwrap().iter().map(|d| d["overall"].as_f64().unwrap()).collect();
-    assert!(overall.windows(2).all(|w| w[0] <= w[1]), "{overall:?}");
+    let datasets = o.body["datasets"].as_array().unwrap();
+    let drafts = datasets.iter().position(|d| d["draft"] == true).unwrap_or(datasets.len());
+    assert!(datasets[drafts..].iter().all(|d| d["draft"] == true && d["overdue"] == false), "{datasets:?}");
+    let overall: Vec<f64> = datasets[..drafts].iter().map(|d| d["overall"].as_f64().unwrap()).collect();
+    assert!(!overall.is_empty() && overall.windows(2).all(|w| w[0] <= w[1]), "{overall:?}");
     assert!(o.body["agencies"].as_array().unwrap().iter().any(|a| a["agency"] == "Sở Y tế"));
     let (status, html) = {
         let c = Client::new(&s.base);

@@ -533,6 +533,8 @@ struct DatasetPage<'a> {
     sector: Option<String>,
     /// Some table has data to download.
     any_published: bool,
+    /// Nothing published yet.
+    draft: bool,
     ratings: kho_core::model::RatingSummary,
     /// The mean, one decimal.
     rating: String,
@@ -764,6 +766,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         modified: date(d.modified_at),
         en,
         any_published: resources.iter().any(|r| r.published),
+        draft: quality.draft,
         license: d
             .input
             .license
