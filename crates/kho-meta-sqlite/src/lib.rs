@@ -1123,9 +1123,19 @@ impl AuditStore for SqliteStore {
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        // Times are stored as RFC 3339 in UTC, so a day bound compares as text: every entry of
+        // day D starts with "D", which sorts after "D" itself and before the next day.
+        let since = f.since.map(|d| d.to_string());
+        let until = f.until.and_then(|d| d.next_day()).map(|d| d.to_string());
+        let (by_session, by_token) = match f.actor_user_id {
+            Some(id) => (Some(format!("user:{id}:%")), Some(format!("token:%:user:{id}:%"))),
+            None => (None, None),
+        };
         let rows = sqlx::query(sql!(
             "SELECT {AUDIT_COLS} FROM audit_log
              WHERE (? IS NULL OR seq < ?) AND (? IS NULL OR actor = ?) AND (? IS NULL OR action = ?) AND (? IS NULL OR object_id = ?)
+               AND (? IS NULL OR object_type = ?) AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?)
+               AND (? IS NULL OR actor LIKE ? OR actor LIKE ?)
              ORDER BY seq DESC LIMIT ?"
         ))
         .bind(f.before_seq)
@@ -1136,6 +1146,15 @@ impl AuditStore for SqliteStore {
         .bind(&f.action)
         .bind(&f.object_id)
         .bind(&f.object_id)
+        .bind(&f.object_type)
+        .bind(&f.object_type)
+        .bind(&since)
+        .bind(&since)
+        .bind(&until)
+        .bind(&until)
+        .bind(&by_session)
+        .bind(&by_session)
+        .bind(&by_token)
         .bind(f.limit)
         .fetch_all(&self.pool)
         .await

@@ -206,8 +206,15 @@ pub struct AuditFilter {
     /// Entries with `seq` lower than this (paging backwards from the newest).
     pub before_seq: Option<i64>,
     pub actor: Option<String>,
+    /// Everything one person did, by session or by any of their tokens.
+    pub actor_user_id: Option<i64>,
     pub action: Option<String>,
+    pub object_type: Option<String>,
     pub object_id: Option<String>,
+    /// From this day on (UTC), inclusive.
+    pub since: Option<time::Date>,
+    /// Up to this day (UTC), inclusive.
+    pub until: Option<time::Date>,
     pub limit: i64,
 }
 

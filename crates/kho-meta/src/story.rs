@@ -248,6 +248,28 @@ pub async fn run(store: &dyn MetaStore) {
     let newest = store.list_audit(&AuditFilter { limit: 3, ..Default::default() }).await.unwrap();
     assert_eq!(newest[0].seq, all.last().unwrap().seq);
     assert_eq!(newest[0].action, "term.create");
+    // Filters: by kind of object, by day, by action.
+    let of =
+        |object_type: &str| AuditFilter { object_type: Some(object_type.into()), limit: 1000, ..Default::default() };
+    assert_eq!(store.list_audit(&of("test")).await.unwrap().len(), all.len());
+    assert!(store.list_audit(&of("dataset")).await.unwrap().is_empty());
+    let someone = AuditFilter { actor_user_id: Some(1), limit: 1000, ..Default::default() };
+    assert!(store.list_audit(&someone).await.unwrap().is_empty(), "every entry here is the story's own");
+    let today = OffsetDateTime::now_utc().date();
+    let day = |since: Option<time::Date>, until: Option<time::Date>| AuditFilter {
+        since,
+        until,
+        limit: 1000,
+        ..Default::default()
+    };
+    assert_eq!(store.list_audit(&day(Some(today), Some(today))).await.unwrap().len(), all.len());
+    assert!(store.list_audit(&day(today.next_day(), None)).await.unwrap().is_empty());
+    assert!(store.list_audit(&day(None, today.previous_day())).await.unwrap().is_empty());
+    let created = store
+        .list_audit(&AuditFilter { action: Some("dataset.create".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert!(!created.is_empty() && created.iter().all(|r| r.action == "dataset.create"));
 
     // Settings.
     store.set_setting("province", "14").await.unwrap();

@@ -49,6 +49,19 @@ pub async fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A password for one sign-in, to be read aloud or copied: three groups of four letters and
+/// digits, without the look-alikes (0/o, 1/l/i), about 62 bits.
+pub fn one_time_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..3)
+        .map(|_| {
+            (0..4).map(|_| ALPHABET[rand::Rng::random_range(&mut rng, 0..ALPHABET.len())] as char).collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// A hash of a password nobody knows, verified when the username does not exist so that a
 /// wrong username takes as long as a wrong password and reveals nothing.
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();

@@ -161,6 +161,17 @@ impl Kho {
         Ok(user)
     }
 
+    /// An administrator resets an account's password: kho makes up a one-time password
+    /// (returned this once), which the user must replace at their next sign-in; until then
+    /// the account's sessions are ended and its tokens do not work.
+    pub async fn reset_password(&self, ctx: &Ctx, id: i64) -> Result<(User, String)> {
+        ctx.principal.require_admin()?;
+        let password = crate::auth::one_time_password();
+        let user =
+            self.update_user(ctx, id, UserChanges { password: Some(password.clone()), ..Default::default() }).await?;
+        Ok((user, password))
+    }
+
     /// A user changes their own password, proving they know the current one, from a signed-in
     /// browser session (`session_secret`): never with an API token, whose scope may be far
     /// narrower than the account's. Wrong guesses count with failed sign-ins (same lockout).

@@ -370,6 +370,29 @@ async fn the_account_rules_hold_on_the_api_too() {
     assert_eq!(pending.get("/api/v1/audit").await.status, StatusCode::OK);
     assert_eq!(issued.get("/api/v1/audit").await.status, StatusCode::OK);
 
+    // A forgotten password: the administrator resets it to a one-time password, which signs
+    // in once and must be replaced; the audit log finds the reset by person, kind and day.
+    let r = admin.post(&format!("/api/v1/users/{new_id}/password-reset"), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let one_time = r.body["password"].as_str().unwrap().to_string();
+    assert_eq!(r.body["user"]["must_change_password"], true);
+    assert_eq!(pending.get("/api/v1/me").await.body["user"], Value::Null, "the old session ended");
+    let again = Client::signed_in(&s.base, "qtv.moi", &one_time).await;
+    assert_eq!(again.get("/api/v1/audit").await.code(), "password_change_required");
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let me = admin.get("/api/v1/me").await.body["user"]["id"].as_i64().unwrap();
+    let log = admin
+        .get(&format!("/api/v1/audit?user_id={me}&object_type=user&action=user.update&since={today}&until={today}"))
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.text);
+    let entries = log.body.as_array().unwrap();
+    assert!(!entries.is_empty() && entries.iter().all(|e| e["action"] == "user.update" && e["object_type"] == "user"));
+    assert!(entries.iter().any(|e| e["object_id"] == new_id.to_string()));
+    let r = admin.get("/api/v1/audit?since=hom-qua").await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", r.text);
+    let tomorrow = time::OffsetDateTime::now_utc().date().next_day().unwrap().to_string();
+    assert_eq!(admin.get(&format!("/api/v1/audit?since={tomorrow}")).await.body, json!([]));
+
     // A steward with two sessions and two tokens, one of them read-only.
     let a = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
     let b = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;

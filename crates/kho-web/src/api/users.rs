@@ -58,6 +58,27 @@ async fn update(
     Ok(Json(s.kho.update_user(&c.ctx, id, body).await?))
 }
 
+/// A one-time password made up by kho, returned this once.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PasswordReset {
+    pub user: User,
+    /// The user signs in with it once and must then choose their own.
+    pub password: String,
+}
+
+/// Reset a user's password to a one-time password (administrators). The user's sessions end
+/// and their tokens stop working until they choose their own password.
+#[utoipa::path(post, path = "/api/v1/users/{id}/password-reset", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = PasswordReset)))]
+async fn reset_password(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<PasswordReset>> {
+    let (user, password) = s.kho.reset_password(&c.ctx, id).await?;
+    Ok(Json(PasswordReset { user, password }))
+}
+
 /// My tokens (administrators: everyone's).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "users", responses((status = 200, body = Vec<ApiToken>)))]
 async fn tokens(State(s): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResult<Json<Vec<ApiToken>>> {
@@ -84,6 +105,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get, update))
+        .routes(routes!(reset_password))
         .routes(routes!(tokens, create_token))
         .routes(routes!(revoke))
 }

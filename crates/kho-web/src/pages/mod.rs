@@ -96,6 +96,32 @@ pub struct Page {
 }
 
 impl Page {
+    /// Problems as a form shows them: said in the page's language when the problem has a
+    /// Vietnamese wording, each field named by its label (`field.*` in the message files),
+    /// never by its name in the API.
+    pub fn localize(&self, details: Vec<kho_core::Detail>) -> Vec<kho_core::Detail> {
+        let vi = self.base.tr.lang == crate::i18n::Lang::Vi;
+        details
+            .into_iter()
+            .map(|mut d| {
+                if vi && let Some(m) = d.message_vi.take() {
+                    d.message = m;
+                }
+                let key = format!("field.{}", d.path);
+                d.path = if d.path.is_empty() {
+                    String::new()
+                } else if self.base.tr.has(&key) {
+                    self.base.tr.t(&key).to_string()
+                } else if vi {
+                    String::new()
+                } else {
+                    d.path
+                };
+                d
+            })
+            .collect()
+    }
+
     pub fn tr(&self) -> Tr {
         self.base.tr
     }
@@ -440,7 +466,9 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/admin-units", get(reference::admin_units))
         .route("/account", get(admin::account).post(admin::account_submit))
         .route("/admin/users", get(admin::users).post(admin::users_submit))
+        .route("/admin/users/{id}", get(admin::user_edit).post(admin::user_edit_submit))
         .route("/admin/agencies", get(admin::agencies).post(admin::agencies_submit))
+        .route("/admin/agencies/{id}", get(admin::agency_edit).post(admin::agency_edit_submit))
         .route("/admin/audit", get(admin::audit))
         .route("/static/{name}", get(asset))
         .route("/geo/{name}", get(geo))
