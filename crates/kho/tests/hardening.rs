@@ -387,7 +387,8 @@ async fn the_account_rules_hold_on_the_api_too() {
     assert_eq!(log.status, StatusCode::OK, "{}", log.text);
     let entries = log.body.as_array().unwrap();
     assert!(!entries.is_empty() && entries.iter().all(|e| e["action"] == "user.update" && e["object_type"] == "user"));
-    assert!(entries.iter().any(|e| e["object_id"] == new_id.to_string()));
+    let object = new_id.to_string();
+    assert!(entries.iter().any(|e| e["object_id"].as_str() == Some(object.as_str())));
     let r = admin.get("/api/v1/audit?since=hom-qua").await;
     assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", r.text);
     let tomorrow = time::OffsetDateTime::now_utc().date().next_day().unwrap().to_string();
