@@ -88,7 +88,47 @@ def vni(text):
     return "".join(vni_letter(ch) if ord(ch) > 127 else ch for ch in text)
 
 
-def sheet(path, encode=lambda s: s, dates=False):
+# The same report a quarter later: the commune station of Chiềng Cơi has 8 beds now, and a new
+# station has opened; the others are unchanged.
+CORRECTED = [
+    FACILITIES[0], FACILITIES[1], FACILITIES[2],
+    ("TYT04", "Trạm y tế phường Chiềng Cơi", "03670", 8, "0987654321"),
+    FACILITIES[4],
+    ("TYT06", "Trạm y tế xã Chiềng Ngần", "03688", 4, "0212 3751 234"),
+]
+
+# Heads of household with their citizen ID (CCCD) and phone (made up; Sơn La's CCCD prefix is
+# 014): personal data, which kho keeps out of open datasets.
+HOUSEHOLDS = [
+    ("Lò Văn Sáng", "014085001234", "0912345671", "03646"),
+    ("Quàng Thị Mai", "014190002345", "0987654322", "03646"),
+    ("Cầm Văn Thắng", "014078003456", "0978123453", "03664"),
+    ("Lường Thị Hương", "014201004567", "0356789014", "03670"),
+]
+
+
+def households(path):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Chủ hộ"
+    bold = Font(bold=True)
+    ws["A1"] = "UBND XÃ CHIỀNG SINH"
+    ws["A1"].font = bold
+    ws["A3"] = "DANH SÁCH CHỦ HỘ NĂM 2026"
+    ws["A3"].font = bold
+    for col, text in zip("ABCDE", ["STT", "Họ và tên chủ hộ", "Số CCCD", "Số điện thoại", "Mã xã"]):
+        ws[f"{col}5"] = text
+        ws[f"{col}5"].font = bold
+    for n, (name, cccd, phone, commune) in enumerate(HOUSEHOLDS, start=1):
+        for col, value in zip("ABCDE", [n, name, cccd, phone, commune]):
+            ws[f"{col}{5 + n}"] = value
+            ws[f"{col}{5 + n}"].number_format = "@" if col in "CDE" else "General"
+    for col, width in zip("ABCDE", [6, 26, 16, 14, 8]):
+        ws.column_dimensions[col].width = width
+    wb.save(path)
+
+
+def sheet(path, encode=lambda s: s, dates=False, facilities=FACILITIES):
     wb = Workbook()
     ws = wb.active
     ws.title = encode("Báo cáo")
@@ -130,8 +170,9 @@ def sheet(path, encode=lambda s: s, dates=False):
 
     row = 10
     # A date cell, a date typed as text, a date cell, a serial day left as a number, a date cell.
-    started = [datetime.date(1965, 5, 19), "02/01/1998", datetime.date(2005, 3, 15), 40179, datetime.date(2016, 10, 8)]
-    for n, (code, name, commune, beds, phone) in enumerate(FACILITIES, start=1):
+    started = [datetime.date(1965, 5, 19), "02/01/1998", datetime.date(2005, 3, 15), 40179, datetime.date(2016, 10, 8),
+               datetime.date(2026, 8, 1)]
+    for n, (code, name, commune, beds, phone) in enumerate(facilities, start=1):
         put(f"A{row}", n)
         put(f"B{row}", code)
         put(f"C{row}", name)
@@ -166,6 +207,8 @@ def sheet(path, encode=lambda s: s, dates=False):
 if __name__ == "__main__":
     sheet(HERE / "co-so-y-te.xlsx")
     sheet(HERE / "co-so-y-te-ngay.xlsx", dates=True)
+    sheet(HERE / "co-so-y-te-ngay-quy-4.xlsx", dates=True, facilities=CORRECTED)
+    households(HERE / "chu-ho.xlsx")
     sheet(HERE / "co-so-y-te-tcvn3.xlsx", encode=tcvn3)
     sheet(HERE / "co-so-y-te-vni.xlsx", encode=vni)
     print("written:", ", ".join(p.name for p in sorted(HERE.glob("*.xlsx"))))

@@ -36,6 +36,17 @@ pub struct Inferred {
     pub rows_sampled: u64,
 }
 
+/// Whether a column mixes ISO dates, day-first dates and Excel serial days (1910–2099), with
+/// written dates the majority: the serials are then dates Excel did not format.
+fn mixed_dates(vals: &[String], p: &Patterns) -> bool {
+    let written = vals.iter().filter(|v| p.date_iso.is_match(v) || p.date_vn.is_match(v)).count();
+    let serials = vals
+        .iter()
+        .filter(|v| p.int.is_match(v) && v.parse::<i64>().is_ok_and(|n| (3653..=73050).contains(&n)))
+        .count();
+    written > 0 && written >= serials && written + serials == vals.len()
+}
+
 struct Patterns {
     int: Regex,
     num: Regex,
@@ -151,6 +162,10 @@ pub fn infer(source: &CsvSource, refs: &References, max_rows: usize) -> Inferred
         } else if all(&p.date_vn) {
             f["type"] = json!("date");
             f["format"] = json!("%d/%m/%Y");
+        } else if mixed_dates(vals, &p) {
+            // Date cells, dates typed day-first and dates Excel kept as serial numbers, in one
+            // column, as offices' sheets have them: a date field reads them all.
+            f["type"] = json!("date");
         } else if all(&p.dt_iso) {
             f["type"] = json!("datetime");
             let sep = if vals[0].contains('T') { 'T' } else { ' ' };
@@ -393,6 +408,18 @@ mod tests {
         assert_eq!(s, vec![("ma_xa", "commune_code", true), ("dan_so", "population", true), ("cccd", "cccd", true)]);
         // The draft is a valid Table Schema.
         assert_eq!(kho_core::table_schema::check(&inf.schema), vec![]);
+    }
+
+    #[test]
+    fn dates_as_offices_sheets_mix_them() {
+        let csv = "ngay,so\n1965-05-19,1\n02/01/1998,2\n40179,3\n2016-10-08,4\n";
+        let inf = infer(&CsvSource::from_bytes(csv.as_bytes()).unwrap(), &refs(), 1000);
+        assert_eq!(inf.schema["fields"][0]["type"], "date");
+        assert!(inf.schema["fields"][0].get("format").is_none());
+        // Mostly numbers: a number column with a stray date stays text, not a date.
+        let csv = "ma,so\n1,40179\n2,40180\n3,2016-10-08\n";
+        let inf = infer(&CsvSource::from_bytes(csv.as_bytes()).unwrap(), &refs(), 1000);
+        assert_eq!(inf.schema["fields"][1]["type"], "string");
     }
 
     #[test]

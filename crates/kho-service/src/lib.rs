@@ -17,6 +17,7 @@ pub mod opendata;
 pub mod quality;
 pub mod query;
 pub mod search;
+pub mod start;
 pub mod usage;
 pub mod users;
 pub mod versions;

@@ -179,3 +179,62 @@ async fn a_csv_saved_in_tcvn3_is_read_as_vietnamese() {
         rows.body["records"].as_array().unwrap().iter().map(|r| r["ten_co_so"].as_str().unwrap()).collect();
     assert_eq!(names, ["Bệnh viện Đa khoa", "Trạm y tế xã"]);
 }
+
+#[tokio::test]
+async fn a_dataset_starts_from_a_report_sheet_through_the_api() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let start = |q: &str| format!("/api/v1/datasets/from-file?{q}&file_name=bao-cao-quy-3.xlsx");
+
+    // One call: the dataset, its table with the proposed schema, and the file checked.
+    let r = steward
+        .post_file(
+            &start("title=C%C6%A1%20s%E1%BB%9F%20y%20t%E1%BA%BF%20qu%C3%BD&access_level=shared&frequency=quarterly"),
+            sheet("co-so-y-te-ngay.xlsx"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (d, u) = (&r.body["dataset"], &r.body["upload"]);
+    assert_eq!(d["slug"], "co-so-y-te-quy");
+    let table = &d["resources"][0];
+    assert_eq!((table["name"].as_str(), table["title"].as_str()), (Some("co-so-y-te-quy"), Some("Cơ sở y tế quý")));
+    let names: Vec<&str> =
+        table["schema"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ma_co_so", "ten_co_so", "ma_xa", "so_giuong_benh", "dien_thoai", "ngay_hoat_dong"]);
+    assert_eq!(table["schema"]["primaryKey"], "ma_co_so");
+    assert_eq!(
+        (u["rows"].as_i64(), u["invalid_rows"].as_i64(), u["status"].as_str()),
+        (Some(5), Some(0), Some("checked"))
+    );
+    // A draft until published: not in the public catalogue.
+    let anon = s.client();
+    let found = anon.get("/api/3/action/package_search?q=co+so+y+te+quy").await;
+    assert_eq!(found.body["result"]["count"], 0, "{}", found.text);
+    let r = steward.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["rows"], 5);
+    // The same title again gets its own slug.
+    let again = steward
+        .post_file(
+            &start("title=C%C6%A1%20s%E1%BB%9F%20y%20t%E1%BA%BF%20qu%C3%BD&access_level=shared&frequency=quarterly"),
+            sheet("co-so-y-te-ngay.xlsx"),
+        )
+        .await;
+    assert_eq!((again.status, again.body["dataset"]["slug"].as_str()), (StatusCode::CREATED, Some("co-so-y-te-quy-2")));
+
+    // Personal columns keep it from being open; nothing is created.
+    let r = steward
+        .post_file(&start("title=Ch%E1%BB%A7%20h%E1%BB%99&access_level=open&frequency=annual"), sheet("chu-ho.xlsx"))
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "personal_data_in_open_dataset"), "{}", r.text);
+    let said: Vec<&str> =
+        r.body["details"].as_array().unwrap().iter().filter_map(|d| d["message_vi"].as_str()).collect();
+    assert!(said.iter().any(|m| m.contains("Số CCCD")), "{said:?}");
+    assert_eq!(steward.get("/api/v1/datasets/chu-ho").await.status, StatusCode::NOT_FOUND);
+    // No title, or a viewer: refused.
+    let r = steward.post_file(&start("title=%20&access_level=shared&frequency=annual"), sheet("chu-ho.xlsx")).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", r.text);
+    let viewer = Client::signed_in(&s.base, "congthuong.xem", "demo-congthuong-xem").await;
+    let r = viewer.post_file(&start("title=X&access_level=shared&frequency=annual"), sheet("chu-ho.xlsx")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+}

@@ -569,6 +569,60 @@ async fn infer(
     Ok(axum::Json(s.kho.infer_schema(&c.ctx, &file, &sheet_options(q.sheet, q.header_row)).await?))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FromFileQuery {
+    /// The dataset's title; its slug is made from it.
+    pub title: String,
+    pub access_level: kho_core::model::AccessLevel,
+    pub frequency: kho_core::model::Frequency,
+    /// Owner agency id; by default the caller's.
+    pub owner_agency_id: Option<i64>,
+    /// The table's title; by default the sheet's name, or the file's.
+    pub table_title: Option<String>,
+    /// The file's name, as the upload records it.
+    pub file_name: Option<String>,
+    /// For spreadsheets: the sheet to read (default: the first).
+    pub sheet: Option<String>,
+    /// For spreadsheets: the 1-based row holding the column names (default: found by kho).
+    pub header_row: Option<u32>,
+}
+
+/// A dataset started from a file, and the file checked against its proposed table.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Started {
+    pub dataset: kho_core::model::Dataset,
+    /// Publish it with `POST /api/v1/uploads/{id}/publish`.
+    pub upload: Upload,
+}
+
+/// Start a dataset from a file: one table whose schema is proposed from the file (snake_case
+/// names, the headers as titles, dictionary terms, a key), and the file checked against it,
+/// ready to publish. Until its first version the dataset is a draft.
+#[utoipa::path(post, path = "/api/v1/datasets/from-file", tag = "ingest", params(FromFileQuery),
+    request_body(content = String, content_type = "application/octet-stream", description = "The file as the raw body: CSV, XLSX/XLS/ODS, JSON or Parquet"),
+    responses((status = 201, body = Started)))]
+async fn from_file(
+    State(s): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiQuery(q): ApiQuery<FromFileQuery>,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<Started>)> {
+    c.principal().require_member()?;
+    let file = spool(body, &s).await?;
+    let start = kho_service::start::StartFromFile {
+        title: q.title,
+        access_level: q.access_level,
+        frequency: q.frequency,
+        owner_agency_id: q.owner_agency_id,
+        table_title: q.table_title,
+    };
+    let name = q.file_name.unwrap_or_else(|| "data".into());
+    let opts = sheet_options(q.sheet, q.header_row);
+    let (dataset, upload) = s.kho.start_dataset_from_file(&c.ctx, start, &file, &name, &opts).await?;
+    Ok((StatusCode::CREATED, axum::Json(Started { dataset, upload })))
+}
+
 /// The dataset as a Frictionless Data Package (zip): `datapackage.json` with each table's Table
 /// Schema, and each table's latest version as CSV.
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/datapackage", tag = "ingest", params(("id" = String, Path), RawQuery),
@@ -604,6 +658,7 @@ async fn datapackage(
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(datapackage))
+        .routes(routes!(from_file))
         .routes(routes!(infer))
         .routes(routes!(validate))
         .routes(routes!(upload))

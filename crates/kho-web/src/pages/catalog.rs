@@ -1121,3 +1121,98 @@ pub async fn resource_delete_submit(
     let d = s.kho.delete_resource(page.ctx(), &slug, &name).await.map_err(|e| page.error(e))?;
     Ok(Redirect::to(&format!("/datasets/{}", d.input.slug)).into_response())
 }
+
+#[derive(Template)]
+#[template(path = "dataset_from_file.html")]
+struct FromFilePage<'a> {
+    b: &'a Base,
+    access_levels: Vec<Opt>,
+    frequencies: Vec<Opt>,
+    title: String,
+    access_level: String,
+    frequency: String,
+    table_title: String,
+    errors: Vec<Detail>,
+}
+
+async fn from_file_page(
+    s: &AppState,
+    page: &Page,
+    values: &std::collections::HashMap<String, String>,
+    errors: Vec<Detail>,
+) -> Response {
+    let (_, _, access_levels, frequencies, _) = options(s, &page.base).await;
+    let get = |k: &str, default: &str| values.get(k).cloned().unwrap_or_else(|| default.to_string());
+    let tpl = FromFilePage {
+        b: &page.base,
+        access_levels,
+        frequencies,
+        title: get("title", ""),
+        access_level: get("access_level", "shared"),
+        frequency: get("frequency", "annual"),
+        table_title: get("table_title", ""),
+        errors: page.localize(errors),
+    };
+    let has_errors = !tpl.errors.is_empty();
+    page.render_form(&tpl, has_errors)
+}
+
+/// Start a dataset from a file: the one form a steward fills when the data exists before its
+/// description does.
+pub async fn from_file_page_get(State(s): State<AppState>, page: Page) -> PageResult {
+    let page = page.with_active("datasets");
+    let m = page.member()?;
+    if m.role == Role::Viewer {
+        return Err(page.error(Error::forbidden("viewers may not create datasets")));
+    }
+    Ok(from_file_page(&s, &page, &Default::default(), vec![]).await)
+}
+
+pub async fn from_file_submit(
+    State(s): State<AppState>,
+    page: Page,
+    multipart: axum::extract::Multipart,
+) -> PageResult {
+    let page = page.with_active("datasets");
+    page.member()?;
+    let (file, opts, values) = super::loading::read_file_form_with(&s, &page, multipart).await?;
+    let Some((tmp, file_name)) = file else {
+        let d = Detail::new("file", "choose a file").with_vi(page.tr().t("upload.no_file"));
+        return Ok(from_file_page(&s, &page, &values, vec![d]).await);
+    };
+    let value = |k: &str| values.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let (Ok(access_level), Ok(frequency)) =
+        (value("access_level").parse::<AccessLevel>(), value("frequency").parse::<Frequency>())
+    else {
+        let d = Detail::new("access_level", "choose an access level and a frequency")
+            .with_vi("Hãy chọn mức truy cập và tần suất cập nhật");
+        return Ok(from_file_page(&s, &page, &values, vec![d]).await);
+    };
+    let start = kho_service::start::StartFromFile {
+        title: value("title"),
+        access_level,
+        frequency,
+        owner_agency_id: None,
+        table_title: Some(value("table_title")).filter(|t| !t.is_empty()),
+    };
+    match s.kho.start_dataset_from_file(page.ctx(), start, &tmp, &file_name, &opts).await {
+        Ok((_, upload)) => Ok(Redirect::to(&format!("/uploads/{}", upload.id)).into_response()),
+        Err(e) if e.code == kho_core::ErrorCode::PersonalDataInOpenDataset => {
+            // The rule, then each personal column by its header, and what to do.
+            let (title, mut details) = form_errors(&page, &e);
+            details.insert(0, Detail::new("", title));
+            Ok(from_file_page(&s, &page, &values, details).await)
+        }
+        Err(e) if !e.details.is_empty() || e.code == kho_core::ErrorCode::InvalidFile => {
+            let mut details = e.details.clone();
+            if details.is_empty() {
+                details.push(Detail::new("", e.message.clone()));
+            }
+            if e.code == kho_core::ErrorCode::InvalidFile {
+                details.insert(0, Detail::new("", page.tr().error(e.code)));
+            }
+            Ok(from_file_page(&s, &page, &values, details).await)
+        }
+        Err(e) => Err(page.error(e)),
+    }
+}

@@ -69,8 +69,26 @@ pub async fn upload_page(
 pub(crate) async fn read_file_form(
     s: &AppState,
     page: &Page,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<Option<(tempfile::TempPath, String, kho_ingest::convert::SheetOptions)>, super::PageError> {
+    let (file, opts, _) = read_file_form_with(s, page, multipart).await?;
+    Ok(file.map(|(tmp, name)| (tmp, name, opts)))
+}
+
+/// The uploaded file of a form (streamed to the upload folder), the sheet options, and the
+/// form's other text fields, which come before the file.
+pub(crate) type FileForm = (
+    Option<(tempfile::TempPath, String)>,
+    kho_ingest::convert::SheetOptions,
+    std::collections::HashMap<String, String>,
+);
+
+pub(crate) async fn read_file_form_with(
+    s: &AppState,
+    page: &Page,
+    mut multipart: Multipart,
+) -> Result<FileForm, super::PageError> {
+    let mut fields = std::collections::HashMap::new();
     let mut csrf_ok = false;
     let mut opts = kho_ingest::convert::SheetOptions::default();
     let mut staged: Option<(tempfile::TempPath, String)> = None;
@@ -125,13 +143,20 @@ pub(crate) async fn read_file_form(
                     staged = Some((tmp, file_name));
                 }
             }
-            _ => {}
+            Some(other) => {
+                let other = other.to_string();
+                let v = field.text().await.map_err(|e| bad(e.to_string()))?;
+                if fields.len() < 50 && v.len() <= 10_000 {
+                    fields.insert(other, v);
+                }
+            }
+            None => {}
         }
     }
     if !csrf_ok {
         return Err(page.error(Error::new(ErrorCode::CsrfFailed, "the form's anti-forgery token is missing")));
     }
-    Ok(staged.map(|(tmp, name)| (tmp, name, opts)))
+    Ok((staged, opts, fields))
 }
 
 pub async fn upload_submit(

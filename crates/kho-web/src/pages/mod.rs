@@ -435,6 +435,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/sign-out", post(auth::sign_out))
         .route("/datasets", get(portal::search))
         .route("/datasets/new", get(catalog::new_page).post(catalog::new_submit))
+        .route("/datasets/new/from-file", get(catalog::from_file_page_get).post(catalog::from_file_submit))
         .route("/datasets/{slug}", get(catalog::view))
         .route("/datasets/{slug}/edit", get(catalog::edit_page).post(catalog::edit_submit))
         .route("/datasets/{slug}/delete", post(catalog::delete_submit))
