@@ -464,6 +464,52 @@ fn demo_datasets(province: &str, ids: &std::collections::HashMap<&str, i64>) -> 
     ]
 }
 
+/// Titles of the demo files' columns, by field name (meanings from each source's documentation).
+const DEMO_TITLES: &[(&str, &str)] = &[
+    ("ma_xa", "Mã xã"),
+    ("ten_xa", "Tên xã, phường"),
+    ("dien_tich", "Diện tích (km²)"),
+    ("dan_so", "Dân số (người)"),
+    ("prov", "Tỉnh, thành phố"),
+    ("province_code", "Mã tỉnh"),
+    ("year", "Năm"),
+    ("pci_entry", "Gia nhập thị trường"),
+    ("pci_land", "Tiếp cận đất đai"),
+    ("pci_transparency", "Tính minh bạch"),
+    ("pci_time", "Chi phí thời gian"),
+    ("pci_informal", "Chi phí không chính thức"),
+    ("pci_implement", "Tính nhất quán trong thực thi"),
+    ("pci_bias", "Cạnh tranh bình đẳng"),
+    ("pci_proactive", "Tính năng động"),
+    ("pci_support", "Dịch vụ hỗ trợ doanh nghiệp"),
+    ("pci_labor", "Đào tạo lao động"),
+    ("pci_legal", "Thiết chế pháp lý"),
+    ("pci_unweighted", "PCI chưa trọng số"),
+    ("pci_weighted", "PCI có trọng số"),
+    ("total_rev", "Tổng thu (triệu đồng)"),
+    ("ratio", "Tỷ lệ điều tiết (%)"),
+    ("total_exp", "Tổng chi (triệu đồng)"),
+    ("balance_trans", "Bổ sung cân đối (triệu đồng)"),
+    ("target_trans", "Bổ sung có mục tiêu (triệu đồng)"),
+    ("project_trans", "Bổ sung theo dự án (triệu đồng)"),
+    ("net_trans", "Bổ sung thuần (triệu đồng)"),
+    ("trans_rev", "Bổ sung so với thu"),
+    ("south", "Thuộc phía Nam"),
+    ("site", "Trạm quan trắc"),
+    ("parameter", "Thông số"),
+    ("date_lt", "Thời điểm (giờ địa phương)"),
+    ("month", "Tháng"),
+    ("day", "Ngày"),
+    ("hour", "Giờ"),
+    ("nowcast_conc", "Nồng độ NowCast"),
+    ("aqi", "Chỉ số AQI"),
+    ("aqi_category", "Mức chất lượng không khí"),
+    ("raw_conc", "Nồng độ đo được"),
+    ("conc_unit", "Đơn vị nồng độ"),
+    ("duration", "Thời lượng đo"),
+    ("qc_name", "Kết quả kiểm định"),
+];
+
 macro_rules! demo_file {
     ($name:literal) => {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/demo/", $name))
@@ -509,7 +555,18 @@ impl Kho {
         tokio::fs::write(&path, csv).await.map_err(|e| Error::internal(e.to_string()))?;
         let inferred = self.infer_schema(ctx, &path, &Default::default()).await;
         let _ = tokio::fs::remove_file(&path).await;
-        Ok(inferred?.schema)
+        let mut schema = inferred?.schema;
+        // The source files' columns are named in English or in short codes; the demo gives
+        // them the titles a Vietnamese reader knows them by, as a steward would.
+        if let Some(fields) = schema.get_mut("fields").and_then(serde_json::Value::as_array_mut) {
+            for f in fields {
+                let name = f.get("name").and_then(serde_json::Value::as_str).unwrap_or("");
+                if let Some((_, title)) = DEMO_TITLES.iter().find(|(n, _)| *n == name) {
+                    f["title"] = serde_json::json!(title);
+                }
+            }
+        }
+        Ok(schema)
     }
 
     /// Real public data for the demo datasets (see data/demo/SOURCES.md).

@@ -346,11 +346,8 @@ pub async fn options(s: &AppState, b: &Base) -> (Vec<Opt>, Vec<Opt>, Vec<Opt>, V
         .unwrap_or_default()
         .into_iter()
         .map(|t| Opt {
-            label: format!(
-                "{} — {}",
-                t.name,
-                if b.tr.lang == crate::i18n::Lang::En { t.title_en.unwrap_or(t.title) } else { t.title }
-            ),
+            // By its title: the term's code is the option's value, for the schema.
+            label: if b.tr.lang == crate::i18n::Lang::En { t.title_en.unwrap_or(t.title) } else { t.title },
             value: t.name,
         })
         .collect();

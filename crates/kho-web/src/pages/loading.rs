@@ -18,8 +18,10 @@ struct UploadFormPage<'a> {
     b: &'a Base,
     dataset_slug: String,
     dataset_title: String,
+    /// The table's title (its name when it has none).
     resource: String,
-    fields: Vec<String>,
+    /// Each column by its title, with its name.
+    fields: Vec<(String, String)>,
     error: Option<String>,
 }
 
@@ -36,7 +38,13 @@ async fn form_page(s: &AppState, page: &Page, slug: &str, name: &str, error: Opt
         .get("fields")
         .and_then(serde_json::Value::as_array)
         .map(|f| {
-            f.iter().filter_map(|f| f.get("name").and_then(serde_json::Value::as_str).map(str::to_string)).collect()
+            f.iter()
+                .filter_map(|f| {
+                    let name = f.get("name").and_then(serde_json::Value::as_str)?.to_string();
+                    let title = f.get("title").and_then(serde_json::Value::as_str).unwrap_or(&name).to_string();
+                    Some((title, name))
+                })
+                .collect()
         })
         .unwrap_or_default();
     let status =
@@ -45,7 +53,7 @@ async fn form_page(s: &AppState, page: &Page, slug: &str, name: &str, error: Opt
         b: &page.base,
         dataset_slug: d.input.slug.clone(),
         dataset_title: d.input.title.clone(),
-        resource: name.to_string(),
+        resource: r.input.title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| name.to_string()),
         fields,
         error,
     };

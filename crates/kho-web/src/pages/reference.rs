@@ -18,7 +18,8 @@ fn query_param(b: &Base, key: &str) -> Option<String> {
 #[template(path = "dictionary.html")]
 struct DictionaryPage<'a> {
     b: &'a Base,
-    terms: Vec<DictionaryTerm>,
+    /// Each term with its type as people say it.
+    terms: Vec<(DictionaryTerm, String)>,
     q: String,
     en: bool,
 }
@@ -26,7 +27,17 @@ struct DictionaryPage<'a> {
 pub async fn dictionary(State(s): State<AppState>, page: Page) -> PageResult {
     let page = page.with_active("dictionary");
     let q = query_param(&page.base, "q").unwrap_or_default();
-    let terms = s.kho.list_terms(Some(&q)).await.map_err(|e| page.error(e))?;
+    let terms = s
+        .kho
+        .list_terms(Some(&q))
+        .await
+        .map_err(|e| page.error(e))?
+        .into_iter()
+        .map(|t| {
+            let ty = page.tr().t(&format!("fieldtype.{}", t.field_type)).to_string();
+            (t, ty)
+        })
+        .collect();
     let en = page.base.tr.lang == crate::i18n::Lang::En;
     Ok(page.render(&DictionaryPage { b: &page.base, terms, q, en }))
 }
@@ -36,14 +47,65 @@ pub async fn dictionary(State(s): State<AppState>, page: Page) -> PageResult {
 struct TermPage<'a> {
     b: &'a Base,
     versions: Vec<TermView>,
-    name: String,
+    /// The newest version's title, for the page's title.
+    title: String,
     en: bool,
 }
 
 pub struct TermView {
     pub t: DictionaryTerm,
-    pub constraints: String,
+    /// The type as people say it.
+    pub ty: String,
+    /// The term's rules in words (never a regular expression).
+    pub rules: Vec<String>,
     pub created: String,
+}
+
+/// A term's constraints said in words, in the page's language; a pattern is shown by the
+/// term's examples, which match it.
+fn rules_in_words(t: &DictionaryTerm, tr: crate::i18n::Tr) -> Vec<String> {
+    let c = &t.constraints;
+    let mut out = Vec::new();
+    let say = |k: &str| tr.t(&format!("term_rule.{k}")).to_string();
+    if c.get("required").and_then(serde_json::Value::as_bool) == Some(true) {
+        out.push(say("required"));
+    }
+    if c.get("unique").and_then(serde_json::Value::as_bool) == Some(true) {
+        out.push(say("unique"));
+    }
+    let num = |k: &str| c.get(k).map(|v| v.to_string().trim_matches('"').to_string());
+    if let Some(v) = num("minimum") {
+        out.push(format!("{} {v}", say("minimum")));
+    }
+    if let Some(v) = num("maximum") {
+        out.push(format!("{} {v}", say("maximum")));
+    }
+    if let Some(v) = num("minLength") {
+        out.push(format!("{} {v} {}", say("min_length"), say("characters")));
+    }
+    if let Some(v) = num("maxLength") {
+        out.push(format!("{} {v} {}", say("max_length"), say("characters")));
+    }
+    if let Some(values) = c.get("enum").and_then(serde_json::Value::as_array) {
+        let list: Vec<String> = values.iter().map(|v| v.to_string().trim_matches('"').to_string()).collect();
+        out.push(format!("{} {}", say("one_of"), list.join(", ")));
+    }
+    if c.get("pattern").is_some() {
+        out.push(if t.examples.is_empty() {
+            say("pattern")
+        } else {
+            format!("{} {}", say("pattern_like"), t.examples.join(", "))
+        });
+    }
+    match t.references.as_deref() {
+        Some("admin_unit:province") => out.push(say("province")),
+        Some("admin_unit:commune") => out.push(say("commune")),
+        _ => {}
+    }
+    if t.personal {
+        out.push(say("personal"));
+    }
+    out
 }
 
 pub async fn term(State(s): State<AppState>, page: Page, Path(name): Path<String>) -> PageResult {
@@ -55,14 +117,19 @@ pub async fn term(State(s): State<AppState>, page: Page, Path(name): Path<String
         .map_err(|e| page.error(e))?
         .into_iter()
         .map(|t| TermView {
-            constraints: serde_json::to_string_pretty(&t.constraints).unwrap_or_default(),
+            ty: page.tr().t(&format!("fieldtype.{}", t.field_type)).to_string(),
+            rules: rules_in_words(&t, page.tr()),
             created: super::catalog::date(t.created_at),
             t,
         })
         .collect();
     versions.reverse();
     let en = page.base.tr.lang == crate::i18n::Lang::En;
-    Ok(page.render(&TermPage { b: &page.base, versions, name, en }))
+    let title = versions
+        .first()
+        .map(|v| if en { v.t.title_en.clone().unwrap_or(v.t.title.clone()) } else { v.t.title.clone() })
+        .unwrap_or(name);
+    Ok(page.render(&TermPage { b: &page.base, versions, title, en }))
 }
 
 /// A tree flattened for display, with its depth.
