@@ -48,13 +48,29 @@ pub fn check_contact(out: &mut Vec<Detail>, field: &str, value: &str) {
         return;
     }
     let is_email = crate::text::is_email(value);
-    let digits = value.chars().filter(char::is_ascii_digit).count();
+    // A number may follow the way to reach it, as people write it: "Zalo 0912 345 678",
+    // "ĐT: 0212 3852 345".
+    let words: Vec<&str> = value.split([' ', ':']).filter(|w| !w.is_empty()).collect();
+    let labelled = (1..=3.min(words.len())).find(|k| {
+        let label = crate::text::fold(&words[..*k].join(" "));
+        CONTACT_LABELS.contains(&label.as_str())
+    });
+    let rest = labelled.map(|k| words[k..].join(" "));
+    let number = rest.as_deref().unwrap_or(value.trim());
+    let digits = number.chars().filter(char::is_ascii_digit).count();
     let is_phone = (8..=15).contains(&digits)
-        && value.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || " .-()".contains(c) || (c == '+' && i == 0));
+        && number.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || " .-()".contains(c) || (c == '+' && i == 0));
     if !is_email && !is_phone {
-        out.push(Detail::new(field, "is neither an e-mail address nor a phone number"));
+        out.push(
+            Detail::new(field, "is neither an e-mail address nor a phone number (e.g. lan@example.vn, 0912 345 678, Zalo 0912 345 678)")
+                .with_vi("không phải thư điện tử hay số điện thoại (ví dụ: lan@example.vn, 0912 345 678, Zalo 0912 345 678)"),
+        );
     }
 }
+
+/// Words that may come before a phone number in a contact, folded.
+const CONTACT_LABELS: &[&str] =
+    &["zalo", "viber", "sdt", "dt", "dien thoai", "di dong", "so dien thoai", "tel", "phone", "mobile", "hotline"];
 
 /// A rating is 1 to 5 stars.
 pub fn check_stars(stars: i64) -> Result<(), Error> {
@@ -101,6 +117,13 @@ mod tests {
         assert!(contact("+84 912 345 678"));
         assert!(contact("0212.3852.123"));
         assert!(contact("(0212) 385-2123"));
+        // The way to reach a number before it, as people write it.
+        assert!(contact("Zalo 0912 345 678"));
+        assert!(contact("ĐT: 0212 3852 345"));
+        assert!(contact("Số điện thoại 0987.654.321"));
+        assert!(!contact("Zalo"));
+        assert!(!contact("Zalo tên Lan"));
+        assert!(!contact("Facebook 0912 345 678"));
         assert!(!contact("gọi tôi"));
         assert!(!contact("a@b"));
         assert!(!contact("a b@c.vn"));

@@ -2,6 +2,18 @@
 (function () {
   "use strict";
 
+  // On a phone the menu folds behind one button (without this file it stays open).
+  document.documentElement.classList.add("js");
+  var toggle = document.querySelector(".menu-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      var top = toggle.closest(".top");
+      var open = !top.classList.contains("open");
+      top.classList.toggle("open", open);
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   // "Thêm trường": clone the last row of a schema table, emptied.
   document.addEventListener("click", function (ev) {
     var btn = ev.target.closest("[data-add-row]");

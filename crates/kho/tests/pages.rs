@@ -213,7 +213,11 @@ async fn a_steward_uploads_fixes_and_publishes_through_the_pages() {
     let c = signed_in_browser(&s, "yte.canbo", "demo-yte-canbo").await;
     let (status, html) = c.page("/datasets/co-so-y-te/resources/co-so/upload").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("Tải dữ liệu lên") && html.contains("<code>ma_co_so</code>"));
+    // The columns it expects, by their titles, with their names.
+    assert!(
+        html.contains("Tải dữ liệu lên") && html.contains("Mã cơ sở <code class=\"muted\">ma_co_so</code>"),
+        "{html}"
+    );
     let csrf = csrf_of(&html);
     let send = |csv: &'static str, csrf: String| {
         let form = reqwest::multipart::Form::new().text("_csrf", csrf).part(

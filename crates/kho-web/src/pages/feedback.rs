@@ -124,12 +124,16 @@ struct FormPage<'a> {
 pub struct Filled {
     values: FormData,
     error_title: String,
+    /// The problems as the page says them (fields by their labels).
     errors: Vec<Detail>,
+    /// The fields at fault, by their names in the form.
+    invalid: Vec<String>,
 }
 
 impl Filled {
     fn with_error(page: &Page, values: FormData, e: Error) -> Filled {
-        Filled { values, error_title: page.tr().error(e.code), errors: e.details }
+        let invalid = e.details.iter().map(|d| d.path.clone()).collect();
+        Filled { values, error_title: page.tr().error(e.code), errors: page.localize(e.details), invalid }
     }
 
     pub fn v(&self, key: &str) -> String {
@@ -137,7 +141,7 @@ impl Filled {
     }
 
     pub fn err(&self, field: &str) -> bool {
-        self.errors.iter().any(|d| d.path == field)
+        self.invalid.iter().any(|p| p == field)
     }
 }
 
