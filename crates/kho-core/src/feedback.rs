@@ -16,21 +16,28 @@ pub const LINKS_MAX: usize = 2;
 pub fn check_text(out: &mut Vec<Detail>, field: &str, value: &str, min: usize, max: usize) {
     let len = value.chars().count();
     if len < min {
-        let message = if len == 0 {
-            "is required".to_string()
+        let detail = if len == 0 {
+            Detail::new(field, "is required").with_vi("chưa điền")
         } else {
-            format!("is too short: {len} characters, at least {min}")
+            Detail::new(field, format!("is too short: {len} characters, at least {min}"))
+                .with_vi(format!("quá ngắn: {len} ký tự, cần ít nhất {min}"))
         };
-        out.push(Detail::new(field, message));
+        out.push(detail);
     } else if len > max {
-        out.push(Detail::new(field, format!("is too long: {len} characters, at most {max}")));
+        out.push(
+            Detail::new(field, format!("is too long: {len} characters, at most {max}"))
+                .with_vi(format!("quá dài: {len} ký tự, nhiều nhất {max}")),
+        );
     }
     let links = links_in(value);
     if links > LINKS_MAX {
-        out.push(Detail::new(field, format!("holds {links} links, at most {LINKS_MAX}")));
+        out.push(
+            Detail::new(field, format!("holds {links} links, at most {LINKS_MAX}"))
+                .with_vi(format!("có {links} đường liên kết, nhiều nhất {LINKS_MAX}")),
+        );
     }
     if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        out.push(Detail::new(field, "holds control characters"));
+        out.push(Detail::new(field, "holds control characters").with_vi("có ký tự điều khiển không in được"));
     }
 }
 
@@ -44,7 +51,10 @@ fn links_in(s: &str) -> usize {
 /// dashes, parentheses and a leading +).
 pub fn check_contact(out: &mut Vec<Detail>, field: &str, value: &str) {
     if value.chars().count() > CONTACT_MAX {
-        out.push(Detail::new(field, format!("is too long: at most {CONTACT_MAX} characters")));
+        out.push(
+            Detail::new(field, format!("is too long: at most {CONTACT_MAX} characters"))
+                .with_vi(format!("quá dài: nhiều nhất {CONTACT_MAX} ký tự")),
+        );
         return;
     }
     let is_email = crate::text::is_email(value);

@@ -305,7 +305,12 @@ async fn ratings_and_spam_defences() {
     let r = browser.http.post(s.url(&format!("/datasets/{OPEN}/report"))).form(&short).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = r.text().await.unwrap();
-    assert!(html.contains("is too short: 3 characters") && html.contains("is neither an e-mail"), "{html}");
+    // Said in Vietnamese, each field by its label.
+    assert!(
+        html.contains("quá ngắn: 3 ký tự, cần ít nhất 10") && html.contains("không phải thư điện tử hay số điện thoại"),
+        "{html}"
+    );
+    assert!(!html.contains("is too short") && !html.contains("<code>description</code>"), "{html}");
     assert!(html.contains(">sai</textarea>") && html.contains("value=\"0912\""));
     // Without the page's anti-forgery token, nothing is accepted.
     let forged = [("category", "other"), ("description", "Thiếu số liệu của xã Mường Bú.")];
