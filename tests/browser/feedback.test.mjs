@@ -85,7 +85,7 @@ test("a visitor rates a dataset and reports a problem that its owner sees", asyn
   await visitor.getByLabel("4 ★").check();
   await visitor.getByRole("button", { name: "Gửi đánh giá" }).click();
   await visitor.getByText("Cảm ơn bạn đã đánh giá.").waitFor();
-  assert.match(await visitor.locator("#rating-summary").innerText(), /4\.0\/5 · 1 lượt đánh giá/);
+  assert.match(await visitor.locator("#rating-summary").innerText(), /4,0\/5 · 1 lượt đánh giá/);
 
   const form = visitor.locator("#report-form");
   await form.getByLabel("Loại vấn đề").selectOption({ label: "Thiếu dữ liệu" });

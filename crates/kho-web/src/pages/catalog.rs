@@ -751,7 +751,10 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         downloads: usage.as_ref().map_or(0, |u| u.downloads),
         map_province,
         explorer_text: explorer_text(page.tr()),
-        rating: format!("{:.1}", ratings.average),
+        rating: {
+            let r = format!("{:.1}", ratings.average);
+            if en { r } else { r.replace('.', ",") }
+        },
         ratings,
         reports,
         categories: super::feedback::categories(&page.base),

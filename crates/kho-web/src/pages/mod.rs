@@ -55,6 +55,14 @@ impl Base {
     }
 
     /// The text for an option value, e.g. `label("access", "open")`.
+    /// A number as the page's language writes it: "97,1" on a Vietnamese page, "97.1" on an
+    /// English one, with at most `decimals` decimals and none when the number is whole.
+    pub fn num(&self, v: &f64, decimals: usize) -> String {
+        let text = format!("{v:.decimals$}");
+        let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
+        if self.tr.lang == crate::i18n::Lang::Vi { text.replace('.', ",") } else { text }
+    }
+
     pub fn label(&self, group: &str, value: &str) -> &'static str {
         self.tr.t(&format!("{group}.{value}"))
     }
