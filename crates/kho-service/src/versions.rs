@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use kho_core::model::{Dataset, Resource, ResourceVersion, Upload};
+use kho_core::model::{AccessLevel, Dataset, Resource, ResourceVersion, Upload};
 use kho_core::policy::{self, Action};
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_ingest::changes::{self, Change, Mode};
@@ -112,22 +112,28 @@ impl Kho {
                 line: None,
             })?;
             let (source, notes) = kho_ingest::convert::open(&src, &opts, &stage_dir.join("source.csv"))?;
+            // What the columns hold, by content (a sample), to notice personal data the table's
+            // schema does not say is personal.
+            let seen = kho_ingest::infer::infer(&source, &refs, 2_000).suggestions;
             let staged = stage::stage_csv(&source, &schema, refs, &foreign, &stage_dir).map(|mut s| {
                 s.report.notes = notes;
                 s
             });
             let _ = std::fs::remove_file(stage_dir.join("source.csv"));
-            staged
+            staged.map(|s| (s, seen))
         })
         .await
         .map_err(|e| Error::internal(format!("staging task: {e}")))?;
-        let staged = match staged {
+        let (mut staged, seen) = match staged {
             Ok(s) => s,
             Err(e) => {
                 let _ = tokio::fs::remove_dir_all(&dir).await;
                 return Err(read_error(e));
             }
         };
+        let unmarked =
+            self.unmarked_personal(&r.input.schema, &seen, d.input.access_level == AccessLevel::Open).await?;
+        staged.report.notes.extend(unmarked);
         // Kept with the staged files until publishing stores it with the version.
         let quality = serde_json::to_vec(&staged.quality).map_err(|e| Error::internal(e.to_string()))?;
         tokio::fs::write(dir.join("quality.json"), quality).await.map_err(|e| Error::internal(e.to_string()))?;
@@ -157,6 +163,65 @@ impl Kho {
             return Err(e);
         }
         Ok(upload)
+    }
+
+    /// Columns whose content is personal data by a dictionary term (a CCCD, a phone number, an
+    /// e-mail address, a date of birth…) while the table's schema does not say the field is
+    /// personal: said in the upload's report, since the open data rule and the masking of
+    /// personal fields only know what the schema says. A field marked `"personal": false` was
+    /// looked at by its steward and is not flagged.
+    async fn unmarked_personal(
+        &self,
+        schema: &serde_json::Value,
+        seen: &[kho_ingest::infer::TermSuggestion],
+        open: bool,
+    ) -> Result<Vec<kho_ingest::report::Note>> {
+        let terms = self.term_lookup().await?;
+        let personal: Vec<String> =
+            kho_core::table_schema::personal_fields(schema, &terms).into_iter().map(|p| p.name).collect();
+        let fields = schema.get("fields").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+        let key = kho_core::text::name_key;
+        let mut out = Vec::new();
+        for s in seen.iter().filter(|s| s.applied && s.reason.contains("content")) {
+            let Some(term) = terms.get(&s.term).and_then(|v| v.iter().max_by_key(|t| t.version)) else { continue };
+            if !term.personal {
+                continue;
+            }
+            let field = fields.iter().find(|f| {
+                let name = f.get("name").and_then(serde_json::Value::as_str).unwrap_or("");
+                let title = f.get("title").and_then(serde_json::Value::as_str).unwrap_or("");
+                key(name) == key(&s.field) || (!title.is_empty() && key(title) == key(&s.field))
+            });
+            let Some(field) = field else { continue };
+            let name = field.get("name").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+            if personal.contains(&name) || field.get("personal").and_then(serde_json::Value::as_bool) == Some(false) {
+                continue;
+            }
+            let label = field.get("title").and_then(serde_json::Value::as_str).unwrap_or(&name).to_string();
+            let (then_vi, then_en) = if open {
+                (
+                    "Bộ dữ liệu này là dữ liệu mở: đừng xuất bản cột này; hãy bỏ cột, hoặc đổi mức truy cập.",
+                    "This dataset is open: do not publish this column; remove it, or change the access level.",
+                )
+            } else {
+                (
+                    "Hãy gắn thuật ngữ này cho trường trong phần sửa lược đồ, để kho bảo vệ nó như dữ liệu cá nhân.",
+                    "Give the field this term when editing the schema, so that kho protects it as personal data.",
+                )
+            };
+            out.push(kho_ingest::report::Note {
+                kind: "personal_unmarked".into(),
+                message_vi: format!(
+                    "Cột '{label}' có vẻ chứa {} — dữ liệu cá nhân (Luật 91/2025/QH15) — nhưng lược đồ của bảng chưa ghi trường này là dữ liệu cá nhân. {then_vi}",
+                    term.title
+                ),
+                message_en: format!(
+                    "Column '{label}' looks like {} — personal data (Law 91/2025/QH15) — but the table's schema does not say the field is personal. {then_en}",
+                    term.title_en.clone().unwrap_or(term.title.clone())
+                ),
+            });
+        }
+        Ok(out)
     }
 
     /// An upload the caller may act on (the dataset's stewards and administrators).

@@ -91,3 +91,43 @@ fn the_command_line_refuses_it_too() {
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("personal data") && err.contains("so_cccd"), "{err}");
 }
+
+#[tokio::test]
+async fn personal_looking_columns_the_schema_does_not_mark_are_flagged_on_upload() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "noivu.canbo", "demo-noivu-canbo").await;
+    let table = |level: &str, slug: &str| {
+        json!({
+            "slug": slug, "title": format!("Danh sách liên hệ {slug}"), "access_level": level, "frequency": "annual",
+            "resources": [{"name": "lien-he", "schema": {"fields": [
+                {"name": "ma", "type": "string"},
+                {"name": "giay_to", "title": "Số giấy tờ", "type": "string"},
+                {"name": "so_may", "title": "Số máy", "type": "string"},
+                {"name": "tong_dai", "title": "Tổng đài", "dictionaryTerm": "phone", "personal": false},
+                {"name": "cccd", "dictionaryTerm": "cccd"}
+            ], "primaryKey": "ma"}}]
+        })
+    };
+    let csv = "ma,Số giấy tờ,Số máy,Tổng đài,cccd\n\
+               1,014085001234,0912345671,02123852345,014085001234\n\
+               2,014190002345,0987654322,02123852346,014190002345\n\
+               3,014078003456,0978123453,02123852347,014078003456\n\
+               4,014201004567,0356789014,02123852348,014201004567\n";
+    let r = steward.post("/api/v1/datasets", table("shared", "lien-he-noi-bo")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (status, u) = upload_file(&steward, "lien-he-noi-bo", "lien-he", csv.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{u}");
+    let flagged: Vec<&str> = u["report"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "personal_unmarked")
+        .map(|n| n["message_vi"].as_str().unwrap())
+        .collect();
+    // The unmarked CCCD and mobile numbers are flagged by their headers; the field with the CCCD
+    // term, and the switchboard its steward marked not personal, are not.
+    assert_eq!(flagged.len(), 2, "{flagged:?}");
+    assert!(flagged[0].contains("'Số giấy tờ'") && flagged[0].contains("CCCD"), "{flagged:?}");
+    assert!(flagged[1].contains("'Số máy'") && flagged[1].contains("lược đồ"), "{flagged:?}");
+    assert!(flagged.iter().all(|m| !m.contains("Tổng đài") && !m.contains("'cccd'")), "{flagged:?}");
+}
