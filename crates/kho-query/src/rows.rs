@@ -358,6 +358,23 @@ impl<'a> Table<'a> {
         Ok(balanced(all, Expr::and))
     }
 
+    /// What a rows query selects: the condition of its filters and search, the fields it
+    /// returns (all by default), its sort keys checked against the table.
+    fn selection(&self, query: &RowsQuery) -> Result<(Option<Expr>, Vec<String>)> {
+        let condition = self.conditions(&query.filters, query.q.as_deref())?;
+        let fields = match &query.fields {
+            Some(names) => names.iter().map(|n| self.field(n).map(|f| f.name().clone())).collect::<Result<Vec<_>>>()?,
+            None => self.schema.fields().iter().map(|f| f.name().clone()).collect(),
+        };
+        if query.sort.len() > MAX_SORT_KEYS {
+            return Err(invalid(format!("sort: at most {MAX_SORT_KEYS} fields (got {})", query.sort.len())));
+        }
+        for k in &query.sort {
+            self.field(&k.field)?;
+        }
+        Ok((condition, fields))
+    }
+
     pub(crate) fn conditions(&self, filters: &[Filter], q: Option<&str>) -> Result<Option<Expr>> {
         if filters.len() > MAX_FILTERS {
             return Err(invalid(format!(
@@ -465,19 +482,10 @@ impl QueryEngine {
         let provider = self.table(&source.key).await?;
         let schema = provider.schema();
         let table = Table { schema: &schema };
-        let condition = table.conditions(&query.filters, query.q.as_deref())?;
-        let fields = match &query.fields {
-            Some(names) => {
-                names.iter().map(|n| table.field(n).map(|f| f.name().clone())).collect::<Result<Vec<_>>>()?
-            }
-            None => schema.fields().iter().map(|f| f.name().clone()).collect(),
-        };
+        let (condition, fields) = table.selection(query)?;
 
         // A sort made total by the primary key, when there is one: equal sort values would
         // otherwise come back in any order, and pages would overlap or skip rows.
-        if query.sort.len() > MAX_SORT_KEYS {
-            return Err(invalid(format!("sort: at most {MAX_SORT_KEYS} fields (got {})", query.sort.len())));
-        }
         let mut keys: Vec<SortKey> = Vec::new();
         for k in &query.sort {
             table.field(&k.field)?;
@@ -588,19 +596,7 @@ impl QueryEngine {
         let provider = self.table(&source.key).await?;
         let schema = provider.schema();
         let table = Table { schema: &schema };
-        let condition = table.conditions(&query.filters, query.q.as_deref())?;
-        let fields = match &query.fields {
-            Some(names) => {
-                names.iter().map(|n| table.field(n).map(|f| f.name().clone())).collect::<Result<Vec<_>>>()?
-            }
-            None => schema.fields().iter().map(|f| f.name().clone()).collect(),
-        };
-        if query.sort.len() > MAX_SORT_KEYS {
-            return Err(invalid(format!("sort: at most {MAX_SORT_KEYS} fields (got {})", query.sort.len())));
-        }
-        for k in &query.sort {
-            table.field(&k.field)?;
-        }
+        let (condition, fields) = table.selection(query)?;
         let mut df = self.rows_ctx.read_table(provider.clone()).map_err(df_err)?;
         if let Some(c) = condition {
             df = df.filter(c).map_err(df_err)?;

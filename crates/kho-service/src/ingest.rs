@@ -117,7 +117,7 @@ impl Kho {
     /// A path for a spreadsheet or JSON file converted to CSV (removed after use).
     /// A scratch file in the upload folder, removed when the guard is dropped, whether the
     /// work that used it succeeded, failed or panicked.
-    pub(crate) async fn scratch_file(&self, extension: &str) -> Result<Scratch> {
+    pub async fn scratch_file(&self, extension: &str) -> Result<Scratch> {
         tokio::fs::create_dir_all(&self.config.upload_dir)
             .await
             .map_err(|e| Error::internal(format!("upload folder {}: {e}", self.config.upload_dir.display())))?;
@@ -129,10 +129,10 @@ impl Kho {
 pub(crate) const SCRATCH_PREFIX: &str = "convert-";
 
 /// A scratch file, removed on drop.
-pub(crate) struct Scratch(std::path::PathBuf);
+pub struct Scratch(std::path::PathBuf);
 
 impl Scratch {
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.0
     }
 }

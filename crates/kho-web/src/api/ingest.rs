@@ -402,21 +402,12 @@ async fn data(
     if !["parquet", "csv", "json", "ndjson", "xlsx"].contains(&format.as_str()) {
         return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be parquet, csv, json, ndjson or xlsx")));
     }
-    tokio::fs::create_dir_all(&s.config.upload_dir)
-        .await
-        .map_err(|e| Error::internal(format!("upload folder {}: {e}", s.config.upload_dir.display())))?;
-    let temp = |suffix: &str| -> Result<tempfile::TempPath, ApiError> {
-        Ok(tempfile::Builder::new()
-            .prefix("export-")
-            .suffix(suffix)
-            .tempfile_in(&s.config.upload_dir)
-            .map_err(|e| Error::internal(format!("temporary file: {e}")))?
-            .into_temp_path())
-    };
-    let tmp = temp(".parquet")?;
+    // Scratch files of the service: removed when dropped, and at the next start if a stop
+    // interrupted the download.
+    let tmp = s.kho.scratch_file("parquet").await?;
     // A selection is written by the query engine; the whole version is the stored file itself.
     let version = if selected {
-        s.kho.export_rows(&c.ctx, &id, &name, parse_version(&v)?, &rows, &tmp).await?.0
+        s.kho.export_rows(&c.ctx, &id, &name, parse_version(&v)?, &rows, tmp.path()).await?.0
     } else {
         s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?
     };
@@ -425,7 +416,7 @@ async fn data(
         if selected { format!("{name}-v{}-loc", version.version) } else { format!("{name}-v{}", version.version) };
     if format == "parquet" {
         if selected {
-            let file = tokio::fs::File::open(&tmp).await.map_err(|e| Error::internal(e.to_string()))?;
+            let file = tokio::fs::File::open(tmp.path()).await.map_err(|e| Error::internal(e.to_string()))?;
             drop(tmp);
             return Ok((
                 [
@@ -451,22 +442,21 @@ async fn data(
     // Other formats: convert batch by batch while the client reads, with a bounded buffer in
     // between (XLSX is written to a file first: the format cannot be streamed).
     if !selected {
-        s.kho.fetch_object(&version.object_key, &tmp).await?;
+        s.kho.fetch_object(&version.object_key, tmp.path()).await?;
     }
     if format == "xlsx" {
-        let out = temp(".xlsx")?;
+        let out = s.kho.scratch_file("xlsx").await?;
         let (dir, out_path, sheet, titles) =
-            (s.config.upload_dir.clone(), out.to_path_buf(), name.clone(), titles_of(&version));
-        tokio::task::spawn_blocking(move || kho_ingest::stage::parquet_to_xlsx(&tmp, &out_path, &dir, &sheet, &titles))
-            .await
-            .map_err(|e| Error::internal(format!("export task: {e}")))?
-            .map_err(|e| {
-                Error::new(
-                    if e.code == "too_many_rows" { ErrorCode::BadRequest } else { ErrorCode::Internal },
-                    e.message,
-                )
-            })?;
-        let file = tokio::fs::File::open(&out).await.map_err(|e| Error::internal(e.to_string()))?;
+            (s.config.upload_dir.clone(), out.path().to_path_buf(), name.clone(), titles_of(&version));
+        tokio::task::spawn_blocking(move || {
+            kho_ingest::stage::parquet_to_xlsx(tmp.path(), &out_path, &dir, &sheet, &titles)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("export task: {e}")))?
+        .map_err(|e| {
+            Error::new(if e.code == "too_many_rows" { ErrorCode::BadRequest } else { ErrorCode::Internal }, e.message)
+        })?;
+        let file = tokio::fs::File::open(out.path()).await.map_err(|e| Error::internal(e.to_string()))?;
         // The file is open: removing its name now leaves the data readable until streamed.
         drop(out);
         return Ok((
@@ -486,9 +476,9 @@ async fn data(
             w.buf.extend_from_slice("\u{feff}".as_bytes());
         }
         let written = match fmt.as_str() {
-            "json" => kho_ingest::stage::parquet_to_json(&tmp, &mut w, false),
-            "ndjson" => kho_ingest::stage::parquet_to_json(&tmp, &mut w, true),
-            _ => kho_ingest::stage::parquet_to_csv(&tmp, &mut w, raw),
+            "json" => kho_ingest::stage::parquet_to_json(tmp.path(), &mut w, false),
+            "ndjson" => kho_ingest::stage::parquet_to_json(tmp.path(), &mut w, true),
+            _ => kho_ingest::stage::parquet_to_csv(tmp.path(), &mut w, raw),
         };
         let result = written.map(|_| ()).map_err(|e| std::io::Error::other(e.message));
         let result = result.and_then(|()| std::io::Write::flush(&mut w));
@@ -633,16 +623,10 @@ async fn datapackage(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RawQuery>,
 ) -> ApiResult<Response> {
-    tokio::fs::create_dir_all(&s.config.upload_dir).await.map_err(|e| Error::internal(e.to_string()))?;
-    let out = tempfile::Builder::new()
-        .prefix("datapackage-")
-        .suffix(".zip")
-        .tempfile_in(&s.config.upload_dir)
-        .map_err(|e| Error::internal(format!("temporary file: {e}")))?
-        .into_temp_path();
-    let d = s.kho.write_datapackage(&c.ctx, &id, &out, q.raw).await?;
+    let out = s.kho.scratch_file("zip").await?;
+    let d = s.kho.write_datapackage(&c.ctx, &id, out.path(), q.raw).await?;
     s.kho.count_download(&d.id);
-    let file = tokio::fs::File::open(&out).await.map_err(|e| Error::internal(e.to_string()))?;
+    let file = tokio::fs::File::open(out.path()).await.map_err(|e| Error::internal(e.to_string()))?;
     // Open already: the name can go, the data stays readable until streamed.
     drop(out);
     Ok((

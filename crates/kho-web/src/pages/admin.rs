@@ -268,6 +268,14 @@ pub async fn users_submit(State(s): State<AppState>, page: Page, f: FormData) ->
     }
 }
 
+/// The kinds of agency, as a form's options.
+fn kind_options(page: &Page) -> Vec<Opt> {
+    AgencyKind::ALL
+        .iter()
+        .map(|k| Opt { value: k.as_str().into(), label: page.base.t(&format!("agency_kind.{}", k.as_str())).into() })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "admin_agencies.html")]
 struct AgenciesAdminPage<'a> {
@@ -292,10 +300,7 @@ async fn agencies_page(
         .into_iter()
         .map(|a| Opt { value: a.id.to_string(), label: a.name })
         .collect();
-    let kinds = AgencyKind::ALL
-        .iter()
-        .map(|k| Opt { value: k.as_str().into(), label: page.base.t(&format!("agency_kind.{}", k.as_str())).into() })
-        .collect();
+    let kinds = kind_options(page);
     let has_errors = !errors.is_empty();
     let errors = page.localize(errors);
     let resp = page.render_form(&AgenciesAdminPage { b: &page.base, agencies, kinds, errors, message }, has_errors);
@@ -620,10 +625,7 @@ async fn agency_edit_page(
     let agency = all.iter().find(|a| a.id == id).cloned().ok_or_else(|| page.error(Error::not_found("agency")))?;
     let agencies =
         all.into_iter().filter(|a| a.id != id).map(|a| Opt { value: a.id.to_string(), label: a.name }).collect();
-    let kinds = AgencyKind::ALL
-        .iter()
-        .map(|k| Opt { value: k.as_str().into(), label: page.base.t(&format!("agency_kind.{}", k.as_str())).into() })
-        .collect();
+    let kinds = kind_options(page);
     let has_errors = !errors.is_empty();
     let parent = agency.parent_id.map(|p| p.to_string()).unwrap_or_default();
     let errors = page.localize(errors);
