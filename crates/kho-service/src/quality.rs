@@ -81,7 +81,8 @@ pub fn quality_from(
         last_published = last_published.max(published);
         let mut scores = quality::scores(&stats, quality::freshness(published, d.input.frequency, open, now));
         if latest.is_none() {
-            // Nothing published: nothing can be called valid, complete or clean yet.
+            // Nothing published: a draft table, neither scored nor late.
+            scores.overdue = false;
             for s in [&mut scores.dung, &mut scores.du, &mut scores.sach] {
                 s.score = 0.0;
                 s.evidence_vi = "chưa có dữ liệu".into();
@@ -97,7 +98,8 @@ pub fn quality_from(
         (resources.iter().map(|r| r.scores.overall).sum::<f64>() / resources.len() as f64 * 10.0).round() / 10.0
     };
     let draft = last_published.is_none();
-    let overdue = !draft && resources.iter().any(|r| r.scores.overdue);
+    // Tables with nothing published are never late, so neither is a draft.
+    let overdue = resources.iter().any(|r| r.scores.overdue);
     DatasetQuality {
         draft,
         dataset_id: d.id.clone(),

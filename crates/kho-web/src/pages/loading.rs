@@ -217,6 +217,8 @@ struct UploadPage<'a> {
     report: Report,
     dataset_slug: String,
     dataset_title: String,
+    /// The table's title (its name when it has none).
+    table_title: String,
     created: String,
     en: bool,
     /// Who uploaded the file, by name.
@@ -261,6 +263,13 @@ async fn render_upload(s: &AppState, page: Page, id: &str, alert: Option<&'stati
         created: super::catalog::date(u.created_at),
         dataset_slug: d.input.slug.clone(),
         dataset_title: d.input.title.clone(),
+        table_title: d
+            .resources
+            .iter()
+            .find(|r| r.id == u.resource_id)
+            .and_then(|r| r.input.title.clone())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| u.resource_name.clone()),
         en: page.base.tr.lang == crate::i18n::Lang::En,
         report,
         u,
