@@ -446,8 +446,10 @@ async fn data(
     }
     if format == "xlsx" {
         let out = s.kho.scratch_file("xlsx").await?;
-        let (dir, out_path, sheet, titles) =
-            (s.config.upload_dir.clone(), out.path().to_path_buf(), name.clone(), titles_of(&version));
+        // The workbook's own temporary files go beside it, in the service's scratch folder.
+        let out_path = out.path().to_path_buf();
+        let dir = out_path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let (sheet, titles) = (name.clone(), titles_of(&version));
         tokio::task::spawn_blocking(move || {
             kho_ingest::stage::parquet_to_xlsx(tmp.path(), &out_path, &dir, &sheet, &titles)
         })
