@@ -32,9 +32,43 @@ pub struct QualityStats {
     /// Groups of values written several ways (case, accents, spacing): "Hà Nội", "Ha Noi", "HÀ NỘI".
     pub inconsistent_spellings: u64,
     pub spelling_examples: Vec<Vec<String>>,
-    /// Numbers far from the column's median (more than 5 robust deviations).
+    /// Numbers far from the column's median (more than 5 robust deviations), or from their
+    /// group's when a category column explains the difference.
     pub outliers: u64,
     pub outlier_examples: Vec<String>,
+    /// The rows behind the outliers (of the rows sampled), so a steward can find and check each.
+    #[serde(default)]
+    pub outlier_rows: Vec<OutlierRow>,
+    /// Numeric columns whose values were compared within the groups of a category column, and
+    /// how many values that stopped being flagged (a hospital beside commune health stations).
+    #[serde(default)]
+    pub outlier_groupings: Vec<OutlierGrouping>,
+}
+
+/// One value flagged as far from its peers, and where it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OutlierRow {
+    pub column: String,
+    pub value: f64,
+    /// Line in the uploaded file (the header is line 1); absent when the version merged
+    /// earlier rows with a new file.
+    pub line: Option<u64>,
+    /// The row's key values (or its first text values when the table has no key), joined by " · ".
+    pub row: String,
+    /// The median the value was compared with.
+    pub typical: f64,
+    /// The category column and its value, when the value was compared within that group only.
+    pub group: Option<(String, String)>,
+}
+
+/// A numeric column compared within the groups of a category column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OutlierGrouping {
+    pub column: String,
+    /// The category column.
+    pub by: String,
+    /// Values far from the whole column's median that are ordinary within their group.
+    pub excused: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

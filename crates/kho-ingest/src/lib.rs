@@ -15,6 +15,7 @@ pub mod infer;
 pub mod keys;
 pub mod layout;
 pub mod legacy;
+mod outliers;
 pub mod read;
 pub mod report;
 pub mod sheet;

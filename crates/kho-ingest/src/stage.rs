@@ -159,10 +159,6 @@ impl Builder {
     }
 }
 
-/// Measures of cleanliness gathered while staging, bounded in memory: each text column keeps at
-/// most this many distinct values, each numeric column at most this many samples.
-const CLEAN_TRACK_LIMIT: usize = 100_000;
-
 /// A text column with more distinct values than this is not a code or category column (names,
 /// IDs, free text): spelling variants are not tracked for it.
 const SPELLING_DISTINCT_LIMIT: usize = 2_000;
@@ -179,9 +175,8 @@ struct Cleanliness {
     /// Per text column: folded value → the raw spellings met (`None` once the column proved
     /// not to be a category column).
     spellings: Vec<Option<HashMap<String, Vec<String>>>>,
-    /// Per numeric column: values sampled.
-    numbers: Vec<Vec<f64>>,
-    numbers_total: Vec<u64>,
+    /// The first rows' numbers, categories and labels, for outliers.
+    outliers: Option<crate::outliers::OutlierSample>,
 }
 
 /// A text column's folded values with the raw forms met, in order of first appearance.
@@ -241,11 +236,10 @@ impl ChunkSpellings {
 }
 
 impl Cleanliness {
-    fn new(columns: &[(String, ColumnType)]) -> Self {
+    fn new(columns: &[(String, ColumnType)], key: &[usize]) -> Self {
         Cleanliness {
             spellings: columns.iter().map(|_| Some(HashMap::new())).collect(),
-            numbers: columns.iter().map(|_| Vec::new()).collect(),
-            numbers_total: vec![0; columns.len()],
+            outliers: Some(crate::outliers::OutlierSample::new(columns, key)),
             ..Default::default()
         }
     }
@@ -288,20 +282,10 @@ impl Cleanliness {
         }
     }
 
-    /// Sample the numeric columns of a batch of valid rows.
-    fn numbers_from(&mut self, batch: &RecordBatch) {
-        for (i, col) in batch.columns().iter().enumerate() {
-            let any = col.as_any();
-            let values: Box<dyn Iterator<Item = f64>> = if let Some(a) = any.downcast_ref::<Int64Array>() {
-                Box::new(a.iter().flatten().map(|v| v as f64))
-            } else if let Some(a) = any.downcast_ref::<Float64Array>() {
-                Box::new(a.iter().flatten())
-            } else {
-                continue;
-            };
-            self.numbers_total[i] += (col.len() - col.null_count()) as u64;
-            let room = CLEAN_TRACK_LIMIT.saturating_sub(self.numbers[i].len());
-            self.numbers[i].extend(values.take(room));
+    /// Sample the numbers of a batch of valid rows, read from `lines` of the file.
+    fn numbers_from(&mut self, batch: &RecordBatch, lines: &[u64]) {
+        if let Some(o) = self.outliers.as_mut() {
+            o.add(batch, lines);
         }
     }
 
@@ -328,27 +312,12 @@ impl Cleanliness {
                 }
             }
         }
-        for (i, vals) in self.numbers.iter_mut().enumerate() {
-            if vals.len() < 10 {
-                continue;
-            }
-            vals.sort_by(|a, b| a.total_cmp(b));
-            let median = vals[vals.len() / 2];
-            let mut dev: Vec<f64> = vals.iter().map(|v| (v - median).abs()).collect();
-            dev.sort_by(|a, b| a.total_cmp(b));
-            let mad = dev[dev.len() / 2] * 1.4826;
-            if mad == 0.0 {
-                continue;
-            }
-            let far: Vec<f64> = vals.iter().copied().filter(|v| (v - median).abs() > 5.0 * mad).collect();
-            // Scale a sampled count back up to the whole column.
-            let scale = self.numbers_total[i] as f64 / vals.len() as f64;
-            stats.outliers += (far.len() as f64 * scale).round() as u64;
-            for v in far.iter().take(2) {
-                if stats.outlier_examples.len() < 5 {
-                    stats.outlier_examples.push(format!("{}={v}", columns[i].0));
-                }
-            }
+        if let Some(o) = self.outliers.take() {
+            let found = o.finish();
+            stats.outliers = found.count;
+            stats.outlier_examples = found.rows.iter().take(5).map(|r| format!("{}={}", r.column, r.value)).collect();
+            stats.outlier_rows = found.rows;
+            stats.outlier_groupings = found.groupings;
         }
         let count = |rule: &str| report.by_rule.iter().find(|r| r.rule == rule).map_or(0, |r| r.count);
         stats.duplicate_keys = count("primary_key") + count("unique") + count("unique_key");
@@ -629,7 +598,7 @@ pub fn stage_csv(
         header_record: source.headers.clone(),
         file_bytes: source.byte_len(),
         keys: KeyFileWriter::new(&dir.join(KEYS_FILE), &key_names),
-        clean: Cleanliness::new(&columns),
+        clean: Cleanliness::new(&columns, &pk),
         shared: &shared,
         quarantine: None,
         quarantine_path: &quarantine_path,
@@ -855,13 +824,14 @@ impl Merge<'_> {
             self.quarantined += 1;
         }
         self.validator.add_counts(&counts);
+        let lines: Vec<u64> = (0..c.raw.len).filter(|r| keep[*r]).map(|r| c.raw.lines[r]).collect();
         let batch = if keep.iter().all(|v| *v) {
             c.batch
         } else {
             arrow::compute::filter_record_batch(&c.batch, &BooleanArray::from(keep))
                 .map_err(|e| io_err("filtering a batch", e))?
         };
-        self.clean.numbers_from(&batch);
+        self.clean.numbers_from(&batch, &lines);
         Ok((batch, c.raw))
     }
 }
@@ -1099,6 +1069,9 @@ mod tests {
         assert_eq!(q.spelling_examples, vec![vec!["ten".to_string(), "Hà Nội".into(), "HA NOI".into()]]);
         assert_eq!(q.outliers, 1);
         assert_eq!(q.outlier_examples, vec!["so=100000".to_string()]);
+        // The row behind it, by its line in the file and its first text values.
+        assert_eq!(q.outlier_rows.len(), 1);
+        assert_eq!((q.outlier_rows[0].line, q.outlier_rows[0].row.as_str()), (Some(26), "X"));
         assert_eq!((q.required_cells, q.required_missing), (26, 1));
     }
 

@@ -16,6 +16,10 @@ pub struct ResourceQuality {
     /// The latest version the scores describe, if any was published.
     pub version: Option<i64>,
     pub scores: QualityScores,
+    /// The evidence behind "sạch": the rows holding outliers, and the columns compared within
+    /// category groups.
+    pub outliers: Vec<quality::OutlierRow>,
+    pub outlier_groupings: Vec<quality::OutlierGrouping>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -90,7 +94,13 @@ pub fn quality_from(
             }
             scores.overall = 0.0;
         }
-        resources.push(ResourceQuality { resource: r.input.name.clone(), version: latest.map(|v| v.version), scores });
+        resources.push(ResourceQuality {
+            resource: r.input.name.clone(),
+            version: latest.map(|v| v.version),
+            scores,
+            outliers: stats.outlier_rows,
+            outlier_groupings: stats.outlier_groupings,
+        });
     }
     let overall = if resources.is_empty() {
         0.0

@@ -463,7 +463,12 @@ impl Kho {
                     ),
                 )]));
             }
-            (merged_dir, merged.quality, merged.rows as i64)
+            let mut quality = merged.quality;
+            // Lines of the merged table, not of the steward's file: the key names the row.
+            for r in &mut quality.outlier_rows {
+                r.line = None;
+            }
+            (merged_dir, quality, merged.rows as i64)
         } else {
             let quality = tokio::fs::read(staging.join("quality.json"))
                 .await

@@ -431,6 +431,49 @@ async fn quality_scores_follow_the_data_and_the_calendar() {
 }
 
 #[tokio::test]
+async fn the_clean_score_lists_the_rows_behind_its_outliers() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let facilities = json!({
+        "slug": "giuong-theo-co-so", "title": "Giường bệnh theo cơ sở", "access_level": "shared",
+        "frequency": "annual",
+        "resources": [{"name": "co-so", "schema": {
+            "fields": [
+                {"name": "ma", "type": "string", "title": "Mã cơ sở"},
+                {"name": "loai", "type": "string", "title": "Loại cơ sở"},
+                {"name": "so_giuong", "type": "integer", "title": "Số giường bệnh"}
+            ],
+            "primaryKey": "ma"
+        }}]
+    });
+    let r = steward.post("/api/v1/datasets", facilities).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Thirty commune health stations, a provincial hospital with far more beds (ordinary for a
+    // hospital), and a station whose beds were typed with three zeros too many.
+    let mut csv = String::from("ma,loai,so_giuong\n");
+    for i in 0..30 {
+        csv.push_str(&format!("TYT{i:02},Trạm y tế,{}\n", 5 + i % 10));
+    }
+    csv.push_str("BV01,Bệnh viện,500\nTYT99,Trạm y tế,8000\n");
+    publish_csv(&steward, "giuong-theo-co-so", "co-so", csv).await;
+    let q = steward.get("/api/v1/datasets/giuong-theo-co-so/quality").await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+    let r = &q.body["resources"][0];
+    assert!(r["scores"]["sach"]["evidence_vi"].as_str().unwrap().contains("1 giá trị bất thường"), "{r}");
+    let rows = r["outliers"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{r}");
+    assert_eq!((rows[0]["row"].as_str(), rows[0]["line"].as_u64()), (Some("TYT99"), Some(33)));
+    assert_eq!(rows[0]["value"], 8000.0);
+    assert_eq!(r["outlier_groupings"], json!([{"column": "so_giuong", "by": "loai", "excused": 1}]));
+    // The dataset page lists the row by its line and key, columns by their titles.
+    let (status, html) = steward.page("/datasets/giuong-theo-co-so").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Giá trị bất thường: các dòng cần kiểm tra"), "{html}");
+    assert!(html.contains("dòng 33 · TYT99") && html.contains("8.000"), "{html}");
+    assert!(html.contains("«Số giường bệnh» được so trong từng nhóm của cột «Loại cơ sở»"), "{html}");
+}
+
+#[tokio::test]
 async fn a_dataset_downloads_as_a_data_package() {
     let s = Server::start(true);
     let anon = s.client();

@@ -558,6 +558,11 @@ pub struct ResourceView {
     pub geo: Option<(&'static str, String)>,
     pub published: bool,
     pub scores: Option<kho_core::quality::QualityScores>,
+    /// The rows behind the "sạch" score's outliers, columns by their labels.
+    pub outliers: Vec<OutlierView>,
+    /// Numeric columns compared within a category column's groups: (column, category, values
+    /// no longer flagged), by their labels.
+    pub outlier_groupings: Vec<(String, String, u64)>,
     pub versions: Vec<VersionView>,
     pub name: String,
     pub title: String,
@@ -566,6 +571,18 @@ pub struct ResourceView {
     /// The fields as `explore.js` needs them (name, label, type, whether a number is a code or
     /// a year, shown without thousands separators), as JSON.
     pub explore_fields: String,
+}
+
+pub struct OutlierView {
+    pub column: String,
+    pub value: f64,
+    pub typical: f64,
+    /// Decimals to show the value and the typical value with.
+    pub decimals: usize,
+    pub line: Option<u64>,
+    pub row: String,
+    /// The category column (by its label) and value it was compared within.
+    pub group: Option<(String, String)>,
 }
 
 pub struct FieldView {
@@ -673,7 +690,29 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         });
         let published = !versions.is_empty();
         let explore_fields = explore_fields(&fields);
+        let evidence = quality.resources.iter().find(|q| q.resource == r.input.name);
+        let outliers = evidence
+            .map(|q| {
+                q.outliers
+                    .iter()
+                    .map(|o| OutlierView {
+                        column: label_of(&o.column),
+                        value: o.value,
+                        typical: o.typical,
+                        decimals: if o.value.fract() == 0.0 && o.typical.fract() == 0.0 { 0 } else { 2 },
+                        line: o.line,
+                        row: o.row.clone(),
+                        group: o.group.as_ref().map(|(by, v)| (label_of(by), v.clone())),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let outlier_groupings = evidence
+            .map(|q| q.outlier_groupings.iter().map(|g| (label_of(&g.column), label_of(&g.by), g.excused)).collect())
+            .unwrap_or_default();
         resources.push(ResourceView {
+            outliers,
+            outlier_groupings,
             explore_fields,
             id: r.id.clone(),
             geo,
@@ -751,10 +790,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         downloads: usage.as_ref().map_or(0, |u| u.downloads),
         map_province,
         explorer_text: explorer_text(page.tr()),
-        rating: {
-            let r = format!("{:.1}", ratings.average);
-            if en { r } else { r.replace('.', ",") }
-        },
+        rating: super::format_number(ratings.average, 1, page.tr().lang),
         ratings,
         reports,
         categories: super::feedback::categories(&page.base),

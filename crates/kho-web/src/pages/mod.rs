@@ -55,12 +55,10 @@ impl Base {
     }
 
     /// The text for an option value, e.g. `label("access", "open")`.
-    /// A number as the page's language writes it: "97,1" on a Vietnamese page, "97.1" on an
-    /// English one, with at most `decimals` decimals and none when the number is whole.
+    /// A number as the page's language writes it: "8.000,5" on a Vietnamese page, "8,000.5" on
+    /// an English one, with at most `decimals` decimals and none when the number is whole.
     pub fn num(&self, v: &f64, decimals: usize) -> String {
-        let text = format!("{v:.decimals$}");
-        let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
-        if self.tr.lang == crate::i18n::Lang::Vi { text.replace('.', ",") } else { text }
+        format_number(*v, decimals, self.tr.lang)
     }
 
     pub fn label(&self, group: &str, value: &str) -> &'static str {
@@ -482,4 +480,42 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/static/{name}", get(asset))
         .route("/geo/{name}", get(geo))
         .route("/geo/communes/{name}", get(geo_communes))
+}
+
+/// A number as `lang` writes it: thousands grouped, at most `decimals` decimals, none when whole.
+pub fn format_number(v: f64, decimals: usize, lang: crate::i18n::Lang) -> String {
+    let text = format!("{v:.decimals$}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
+    let (group, point) = if lang == crate::i18n::Lang::Vi { ('.', ",") } else { (',', ".") };
+    let (sign, unsigned) = text.strip_prefix('-').map_or(("", text.as_str()), |t| ("-", t));
+    let (whole, fraction) = unsigned.split_once('.').map_or((unsigned, None), |(w, f)| (w, Some(f)));
+    let mut out = String::from(sign);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(group);
+        }
+        out.push(c);
+    }
+    if let Some(f) = fraction {
+        out.push_str(point);
+        out.push_str(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::format_number;
+    use crate::i18n::Lang;
+
+    #[test]
+    fn numbers_are_grouped_and_pointed_per_language() {
+        assert_eq!(format_number(8000.0, 0, Lang::Vi), "8.000");
+        assert_eq!(format_number(1234567.25, 2, Lang::Vi), "1.234.567,25");
+        assert_eq!(format_number(1234567.25, 2, Lang::En), "1,234,567.25");
+        assert_eq!(format_number(97.1, 1, Lang::Vi), "97,1");
+        assert_eq!(format_number(100.0, 1, Lang::Vi), "100");
+        assert_eq!(format_number(-1500.5, 1, Lang::Vi), "-1.500,5");
+        assert_eq!(format_number(0.0, 1, Lang::En), "0");
+    }
 }

@@ -284,19 +284,6 @@ struct HomePage<'a> {
     mine: Vec<DatasetRow>,
     can_create: bool,
 }
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `/`: the portal's front page (and, for signed-in stewards, their agency's datasets).
 pub async fn home(State(s): State<AppState>, page: Page) -> PageResult {
     let page = page.with_active("home");
@@ -333,10 +320,16 @@ pub async fn home(State(s): State<AppState>, page: Page) -> PageResult {
     let sectors = facet_items(Facet::Sector, "sector");
     let downloads = s.kho.visible_downloads(page.ctx());
     let stats = vec![
-        Stat { value: thousands(all.total as u64), label: tr.t("home.stat_datasets") },
-        Stat { value: thousands(agencies.len() as u64), label: tr.t("home.stat_agencies") },
-        Stat { value: thousands(sectors.len() as u64), label: tr.t("home.stat_sectors") },
-        Stat { value: thousands(downloads), label: tr.t("home.stat_downloads") },
+        Stat { value: super::format_number((all.total as u64) as f64, 0, tr.lang), label: tr.t("home.stat_datasets") },
+        Stat {
+            value: super::format_number((agencies.len() as u64) as f64, 0, tr.lang),
+            label: tr.t("home.stat_agencies"),
+        },
+        Stat {
+            value: super::format_number((sectors.len() as u64) as f64, 0, tr.lang),
+            label: tr.t("home.stat_sectors"),
+        },
+        Stat { value: super::format_number((downloads) as f64, 0, tr.lang), label: tr.t("home.stat_downloads") },
     ];
     let mine = match page.caller.ctx.principal.member() {
         Some(m) => {
@@ -361,16 +354,6 @@ pub async fn home(State(s): State<AppState>, page: Page) -> PageResult {
         can_create: page.caller.ctx.principal.member().is_some_and(|m| m.role != Role::Viewer),
     };
     Ok(page.render(&tpl))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands_use_vietnamese_dots() {
-        assert_eq!(super::thousands(0), "0");
-        assert_eq!(super::thousands(999), "999");
-        assert_eq!(super::thousands(1_234_567), "1.234.567");
-    }
 }
 
 /// One agency's row on the status page, ready to show.
