@@ -8,6 +8,7 @@ pub mod feedback;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod license;
+pub mod masking;
 pub mod model;
 pub mod policy;
 pub mod quality;

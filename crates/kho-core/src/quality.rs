@@ -53,8 +53,9 @@ pub struct OutlierRow {
     /// Line in the uploaded file (the header is line 1); absent when the version merged
     /// earlier rows with a new file.
     pub line: Option<u64>,
-    /// The row's key values (or its first text values when the table has no key), joined by " · ".
-    pub row: String,
+    /// The row's key fields and values (its first text fields when the table has no key), to
+    /// find it by.
+    pub row: Vec<(String, String)>,
     /// The median the value was compared with.
     pub typical: f64,
     /// The category column and its value, when the value was compared within that group only.
@@ -145,6 +146,32 @@ pub fn freshness(last: Option<OffsetDateTime>, f: Frequency, open: bool, now: Of
                 },
                 age > max,
             )
+        }
+    }
+}
+
+impl QualityStats {
+    /// Hide personal data from the evidence, which every reader of the version sees: values of
+    /// `personal` fields in spelling examples and row labels are masked as `mask_of` says, and
+    /// outliers of a personal field are counted but not listed.
+    pub fn mask_personal(&mut self, mask_of: impl Fn(&str) -> Option<crate::masking::MaskKind>) {
+        for ex in &mut self.spelling_examples {
+            if let Some((column, values)) = ex.split_first_mut()
+                && let Some(kind) = mask_of(column)
+            {
+                for v in values {
+                    *v = crate::masking::mask(kind, v);
+                }
+            }
+        }
+        self.outlier_rows.retain(|r| mask_of(&r.column).is_none());
+        self.outlier_examples.retain(|e| e.split_once('=').is_none_or(|(c, _)| mask_of(c).is_none()));
+        for r in &mut self.outlier_rows {
+            for (field, value) in &mut r.row {
+                if let Some(kind) = mask_of(field) {
+                    *value = crate::masking::mask(kind, value);
+                }
+            }
         }
     }
 }
@@ -263,5 +290,34 @@ mod tests {
         let (s, overdue) = freshness(days(200), Frequency::Irregular, true, now);
         assert!(overdue && s.score < 100.0);
         assert!(freshness(None, Frequency::Daily, true, now).1);
+    }
+
+    #[test]
+    fn evidence_keeps_no_personal_value() {
+        use crate::masking::MaskKind;
+        let mut stats = QualityStats {
+            spelling_examples: vec![
+                vec!["ho_ten".into(), "Lò Văn Dũng".into(), "LÒ VĂN DŨNG".into()],
+                vec!["xa".into(), "Chiềng Sinh".into(), "Chieng Sinh".into()],
+            ],
+            outlier_rows: vec![OutlierRow {
+                column: "so_nhan_khau".into(),
+                value: 90.0,
+                line: Some(7),
+                row: vec![("so_cccd".into(), "001099012345".into()), ("xa".into(), "Chiềng Sinh".into())],
+                typical: 4.0,
+                group: None,
+            }],
+            ..Default::default()
+        };
+        stats.mask_personal(|f| match f {
+            "so_cccd" => Some(MaskKind::Identifier),
+            "ho_ten" => Some(MaskKind::Name),
+            _ => None,
+        });
+        assert_eq!(stats.spelling_examples[0], vec!["ho_ten", "Lò V. D.", "LÒ V. D."]);
+        assert_eq!(stats.spelling_examples[1][1], "Chiềng Sinh");
+        assert_eq!(stats.outlier_rows[0].row[0].1, "0010******45");
+        assert_eq!(stats.outlier_rows[0].row[1].1, "Chiềng Sinh");
     }
 }

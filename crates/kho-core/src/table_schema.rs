@@ -451,6 +451,8 @@ pub fn resolve<'a>(r: &TermRef, lookup: &'a HashMap<String, Vec<DictionaryTerm>>
 pub struct PersonalField {
     pub name: String,
     pub term_title: Option<String>,
+    /// The dictionary term's name (`cccd`), which says how the field is masked.
+    pub term: Option<String>,
 }
 
 /// The fields of a schema that hold personal data (Law 91/2025/QH15): marked
@@ -474,9 +476,9 @@ pub fn personal_fields(schema: &Value, lookup: &HashMap<String, Vec<DictionaryTe
                 .and_then(|r| resolve(&r, lookup).cloned())
                 .filter(|t| t.personal);
             match term {
-                Some(t) => Some(PersonalField { name, term_title: Some(t.title) }),
+                Some(t) => Some(PersonalField { name, term_title: Some(t.title), term: Some(t.name) }),
                 None if f.get("personal").and_then(Value::as_bool) == Some(true) => {
-                    Some(PersonalField { name, term_title: None })
+                    Some(PersonalField { name, term_title: None, term: None })
                 }
                 None => None,
             }
@@ -622,8 +624,8 @@ mod tests {
         assert_eq!(
             found,
             [
-                PersonalField { name: "so".into(), term_title: Some("cccd".into()) },
-                PersonalField { name: "ghi_chu".into(), term_title: None }
+                PersonalField { name: "so".into(), term_title: Some("cccd".into()), term: Some("cccd".into()) },
+                PersonalField { name: "ghi_chu".into(), term_title: None, term: None }
             ]
         );
     }

@@ -48,7 +48,8 @@ pub(crate) struct OutlierSample {
     numeric: Vec<usize>,
     label_columns: Vec<usize>,
     lines: Vec<u64>,
-    labels: Vec<String>,
+    /// Per sampled row, the values of `label_columns`.
+    labels: Vec<Vec<String>>,
     /// Per numeric column, per sampled row (`NaN`: empty).
     values: Vec<Vec<f64>>,
     /// Per numeric column, its non-empty values in every row (to scale the sample's count).
@@ -148,9 +149,9 @@ impl OutlierSample {
             .map(|i| arrow::util::display::ArrayFormatter::try_new(batch.column(*i).as_ref(), &Default::default()).ok())
             .collect();
         for r in 0..take {
-            let parts: Vec<String> =
-                formatted.iter().flatten().map(|f| f.value(r).to_string()).filter(|s| !s.is_empty()).collect();
-            self.labels.push(parts.join(" · "));
+            self.labels.push(
+                formatted.iter().map(|f| f.as_ref().map(|f| f.value(r).to_string()).unwrap_or_default()).collect(),
+            );
         }
     }
 
@@ -207,7 +208,13 @@ impl OutlierSample {
                     column: self.names[col].clone(),
                     value: values[f.row],
                     line: Some(self.lines[f.row]),
-                    row: self.labels.get(f.row).cloned().unwrap_or_default(),
+                    row: self
+                        .label_columns
+                        .iter()
+                        .zip(self.labels.get(f.row).into_iter().flatten())
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(c, v)| (self.names[*c].clone(), v.clone()))
+                        .collect(),
                     typical: f.typical,
                     group,
                 });
@@ -327,7 +334,8 @@ mod tests {
         assert_eq!(found.count, 1);
         assert_eq!(found.rows.len(), 1);
         let r = &found.rows[0];
-        assert_eq!((r.column.as_str(), r.value, r.line, r.row.as_str()), ("giuong", 1000.0, Some(32), "TYT99"));
+        assert_eq!((r.column.as_str(), r.value, r.line), ("giuong", 1000.0, Some(32)));
+        assert_eq!(r.row, vec![("ma".to_string(), "TYT99".to_string())]);
         assert_eq!(r.group, None);
         assert!(found.groupings.is_empty());
     }
@@ -343,7 +351,7 @@ mod tests {
     fn a_typo_among_stations_is_still_found_beside_a_hospital() {
         let found = sample(&[("BV01", "Bệnh viện", "H1", 500), ("TYT98", "Trạm y tế", "H2", 900)]);
         assert_eq!(found.count, 1, "{found:?}");
-        assert_eq!(found.rows[0].row, "TYT98");
+        assert_eq!(found.rows[0].row[0].1, "TYT98");
     }
 
     #[test]
@@ -362,7 +370,7 @@ mod tests {
         let found = sample(&extra);
         assert_eq!(found.count, 1, "{found:?}");
         let r = &found.rows[0];
-        assert_eq!(r.row, "BV99");
+        assert_eq!(r.row[0].1, "BV99");
         assert_eq!(r.group, Some(("loai".into(), "Bệnh viện".into())));
         assert!(r.typical >= 400.0 && r.typical <= 520.0);
     }

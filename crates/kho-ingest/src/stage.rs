@@ -1071,7 +1071,8 @@ mod tests {
         assert_eq!(q.outlier_examples, vec!["so=100000".to_string()]);
         // The row behind it, by its line in the file and its first text values.
         assert_eq!(q.outlier_rows.len(), 1);
-        assert_eq!((q.outlier_rows[0].line, q.outlier_rows[0].row.as_str()), (Some(26), "X"));
+        assert_eq!(q.outlier_rows[0].line, Some(26));
+        assert_eq!(q.outlier_rows[0].row, vec![("ten".to_string(), "X".to_string())]);
         assert_eq!((q.required_cells, q.required_missing), (26, 1));
     }
 

@@ -109,6 +109,9 @@ const IN_MEMORY_GROWTH: u64 = 4;
 pub struct Source {
     pub key: String,
     pub primary_key: Vec<String>,
+    /// Personal fields to show masked (the reader declared no purpose): every query over the
+    /// source sees the masked values only, as text.
+    pub masks: Vec<(String, kho_core::masking::MaskKind)>,
 }
 
 #[derive(Debug, Clone)]
@@ -305,6 +308,34 @@ impl QueryEngine {
         Ok(parquet)
     }
 
+    /// The table a query over `source` reads: the version itself, or a view of it in which the
+    /// personal fields to mask are replaced by their masked text (same names, same order).
+    pub(crate) async fn source_table(&self, source: &Source) -> Result<Arc<dyn TableProvider>> {
+        let provider = self.table(&source.key).await?;
+        if source.masks.is_empty() {
+            return Ok(provider);
+        }
+        let schema = provider.schema();
+        let columns: Vec<datafusion::prelude::Expr> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let c = datafusion::prelude::ident(f.name());
+                match source.masks.iter().find(|(n, _)| n == f.name()) {
+                    Some((_, kind)) => crate::mask_udf()
+                        .call(vec![
+                            datafusion::prelude::cast(c, arrow::datatypes::DataType::Utf8),
+                            datafusion::prelude::lit(kind.as_str()),
+                        ])
+                        .alias(f.name()),
+                    None => c,
+                }
+            })
+            .collect();
+        let view = self.rows_ctx.read_table(provider).map_err(df_err)?.select(columns).map_err(df_err)?;
+        Ok(view.into_view())
+    }
+
     /// After a query on a version has answered, start loading the version into memory in the
     /// background if it is not there yet. Not while the query runs: on a small server the load
     /// would take the cores that first query needs, and no query waits for a load.
@@ -481,7 +512,7 @@ mod tests {
         // Room for about one of the two tables in memory.
         let limits = QueryLimits { cache_bytes: 2_000_000, ..Default::default() };
         let engine = QueryEngine::new(store, limits).unwrap();
-        let source = |k: &str| Source { key: k.into(), primary_key: vec!["ma".into()] };
+        let source = |k: &str| Source { key: k.into(), primary_key: vec!["ma".into()], masks: Vec::new() };
         let query = RowsQuery {
             filters: vec![Filter::parse("so:gte:45").unwrap()],
             sort: SortKey::parse_list("-so").unwrap(),
@@ -503,5 +534,34 @@ mod tests {
         // The evicted version is still answered, from Parquet.
         let back = engine.rows(&source("a/data.parquet"), &query).await.unwrap();
         assert_eq!(back.records, first.records);
+    }
+
+    #[tokio::test]
+    async fn masked_fields_are_masked_for_every_query() {
+        use kho_core::masking::MaskKind;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        put(&store, "p/data.parquet", 30).await;
+        let engine = QueryEngine::new(store, QueryLimits::default()).unwrap();
+        let masked = Source {
+            key: "p/data.parquet".into(),
+            primary_key: Vec::new(),
+            masks: vec![("ma".into(), MaskKind::Identifier), ("so".into(), MaskKind::Identifier)],
+        };
+        let page = engine.rows(&masked, &RowsQuery { limit: 2, ..Default::default() }).await.unwrap();
+        assert_eq!(page.records.values().unwrap()[0], serde_json::json!({"ma": "H*****", "so": "*"}));
+        // A filter cannot probe a hidden value: it sees the masked text only.
+        let probe = RowsQuery { filters: vec![Filter::parse("ma:eq:H00001").unwrap()], ..Default::default() };
+        assert_eq!(engine.rows(&masked, &probe).await.unwrap().total, Some(0));
+        let open = Source { masks: Vec::new(), ..masked.clone() };
+        assert_eq!(engine.rows(&open, &probe).await.unwrap().total, Some(1));
+        // Nor can SQL.
+        let t = crate::SqlTable { schema: None, table: "p".into() };
+        let sql = "SELECT count(*) AS n FROM \"p\" WHERE ma = 'H00001'";
+        let r = engine.sql(sql, &[(t.clone(), masked.clone())]).await.unwrap();
+        assert_eq!(r.records.values().unwrap()[0], serde_json::json!({"n": 0}));
+        let r = engine.sql("SELECT ma FROM \"p\" LIMIT 1", &[(t, masked)]).await.unwrap();
+        assert_eq!(r.records.values().unwrap()[0], serde_json::json!({"ma": "H*****"}));
     }
 }

@@ -17,6 +17,7 @@ mod fold;
 #[doc(hidden)]
 pub mod fuzzing;
 mod json;
+mod mask;
 mod rows;
 mod sql;
 mod yielding;
@@ -26,6 +27,7 @@ pub use engine::{QueryEngine, QueryLimits, Source};
 pub use exec::STACK_BYTES as QUERY_STACK_BYTES;
 pub use fold::fold_udf;
 pub use json::{FieldInfo, Records};
+pub use mask::mask_udf;
 pub use rows::{AggFunc, AggregateQuery, Filter, FilterOp, Measure, Page, RowsQuery, SortKey};
 pub use sql::{
     MAX_EXPR_DEPTH, MAX_EXPR_NODES, MAX_SELECTS, MAX_SQL_BYTES, MAX_TABLE_FACTORS, SqlResult, SqlTable, sql_tables,

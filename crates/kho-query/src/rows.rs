@@ -479,7 +479,7 @@ impl QueryEngine {
         if query.after.is_some() && query.offset > 0 {
             return Err(invalid("use either after (keyset paging) or offset, not both"));
         }
-        let provider = self.table(&source.key).await?;
+        let provider = self.source_table(source).await?;
         let schema = provider.schema();
         let table = Table { schema: &schema };
         let (condition, fields) = table.selection(query)?;
@@ -517,7 +517,7 @@ impl QueryEngine {
         };
 
         let total = if query.total {
-            let count_key = format!("{}\n{:?}", source.key, condition);
+            let count_key = format!("{}\n{:?}\n{:?}", source.key, source.masks, condition);
             match self.cached_count(&count_key) {
                 Some(n) => Some(n),
                 None => {
@@ -593,7 +593,7 @@ impl QueryEngine {
     pub(crate) async fn export_now(&self, source: &Source, query: &RowsQuery, out: &std::path::Path) -> Result<u64> {
         use datafusion::parquet::arrow::ArrowWriter;
         use futures_util::StreamExt;
-        let provider = self.table(&source.key).await?;
+        let provider = self.source_table(source).await?;
         let schema = provider.schema();
         let table = Table { schema: &schema };
         let (condition, fields) = table.selection(query)?;
@@ -647,7 +647,7 @@ impl QueryEngine {
                 "at most {MAX_MEASURES} measures, {MAX_GROUPS} group fields and {MAX_SORT_KEYS} sort fields in one request"
             )));
         }
-        let provider = self.table(&source.key).await?;
+        let provider = self.source_table(source).await?;
         let schema = provider.schema();
         let table = Table { schema: &schema };
         let condition = table.conditions(&query.filters, query.q.as_deref())?;
@@ -720,7 +720,7 @@ impl QueryEngine {
         fields: &[String],
         separator: char,
     ) -> Result<std::collections::HashSet<String>> {
-        let provider = self.table(&source.key).await?;
+        let provider = self.source_table(source).await?;
         let schema = provider.schema();
         let table = Table { schema: &schema };
         let exprs = fields

@@ -290,7 +290,7 @@ impl QueryEngine {
         ctx.register_udf(crate::fold_udf());
         let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::internal("default catalog missing"))?;
         for (t, source) in tables {
-            let provider = self.table(&source.key).await?;
+            let provider = self.source_table(source).await?;
             let reference = match &t.schema {
                 Some(schema) => {
                     if catalog.schema(schema).is_none() {

@@ -159,6 +159,7 @@ impl Kho {
         let signed_in = Ctx {
             principal: Self::member_of(&creds.user, creds.user.role, None, creds.user.agency_id),
             ip: ctx.ip.clone(),
+            purpose: None,
         };
         self.store.append_audit(signed_in.event("auth.sign_in", "user", creds.user.id.to_string())).await?;
         Ok(session)

@@ -386,7 +386,8 @@ fn demo_datasets(province: &str, ids: &std::collections::HashMap<&str, i64>) -> 
                     {"name": "ten_co_so", "title": "Tên cơ sở", "type": "string"},
                     {"name": "ma_xa", "title": "Mã xã", "dictionaryTerm": "commune_code"},
                     {"name": "so_giuong", "title": "Số giường bệnh", "type": "integer", "constraints": {"minimum": 0}},
-                    {"name": "dien_thoai", "title": "Điện thoại", "dictionaryTerm": "phone"}
+                    {"name": "dien_thoai", "title": "Điện thoại", "dictionaryTerm": "phone", "personal": false,
+                     "description": "Số điện thoại của cơ sở, không phải của một người."}
                 ], "primaryKey": "ma_co_so"}),
             )],
         ),

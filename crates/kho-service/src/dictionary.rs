@@ -47,6 +47,15 @@ pub fn check_term(t: &NewDictionaryTerm) -> Vec<Detail> {
 pub type TermLookup = HashMap<String, Vec<DictionaryTerm>>;
 
 impl Kho {
+    /// The fields of a table schema that hold personal data (by their terms or marked so).
+    pub async fn personal_fields(
+        &self,
+        schema: &serde_json::Value,
+    ) -> Result<Vec<kho_core::table_schema::PersonalField>> {
+        let lookup = self.term_lookup().await?;
+        Ok(kho_core::table_schema::personal_fields(schema, &lookup))
+    }
+
     /// All versions of all terms, grouped by name. Every schema shown or checked reads them;
     /// they are kept for a few seconds (dropped at once when a term is added here).
     pub async fn term_lookup(&self) -> Result<std::sync::Arc<TermLookup>> {

@@ -122,11 +122,19 @@ impl Kho {
 pub struct Ctx {
     pub principal: Principal,
     pub ip: Option<String>,
+    /// Why the caller reads personal data, when they said (Law 91/2025/QH15): with it, personal
+    /// fields are read unmasked and the read is audited with it; without it, they are masked.
+    pub purpose: Option<String>,
 }
 
 impl Ctx {
     pub fn anonymous(ip: Option<String>) -> Self {
-        Ctx { principal: Principal::Anonymous, ip }
+        Ctx { principal: Principal::Anonymous, ip, purpose: None }
+    }
+
+    pub fn with_purpose(mut self, purpose: Option<String>) -> Self {
+        self.purpose = purpose.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        self
     }
 
     /// The context of the command line, acting as the platform itself.
@@ -140,6 +148,7 @@ impl Ctx {
                 token_id: None,
             }),
             ip: None,
+            purpose: None,
         }
     }
 

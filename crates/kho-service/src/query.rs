@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use kho_core::model::{Dataset, ResourceVersion};
+use kho_core::policy::Principal;
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_ingest::ForeignKeySet;
 use kho_query::{AggregateQuery, Page, RowsQuery, Source, SqlResult, SqlTable};
@@ -16,9 +17,29 @@ use crate::{Ctx, Kho};
 /// At most this many tables in one SQL statement.
 const MAX_SQL_TABLES: usize = 20;
 
-/// The Parquet object of a version and its table's primary key.
+/// The Parquet object of a version and its table's primary key, nothing masked: for kho's own
+/// reads (foreign keys), never for a reader's.
 pub fn source_of(v: &ResourceVersion) -> Source {
-    Source { key: v.object_key.clone(), primary_key: names(v.schema.get("primaryKey")) }
+    Source { key: v.object_key.clone(), primary_key: names(v.schema.get("primaryKey")), masks: Vec::new() }
+}
+
+/// Whether `ctx` reads the personal fields of `d` masked when it declares no purpose: the
+/// owning agency holds the data for its own tasks and reads it whole (its reads of non-open
+/// data are audited already); everyone it is shared with, administrators included, says why.
+pub fn masked_for(ctx: &Ctx, d: &Dataset) -> bool {
+    !matches!(&ctx.principal, Principal::Member(m) if m.user_id != 0 && m.agency_id == d.owner_agency_id())
+}
+
+/// Shortest and longest purpose a reader may declare.
+const PURPOSE_CHARS: (usize, usize) = (10, 500);
+
+/// What the data download of a version is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    /// The selected (or masked) records were written to the file asked for; how many.
+    Written(u64),
+    /// Nothing selected and nothing to mask: the version's stored object is the download.
+    Object,
 }
 
 /// `name` or `name@3` (version 3).
@@ -44,6 +65,54 @@ fn names(v: Option<&Value>) -> Vec<String> {
 }
 
 impl Kho {
+    /// How `ctx` reads version `v` of table `resource`. Personal fields (Law 91/2025/QH15) are
+    /// masked for readers outside the owning agency unless they declared a purpose; reading them
+    /// unmasked with a purpose is recorded in the audit log with it and the fields read.
+    pub(crate) async fn read_source(&self, ctx: &Ctx, v: &ResourceVersion, resource: &str) -> Result<Source> {
+        let mut source = source_of(v);
+        let personal = self.personal_fields(&v.schema).await?;
+        if personal.is_empty() {
+            return Ok(source);
+        }
+        let d = self.store.dataset(&v.dataset_id).await?.ok_or_else(|| Error::not_found("dataset"))?;
+        if !masked_for(ctx, &d) && ctx.purpose.is_none() {
+            return Ok(source);
+        }
+        match ctx.purpose.as_deref() {
+            Some(purpose) => {
+                let n = purpose.chars().count();
+                if n < PURPOSE_CHARS.0 || n > PURPOSE_CHARS.1 {
+                    let (min, max) = PURPOSE_CHARS;
+                    return Err(Error::validation(vec![
+                        Detail::new(
+                            "purpose",
+                            format!("say why you need the personal data in {min} to {max} characters, e.g. 'checking the benefit file no. 123'"),
+                        )
+                        .with_vi(format!(
+                            "hãy ghi rõ mục đích sử dụng dữ liệu cá nhân, từ {min} đến {max} ký tự, ví dụ «xác minh hồ sơ trợ cấp số 123»"
+                        )),
+                    ]));
+                }
+                let fields: Vec<&str> = personal.iter().map(|f| f.name.as_str()).collect();
+                let event = ctx.event("personal.read", "dataset", &v.dataset_id).detail(serde_json::json!({
+                    "resource": resource, "version": v.version, "fields": fields, "purpose": purpose
+                }));
+                self.store.append_audit(event).await?;
+            }
+            None => {
+                source.masks = personal
+                    .iter()
+                    .map(|f| (f.name.clone(), kho_core::masking::MaskKind::for_term(f.term.as_deref())))
+                    .collect();
+                // Masked values need not be unique: a masked key cannot page, positions do.
+                if source.primary_key.iter().any(|k| source.masks.iter().any(|(m, _)| m == k)) {
+                    source.primary_key.clear();
+                }
+            }
+        }
+        Ok(source)
+    }
+
     /// For each foreign key of `schema` (a table of `d`), the values of the referenced table's
     /// latest version. `reference.resource` names a table of the same dataset (`co-so`) or of
     /// another (`dataset-slug/co-so`); the caller must be able to read it. A self-reference
@@ -119,25 +188,33 @@ impl Kho {
         query: &RowsQuery,
     ) -> Result<(ResourceVersion, Page)> {
         let v = self.version_in(ctx, d, resource, version).await?;
-        let page = self.query.rows(&source_of(&v), query).await?;
+        let source = self.read_source(ctx, &v, resource).await?;
+        let page = self.query.rows(&source, query).await?;
         Ok((v, page))
     }
 
     /// The records of a version matching `query` (filters, search, sort and fields; paging
     /// ignored), written as Parquet to `out`, for a download "as filtered". Read like a page of
-    /// rows: the same access check, and reads of non-open data audited.
+    /// rows: the same access check, reads of non-open data audited, personal fields masked
+    /// unless a purpose was declared. Without a query and with nothing to mask, nothing is
+    /// written: the stored object is the download ([`Export::Object`]).
     pub async fn export_rows(
         &self,
         ctx: &Ctx,
         dataset: &str,
         resource: &str,
         version: Option<i64>,
-        query: &RowsQuery,
+        query: Option<&RowsQuery>,
         out: &std::path::Path,
-    ) -> Result<(ResourceVersion, u64)> {
+    ) -> Result<(ResourceVersion, Export)> {
         let v = self.version_for_read(ctx, dataset, resource, version).await?;
-        let n = self.query.export(&source_of(&v), query, out).await?;
-        Ok((v, n))
+        let source = self.read_source(ctx, &v, resource).await?;
+        if query.is_none() && source.masks.is_empty() {
+            return Ok((v, Export::Object));
+        }
+        let everything = RowsQuery::default();
+        let n = self.query.export(&source, query.unwrap_or(&everything), out).await?;
+        Ok((v, Export::Written(n)))
     }
 
     /// Group-by aggregates of a version (`None`: the latest).
@@ -150,7 +227,8 @@ impl Kho {
         query: &AggregateQuery,
     ) -> Result<(ResourceVersion, Page)> {
         let v = self.version_for_read(ctx, dataset, resource, version).await?;
-        let page = self.query.aggregate(&source_of(&v), query).await?;
+        let source = self.read_source(ctx, &v, resource).await?;
+        let page = self.query.aggregate(&source, query).await?;
         Ok((v, page))
     }
 
@@ -168,7 +246,8 @@ impl Kho {
         let mut resolved = Vec::with_capacity(tables.len());
         for t in tables {
             let v = self.resolve_sql_table(ctx, &t).await?;
-            resolved.push((t, source_of(&v)));
+            let source = self.read_source(ctx, &v, &t.to_string()).await?;
+            resolved.push((t, source));
         }
         self.query.sql(sql, &resolved).await
     }

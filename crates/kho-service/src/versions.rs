@@ -477,6 +477,12 @@ impl Kho {
                 .unwrap_or_default();
             (staging.clone(), quality, u.valid_rows)
         };
+        // The evidence is read by everyone who reads the version: no personal value in it.
+        let mut quality: kho_core::quality::QualityStats = quality;
+        let personal = self.personal_fields(&schema).await?;
+        quality.mask_personal(|field| {
+            personal.iter().find(|p| p.name == field).map(|p| kho_core::masking::MaskKind::for_term(p.term.as_deref()))
+        });
         let new_keys = self.staged_key_index(&data, &key_names).await?;
 
         let prefix = kho_storage::version_prefix(&d.id, &r.id, version);
@@ -674,7 +680,33 @@ impl Kho {
         for r in &d.resources {
             let Some(v) = self.store.versions(&r.id).await?.into_iter().next() else { continue };
             let tmp = self.scratch_file("parquet").await?;
-            self.fetch_object(&v.object_key, tmp.path()).await?;
+            let source = self.read_source(ctx, &v, &r.input.name).await?;
+            let mut schema = v.schema.clone();
+            if source.masks.is_empty() {
+                self.fetch_object(&v.object_key, tmp.path()).await?;
+            } else {
+                self.query.export(&source, &kho_query::RowsQuery::default(), tmp.path()).await?;
+                // Masked fields hold text such as "0010******45": described as such, so the
+                // package still validates.
+                for f in schema.get_mut("fields").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
+                    let masked = source.masks.iter().any(|(m, _)| f.get("name").and_then(|n| n.as_str()) == Some(m));
+                    if let (true, Some(o)) = (masked, f.as_object_mut()) {
+                        o.insert("type".into(), "string".into());
+                        o.remove("format");
+                        o.remove("constraints");
+                        o.insert("kho:masked".into(), true.into());
+                    }
+                }
+                let key = schema.get("primaryKey").cloned().unwrap_or_default();
+                let key_masked = source.masks.iter().any(|(m, _)| match &key {
+                    serde_json::Value::String(k) => k == m,
+                    serde_json::Value::Array(ks) => ks.iter().any(|k| k == m.as_str()),
+                    _ => false,
+                });
+                if let (true, Some(o)) = (key_masked, schema.as_object_mut()) {
+                    o.remove("primaryKey");
+                }
+            }
             resources.push(serde_json::json!({
                 "name": r.input.name,
                 "title": r.input.title.clone().unwrap_or_else(|| r.input.name.clone()),
@@ -683,7 +715,7 @@ impl Kho {
                 "format": "csv",
                 "mediatype": "text/csv",
                 "encoding": "utf-8",
-                "schema": v.schema,
+                "schema": schema,
                 "version": v.version,
                 "rows": v.rows,
             }));

@@ -44,7 +44,7 @@ async fn first_start_demo_sign_in_tokens_and_schemas() {
     assert_eq!(csrf, session.csrf_token);
 
     // Tokens: shown once, resolved by hash, revocable.
-    let admin = Ctx { principal, ip: ip.clone() };
+    let admin = Ctx { principal, ip: ip.clone(), purpose: None };
     let created = kho
         .create_token(&admin, NewToken { name: "etl".into(), role: None, expires_in_days: Some(30), user_id: None })
         .await

@@ -80,7 +80,25 @@ impl Caller {
     }
 }
 
+/// The purpose a reader declares for personal data: the `purpose` parameter of the address (a
+/// download link carries it), else the `X-Kho-Purpose` header, percent-encoded UTF-8.
+fn purpose(parts: &Parts) -> Option<String> {
+    let from_query = parts
+        .uri
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "purpose").map(|(_, v)| v.into_owned()));
+    from_query.or_else(|| {
+        let raw = parts.headers.get("x-kho-purpose")?.to_str().ok()?;
+        form_urlencoded::parse(format!("p={raw}").as_bytes()).next().map(|(_, v)| v.into_owned())
+    })
+}
+
 async fn resolve(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
+    let caller = resolve_principal(parts, state).await?;
+    Ok(Caller { ctx: caller.ctx.with_purpose(purpose(parts)), ..caller })
+}
+
+async fn resolve_principal(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
     let ip = client_ip(parts, &state.config);
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
         let auth =
@@ -89,13 +107,17 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
             .strip_prefix("Bearer ")
             .ok_or_else(|| Error::new(ErrorCode::InvalidToken, "Authorization must be 'Bearer <token>'"))?;
         let principal = state.kho.token_principal(token).await?;
-        return Ok(Caller { ctx: Ctx { principal, ip }, session_csrf: None, session_secret: None });
+        return Ok(Caller { ctx: Ctx { principal, ip, purpose: None }, session_csrf: None, session_secret: None });
     }
     let jar = CookieJar::from_headers(&parts.headers);
     if let Some(secret) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string())
         && let Some((principal, csrf)) = state.kho.session_principal(&secret).await?
     {
-        return Ok(Caller { ctx: Ctx { principal, ip }, session_csrf: Some(csrf), session_secret: Some(secret) });
+        return Ok(Caller {
+            ctx: Ctx { principal, ip, purpose: None },
+            session_csrf: Some(csrf),
+            session_secret: Some(secret),
+        });
     }
     Ok(Caller { ctx: Ctx::anonymous(ip), session_csrf: None, session_secret: None })
 }

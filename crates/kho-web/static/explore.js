@@ -77,6 +77,21 @@
     this.fields = [];
     this.status = el("p", { class: "small muted", role: "status" });
     root.appendChild(this.status);
+    // Personal fields come masked; a reader who states why they need them reads them whole
+    // (the server checks the purpose and records each such read in the audit log).
+    this.purpose = "";
+    var form = root.querySelector("form[data-purpose]");
+    if (form) {
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var before = self.purpose;
+        self.purpose = form.elements.purpose.value.trim();
+        self.offset = 0;
+        self.load().then(function () {
+          form.querySelector("[data-unmasked]").hidden = !self.purpose;
+        }, function () { self.purpose = before; });
+      });
+    }
     this.load();
   }
 
@@ -86,6 +101,7 @@
     this.filters.forEach(function (f) { p.append("filter", f.field + ":" + f.op + ":" + f.value); });
     if (this.q) p.set("q", this.q);
     if (this.sort) p.set("sort", this.sort);
+    if (this.purpose) p.set("purpose", this.purpose);
     return p;
   };
 

@@ -131,3 +131,65 @@ async fn personal_looking_columns_the_schema_does_not_mark_are_flagged_on_upload
     assert!(flagged[1].contains("'Số máy'") && flagged[1].contains("lược đồ"), "{flagged:?}");
     assert!(flagged.iter().all(|m| !m.contains("Tổng đài") && !m.contains("'cccd'")), "{flagged:?}");
 }
+
+/// Shared personal data is masked for readers who declare no purpose, in every way of reading
+/// it; a declared purpose reads it whole, and that read is audited with the purpose.
+#[tokio::test]
+async fn personal_fields_are_masked_unless_a_purpose_is_declared() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let d = with_cccd(dataset("ho-gia-dinh-chia-se", "shared"));
+    let r = steward.post("/api/v1/datasets", d).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let table = r.body["resources"][0]["name"].as_str().unwrap().to_string();
+    publish_csv(
+        &steward,
+        "ho-gia-dinh-chia-se",
+        &table,
+        "ma_xa,so_cccd,so_luong\n03979,001099012345,4\n04045,034198007654,6\n".into(),
+    )
+    .await;
+    // The owning department reads its own data whole.
+    let own = steward.get(&format!("/api/v1/datasets/ho-gia-dinh-chia-se/resources/{table}/rows")).await;
+    assert_eq!(own.body["records"][0]["so_cccd"], "001099012345", "{}", own.text);
+    // An official of another department, with no purpose.
+    let reader = Client::signed_in(&s.base, "congthuong.xem", "demo-congthuong-xem").await;
+    let rows_path = format!("/api/v1/datasets/ho-gia-dinh-chia-se/resources/{table}/rows");
+    let r = reader.get(&rows_path).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["records"][0]["so_cccd"], "0010******45", "{}", r.text);
+    assert_eq!(r.body["records"][0]["so_luong"], 4);
+    // A filter on a hidden value finds nothing; SQL sees the masked values only.
+    let r = reader.get(&format!("{rows_path}?filter=so_cccd:eq:001099012345")).await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    let sql = json!({"sql": "SELECT so_cccd FROM \"ho-gia-dinh-chia-se\" WHERE so_cccd LIKE '0341%'"});
+    let r = reader.post("/api/v1/sql", sql.clone()).await;
+    assert_eq!(r.body["records"][0]["so_cccd"], "0341******54", "{}", r.text);
+    // Downloads, whole or filtered, are masked too.
+    let data = format!("/api/v1/datasets/ho-gia-dinh-chia-se/resources/{table}/versions/latest/data?format=csv");
+    let csv = reader.get(&data).await.text;
+    assert!(csv.contains("0010******45") && !csv.contains("001099012345"), "{csv}");
+    let csv = reader.get(&format!("{data}&filter=so_luong:gte:5")).await.text;
+    assert!(csv.contains("0341******54") && !csv.contains("034198007654"), "{csv}");
+    // A purpose too short to say anything is refused, in both languages.
+    let r = reader.get(&format!("{rows_path}?purpose=xem")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.body["details"][0]["message_vi"].as_str().unwrap().contains("mục đích"), "{}", r.text);
+    // With a purpose (in the address, or in the X-Kho-Purpose header, percent-encoded), the
+    // values are read whole.
+    let purpose = "Xác minh hồ sơ trợ cấp số 123";
+    let encoded: String = form_urlencoded::byte_serialize(purpose.as_bytes()).collect();
+    let r = reader.get(&format!("{rows_path}?purpose={encoded}")).await;
+    assert_eq!(r.body["records"][0]["so_cccd"], "001099012345", "{}", r.text);
+    let r = reader.send(reqwest::Method::POST, "/api/v1/sql", Some(sql), &[("X-Kho-Purpose", &encoded)]).await;
+    assert_eq!(r.body["records"][0]["so_cccd"], "034198007654", "{}", r.text);
+    let csv = reader.get(&format!("{data}&purpose={encoded}")).await.text;
+    assert!(csv.contains("001099012345"), "{csv}");
+    // Each such read is in the audit log, with who, what and why.
+    let admin = s.admin().await;
+    let audit = admin.get("/api/v1/audit?action=personal.read&limit=50").await;
+    let entries = audit.body.as_array().or(audit.body["entries"].as_array()).unwrap().clone();
+    assert_eq!(entries.len(), 3, "{}", audit.text);
+    let text = audit.text.clone();
+    assert!(text.contains(purpose) && text.contains("so_cccd") && text.contains("congthuong.xem"), "{text}");
+}

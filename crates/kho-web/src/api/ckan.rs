@@ -200,7 +200,7 @@ async fn caller(s: &AppState, headers: &HeaderMap, ip: Option<String>) -> Result
         })
         .transpose()?;
     match token.map(|t| t.trim().trim_start_matches("Bearer ").trim()).filter(|t| !t.is_empty()) {
-        Some(t) => Ok(Ctx { principal: s.kho.token_principal(t).await?, ip }),
+        Some(t) => Ok(Ctx { principal: s.kho.token_principal(t).await?, ip, purpose: None }),
         None => Ok(Ctx::anonymous(ip)),
     }
 }

@@ -391,10 +391,12 @@ async fn data(
                 selected |= !list.is_empty();
                 rows.fields = Some(list).filter(|l| !l.is_empty());
             }
+            // Read by the caller's context: why personal fields are wanted unmasked.
+            "purpose" => {}
             other => {
                 return Err(ApiError(Error::new(
                     ErrorCode::BadRequest,
-                    format!("unknown parameter '{other}' (format, raw, bom, filter, q, sort, fields)"),
+                    format!("unknown parameter '{other}' (format, raw, bom, filter, q, sort, fields, purpose)"),
                 )));
             }
         }
@@ -405,17 +407,16 @@ async fn data(
     // Scratch files of the service: removed when dropped, and at the next start if a stop
     // interrupted the download.
     let tmp = s.kho.scratch_file("parquet").await?;
-    // A selection is written by the query engine; the whole version is the stored file itself.
-    let version = if selected {
-        s.kho.export_rows(&c.ctx, &id, &name, parse_version(&v)?, &rows, tmp.path()).await?.0
-    } else {
-        s.kho.version_for_read(&c.ctx, &id, &name, parse_version(&v)?).await?
-    };
+    // A selection, or a table with personal fields to mask, is written by the query engine;
+    // otherwise the whole version is the stored file itself.
+    let (version, export) =
+        s.kho.export_rows(&c.ctx, &id, &name, parse_version(&v)?, selected.then_some(&rows), tmp.path()).await?;
+    let written = matches!(export, kho_service::query::Export::Written(_));
     s.kho.count_download(&version.dataset_id);
     let base =
         if selected { format!("{name}-v{}-loc", version.version) } else { format!("{name}-v{}", version.version) };
     if format == "parquet" {
-        if selected {
+        if written {
             let file = tokio::fs::File::open(tmp.path()).await.map_err(|e| Error::internal(e.to_string()))?;
             drop(tmp);
             return Ok((
@@ -441,7 +442,7 @@ async fn data(
     }
     // Other formats: convert batch by batch while the client reads, with a bounded buffer in
     // between (XLSX is written to a file first: the format cannot be streamed).
-    if !selected {
+    if !written {
         s.kho.fetch_object(&version.object_key, tmp.path()).await?;
     }
     if format == "xlsx" {

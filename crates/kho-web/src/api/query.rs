@@ -178,6 +178,8 @@ async fn rows(
                     _ => return Err(bad(format!("total: '{v}' is not true or false"))),
                 }
             }
+            // Read by the caller's context: why personal fields are wanted unmasked.
+            "purpose" => {}
             other => {
                 return Err(bad(format!("unknown parameter '{other}' (filters are written filter=field:op:value)")));
             }
@@ -238,6 +240,7 @@ async fn aggregate(
             "q" => query.q = Some(v),
             "sort" => query.sort = SortKey::parse_list(&v)?,
             "limit" => query.limit = number("limit", &v)?,
+            "purpose" => {}
             other => return Err(bad(format!("unknown parameter '{other}'"))),
         }
     }

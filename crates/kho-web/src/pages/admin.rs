@@ -349,6 +349,7 @@ const AUDIT_ACTIONS: &[&str] = &[
     "dataset.read",
     "dataset.list",
     "version.read",
+    "personal.read",
     "upload.create",
     "upload.reject",
     "version.publish",
@@ -380,6 +381,8 @@ pub struct AuditRow {
     pub failed: bool,
     pub hash: String,
     pub short: String,
+    /// Why personal data was read unmasked, as the reader declared it.
+    pub purpose: Option<String>,
 }
 
 #[derive(Template)]
@@ -472,6 +475,9 @@ pub async fn audit(State(s): State<AppState>, page: Page) -> PageResult {
                 failed: r.outcome != "ok",
                 hash: r.hash.clone(),
                 short: r.hash.chars().take(12).collect(),
+                purpose: serde_json::from_str::<serde_json::Value>(&r.detail)
+                    .ok()
+                    .and_then(|d| d.get("purpose").and_then(|p| p.as_str()).map(str::to_string)),
             }
         })
         .collect();

@@ -563,6 +563,8 @@ pub struct ResourceView {
     /// Numeric columns compared within a category column's groups: (column, category, values
     /// no longer flagged), by their labels.
     pub outlier_groupings: Vec<(String, String, u64)>,
+    /// The labels of the personal fields, shown masked unless the reader declares a purpose.
+    pub personal: Vec<String>,
     pub versions: Vec<VersionView>,
     pub name: String,
     pub title: String,
@@ -701,7 +703,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
                         typical: o.typical,
                         decimals: if o.value.fract() == 0.0 && o.typical.fract() == 0.0 { 0 } else { 2 },
                         line: o.line,
-                        row: o.row.clone(),
+                        row: o.row.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" · "),
                         group: o.group.as_ref().map(|(by, v)| (label_of(by), v.clone())),
                     })
                     .collect()
@@ -710,7 +712,14 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         let outlier_groupings = evidence
             .map(|q| q.outlier_groupings.iter().map(|g| (label_of(&g.column), label_of(&g.by), g.excused)).collect())
             .unwrap_or_default();
+        let personal = if kho_service::query::masked_for(page.ctx(), &d) {
+            let found = s.kho.personal_fields(&r.input.schema).await.map_err(|e| page.error(e))?;
+            found.into_iter().map(|f| label_of(&f.name)).collect()
+        } else {
+            Vec::new()
+        };
         resources.push(ResourceView {
+            personal,
             outliers,
             outlier_groupings,
             explore_fields,
