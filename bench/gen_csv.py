@@ -2,7 +2,10 @@
 province loads (ids, commune codes with leading zeros, citizen IDs, names, dates in Vietnamese
 form, amounts, rates, statuses, free text).
 
-    python3 bench/gen_csv.py ROWS > file.csv
+    python3 bench/gen_csv.py ROWS [--open] > file.csv
+
+`--open` leaves out the personal columns (citizen ID, name), as a register published as open
+data must (Law 91/2025/QH15); the rows are otherwise the same.
 """
 import csv
 import os
@@ -10,7 +13,10 @@ import random
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+args = [a for a in sys.argv[1:] if a != "--open"]
+rows = int(args[0]) if args else 1_000_000
+open_data = "--open" in sys.argv[1:]
+PERSONAL = (2, 3)  # cccd, ho_ten
 rnd = random.Random(20251123)
 
 with open(os.path.join(here, "..", "data", "reference", "admin-units", "post-2025", "wards.csv"), encoding="utf-8") as f:
@@ -20,7 +26,15 @@ middle = ["Văn", "Thị", "Đức", "Minh", "Thu", "Ngọc"]
 given = ["An", "Bình", "Cường", "Dung", "Hà", "Hùng", "Lan", "Mai", "Nam", "Thảo", "Xuân", "Yến"]
 status = ["Đang hoạt động", "Tạm dừng", "Đã đóng"]
 
-w = csv.writer(sys.stdout, lineterminator="\n")
+out = csv.writer(sys.stdout, lineterminator="\n")
+
+
+class Writer:
+    def writerow(self, row):
+        out.writerow([v for i, v in enumerate(row) if not (open_data and i in PERSONAL)])
+
+
+w = Writer()
 w.writerow(["id", "ma_xa", "cccd", "ho_ten", "ngay_sinh", "so_tien", "so_luong", "ty_le", "trang_thai", "ngay_cap_nhat", "ma_tinh", "ghi_chu"])
 for i in range(1, rows + 1):
     year = rnd.randint(1940, 2015)

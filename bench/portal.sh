@@ -35,11 +35,13 @@ python3 "$here/bench/gen_catalog.py" "$datasets" $agencies > "$work/catalog.json
 t0=$(date +%s.%N)
 "$kho" dataset create --file "$work/catalog.json"
 t1=$(date +%s.%N)
-python3 "$here/bench/gen_csv.py" "$rows" > "$work/f.csv"
+python3 "$here/bench/gen_csv.py" "$rows" --open > "$work/f.csv"
 python3 - "$here/bench/dataset.json" "$work/dataset.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1], encoding="utf-8"))
+# Open data holds no personal data (Law 91/2025/QH15): the register without citizen IDs and names.
 d["access_level"] = "open"
+d["resources"][0]["schema"]["fields"] = [f for f in d["resources"][0]["schema"]["fields"] if f["name"] not in ("cccd", "ho_ten")]
 json.dump(d, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
 PY
 "$kho" dataset create --file "$work/dataset.json" >/dev/null

@@ -799,7 +799,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
         downloads: usage.as_ref().map_or(0, |u| u.downloads),
         map_province,
         explorer_text: explorer_text(page.tr()),
-        rating: super::format_number(ratings.average, 1, page.tr().lang),
+        rating: super::format_fixed(ratings.average, 1, page.tr().lang),
         ratings,
         reports,
         categories: super::feedback::categories(&page.base),

@@ -486,8 +486,18 @@ pub fn routes() -> axum::Router<AppState> {
 pub fn format_number(v: f64, decimals: usize, lang: crate::i18n::Lang) -> String {
     let text = format!("{v:.decimals$}");
     let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
+    localize_number(&text, lang)
+}
+
+/// A number with exactly `decimals` decimals, as `lang` writes it ("4,0" for a rating).
+pub fn format_fixed(v: f64, decimals: usize, lang: crate::i18n::Lang) -> String {
+    localize_number(&format!("{v:.decimals$}"), lang)
+}
+
+/// `text`, a number as Rust writes it, with `lang`'s thousands separator and decimal point.
+fn localize_number(text: &str, lang: crate::i18n::Lang) -> String {
     let (group, point) = if lang == crate::i18n::Lang::Vi { ('.', ",") } else { (',', ".") };
-    let (sign, unsigned) = text.strip_prefix('-').map_or(("", text.as_str()), |t| ("-", t));
+    let (sign, unsigned) = text.strip_prefix('-').map_or(("", text), |t| ("-", t));
     let (whole, fraction) = unsigned.split_once('.').map_or((unsigned, None), |(w, f)| (w, Some(f)));
     let mut out = String::from(sign);
     for (i, c) in whole.chars().enumerate() {
@@ -517,5 +527,7 @@ mod number_tests {
         assert_eq!(format_number(100.0, 1, Lang::Vi), "100");
         assert_eq!(format_number(-1500.5, 1, Lang::Vi), "-1.500,5");
         assert_eq!(format_number(0.0, 1, Lang::En), "0");
+        assert_eq!(super::format_fixed(4.0, 1, Lang::Vi), "4,0");
+        assert_eq!(super::format_fixed(1234.5, 1, Lang::En), "1,234.5");
     }
 }
