@@ -172,6 +172,11 @@ impl QualityStats {
                     *value = crate::masking::mask(kind, value);
                 }
             }
+            if let Some((by, value)) = r.group.as_mut()
+                && let Some(kind) = mask_of(by)
+            {
+                *value = crate::masking::mask(kind, value);
+            }
         }
     }
 }
@@ -306,18 +311,20 @@ mod tests {
                 line: Some(7),
                 row: vec![("so_cccd".into(), "001099012345".into()), ("xa".into(), "Chiềng Sinh".into())],
                 typical: 4.0,
-                group: None,
+                group: Some(("tinh_trang".into(), "Nhiễm HIV".into())),
             }],
             ..Default::default()
         };
         stats.mask_personal(|f| match f {
             "so_cccd" => Some(MaskKind::Identifier),
             "ho_ten" => Some(MaskKind::Name),
+            "tinh_trang" => Some(MaskKind::Identifier),
             _ => None,
         });
         assert_eq!(stats.spelling_examples[0], vec!["ho_ten", "Lò V. D.", "LÒ V. D."]);
         assert_eq!(stats.spelling_examples[1][1], "Chiềng Sinh");
         assert_eq!(stats.outlier_rows[0].row[0].1, "0010******45");
         assert_eq!(stats.outlier_rows[0].row[1].1, "Chiềng Sinh");
+        assert_eq!(stats.outlier_rows[0].group, Some(("tinh_trang".into(), "N********".into())));
     }
 }

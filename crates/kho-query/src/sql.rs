@@ -305,6 +305,23 @@ impl QueryEngine {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         let max_rows = self.limits.sql_max_rows;
         let df = ctx.sql_with_options(sql, options).await.map_err(df_err)?;
+        // A verbose explanation prints each scan's statistics — the stored minimum and maximum
+        // of every column — beneath any mask: not for tables read masked.
+        let verbose = match df.logical_plan() {
+            LogicalPlan::Explain(e) => e.verbose,
+            LogicalPlan::Analyze(a) => a.verbose,
+            _ => false,
+        };
+        if verbose && tables.iter().any(|(_, s)| !s.masks.is_empty()) {
+            return Err(Error::new(
+                ErrorCode::InvalidQuery,
+                "EXPLAIN VERBOSE is not available on tables whose personal fields you read masked; use EXPLAIN",
+            )
+            .with_details(vec![
+                kho_core::Detail::new("sql", "EXPLAIN VERBOSE shows stored values of masked fields")
+                    .with_vi("không dùng được EXPLAIN VERBOSE với bảng có trường dữ liệu cá nhân đang được che; hãy dùng EXPLAIN"),
+            ]));
+        }
         // EXPLAIN ANALYZE must stay the root of its plan, and an explanation is a few rows.
         let explains = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
         let df = if explains { df } else { df.limit(0, Some(max_rows + 1)).map_err(df_err)? };

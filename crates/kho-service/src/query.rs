@@ -75,29 +75,14 @@ impl Kho {
             return Ok(source);
         }
         let d = self.store.dataset(&v.dataset_id).await?.ok_or_else(|| Error::not_found("dataset"))?;
-        if !masked_for(ctx, &d) && ctx.purpose.is_none() {
+        if !masked_for(ctx, &d) {
             return Ok(source);
         }
         match ctx.purpose.as_deref() {
-            Some(purpose) => {
-                let n = purpose.chars().count();
-                if n < PURPOSE_CHARS.0 || n > PURPOSE_CHARS.1 {
-                    let (min, max) = PURPOSE_CHARS;
-                    return Err(Error::validation(vec![
-                        Detail::new(
-                            "purpose",
-                            format!("say why you need the personal data in {min} to {max} characters, e.g. 'checking the benefit file no. 123'"),
-                        )
-                        .with_vi(format!(
-                            "hãy ghi rõ mục đích sử dụng dữ liệu cá nhân, từ {min} đến {max} ký tự, ví dụ «xác minh hồ sơ trợ cấp số 123»"
-                        )),
-                    ]));
-                }
+            Some(_) => {
                 let fields: Vec<&str> = personal.iter().map(|f| f.name.as_str()).collect();
-                let event = ctx.event("personal.read", "dataset", &v.dataset_id).detail(serde_json::json!({
-                    "resource": resource, "version": v.version, "fields": fields, "purpose": purpose
-                }));
-                self.store.append_audit(event).await?;
+                let what = serde_json::json!({"resource": resource, "version": v.version, "fields": fields});
+                self.audit_personal_read(ctx, &v.dataset_id, what).await?;
             }
             None => {
                 source.masks = personal
@@ -111,6 +96,56 @@ impl Kho {
             }
         }
         Ok(source)
+    }
+
+    /// Record that `ctx` read personal data unmasked, with the purpose it declared (checked:
+    /// long enough to say something, short enough to keep). `what` says which table and fields.
+    pub(crate) async fn audit_personal_read(&self, ctx: &Ctx, dataset_id: &str, what: Value) -> Result<()> {
+        let (min, max) = PURPOSE_CHARS;
+        let purpose = ctx.purpose.as_deref().unwrap_or("");
+        let n = purpose.chars().count();
+        if n < min || n > max {
+            return Err(Error::validation(vec![
+                Detail::new(
+                    "purpose",
+                    format!(
+                        "say why you need the personal data in {min} to {max} characters (purpose=…), e.g. 'checking the benefit file no. 123'"
+                    ),
+                )
+                .with_vi(format!(
+                    "hãy ghi rõ mục đích sử dụng dữ liệu cá nhân, từ {min} đến {max} ký tự, ví dụ «xác minh hồ sơ trợ cấp số 123»"
+                )),
+            ]));
+        }
+        let mut detail = what;
+        if let Some(o) = detail.as_object_mut() {
+            o.insert("purpose".into(), purpose.into());
+        }
+        self.store.append_audit(ctx.event("personal.read", "dataset", dataset_id).detail(detail)).await?;
+        Ok(())
+    }
+
+    /// Before an outsider to the owning agency (an administrator) reads rows of an upload or a
+    /// quarantine — the file's own cells, personal fields unmasked — a purpose is required and
+    /// the read audited, as for the published rows.
+    pub(crate) async fn outsider_reads_raw_rows(
+        &self,
+        ctx: &Ctx,
+        d: &Dataset,
+        resource_id: &str,
+        what: &str,
+    ) -> Result<()> {
+        if !masked_for(ctx, d) {
+            return Ok(());
+        }
+        let Some(r) = d.resources.iter().find(|r| r.id == resource_id) else { return Ok(()) };
+        let personal = self.personal_fields(&r.input.schema).await?;
+        if personal.is_empty() {
+            return Ok(());
+        }
+        let fields: Vec<&str> = personal.iter().map(|f| f.name.as_str()).collect();
+        let what = serde_json::json!({"resource": r.input.name, "rows": what, "fields": fields});
+        self.audit_personal_read(ctx, &d.id, what).await
     }
 
     /// For each foreign key of `schema` (a table of `d`), the values of the referenced table's
@@ -144,6 +179,29 @@ impl Kho {
                 _ => e,
             })?;
             let reference_fields = names(reference.and_then(|r| r.get("fields")));
+            // Checking a file's values against another table's tells which of them it holds:
+            // against personal fields the caller reads masked, that would show hidden values.
+            let (_, referenced) = resource.split_once('/').unwrap_or(("", resource));
+            let source = self.read_source(ctx, &v, referenced).await?;
+            let hidden: Vec<&str> = reference_fields
+                .iter()
+                .filter(|f| source.masks.iter().any(|(m, _)| m == *f))
+                .map(String::as_str)
+                .collect();
+            if !hidden.is_empty() {
+                let list = hidden.join(", ");
+                return Err(Error::validation(vec![
+                    Detail::new(
+                        format!("{path}.fields"),
+                        format!(
+                            "field(s) {list} of table '{resource}' are personal data of another agency: a foreign key cannot point to them without a declared purpose"
+                        ),
+                    )
+                    .with_vi(format!(
+                        "trường {list} của bảng «{resource}» là dữ liệu cá nhân của cơ quan khác: khóa ngoại không được trỏ tới khi chưa khai báo mục đích sử dụng"
+                    )),
+                ]));
+            }
             let values = self
                 .query
                 .key_values(&source_of(&v), &reference_fields, kho_ingest::validate::KEY_SEPARATOR)

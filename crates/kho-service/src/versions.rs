@@ -233,13 +233,17 @@ impl Kho {
         Ok((u, d))
     }
 
+    /// An upload with its report, whose problems quote the file's cells.
     pub async fn get_upload(&self, ctx: &Ctx, id: &str) -> Result<Upload> {
-        Ok(self.upload_for(ctx, id).await?.0)
+        let (u, d) = self.upload_for(ctx, id).await?;
+        self.outsider_reads_raw_rows(ctx, &d, &u.resource_id, "upload").await?;
+        Ok(u)
     }
 
     /// The staged quarantine file of an upload, if it has invalid rows.
     pub async fn upload_quarantine(&self, ctx: &Ctx, id: &str) -> Result<PathBuf> {
-        let (u, _) = self.upload_for(ctx, id).await?;
+        let (u, d) = self.upload_for(ctx, id).await?;
+        self.outsider_reads_raw_rows(ctx, &d, &u.resource_id, "upload quarantine").await?;
         let path = self.staging_dir(&u.id).join("quarantine.csv");
         if u.status != "checked" || !path.exists() {
             return Err(Error::new(ErrorCode::NotFound, "this upload has no quarantined rows waiting"));
@@ -256,7 +260,7 @@ impl Kho {
             )
             .await?;
         let _ = tokio::fs::remove_dir_all(self.staging_dir(&u.id)).await;
-        self.get_upload(ctx, id).await
+        Ok(self.upload_for(ctx, id).await?.0)
     }
 
     /// The checked upload `id` with its dataset, table, effective schema and key fields, for
@@ -609,6 +613,7 @@ impl Kho {
         if !self.can_edit(ctx, &d) {
             return Err(Error::forbidden("only the dataset's stewards see quarantined rows"));
         }
+        self.outsider_reads_raw_rows(ctx, &d, &v.resource_id, "version quarantine").await?;
         let key =
             v.quarantine_key.clone().ok_or_else(|| Error::new(ErrorCode::NotFound, "this version left no rows out"))?;
         Ok((v, key))

@@ -193,3 +193,66 @@ async fn personal_fields_are_masked_unless_a_purpose_is_declared() {
     let text = audit.text.clone();
     assert!(text.contains(purpose) && text.contains("so_cccd") && text.contains("congthuong.xem"), "{text}");
 }
+
+/// The ways around a mask are closed: a verbose plan's statistics, a foreign key used as an
+/// existence check, and an administrator's look at an upload's raw rows.
+#[tokio::test]
+async fn masks_cannot_be_gone_around() {
+    let s = Server::start(true);
+    let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
+    let r = steward.post("/api/v1/datasets", with_cccd(dataset("ho-gia-dinh-rieng", "shared"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let table = r.body["resources"][0]["name"].as_str().unwrap().to_string();
+    publish_csv(&steward, "ho-gia-dinh-rieng", &table, "ma_xa,so_cccd,so_luong\n03979,001099012345,4\n".into()).await;
+    // The owner reads whole, whatever it sends as a purpose.
+    let own = steward.get(&format!("/api/v1/datasets/ho-gia-dinh-rieng/resources/{table}/rows?purpose=x")).await;
+    assert_eq!(own.body["records"][0]["so_cccd"], "001099012345", "{}", own.text);
+
+    // A verbose plan would print the stored minimum and maximum of the masked column.
+    let other = Client::signed_in(&s.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let explain = json!({"sql": "EXPLAIN VERBOSE SELECT * FROM \"ho-gia-dinh-rieng\""});
+    let r = other.post("/api/v1/sql", explain.clone()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(!r.text.contains("001099012345"), "{}", r.text);
+    assert!(r.body["details"][0]["message_vi"].as_str().unwrap().contains("EXPLAIN VERBOSE"), "{}", r.text);
+    assert_eq!(steward.post("/api/v1/sql", explain).await.status, StatusCode::OK);
+
+    // A foreign key to the hidden column would tell which guessed numbers the table holds.
+    let guess = json!({
+        "slug": "tro-cap-thu", "title": "Trợ cấp", "access_level": "shared", "frequency": "annual",
+        "resources": [{"name": "tro-cap", "schema": {
+            "fields": [{"name": "cccd_chu_ho", "type": "string"}, {"name": "so_tien", "type": "integer"}],
+            "foreignKeys": [{"fields": "cccd_chu_ho", "reference": {"resource": format!("ho-gia-dinh-rieng/{table}"), "fields": "so_cccd"}}]
+        }}]
+    });
+    let r = other.post("/api/v1/datasets", guess).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (status, body) = upload_file(
+        &other,
+        "tro-cap-thu",
+        "tro-cap",
+        b"cccd_chu_ho,so_tien\n001099012345,100\n001099012346,100\n".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let text = body.to_string();
+    assert!(text.contains("khóa ngoại không được trỏ tới") && !text.contains("001099012346"), "{text}");
+
+    // An administrator looking at an upload's rows (its report quotes the cells) says why.
+    let (_, u) =
+        upload_file(&steward, "ho-gia-dinh-rieng", &table, b"ma_xa,so_cccd,so_luong\n03979,001099012399,x\n".to_vec())
+            .await;
+    let id = u["id"].as_str().unwrap();
+    let admin = s.admin().await;
+    let r = admin.get(&format!("/api/v1/uploads/{id}")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(!r.text.contains("001099012399"), "{}", r.text);
+    let r = admin
+        .get(&format!(
+            "/api/v1/uploads/{id}?purpose=H%E1%BB%97%20tr%E1%BB%A3%20s%E1%BB%ADa%20t%E1%BB%87p%20l%E1%BB%97i"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let audit = admin.get("/api/v1/audit?action=personal.read&limit=50").await;
+    assert!(audit.text.contains("Hỗ trợ sửa tệp lỗi") && audit.text.contains("upload"), "{}", audit.text);
+}
