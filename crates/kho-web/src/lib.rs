@@ -34,6 +34,20 @@ struct Health {
     uptime_seconds: u64,
 }
 
+/// What a signed-in caller or a token receives may hold non-open or personal data: no shared
+/// cache (a proxy, the browser's disk) keeps it, unless the answer says otherwise itself (the
+/// static files do).
+async fn private_answers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let signed = request.headers().contains_key(header::AUTHORIZATION)
+        || axum_extra::extract::CookieJar::from_headers(request.headers()).get(extract::SESSION_COOKIE).is_some();
+    let mut response = next.run(request).await;
+    if signed && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        response.headers_mut().append(header::VARY, HeaderValue::from_static("Authorization, Cookie"));
+    }
+    response
+}
+
 async fn health(State(s): State<AppState>) -> Response {
     // A query proves the metadata store answers, not just that the process is alive.
     match s.kho.store.setting("province_code").await {
@@ -102,6 +116,7 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(private_answers))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

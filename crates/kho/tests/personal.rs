@@ -181,6 +181,8 @@ async fn personal_fields_are_masked_unless_a_purpose_is_declared() {
     let encoded: String = form_urlencoded::byte_serialize(purpose.as_bytes()).collect();
     let r = reader.get(&format!("{rows_path}?purpose={encoded}")).await;
     assert_eq!(r.body["records"][0]["so_cccd"], "001099012345", "{}", r.text);
+    // No shared cache keeps what a signed-in reader received.
+    assert_eq!(r.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("private, no-store"));
     let r = reader.send(reqwest::Method::POST, "/api/v1/sql", Some(sql), &[("X-Kho-Purpose", &encoded)]).await;
     assert_eq!(r.body["records"][0]["so_cccd"], "034198007654", "{}", r.text);
     let csv = reader.get(&format!("{data}&purpose={encoded}")).await.text;
