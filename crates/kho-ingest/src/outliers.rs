@@ -164,11 +164,11 @@ impl OutlierSample {
                 continue;
             }
             let values = &self.values[j];
-            let Some((median, spread)) = centre(present.iter().map(|r| values[*r])) else { continue };
+            let Some((centre_of_all, spread)) = centre(present.iter().map(|r| values[*r])) else { continue };
             let whole: Vec<Flag> = present
                 .iter()
-                .filter(|r| (values[**r] - median).abs() > FAR * spread)
-                .map(|r| Flag { row: *r, typical: median, group: None })
+                .filter(|r| (values[**r] - centre_of_all).abs() > FAR * spread)
+                .map(|r| Flag { row: *r, typical: centre_of_all, group: None })
                 .collect();
             if whole.is_empty() {
                 continue;
@@ -177,7 +177,7 @@ impl OutlierSample {
             let mut best: Option<(usize, Vec<Flag>)> = None;
             for (c, (_, cat)) in self.categories.iter().enumerate() {
                 let Some(cat) = cat else { continue };
-                let Some(flags) = within_groups(values, &present, cat, median, spread) else { continue };
+                let Some(flags) = within_groups(values, &present, cat, centre_of_all, spread) else { continue };
                 if flags.len() < best.as_ref().map_or(whole.len(), |(_, b)| b.len()) {
                     best = Some((c, flags));
                 }
@@ -234,22 +234,22 @@ struct Flag {
 
 /// The median and the robust deviation of some values (`None` when they do not vary).
 fn centre(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
-    let mut v: Vec<f64> = values.collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let median = v[v.len() / 2];
-    let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
-    dev.sort_by(|a, b| a.total_cmp(b));
-    let spread = dev[dev.len() / 2] * 1.4826;
-    (spread > 0.0).then_some((median, spread))
+    let v: Vec<f64> = values.collect();
+    let m = median(v.iter().copied());
+    let spread = median(v.iter().map(|x| (x - m).abs())) * 1.4826;
+    (spread > 0.0).then_some((m, spread))
 }
 
 /// The outliers of a column when a category explains differences, or `None` when the column
 /// cannot be a category for these rows (one value, or so many that groups are too small to
 /// say anything: a name column must not excuse every row).
-fn within_groups(values: &[f64], present: &[usize], cat: &Category, median: f64, spread: f64) -> Option<Vec<Flag>> {
+fn within_groups(
+    values: &[f64],
+    present: &[usize],
+    cat: &Category,
+    centre_of_all: f64,
+    spread: f64,
+) -> Option<Vec<Flag>> {
     let mut groups: HashMap<u32, Vec<usize>> = HashMap::new();
     for &r in present {
         groups.entry(*cat.of_row.get(r)?).or_default().push(r);
@@ -259,13 +259,13 @@ fn within_groups(values: &[f64], present: &[usize], cat: &Category, median: f64,
     }
     let mut flags = Vec::new();
     for (id, rows) in &groups {
-        let group_median = centre_or_median(rows.iter().map(|r| values[*r]));
-        let apart = *id != u32::MAX && (group_median - median).abs() > FAR * spread;
+        let group_median = median(rows.iter().map(|r| values[*r]));
+        let apart = *id != u32::MAX && (group_median - centre_of_all).abs() > FAR * spread;
         if !apart {
             // An ordinary group: its values are judged against the whole column.
-            flags.extend(rows.iter().filter(|r| (values[**r] - median).abs() > FAR * spread).map(|r| Flag {
+            flags.extend(rows.iter().filter(|r| (values[**r] - centre_of_all).abs() > FAR * spread).map(|r| Flag {
                 row: *r,
-                typical: median,
+                typical: centre_of_all,
                 group: None,
             }));
             continue;
@@ -285,8 +285,8 @@ fn within_groups(values: &[f64], present: &[usize], cat: &Category, median: f64,
     Some(flags)
 }
 
-/// The median of some values, spread or not.
-fn centre_or_median(values: impl Iterator<Item = f64>) -> f64 {
+/// The (upper) median of some values; `NaN` for none, which compares as no spread.
+fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)

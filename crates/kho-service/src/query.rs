@@ -65,17 +65,19 @@ fn names(v: Option<&Value>) -> Vec<String> {
 }
 
 impl Kho {
-    /// How `ctx` reads version `v` of table `resource`. Personal fields (Law 91/2025/QH15) are
+    /// How `ctx` reads version `v` of table `resource` of dataset `d`. Personal fields (Law 91/2025/QH15) are
     /// masked for readers outside the owning agency unless they declared a purpose; reading them
     /// unmasked with a purpose is recorded in the audit log with it and the fields read.
-    pub(crate) async fn read_source(&self, ctx: &Ctx, v: &ResourceVersion, resource: &str) -> Result<Source> {
+    pub(crate) async fn read_source(
+        &self,
+        ctx: &Ctx,
+        d: &Dataset,
+        v: &ResourceVersion,
+        resource: &str,
+    ) -> Result<Source> {
         let mut source = source_of(v);
         let personal = self.personal_fields(&v.schema).await?;
-        if personal.is_empty() {
-            return Ok(source);
-        }
-        let d = self.store.dataset(&v.dataset_id).await?.ok_or_else(|| Error::not_found("dataset"))?;
-        if !masked_for(ctx, &d) {
+        if personal.is_empty() || !masked_for(ctx, d) {
             return Ok(source);
         }
         match ctx.purpose.as_deref() {
@@ -182,7 +184,8 @@ impl Kho {
             // Checking a file's values against another table's tells which of them it holds:
             // against personal fields the caller reads masked, that would show hidden values.
             let (_, referenced) = resource.split_once('/').unwrap_or(("", resource));
-            let source = self.read_source(ctx, &v, referenced).await?;
+            let owner = self.store.dataset(&v.dataset_id).await?.ok_or_else(|| Error::not_found("dataset"))?;
+            let source = self.read_source(ctx, &owner, &v, referenced).await?;
             let hidden: Vec<&str> = reference_fields
                 .iter()
                 .filter(|f| source.masks.iter().any(|(m, _)| m == *f))
@@ -246,7 +249,7 @@ impl Kho {
         query: &RowsQuery,
     ) -> Result<(ResourceVersion, Page)> {
         let v = self.version_in(ctx, d, resource, version).await?;
-        let source = self.read_source(ctx, &v, resource).await?;
+        let source = self.read_source(ctx, d, &v, resource).await?;
         let page = self.query.rows(&source, query).await?;
         Ok((v, page))
     }
@@ -265,8 +268,9 @@ impl Kho {
         query: Option<&RowsQuery>,
         out: &std::path::Path,
     ) -> Result<(ResourceVersion, Export)> {
-        let v = self.version_for_read(ctx, dataset, resource, version).await?;
-        let source = self.read_source(ctx, &v, resource).await?;
+        let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
+        let v = self.version_in(ctx, &d, resource, version).await?;
+        let source = self.read_source(ctx, &d, &v, resource).await?;
         if query.is_none() && source.masks.is_empty() {
             return Ok((v, Export::Object));
         }
@@ -284,8 +288,9 @@ impl Kho {
         version: Option<i64>,
         query: &AggregateQuery,
     ) -> Result<(ResourceVersion, Page)> {
-        let v = self.version_for_read(ctx, dataset, resource, version).await?;
-        let source = self.read_source(ctx, &v, resource).await?;
+        let d = self.store.dataset(dataset).await?.ok_or_else(|| Error::not_found("dataset"))?;
+        let v = self.version_in(ctx, &d, resource, version).await?;
+        let source = self.read_source(ctx, &d, &v, resource).await?;
         let page = self.query.aggregate(&source, query).await?;
         Ok((v, page))
     }
@@ -304,7 +309,8 @@ impl Kho {
         let mut resolved = Vec::with_capacity(tables.len());
         for t in tables {
             let v = self.resolve_sql_table(ctx, &t).await?;
-            let source = self.read_source(ctx, &v, &t.to_string()).await?;
+            let owner = self.store.dataset(&v.dataset_id).await?.ok_or_else(|| Error::not_found("dataset"))?;
+            let source = self.read_source(ctx, &owner, &v, &t.to_string()).await?;
             resolved.push((t, source));
         }
         self.query.sql(sql, &resolved).await

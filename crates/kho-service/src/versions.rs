@@ -685,7 +685,7 @@ impl Kho {
         for r in &d.resources {
             let Some(v) = self.store.versions(&r.id).await?.into_iter().next() else { continue };
             let tmp = self.scratch_file("parquet").await?;
-            let source = self.read_source(ctx, &v, &r.input.name).await?;
+            let source = self.read_source(ctx, &d, &v, &r.input.name).await?;
             let mut schema = v.schema.clone();
             if source.masks.is_empty() {
                 self.fetch_object(&v.object_key, tmp.path()).await?;
