@@ -21,6 +21,11 @@ fi
 if ! command -v sqlite3 >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }; else sudo apt-get install -y -qq sqlite3 >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq sqlite3 >/dev/null; }; fi
 fi
+# PostgreSQL: the metadata store's second backend passes the same story on a real server, which
+# the tests start themselves in a temporary folder (no running service is needed or touched).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq postgresql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; else sudo apt-get install -y -qq postgresql >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq postgresql >/dev/null; }; fi
+fi
 export PATH="$PATH:/usr/sbin"
 if ! command -v schemathesis >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check schemathesis
@@ -30,6 +35,10 @@ if ! python3 -c "import duckdb" >/dev/null 2>&1; then
 fi
 if ! python3 -c "import ckanapi" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check ckanapi
+fi
+# openpyxl: the peer spreadsheet library reads the workbooks kho writes.
+if ! python3 -c "import openpyxl" >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check openpyxl
 fi
 if ! python3 -c "import pyshacl" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check pyshacl

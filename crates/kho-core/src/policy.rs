@@ -102,20 +102,49 @@ pub enum Action {
     Delete,
 }
 
-/// May `p` read the dataset's metadata (and, later, its data)?
-pub fn can_read(p: &Principal, d: DatasetAccess<'_>) -> bool {
-    match p {
-        Principal::Anonymous | Principal::PendingPasswordChange(_) => d.level == AccessLevel::Open,
-        Principal::Member(m) => {
-            m.role == Role::Admin
-                || m.agency_id == d.owner_agency_id
-                || match d.level {
-                    AccessLevel::Open | AccessLevel::Shared => true,
-                    AccessLevel::Restricted => d.allowed_agency_ids.contains(&m.agency_id),
-                    AccessLevel::Private => false,
-                }
+/// Which datasets a caller may read: the one rule of visibility. The policy applies it to one
+/// dataset ([`can_read`]); the metadata stores translate it into SQL for listings and the search
+/// index into its own filter, and each translation is tested against [`Visibility::admits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Administrators see everything.
+    All,
+    /// Anonymous callers, and members who must first change their password, see open data only.
+    OpenOnly,
+    /// A government user of this agency: open and shared data, its own, and restricted data it
+    /// is named for.
+    Agency(i64),
+}
+
+impl Visibility {
+    pub fn of(p: &Principal) -> Visibility {
+        match p {
+            Principal::Anonymous | Principal::PendingPasswordChange(_) => Visibility::OpenOnly,
+            Principal::Member(m) if m.role == Role::Admin => Visibility::All,
+            Principal::Member(m) => Visibility::Agency(m.agency_id),
         }
     }
+
+    /// Whether a dataset with this access is visible.
+    pub fn admits(self, d: DatasetAccess<'_>) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::OpenOnly => d.level == AccessLevel::Open,
+            Visibility::Agency(a) => {
+                a == d.owner_agency_id
+                    || match d.level {
+                        AccessLevel::Open | AccessLevel::Shared => true,
+                        AccessLevel::Restricted => d.allowed_agency_ids.contains(&a),
+                        AccessLevel::Private => false,
+                    }
+            }
+        }
+    }
+}
+
+/// May `p` read the dataset's metadata (and, later, its data)?
+pub fn can_read(p: &Principal, d: DatasetAccess<'_>) -> bool {
+    Visibility::of(p).admits(d)
 }
 
 /// May `p` create a dataset owned by `agency_id`?

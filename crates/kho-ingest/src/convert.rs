@@ -108,8 +108,12 @@ fn each_json_object(
     };
     if !array {
         for (i, l) in open()?.lines().enumerate() {
-            let l = l.map_err(|e| err("io", e.to_string(), e.to_string()))?;
             let line = i as u64 + 1;
+            // Bytes that are not UTF-8 are the file's problem, not the server's.
+            let l = l.map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => bad_json(Some(line), "the line is not UTF-8 text".into()),
+                _ => err("io", e.to_string(), e.to_string()),
+            })?;
             if l.trim().is_empty() {
                 continue;
             }
@@ -337,6 +341,16 @@ pub fn parquet_to_csv(path: &Path, out: &Path) -> Result<u64, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_that_are_not_utf8_are_the_file_s_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.json");
+        std::fs::write(&path, b"{\"a\": 1}\n{\"a\": \"\xff\xfe\"}\n").unwrap();
+        let e = json_to_csv(&path, &dir.path().join("out.csv")).unwrap_err();
+        assert_eq!((e.code, e.line), ("invalid_json", Some(2)), "{e}");
+        assert!(!e.is_server_fault());
+    }
 
     #[test]
     fn parquet_in_any_codec_becomes_csv_and_nested_columns_are_refused() {

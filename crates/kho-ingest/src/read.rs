@@ -29,6 +29,16 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
+impl ReadError {
+    /// Whether the failure is the server's own (its disk full, a folder it cannot write), not
+    /// the file's: every problem with a file's content has its own code, and `io` is kept for
+    /// the server's files. Such a failure is the platform's to fix and must never reach a steward
+    /// as "your file is invalid".
+    pub fn is_server_fault(&self) -> bool {
+        self.code == "io"
+    }
+}
+
 fn err(code: &'static str, line: Option<u64>, en: String, vi: String) -> ReadError {
     ReadError { code, message: en, message_vi: vi, line }
 }

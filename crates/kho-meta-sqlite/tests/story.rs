@@ -1,3 +1,6 @@
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use kho_meta::AdminUnitStore;
 use kho_meta_sqlite::SqliteStore;
 
@@ -28,4 +31,21 @@ async fn admin_units_load_and_search_without_diacritics() {
     assert_eq!(old[0].new_code, "00097");
     let all = store.crosswalk_all().await.unwrap();
     assert_eq!(all.len(), cw.len());
+}
+
+#[tokio::test]
+async fn concurrent_writers_keep_one_audit_chain_and_one_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
+    kho_meta::story::run_concurrent(&store, &store).await;
+}
+
+#[tokio::test]
+async fn two_stores_on_one_file_keep_one_audit_chain() {
+    // As a server and a command run beside it: each has its own connections and lock, and the
+    // database's write lock orders their appends.
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
+    let second = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
+    kho_meta::story::run_concurrent(&first, &second).await;
 }

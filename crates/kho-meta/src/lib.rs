@@ -132,16 +132,9 @@ pub trait TokenStore: Send + Sync {
     async fn touch_token(&self, id: i64, at: OffsetDateTime) -> Result<()>;
 }
 
-/// Which datasets a listing may return: the SQL does the filtering so that paging is exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    /// Administrators see everything.
-    All,
-    /// Anonymous callers see open datasets only.
-    OpenOnly,
-    /// A government user of this agency.
-    Agency(i64),
-}
+/// Which datasets a listing may return: the policy's one rule, which each backend translates
+/// into SQL so that paging is exact (the story checks the translation against the rule).
+pub use kho_core::policy::Visibility;
 
 #[derive(Debug, Clone)]
 pub struct DatasetFilter {

@@ -1,6 +1,10 @@
 //! One scenario that every metadata backend must pass. Each backend's test suite calls [`run`]
 //! on a fresh, empty store.
 
+// Test code compiled into the library so that every backend crate can run it: a failed unwrap
+// is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 use kho_core::ErrorCode;
 use kho_core::audit::{AuditEvent, ChainVerifier};
 use kho_core::model::*;
@@ -12,10 +16,18 @@ fn ev(action: &str) -> AuditEvent {
     AuditEvent::new("story", action, "test", "")
 }
 
-fn dataset(id: &str, slug: &str, owner: i64, level: AccessLevel, allowed: Vec<i64>) -> Dataset {
+/// The `n`th id of the story: kho's ids of datasets, tables and uploads are UUIDs, and a backend
+/// may store them as such.
+pub fn uid(n: u32) -> String {
+    format!("00000000-0000-7000-8000-{n:012}")
+}
+
+/// A dataset with one table; its id is `uid(n)`, its table's `uid(100 + n)`.
+fn dataset(n: u32, slug: &str, owner: i64, level: AccessLevel, allowed: Vec<i64>) -> Dataset {
     let now = OffsetDateTime::now_utc();
+    let id = uid(n);
     Dataset {
-        id: id.into(),
+        id: id.clone(),
         input: DatasetInput {
             slug: slug.into(),
             title: format!("Dân số {slug}"),
@@ -41,8 +53,8 @@ fn dataset(id: &str, slug: &str, owner: i64, level: AccessLevel, allowed: Vec<i6
         created_at: now,
         modified_at: now,
         resources: vec![Resource {
-            id: format!("{id}-r1"),
-            dataset_id: id.into(),
+            id: uid(100 + n),
+            dataset_id: id,
             input: ResourceInput {
                 name: "bang-1".into(),
                 title: None,
@@ -133,24 +145,18 @@ pub async fn run(store: &dyn MetaStore) {
     assert!(revoked.revoked_at.is_some());
 
     // Datasets: visibility in listings, revisions, optimistic concurrency.
-    for (id, level, allowed) in [
-        ("d-open", AccessLevel::Open, vec![]),
-        ("d-shared", AccessLevel::Shared, vec![]),
-        ("d-restricted", AccessLevel::Restricted, vec![b.id]),
-        ("d-private", AccessLevel::Private, vec![]),
-    ] {
-        store
-            .save_dataset(&dataset(id, id, a.id, level, allowed), SaveMode::Create, "create", ev("dataset.create"))
-            .await
-            .unwrap();
+    let made = [
+        (1, "d-open", AccessLevel::Open, vec![]),
+        (2, "d-shared", AccessLevel::Shared, vec![]),
+        (3, "d-restricted", AccessLevel::Restricted, vec![b.id]),
+        (4, "d-private", AccessLevel::Private, vec![]),
+    ];
+    for (n, slug, level, allowed) in &made {
+        let d = dataset(*n, slug, a.id, *level, allowed.clone());
+        store.save_dataset(&d, SaveMode::Create, "create", ev("dataset.create")).await.unwrap();
     }
     let clash = store
-        .save_dataset(
-            &dataset("d-other", "d-open", a.id, AccessLevel::Open, vec![]),
-            SaveMode::Create,
-            "create",
-            ev("x"),
-        )
+        .save_dataset(&dataset(5, "d-open", a.id, AccessLevel::Open, vec![]), SaveMode::Create, "create", ev("x"))
         .await
         .unwrap_err();
     assert_eq!(clash.code, ErrorCode::SlugTaken);
@@ -158,15 +164,37 @@ pub async fn run(store: &dyn MetaStore) {
         let f = DatasetFilter { visibility: v, owner_agency_id: None, q: None, limit: 100, offset: 0 };
         let (list, total) = store.list_datasets(&f).await.unwrap();
         assert_eq!(list.len() as i64, total);
-        let mut ids: Vec<String> = list.into_iter().map(|d| d.id).collect();
-        ids.sort();
-        ids
+        let mut slugs: Vec<String> = list.into_iter().map(|d| d.input.slug).collect();
+        slugs.sort();
+        slugs
     };
     assert_eq!(visible(Visibility::OpenOnly).await, vec!["d-open"]);
     assert_eq!(visible(Visibility::Agency(c.id)).await, vec!["d-open", "d-shared"]);
     assert_eq!(visible(Visibility::Agency(b.id)).await, vec!["d-open", "d-restricted", "d-shared"]);
     assert_eq!(visible(Visibility::Agency(a.id)).await.len(), 4);
     assert_eq!(visible(Visibility::All).await.len(), 4);
+    // The listing is the policy's one rule, translated into the backend's query.
+    for v in [
+        Visibility::All,
+        Visibility::OpenOnly,
+        Visibility::Agency(a.id),
+        Visibility::Agency(b.id),
+        Visibility::Agency(c.id),
+    ] {
+        let mut admitted: Vec<String> = made
+            .iter()
+            .filter(|(_, _, level, allowed)| {
+                v.admits(kho_core::policy::DatasetAccess {
+                    owner_agency_id: a.id,
+                    level: *level,
+                    allowed_agency_ids: allowed,
+                })
+            })
+            .map(|(_, slug, _, _)| slug.to_string())
+            .collect();
+        admitted.sort();
+        assert_eq!(visible(v).await, admitted, "{v:?}");
+    }
     let f = DatasetFilter {
         visibility: Visibility::All,
         owner_agency_id: None,
@@ -188,7 +216,8 @@ pub async fn run(store: &dyn MetaStore) {
         store.save_dataset(&stale, SaveMode::Update { expected_revision: 1 }, "update", ev("x")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Conflict);
     assert_eq!(store.dataset("d-shared").await.unwrap().unwrap().input.title, "Đổi tên");
-    let revs = store.dataset_revisions("d-shared").await.unwrap();
+    assert_eq!(store.dataset(&uid(2)).await.unwrap().unwrap().input.slug, "d-shared", "found by id too");
+    let revs = store.dataset_revisions(&uid(2)).await.unwrap();
     assert_eq!(revs.iter().map(|r| r.revision).collect::<Vec<_>>(), vec![2, 1]);
     assert_eq!(revs[1].snapshot["title"], "Dân số d-shared");
 
@@ -196,7 +225,7 @@ pub async fn run(store: &dyn MetaStore) {
     del.revision = 2;
     store.save_dataset(&del, SaveMode::Delete { expected_revision: 1 }, "delete", ev("dataset.delete")).await.unwrap();
     assert!(store.dataset("d-open").await.unwrap().is_none());
-    assert_eq!(store.dataset_revisions("d-open").await.unwrap().len(), 2);
+    assert_eq!(store.dataset_revisions(&uid(1)).await.unwrap().len(), 2);
 
     // Dictionary versions.
     let term = NewDictionaryTerm {
@@ -284,11 +313,12 @@ pub async fn run(store: &dyn MetaStore) {
         views,
         downloads,
     };
-    store.add_usage(&[count("a", day, 3, 1), count("b", day, 1, 0)]).await.unwrap();
-    store.add_usage(&[count("a", day, 2, 2), count("a", day.next_day().unwrap(), 1, 0)]).await.unwrap();
+    let (da, db) = (uid(901), uid(902));
+    store.add_usage(&[count(&da, day, 3, 1), count(&db, day, 1, 0)]).await.unwrap();
+    store.add_usage(&[count(&da, day, 2, 2), count(&da, day.next_day().unwrap(), 1, 0)]).await.unwrap();
     let mut totals = store.usage_totals().await.unwrap();
     totals.sort();
-    assert_eq!(totals, vec![("a".to_string(), 6, 3), ("b".to_string(), 1, 0)]);
+    assert_eq!(totals, vec![(da.clone(), 6, 3), (db.clone(), 1, 0)]);
 
     // Feedback: a problem report and a data request, listed by filter, answered and routed.
     let at = OffsetDateTime::now_utc();
@@ -296,7 +326,7 @@ pub async fn run(store: &dyn MetaStore) {
         .add_feedback(
             &NewFeedback {
                 kind: FeedbackKind::Problem,
-                dataset_id: Some("a".into()),
+                dataset_id: Some(da.clone()),
                 agency_id: Some(root.id),
                 category: Some(ProblemCategory::WrongValues),
                 title: String::new(),
@@ -336,7 +366,7 @@ pub async fn run(store: &dyn MetaStore) {
     assert_eq!(list(FeedbackFilter::default()).await, (vec![request.id, problem.id], 2));
     assert_eq!(list(FeedbackFilter { kind: Some(FeedbackKind::Request), ..Default::default() }).await.1, 1);
     assert_eq!(list(FeedbackFilter { agency_id: Some(root.id), ..Default::default() }).await.0, vec![problem.id]);
-    assert_eq!(list(FeedbackFilter { dataset_id: Some("a".into()), ..Default::default() }).await.0, vec![problem.id]);
+    assert_eq!(list(FeedbackFilter { dataset_id: Some(da.clone()), ..Default::default() }).await.0, vec![problem.id]);
     let answered = store
         .answer_feedback(
             request.id,
@@ -344,7 +374,7 @@ pub async fn run(store: &dyn MetaStore) {
                 status: FeedbackStatus::Resolved,
                 answer: Some("Đã công bố".into()),
                 agency_id: Some(root.id),
-                dataset_id: Some("b".into()),
+                dataset_id: Some(db.clone()),
                 answered_by: "steward".into(),
                 at,
             },
@@ -354,7 +384,7 @@ pub async fn run(store: &dyn MetaStore) {
         .unwrap();
     assert_eq!(
         (answered.status, answered.agency_id, answered.dataset_id.as_deref(), answered.answered_by.as_deref()),
-        (FeedbackStatus::Resolved, Some(root.id), Some("b"), Some("steward"))
+        (FeedbackStatus::Resolved, Some(root.id), Some(db.as_str()), Some("steward"))
     );
     assert_eq!(store.feedback(request.id).await.unwrap(), Some(answered));
     let only_open = FeedbackFilter { statuses: vec![FeedbackStatus::Open], ..Default::default() };
@@ -377,13 +407,191 @@ pub async fn run(store: &dyn MetaStore) {
     assert_eq!(store.feedback(9999).await.unwrap(), None);
 
     // Ratings sum up per dataset.
-    assert_eq!(store.rating_summary("a").await.unwrap(), RatingSummary::default());
+    assert_eq!(store.rating_summary(&da).await.unwrap(), RatingSummary::default());
     for stars in [5, 4, 4, 1] {
-        store.add_rating("a", stars, at).await.unwrap();
+        store.add_rating(&da, stars, at).await.unwrap();
     }
-    store.add_rating("b", 2, at).await.unwrap();
+    store.add_rating(&db, 2, at).await.unwrap();
     assert_eq!(
-        store.rating_summary("a").await.unwrap(),
+        store.rating_summary(&da).await.unwrap(),
         RatingSummary { count: 4, average: 3.5, stars: [1, 0, 0, 2, 1] }
     );
+
+    uploads_and_versions(store).await;
+}
+
+/// Now, to the microsecond: backends may keep times no finer (PostgreSQL does), and the story
+/// compares what it wrote with what it reads back.
+fn now_us() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now)
+}
+
+/// An upload of `dataset`'s first table, checked and waiting for a decision.
+fn upload(n: u32, d: &Dataset) -> Upload {
+    let table = &d.resources[0];
+    Upload {
+        id: uid(500 + n),
+        dataset_id: d.id.clone(),
+        resource_id: table.id.clone(),
+        resource_name: table.input.name.clone(),
+        file_name: "dan-so.csv".into(),
+        bytes: 120,
+        status: "checked".into(),
+        rows: 3,
+        valid_rows: 3,
+        invalid_rows: 0,
+        report: serde_json::json!({"ok": true}),
+        created_by: "story".into(),
+        created_at: now_us(),
+        version: None,
+    }
+}
+
+fn version_of(u: &Upload, number: i64) -> ResourceVersion {
+    ResourceVersion {
+        dataset_id: u.dataset_id.clone(),
+        resource_id: u.resource_id.clone(),
+        version: number,
+        rows: 3,
+        bytes: 900,
+        schema_hash: "h".into(),
+        schema: serde_json::json!({"fields": [{"name": "x", "type": "integer"}]}),
+        object_key: format!("datasets/{}/{}/v{number}/data.parquet", u.dataset_id, u.resource_id),
+        quarantine_key: None,
+        quarantined_rows: 0,
+        rows_added: 3,
+        rows_removed: 0,
+        rows_changed: 0,
+        upload_id: Some(u.id.clone()),
+        quality: Default::default(),
+        published_by: "story".into(),
+        published_at: now_us(),
+    }
+}
+
+/// Uploads wait for a decision, are published or rejected once, and each version number of a
+/// table exists once.
+async fn uploads_and_versions(store: &dyn MetaStore) {
+    let d = store.dataset("d-shared").await.unwrap().unwrap();
+    let first = upload(1, &d);
+    store.create_upload(&first, ev("upload.create")).await.unwrap();
+    assert_eq!(store.upload(&first.id).await.unwrap().unwrap(), first);
+    assert_eq!(store.upload("not-an-upload").await.unwrap(), None, "an unknown id finds nothing");
+    let v1 = version_of(&first, 1);
+    store.add_version(&v1, ev("version.publish")).await.unwrap();
+    let published = store.upload(&first.id).await.unwrap().unwrap();
+    assert_eq!((published.status.as_str(), published.version), ("published", Some(1)));
+    assert_eq!(store.version(&v1.resource_id, 1).await.unwrap().unwrap(), v1);
+    let again = store.add_version(&version_of(&first, 2), ev("x")).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::Conflict, "an upload is published once");
+    let err = store.reject_upload(&first.id, ev("x")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict, "a published upload cannot be rejected");
+
+    let second = upload(2, &d);
+    store.create_upload(&second, ev("upload.create")).await.unwrap();
+    let clash = store.add_version(&version_of(&second, 1), ev("x")).await.unwrap_err();
+    assert_eq!(clash.code, ErrorCode::Conflict, "version 1 exists already");
+    assert_eq!(
+        store.upload(&second.id).await.unwrap().unwrap().status,
+        "checked",
+        "the failed publish left it waiting"
+    );
+    store.reject_upload(&second.id, ev("upload.reject")).await.unwrap();
+    assert_eq!(store.upload(&second.id).await.unwrap().unwrap().status, "rejected");
+
+    let mut third = upload(3, &d);
+    third.invalid_rows = 1;
+    store.create_upload(&third, ev("upload.create")).await.unwrap();
+    let mut v2 = version_of(&third, 2);
+    v2.quarantine_key = Some(format!("datasets/{}/{}/v2/quarantine.csv", d.id, v2.resource_id));
+    v2.quarantined_rows = 1;
+    store.add_version(&v2, ev("version.publish")).await.unwrap();
+    let listed = store.versions(&v2.resource_id).await.unwrap();
+    assert_eq!(listed.iter().map(|v| v.version).collect::<Vec<_>>(), vec![2, 1], "newest first");
+    assert!(store.versions("not-a-table").await.unwrap().is_empty());
+    let mut keys = store.version_object_keys().await.unwrap();
+    keys.sort();
+    let mut expected = vec![v1.object_key.clone(), v2.object_key.clone(), v2.quarantine_key.clone().unwrap()];
+    expected.sort();
+    assert_eq!(keys, expected);
+    verify_chain(store).await;
+}
+
+/// The whole audit chain verifies.
+async fn verify_chain(store: &dyn MetaStore) -> usize {
+    let all = store.audit_chunk(1, 1_000_000).await.unwrap();
+    let mut v = ChainVerifier::default();
+    for r in &all {
+        v.push(r).unwrap_or_else(|e| panic!("the audit chain breaks at entry {}: {e:?}", r.seq));
+    }
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=all.len() as i64).collect::<Vec<_>>());
+    all.len()
+}
+
+/// Two stores on one database, as two kho nodes would be (or one store with many connections,
+/// passed twice), written to at the same time: the audit log stays one valid chain with no gap,
+/// and of concurrent publishes of the same version of a table exactly one wins.
+pub async fn run_concurrent(first: &dyn MetaStore, second: &dyn MetaStore) {
+    let agency = first
+        .create_agency(
+            &NewAgency {
+                code: "so-song-song".into(),
+                name: "Sở song song".into(),
+                name_en: None,
+                kind: AgencyKind::Department,
+                parent_id: None,
+                admin_unit_code: None,
+            },
+            ev("agency.create"),
+        )
+        .await
+        .unwrap();
+    let before = verify_chain(first).await;
+    const WRITERS: usize = 40;
+    let appends = (0..WRITERS).map(|i| {
+        let store = if i % 2 == 0 { first } else { second };
+        async move { store.append_audit(ev(&format!("concurrent.{i}"))).await.unwrap() }
+    });
+    let written = futures_util::future::join_all(appends).await;
+    let mut seqs: Vec<i64> = written.iter().map(|r| r.seq).collect();
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), WRITERS, "every append got its own place in the chain");
+    assert_eq!(verify_chain(second).await, before + WRITERS);
+
+    // Concurrent publishes: of one table's version 1, from different uploads.
+    let d = dataset(700, "song-song", agency.id, AccessLevel::Shared, vec![]);
+    first.save_dataset(&d, SaveMode::Create, "create", ev("dataset.create")).await.unwrap();
+    let uploads: Vec<Upload> = (0..8).map(|n| upload(700 + n, &d)).collect();
+    for u in &uploads {
+        first.create_upload(u, ev("upload.create")).await.unwrap();
+    }
+    let publishes = uploads.iter().enumerate().map(|(i, u)| {
+        let store = if i % 2 == 0 { first } else { second };
+        async move { store.add_version(&version_of(u, 1), ev("version.publish")).await }
+    });
+    let results = futures_util::future::join_all(publishes).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "exactly one publish of version 1 wins: {results:?}");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.code, ErrorCode::Conflict, "the others are told it exists: {r:?}");
+    }
+    let table = &d.resources[0].id;
+    assert_eq!(second.versions(table).await.unwrap().len(), 1);
+    let published = futures_util::future::join_all(uploads.iter().map(|u| first.upload(&u.id))).await;
+    let statuses: Vec<String> = published.into_iter().map(|u| u.unwrap().unwrap().status).collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "published").count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "checked").count(), 7, "the others still wait: {statuses:?}");
+
+    // And concurrent publishes of one upload: once.
+    let last = upload(799, &d);
+    first.create_upload(&last, ev("upload.create")).await.unwrap();
+    let twice = [first, second, first, second].map(|store| {
+        let last = &last;
+        async move { store.add_version(&version_of(last, 2), ev("version.publish")).await }
+    });
+    let results = futures_util::future::join_all(twice).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    verify_chain(first).await;
 }

@@ -67,14 +67,9 @@ pub struct SearchDoc {
     pub resource_ids: Vec<String>,
 }
 
-/// Who is searching, as far as visibility goes (the policy decides; this only applies it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    All,
-    OpenOnly,
-    /// A government user of this agency: open and shared data, and what the agency may read.
-    Agency(i64),
-}
+/// Who is searching, as far as visibility goes: the policy's one rule, which the index applies
+/// through each dataset's reach (tested against the rule below).
+pub use kho_core::policy::Visibility;
 
 /// The fields that can filter and be counted as facets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -868,6 +863,43 @@ mod tests {
 
     fn ids(r: &SearchResult) -> Vec<&str> {
         r.hits.iter().map(|d| d.id.as_str()).collect()
+    }
+
+    #[test]
+    fn published_datasets_are_found_by_exactly_whom_the_policy_lets_read_them() {
+        use kho_core::model::AccessLevel;
+        use kho_core::policy::DatasetAccess;
+        let (owner, named) = (10, 20);
+        let levels = [AccessLevel::Open, AccessLevel::Shared, AccessLevel::Restricted, AccessLevel::Private];
+        let i = SearchIndex::new().unwrap();
+        i.upsert(levels.iter().map(|l| {
+            let mut d = doc(l.as_str(), &format!("Bảng {}", l.as_str()), &[], "so", l.as_str());
+            // As the service builds it: the owner, and the agencies restricted data is shared with.
+            d.reader_agencies = if *l == AccessLevel::Restricted { vec![owner, named] } else { vec![owner] };
+            d
+        }))
+        .unwrap();
+        for v in [
+            Visibility::All,
+            Visibility::OpenOnly,
+            Visibility::Agency(owner),
+            Visibility::Agency(named),
+            Visibility::Agency(30),
+        ] {
+            let found = i.search(&SearchQuery { visibility: v, limit: 10, ..Default::default() }).unwrap();
+            let mut found: Vec<&str> = ids(&found);
+            found.sort();
+            let mut admitted: Vec<&str> = levels
+                .iter()
+                .filter(|l| {
+                    let allowed = if **l == AccessLevel::Restricted { vec![named] } else { vec![] };
+                    v.admits(DatasetAccess { owner_agency_id: owner, level: **l, allowed_agency_ids: &allowed })
+                })
+                .map(|l| l.as_str())
+                .collect();
+            admitted.sort();
+            assert_eq!(found, admitted, "{v:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use kho_core::model::{AdminEra, AdminUnit, Agency, AgencyKind, CrosswalkEntry, NewAgency};
 use kho_core::text::slug_problem;
 use kho_core::{Detail, Error, ErrorCode, Result};
-use kho_meta::AdminUnitFilter;
+pub use kho_meta::AdminUnitFilter;
 
 use crate::{Ctx, Kho};
 
@@ -94,6 +94,11 @@ impl Kho {
             Err(_) => self.store.agency_by_code(id_or_code).await?,
         };
         found.ok_or_else(|| Error::not_found("agency"))
+    }
+
+    /// The agency with this code (never read as an id: `/agencies/{code}` pages).
+    pub async fn agency_by_code(&self, code: &str) -> Result<Agency> {
+        self.store.agency_by_code(code).await?.ok_or_else(|| Error::not_found("agency"))
     }
 
     async fn check_agency(&self, new: &NewAgency, id: Option<i64>) -> Result<()> {

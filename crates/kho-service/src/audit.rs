@@ -2,7 +2,7 @@
 
 use kho_core::Result;
 use kho_core::audit::{AuditRecord, ChainBreak, ChainVerifier};
-use kho_meta::AuditFilter;
+pub use kho_meta::AuditFilter;
 
 use crate::{Ctx, Kho};
 

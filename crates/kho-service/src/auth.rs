@@ -228,6 +228,12 @@ impl Kho {
         Ok(Some((principal, s.csrf_token)))
     }
 
+    /// Forget sessions past their end; run from time to time (their secrets no longer sign in
+    /// anyway).
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        self.store.purge_expired_sessions(time::OffsetDateTime::now_utc()).await
+    }
+
     pub async fn sign_out(&self, ctx: &Ctx, secret: &str) -> Result<()> {
         self.store.delete_session(&sha256_hex(secret)).await?;
         if let Some(m) = ctx.principal.account() {

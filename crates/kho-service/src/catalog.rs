@@ -31,11 +31,7 @@ pub struct DatasetQuery {
 
 impl Kho {
     pub(crate) fn visibility(p: &Principal) -> Visibility {
-        match p {
-            Principal::Anonymous | Principal::PendingPasswordChange(_) => Visibility::OpenOnly,
-            Principal::Member(m) if m.role == kho_core::model::Role::Admin => Visibility::All,
-            Principal::Member(m) => Visibility::Agency(m.agency_id),
-        }
+        Visibility::of(p)
     }
 
     /// Check a dataset description; every problem is reported at once, each with its field.
@@ -454,6 +450,23 @@ impl Kho {
         self.store.dataset_revisions(&d.id).await
     }
 
+    /// What a dataset's page shows beside its description, for a caller allowed to read it: every
+    /// version of each table (read once, for the scores and the version lists), the quality
+    /// scores, the revisions, and how often it was viewed and downloaded. The view is counted.
+    pub async fn dataset_overview(&self, ctx: &Ctx, id_or_slug: &str) -> Result<DatasetOverview> {
+        let dataset = self.get_dataset(ctx, id_or_slug).await?;
+        let mut versions = std::collections::HashMap::new();
+        for r in &dataset.resources {
+            versions.insert(r.id.clone(), self.store.versions(&r.id).await?);
+        }
+        let quality = crate::quality::quality_from(&dataset, OffsetDateTime::now_utc(), &versions);
+        let revisions = self.store.dataset_revisions(&dataset.id).await?;
+        // Counted first, so that the figure shown includes this view.
+        self.count_view(&dataset.id);
+        let (views, downloads) = self.search.get(&dataset.id).map_or((0, 0), |u| (u.views, u.downloads));
+        Ok(DatasetOverview { dataset, versions, quality, revisions, views, downloads })
+    }
+
     /// A resource's schema with dictionary terms resolved into its fields.
     pub async fn effective_schema(&self, schema: &serde_json::Value) -> Result<serde_json::Value> {
         let terms = self.term_lookup().await?;
@@ -464,6 +477,17 @@ impl Kho {
     pub fn can_edit(&self, ctx: &Ctx, d: &Dataset) -> bool {
         policy::check_dataset(&ctx.principal, Action::Update, access(d)).is_ok()
     }
+}
+
+/// A dataset with what its page shows about it (see `Kho::dataset_overview`).
+pub struct DatasetOverview {
+    pub dataset: Dataset,
+    /// Each table's versions, newest first, by resource id.
+    pub versions: std::collections::HashMap<String, Vec<kho_core::model::ResourceVersion>>,
+    pub quality: crate::quality::DatasetQuality,
+    pub revisions: Vec<DatasetRevision>,
+    pub views: u64,
+    pub downloads: u64,
 }
 
 fn prefix_details(mut e: Error, prefix: &str) -> Error {

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use kho_core::model::{AdminEra, AgencyKind};
 use kho_core::{Error, ErrorCode, Result};
-use kho_dcat::{CatalogInfo, DatasetEntry, Format, Paging};
+pub use kho_dcat::Format;
+use kho_dcat::{CatalogInfo, DatasetEntry, Paging};
 use kho_search::{DateField, Filter, SearchQuery, SortKey};
 use time::OffsetDateTime;
 

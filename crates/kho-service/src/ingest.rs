@@ -6,8 +6,11 @@ use std::sync::Arc;
 use kho_core::model::{AdminEra, AdminLevel};
 use kho_core::policy::{self, Action};
 use kho_core::{Error, ErrorCode, Result};
+pub use kho_ingest::Report;
 use kho_ingest::convert::{self, SheetOptions};
-use kho_ingest::{References, Report, Validator};
+pub use kho_ingest::infer::Inferred;
+pub use kho_ingest::report::RULES;
+use kho_ingest::{References, Validator};
 use kho_meta::AdminUnitFilter;
 
 use crate::{Ctx, Kho};
@@ -117,7 +120,7 @@ impl Kho {
     /// A path for a spreadsheet or JSON file converted to CSV (removed after use).
     /// A scratch file in the upload folder, removed when the guard is dropped, whether the
     /// work that used it succeeded, failed or panicked.
-    pub async fn scratch_file(&self, extension: &str) -> Result<Scratch> {
+    pub(crate) async fn scratch_file(&self, extension: &str) -> Result<Scratch> {
         tokio::fs::create_dir_all(&self.config.upload_dir)
             .await
             .map_err(|e| Error::internal(format!("upload folder {}: {e}", self.config.upload_dir.display())))?;

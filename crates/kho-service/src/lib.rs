@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod dcat;
 pub mod dictionary;
+pub mod download;
 pub mod feedback;
 pub mod ingest;
 mod kept;
@@ -61,13 +62,13 @@ impl Default for ServiceConfig {
 /// The application: the store plus settings. Cheap to clone.
 #[derive(Clone)]
 pub struct Kho {
-    pub store: Arc<dyn MetaStore>,
-    pub blobs: kho_storage::BlobStore,
-    pub config: Arc<ServiceConfig>,
+    pub(crate) store: Arc<dyn MetaStore>,
+    pub(crate) blobs: kho_storage::BlobStore,
+    pub(crate) config: Arc<ServiceConfig>,
     /// Rows queries and SQL over published versions.
-    pub query: Arc<kho_query::QueryEngine>,
+    pub(crate) query: Arc<kho_query::QueryEngine>,
     /// Full-text and faceted search over the catalog, kept in step with it.
-    pub search: Arc<kho_search::SearchIndex>,
+    pub(crate) search: Arc<kho_search::SearchIndex>,
     /// Publishes are serialised so that version numbers never collide and none is lost.
     publish_lock: Arc<tokio::sync::Mutex<()>>,
     /// Administrative codes and the crosswalk for validators: loaded once, they only change
@@ -117,6 +118,116 @@ impl Kho {
     }
 }
 
+impl Kho {
+    /// The settings this instance runs with.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// Open kho on its metadata database and the objects folder `data_dir/objects`.
+    pub async fn open(database: &Database, data_dir: &std::path::Path, config: ServiceConfig) -> kho_core::Result<Kho> {
+        let store: Arc<dyn MetaStore> = match database {
+            Database::Sqlite(path) => Arc::new(kho_meta_sqlite::SqliteStore::open(path).await?),
+            Database::Postgres { url, connections } => {
+                Arc::new(kho_meta_postgres::PgStore::connect(url, *connections).await?)
+            }
+        };
+        let blobs = kho_storage::BlobStore::local(&data_dir.join("objects"))?;
+        Kho::new(store, blobs, config)
+    }
+
+    /// Whether the metadata store answers a query (not just whether the process is alive), for
+    /// health checks.
+    pub async fn check_store(&self) -> kho_core::Result<()> {
+        self.store.setting("province_code").await.map(|_| ())
+    }
+}
+
+/// Where the metadata lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file: kho on one server.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database, shared by several kho nodes.
+    Postgres { url: String, connections: u32 },
+}
+
+impl Database {
+    /// From the `database_url` setting: none (or empty) is the SQLite file `kho.db` in
+    /// `data_dir`; `sqlite://path` another SQLite file; `postgres://…` (or `postgresql://…`) a
+    /// PostgreSQL database.
+    pub fn from_config(url: Option<&str>, data_dir: &std::path::Path, connections: u32) -> kho_core::Result<Self> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(Database::Sqlite(data_dir.join("kho.db")));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres { url: url.to_string(), connections: connections.max(2) });
+        }
+        if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !p.is_empty()) {
+            return Ok(Database::Sqlite(std::path::PathBuf::from(path)));
+        }
+        // The address may hold a password: only its scheme is repeated.
+        let scheme = url.split_once("://").map_or("", |(s, _)| s);
+        Err(kho_core::Error::new(
+            kho_core::ErrorCode::BadRequest,
+            format!(
+                "'{scheme}://…' is not a database kho can use: write postgres://user:password@host:5432/database, or leave it empty for the SQLite file in the data folder"
+            ),
+        ))
+    }
+
+    /// What to print about it: the kind and where, without a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("SQLite {}", path.display()),
+            Database::Postgres { url, .. } => {
+                let after_at =
+                    url.rsplit_once('@').map_or_else(|| url.split_once("://").map_or("", |(_, r)| r), |(_, r)| r);
+                format!("PostgreSQL {after_at}")
+            }
+        }
+    }
+}
+
+/// Figures about the platform as a whole, for its operators' monitoring; `None` where the store
+/// could not answer.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformCounts {
+    pub users: Option<i64>,
+    pub datasets: Option<i64>,
+    /// The sequence number of the last audit entry.
+    pub audit_entries: Option<i64>,
+    /// Bytes and versions held in the query engine's cache.
+    pub query_cache_bytes: u64,
+    pub query_cache_versions: usize,
+}
+
+impl Kho {
+    pub async fn platform_counts(&self) -> PlatformCounts {
+        let all = kho_meta::DatasetFilter {
+            visibility: kho_meta::Visibility::All,
+            owner_agency_id: None,
+            q: None,
+            limit: 1,
+            offset: 0,
+        };
+        let last_audit = kho_meta::AuditFilter { limit: 1, ..Default::default() };
+        let (query_cache_bytes, query_cache_versions) = self.query.cache_usage();
+        // Monitoring must answer even when the store does not: the cause is logged.
+        fn logged<T>(what: &str, r: kho_core::Result<T>) -> Option<T> {
+            r.map_err(|e| tracing::warn!(error = %e.message, "counting {what} for the metrics failed")).ok()
+        }
+        PlatformCounts {
+            users: logged("users", self.store.user_count().await),
+            datasets: logged("datasets", self.store.list_datasets(&all).await).map(|(_, n)| n),
+            audit_entries: logged("audit entries", self.store.list_audit(&last_audit).await)
+                .map(|l| l.first().map_or(0, |r| r.seq)),
+            query_cache_bytes,
+            query_cache_versions,
+        }
+    }
+}
+
 /// Who is calling and from where.
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -158,6 +269,28 @@ impl Ctx {
             p => p.audit_label(),
         };
         AuditEvent::new(actor, action, object_type, object_id).ip(self.ip.clone())
+    }
+}
+
+#[cfg(test)]
+mod database_tests {
+    use super::Database;
+    use std::path::Path;
+
+    #[test]
+    fn the_database_is_chosen_by_its_address() {
+        let dir = Path::new("/srv/kho");
+        assert_eq!(Database::from_config(None, dir, 16).unwrap(), Database::Sqlite(dir.join("kho.db")));
+        assert_eq!(Database::from_config(Some("  "), dir, 16).unwrap(), Database::Sqlite(dir.join("kho.db")));
+        assert_eq!(
+            Database::from_config(Some("sqlite:///var/lib/kho/meta.db"), dir, 16).unwrap(),
+            Database::Sqlite("/var/lib/kho/meta.db".into())
+        );
+        let pg = Database::from_config(Some("postgres://kho:mat-khau@db.tinh:5432/kho"), dir, 1).unwrap();
+        assert_eq!(pg, Database::Postgres { url: "postgres://kho:mat-khau@db.tinh:5432/kho".into(), connections: 2 });
+        assert_eq!(pg.describe(), "PostgreSQL db.tinh:5432/kho", "no password in what is printed");
+        let err = Database::from_config(Some("mysql://kho:mat-khau@db/kho"), dir, 16).unwrap_err();
+        assert!(err.message.contains("'mysql://…'") && !err.message.contains("mat-khau"), "{}", err.message);
     }
 }
 

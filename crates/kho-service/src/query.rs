@@ -9,7 +9,8 @@ use kho_core::model::{Dataset, ResourceVersion};
 use kho_core::policy::Principal;
 use kho_core::{Detail, Error, ErrorCode, Result};
 use kho_ingest::ForeignKeySet;
-use kho_query::{AggregateQuery, Page, RowsQuery, Source, SqlResult, SqlTable};
+pub use kho_query::{AggregateQuery, FieldInfo, Filter, FilterOp, Measure, QueryLimits, Records, RowsQuery, SortKey};
+use kho_query::{Page, Source, SqlResult, SqlTable};
 use serde_json::Value;
 
 use crate::{Ctx, Kho};
@@ -259,7 +260,7 @@ impl Kho {
     /// rows: the same access check, reads of non-open data audited, personal fields masked
     /// unless a purpose was declared. Without a query and with nothing to mask, nothing is
     /// written: the stored object is the download ([`Export::Object`]).
-    pub async fn export_rows(
+    pub(crate) async fn export_rows(
         &self,
         ctx: &Ctx,
         dataset: &str,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use kho_core::model::{Agency, Dataset, Resource, ResourceVersion};
 use kho_core::{Error, Result};
 use kho_meta::{AuditFilter, Visibility};
-use kho_search::{SearchDoc, SearchQuery, SearchResult};
+pub use kho_search::{DateField, Facet, Filter, SearchDoc, SearchQuery, SearchResult, SortKey};
 
 use crate::{Ctx, Kho};
 
@@ -155,11 +155,17 @@ impl Kho {
         self.search.downloads(Self::search_visibility(ctx))
     }
 
-    fn search_visibility(ctx: &Ctx) -> kho_search::Visibility {
-        match Self::visibility(&ctx.principal) {
-            Visibility::All => kho_search::Visibility::All,
-            Visibility::OpenOnly => kho_search::Visibility::OpenOnly,
-            Visibility::Agency(a) => kho_search::Visibility::Agency(a),
+    fn search_visibility(ctx: &Ctx) -> Visibility {
+        Self::visibility(&ctx.principal)
+    }
+
+    /// A dataset's slug and title, to name it beside what is said about it (feedback the caller
+    /// was already allowed to see). The index keeps every dataset's; the store is read only for
+    /// one it lacks.
+    pub async fn dataset_label(&self, id: &str) -> Option<(String, String)> {
+        match self.search.get(id) {
+            Some(d) => Some((d.name.clone(), d.title.clone())),
+            None => self.store.dataset(id).await.ok().flatten().map(|d| (d.input.slug, d.input.title)),
         }
     }
 

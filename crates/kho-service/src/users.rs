@@ -279,6 +279,15 @@ impl Kho {
         Ok(self.store.user(id).await?.map(|u| u.display_name))
     }
 
+    /// An account by its user name (any case), for administrators; `None` when there is none.
+    pub async fn user_by_name(&self, ctx: &Ctx, username: &str) -> Result<Option<User>> {
+        let m = ctx.principal.require_member()?;
+        if m.role != Role::Admin {
+            return Err(Error::forbidden("only administrators look accounts up by name"));
+        }
+        Ok(self.store.user_credentials(&username.to_lowercase()).await?.map(|c| c.user))
+    }
+
     pub async fn get_user(&self, ctx: &Ctx, id: i64) -> Result<User> {
         let m = ctx.principal.require_member()?;
         let user = self.store.user(id).await?.ok_or_else(|| Error::not_found("user"))?;

@@ -31,15 +31,31 @@ pub struct PublishOptions {
 }
 use crate::{Ctx, Kho};
 
-/// A file kho cannot read: the English message names the line (`line 3: …`), and so does the
-/// Vietnamese one in the detail, which pages show as it is.
+/// The one translation of a file reader's error. A file kho cannot read is the steward's to fix:
+/// the English message names the line (`line 3: …`), and so does the Vietnamese one in the
+/// detail, which pages show as it is. A failure of the server's own disk is logged and is a
+/// server error; a table too long for a spreadsheet is a request to narrow.
 pub(crate) fn read_error(e: ReadError) -> Error {
+    if e.is_server_fault() {
+        tracing::error!(error = %e, "file work failed on the server");
+        return Error::internal(format!("the server could not write or read its working files: {e}"));
+    }
     let path = e.line.map_or("file".to_string(), |l| format!("file:line {l}"));
     let vi = match e.line {
         Some(l) => format!("Dòng {l}: {}", e.message_vi),
         None => e.message_vi.clone(),
     };
     Error::new(ErrorCode::InvalidFile, e.to_string()).with_details(vec![Detail::new(path, vi)])
+}
+
+/// A reader's error on a file kho wrote itself (a published version being exported): anything
+/// but a table too long for the format asked for is the server's fault.
+pub(crate) fn stored_file_error(e: ReadError) -> Error {
+    if e.code == "too_many_rows" {
+        return Error::new(ErrorCode::BadRequest, e.message);
+    }
+    tracing::error!(error = %e, "reading a stored file failed");
+    Error::internal(format!("a stored file could not be read: {e}"))
 }
 
 /// Run file work (checking, indexing) off the async threads.
@@ -241,7 +257,7 @@ impl Kho {
     }
 
     /// The staged quarantine file of an upload, if it has invalid rows.
-    pub async fn upload_quarantine(&self, ctx: &Ctx, id: &str) -> Result<PathBuf> {
+    pub(crate) async fn upload_quarantine(&self, ctx: &Ctx, id: &str) -> Result<PathBuf> {
         let (u, d) = self.upload_for(ctx, id).await?;
         self.outsider_reads_raw_rows(ctx, &d, &u.resource_id, "upload quarantine").await?;
         let path = self.staging_dir(&u.id).join("quarantine.csv");
@@ -538,7 +554,7 @@ impl Kho {
     }
 
     /// Copy an object to a local file (for reading Parquet), returning the path.
-    pub async fn fetch_object(&self, key: &str, dest: &Path) -> Result<PathBuf> {
+    pub(crate) async fn fetch_object(&self, key: &str, dest: &Path) -> Result<PathBuf> {
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
@@ -601,7 +617,7 @@ impl Kho {
 
     /// The object key of a version's quarantined rows; only those who may change the dataset see
     /// them (they are rows that failed its rules, possibly with personal data).
-    pub async fn version_quarantine(
+    pub(crate) async fn version_quarantine(
         &self,
         ctx: &Ctx,
         dataset: &str,
@@ -677,7 +693,7 @@ impl Kho {
     /// table's Table Schema) and `data/<table>.csv` with each table's latest version, zipped to
     /// `out`. Tables with nothing published are left out. Unless `raw`, text cells that would
     /// run as formulas in a spreadsheet are neutralised (see `kho_core::text::csv_escape`).
-    pub async fn write_datapackage(&self, ctx: &Ctx, dataset: &str, out: &Path, raw: bool) -> Result<Dataset> {
+    pub(crate) async fn write_datapackage(&self, ctx: &Ctx, dataset: &str, out: &Path, raw: bool) -> Result<Dataset> {
         let d = self.get_dataset(ctx, dataset).await?;
         let owner = self.store.agency(d.owner_agency_id()).await?.map(|a| a.name).unwrap_or_default();
         let mut parts = Vec::new();
@@ -758,5 +774,23 @@ impl Kho {
         .map_err(|e| Error::internal(format!("data package task: {e}")))?;
         written.map_err(|e| Error::internal(format!("data package: {e}")))?;
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod read_error_tests {
+    use super::*;
+
+    fn failure(code: &'static str) -> ReadError {
+        ReadError { code, message: "m".into(), message_vi: "v".into(), line: Some(3) }
+    }
+
+    #[test]
+    fn the_file_s_problems_are_the_steward_s_and_the_disk_s_are_the_server_s() {
+        let e = read_error(failure("empty_file"));
+        assert_eq!((e.code, e.details[0].path.as_str()), (ErrorCode::InvalidFile, "file:line 3"));
+        assert_eq!(read_error(failure("io")).code, ErrorCode::Internal, "a full disk is not an invalid file");
+        assert_eq!(stored_file_error(failure("too_many_rows")).code, ErrorCode::BadRequest);
+        assert_eq!(stored_file_error(failure("invalid_parquet")).code, ErrorCode::Internal);
     }
 }

@@ -1,3 +1,6 @@
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use kho_core::ErrorCode;

@@ -107,7 +107,7 @@ mod tests {
     /// Every rule a file's rows can fail has a name in both languages.
     #[test]
     fn every_rule_is_named() {
-        for rule in kho_ingest::report::RULES {
+        for rule in kho_service::ingest::RULES {
             let key = format!("rule.{rule}");
             assert!(VI.contains_key(&key) && EN.contains_key(&key), "{key}");
         }

@@ -50,7 +50,7 @@ async fn private_answers(request: axum::extract::Request, next: axum::middleware
 
 async fn health(State(s): State<AppState>) -> Response {
     // A query proves the metadata store answers, not just that the process is alive.
-    match s.kho.store.setting("province_code").await {
+    match s.kho.check_store().await {
         Ok(_) => Json(Health {
             status: "ok",
             version: env!("CARGO_PKG_VERSION"),

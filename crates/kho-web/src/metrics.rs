@@ -95,27 +95,18 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 pub async fn render(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
-    let store = &state.kho.store;
-    if let Ok(n) = store.user_count().await {
-        m.users.set(n);
-    }
-    let filter = kho_meta::DatasetFilter {
-        visibility: kho_meta::Visibility::All,
-        owner_agency_id: None,
-        q: None,
-        limit: 1,
-        offset: 0,
-    };
-    if let Ok((_, n)) = store.list_datasets(&filter).await {
-        m.datasets.set(n);
-    }
-    if let Ok(last) = store.list_audit(&kho_meta::AuditFilter { limit: 1, ..Default::default() }).await {
-        m.audit_entries.set(last.first().map_or(0, |r| r.seq));
+    let counts = state.kho.platform_counts().await;
+    for (gauge, n) in
+        [(&m.users, counts.users), (&m.datasets, counts.datasets), (&m.audit_entries, counts.audit_entries)]
+    {
+        // A count the store could not give is left as last read rather than shown as zero.
+        if let Some(n) = n {
+            gauge.set(n);
+        }
     }
     m.uptime.set(state.started.elapsed().as_secs() as i64);
-    let (bytes, versions) = state.kho.query.cache_usage();
-    m.query_cache.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-    m.query_cache_versions.set(versions as i64);
+    m.query_cache.set(i64::try_from(counts.query_cache_bytes).unwrap_or(i64::MAX));
+    m.query_cache_versions.set(i64::try_from(counts.query_cache_versions).unwrap_or(i64::MAX));
     let mut out = String::new();
     if encode(&mut out, &m.registry).is_err() {
         return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();

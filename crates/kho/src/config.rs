@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Where kho keeps its metadata database and data files.
     pub data_dir: PathBuf,
+    /// The metadata database: empty for the SQLite file `kho.db` in `data_dir` (one server), or
+    /// `postgres://user:password@host:5432/kho` for a PostgreSQL database that several kho
+    /// nodes share.
+    pub database_url: Option<String>,
+    /// Connections each node keeps to a PostgreSQL database.
+    pub database_connections: u32,
     /// Address to listen on.
     pub listen: String,
     /// GSO code of the province this instance serves.
@@ -55,6 +61,16 @@ pub struct Config {
     pub feedback_per_hour: u32,
 }
 
+/// `scheme://user:password@host/…` with the password replaced by `***`.
+fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
 /// A list given as a list, or as one string with commas (as environment variables are).
 fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -88,6 +104,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./kho-data"),
+            database_url: None,
+            database_connections: 16,
             listen: "127.0.0.1:8080".into(),
             province_code: "14".into(),
             cookie_secure: false,
@@ -142,6 +160,8 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
     // read by the logger) are not configuration mistakes.
     let keys = [
         "data_dir",
+        "database_url",
+        "database_connections",
         "listen",
         "province_code",
         "cookie_secure",
@@ -166,6 +186,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
     let config = fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     config.proxies()?;
     config.public_url()?;
+    config.database()?;
     Ok(config)
 }
 
@@ -180,6 +201,22 @@ impl Config {
                     .map_err(|_| anyhow::anyhow!("invalid configuration: trusted_proxies: '{p}' is not an address or a network such as 10.0.0.0/24"))
             })
             .collect()
+    }
+
+    /// The configuration as it may be shown: passwords replaced by `***`.
+    pub fn printable(&self) -> Config {
+        let mut shown = self.clone();
+        if shown.initial_admin_password.is_some() {
+            shown.initial_admin_password = Some("***".into());
+        }
+        shown.database_url = shown.database_url.map(|url| hide_password(&url));
+        shown
+    }
+
+    /// Where the metadata lives, from `database_url`.
+    pub fn database(&self) -> anyhow::Result<kho_service::Database> {
+        kho_service::Database::from_config(self.database_url.as_deref(), &self.data_dir, self.database_connections)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: database_url: {}", e.message))
     }
 
     /// `public_url` without a trailing slash, checked to be an http(s) address.
@@ -221,6 +258,24 @@ mod tests {
             assert_eq!(c.province_code, "14");
             jail.create_file("bad.toml", "lisen = 1")?;
             assert!(load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn the_database_comes_from_its_address_and_is_printed_without_its_password() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KHO_DATABASE_URL", "postgres://kho:bi-mat@db.tinh:5432/kho");
+            jail.set_env("KHO_INITIAL_ADMIN_PASSWORD", "mat-khau-dau");
+            let c = load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(matches!(c.database(), Ok(kho_service::Database::Postgres { .. })));
+            let shown = serde_json::to_string(&c.printable()).map_err(|e| e.to_string())?;
+            assert!(shown.contains("postgres://kho:***@db.tinh:5432/kho"), "{shown}");
+            assert!(!shown.contains("bi-mat") && !shown.contains("mat-khau-dau"), "{shown}");
+            jail.set_env("KHO_DATABASE_URL", "mongodb://db/kho");
+            let err = load(None, &Overrides::default()).map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains("database_url") && err.contains("postgres://"), "{err}");
             Ok(())
         });
     }

@@ -5,12 +5,10 @@ mod config;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use kho_core::model::{AgencyKind, NewAgency, Role};
-use kho_meta_sqlite::SqliteStore;
 use kho_service::users::{NewToken, NewUser, UserChanges};
 use kho_service::{Ctx, Kho, ServiceConfig};
 
@@ -273,14 +271,13 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<DataLock> {
 async fn open(cfg: &Config) -> anyhow::Result<Kho> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create the data folder {}", cfg.data_dir.display()))?;
-    let store = SqliteStore::open(&cfg.data_dir.join("kho.db")).await.map_err(|e| anyhow::anyhow!(e.message))?;
     let service = ServiceConfig {
         province_code: cfg.province_code.clone(),
         session_ttl: time::Duration::hours(cfg.session_ttl_hours.max(1)),
         lockout_threshold: cfg.lockout_threshold.max(1),
         lockout_window: time::Duration::minutes(cfg.lockout_minutes.max(1)),
         upload_dir: cfg.data_dir.join("uploads"),
-        query: kho_query::QueryLimits {
+        query: kho_service::query::QueryLimits {
             cache_bytes: cfg.query_cache_bytes,
             memory_bytes: usize::try_from(cfg.query_memory_bytes).unwrap_or(usize::MAX),
             sql_timeout: std::time::Duration::from_secs(cfg.sql_timeout_secs.max(1)),
@@ -288,8 +285,7 @@ async fn open(cfg: &Config) -> anyhow::Result<Kho> {
             ..Default::default()
         },
     };
-    let blobs = kho_storage::BlobStore::local(&cfg.data_dir.join("objects")).map_err(e)?;
-    Kho::new(Arc::new(store), blobs, service).map_err(e)
+    Kho::open(&cfg.database()?, &cfg.data_dir, service).await.map_err(e)
 }
 
 /// Open and make sure the instance is initialised (reference data, agencies, first admin).
@@ -341,6 +337,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .unwrap_or_default();
     println!("kho {} — {} (GSO {})", env!("CARGO_PKG_VERSION"), province, cfg.province_code);
     println!("  data folder: {}", cfg.data_dir.display());
+    println!("  metadata: {}", cfg.database()?.describe());
     println!("  search index: {indexed} dataset(s)");
     println!("  listening on http://{addr}  (ready in {} ms)", started.elapsed().as_millis());
     print_first_admin(&report);
@@ -366,7 +363,9 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     };
     let app = kho_web::app(kho.clone(), web);
     every(3600, kho.clone(), |k| async move {
-        let _ = k.store.purge_expired_sessions(time::OffsetDateTime::now_utc()).await;
+        if let Err(e) = k.purge_expired_sessions().await {
+            tracing::warn!(error = %e.message, "could not remove expired sessions; will retry");
+        }
     });
     // Changes made beside the server (the command line) reach search and the CKAN and DCAT
     // answers within a few seconds.
@@ -449,13 +448,7 @@ fn parse_role(s: &str) -> anyhow::Result<Role> {
 }
 
 async fn user_named(kho: &Kho, username: &str) -> anyhow::Result<kho_core::model::User> {
-    Ok(kho
-        .store
-        .user_credentials(&username.to_lowercase())
-        .await
-        .map_err(e)?
-        .with_context(|| format!("no user named '{username}'"))?
-        .user)
+    kho.user_by_name(&Ctx::system(), username).await.map_err(e)?.with_context(|| format!("no user named '{username}'"))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -546,11 +539,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(1);
             }
         }
-        Command::Config => println!(
-            "{}",
-            serde_json::to_string_pretty(&cfg)?
-                .replace(cfg.initial_admin_password.as_deref().unwrap_or("\u{0}"), "***")
-        ),
+        Command::Config => println!("{}", serde_json::to_string_pretty(&cfg.printable())?),
         Command::Demo { command: DemoCommand::Load } => {
             let (kho, report) = ready(&cfg).await?;
             print_first_admin(&report);
@@ -796,7 +785,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     }
                 }
                 AuditCommand::Tail { count } => {
-                    let filter = kho_meta::AuditFilter { limit: count.clamp(1, 500), ..Default::default() };
+                    let filter = kho_service::audit::AuditFilter { limit: count.clamp(1, 500), ..Default::default() };
                     for r in kho.list_audit(&system, filter).await.map_err(e)?.into_iter().rev() {
                         println!(
                             "{:>6} {} {:<32} {:<24} {}:{} {} {}",
@@ -823,6 +812,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
 /// its few busy threads. The server keeps the default: many request threads allocating at once
 /// would queue on fewer arenas.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
 fn tune_allocator_for_batch() {
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
     // exists, and M_ARENA_MAX takes any positive count.

@@ -1,5 +1,8 @@
 //! The JSON API over real HTTP against a real `kho serve`.
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,9 @@
 //! catalog without a restart, and bad input of every kind. (`scripts/harvest-compat.sh` drives the
 //! same API with the real `ckanapi` client.)
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Client, Server, dataset, publish_csv};

@@ -1,6 +1,9 @@
 //! The `kho` command itself: help, a second server on the same folder, users and tokens from
 //! the command line, and audit verification catching a tampered log.
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;

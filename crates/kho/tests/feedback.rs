@@ -2,6 +2,9 @@
 //! published; data requests are routed, answered and fulfilled; who sees what; spam defences
 //! (per-address limit, honeypot, link cap); and bad input of every kind.
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Client, Server, csrf_of};

@@ -1,6 +1,9 @@
 //! Inputs made to stop or exhaust the server, sent to a real one: each is refused with a 4xx
 //! naming the bound it passed, nothing stored changes, and the server goes on answering.
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -572,6 +575,7 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
         // TERM lets the master stop its workers; KILL would leave them running.
         // SAFETY: signalling a child process this test started and still owns.

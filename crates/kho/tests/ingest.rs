@@ -1,5 +1,8 @@
 //! Checking uploaded files over HTTP and from the command line.
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! The server-rendered pages, driven as a browser without JavaScript would: forms, cookies,
 //! CSRF tokens and redirects.
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

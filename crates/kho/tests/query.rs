@@ -1,6 +1,9 @@
 //! Querying published data over HTTP: the rows API (filters, search, sort, paging, totals),
 //! aggregates, read-only SQL with its refusals and limits, and DuckDB reading the same version.
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, HashSet};

@@ -1,6 +1,9 @@
 //! Loading data: upload, report, quarantine, publish immutable versions, history with diffs,
 //! downloads; concurrency and interrupted publishes.
 
+// A test crate: its helpers unwrap too, and a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

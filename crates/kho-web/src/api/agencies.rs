@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kho_core::model::{AdminEra, AdminLevel, AdminUnit, Agency, CrosswalkEntry, NewAgency};
-use kho_meta::AdminUnitFilter;
+use kho_service::agencies::AdminUnitFilter;
 use kho_service::agencies::AgencyNode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::State;
 use kho_core::audit::AuditRecord;
-use kho_meta::AuditFilter;
+use kho_service::audit::AuditFilter;
 use kho_service::audit::VerifyReport;
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -16,10 +16,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kho_core::model::{Agency, Dataset, ResourceVersion};
 use kho_core::{Error, ErrorCode};
-use kho_query::{Filter, FilterOp, RowsQuery, SortKey as RowSort};
-use kho_search::{DateField, Facet, Filter as SearchFilter, SearchQuery, SortKey};
 use kho_service::Ctx;
+use kho_service::query::{Filter, FilterOp, RowsQuery, SortKey as RowSort};
 use kho_service::search::{DOWNLOAD_FORMATS, FoundDataset, Latest};
+use kho_service::search::{DateField, Facet, Filter as SearchFilter, SearchQuery, SortKey};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -78,9 +78,30 @@ impl From<Error> for CkanError {
             | TokenRevoked
             | InvalidCredentials
             | CsrfFailed => ("Authorization Error", StatusCode::FORBIDDEN),
+            PasswordChangeRequired => ("Authorization Error", StatusCode::FORBIDDEN),
             TooManyAttempts | RateLimited => ("Rate Limit Error", StatusCode::TOO_MANY_REQUESTS),
             Internal => ("Internal Server Error", StatusCode::INTERNAL_SERVER_ERROR),
-            _ => ("Validation Error", StatusCode::CONFLICT),
+            // CKAN answers every refused input with a validation error and 409; sizes and media
+            // types keep their own statuses, which CKAN's clients report as they are.
+            PayloadTooLarge => ("Validation Error", StatusCode::PAYLOAD_TOO_LARGE),
+            UnsupportedMediaType => ("Validation Error", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            BadRequest
+            | InvalidJson
+            | InvalidQuery
+            | SqlNotReadOnly
+            | QueryLimit
+            | InvalidFile
+            | ValidationFailed
+            | InvalidTableSchema
+            | UnknownDictionaryTerm
+            | UnknownAdminUnit
+            | UnknownAgency
+            | PersonalDataInOpenDataset
+            | InvalidSlug
+            | SlugTaken
+            | UsernameTaken
+            | TermVersionExists
+            | Conflict => ("Validation Error", StatusCode::CONFLICT),
         };
         if status.is_server_error() {
             tracing::error!(code = e.code.as_str(), message = %e.message, "internal error");
@@ -317,7 +338,7 @@ fn help_show(p: &Params) -> Result<Value, CkanError> {
 async fn status_show(s: &AppState, site: &str) -> Result<Value, CkanError> {
     let province = s
         .kho
-        .get_admin_unit(kho_core::model::AdminEra::Current, &s.kho.config.province_code)
+        .get_admin_unit(kho_core::model::AdminEra::Current, &s.kho.config().province_code)
         .await
         .map(|u| u.full_name)
         .unwrap_or_default();
@@ -349,7 +370,7 @@ fn ckan_time(t: OffsetDateTime) -> String {
 }
 
 /// Visible datasets, searched (anonymous callers: open ones only).
-fn search(s: &AppState, ctx: &Ctx, q: SearchQuery) -> Result<kho_search::SearchResult, CkanError> {
+fn search(s: &AppState, ctx: &Ctx, q: SearchQuery) -> Result<kho_service::search::SearchResult, CkanError> {
     Ok(s.kho.search_datasets(ctx, q)?)
 }
 
@@ -674,7 +695,7 @@ impl PackageCache {
 async fn package_texts(
     s: &AppState,
     site: &str,
-    found: &kho_search::SearchResult,
+    found: &kho_service::search::SearchResult,
     agencies: &Arc<Vec<Agency>>,
 ) -> Result<Vec<Arc<str>>, CkanError> {
     let datasets = s.kho.found_datasets(found).await?;
@@ -694,7 +715,7 @@ async fn package_texts(
 }
 
 /// The package dicts of what a search found, in its order.
-async fn packages(s: &AppState, site: &str, found: &kho_search::SearchResult) -> Result<Value, CkanError> {
+async fn packages(s: &AppState, site: &str, found: &kho_service::search::SearchResult) -> Result<Value, CkanError> {
     let agencies = s.kho.shared_agencies().await?;
     let texts = package_texts(s, site, found, &agencies).await?;
     let mut list = Vec::with_capacity(texts.len());

@@ -6,8 +6,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use kho_core::{Detail, Error};
-use kho_dcat::Format;
 use kho_service::dcat::CatalogRequest;
+use kho_service::dcat::Format;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use kho_core::model::{ResourceVersion, Upload};
 use kho_core::{Error, ErrorCode};
-use kho_ingest::Report;
+use kho_service::ingest::Report;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
@@ -57,8 +57,8 @@ pub struct ValidateQuery {
     pub header_row: Option<u32>,
 }
 
-fn sheet_options(sheet: Option<String>, header_row: Option<u32>) -> kho_ingest::convert::SheetOptions {
-    kho_ingest::convert::SheetOptions { sheet: sheet.filter(|s| !s.is_empty()), header_row, ..Default::default() }
+fn sheet_options(sheet: Option<String>, header_row: Option<u32>) -> kho_service::SheetOptions {
+    kho_service::SheetOptions { sheet: sheet.filter(|s| !s.is_empty()), header_row, ..Default::default() }
 }
 
 /// Check a CSV file (UTF-8 with or without BOM, or UTF-16; delimiter detected) against a
@@ -187,9 +187,7 @@ async fn upload_quarantine(
     ApiCaller(c): ApiCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let path = s.kho.upload_quarantine(&c.ctx, &id).await?;
-    let file = tokio::fs::File::open(&path).await.map_err(|e| Error::internal(e.to_string()))?;
-    Ok(csv_response(Body::from_stream(tokio_util::io::ReaderStream::new(file)), "quarantine.csv"))
+    Ok(download_response(s.kho.download_upload_quarantine(&c.ctx, &id).await?))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -321,34 +319,12 @@ pub struct RawQuery {
     pub raw: bool,
 }
 
-fn csv_response(body: Body, file_name: &str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 fn flag(name: &str, v: &str) -> Result<bool, ApiError> {
     match v {
         "true" | "1" | "" => Ok(true),
         "false" | "0" => Ok(false),
         _ => Err(ApiError(Error::new(ErrorCode::BadRequest, format!("{name}: '{v}' is not true or false")))),
     }
-}
-
-/// Field titles of a version's schema, by field name.
-fn titles_of(v: &ResourceVersion) -> std::collections::HashMap<String, String> {
-    v.schema
-        .get("fields")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|f| Some((f.get("name")?.as_str()?.to_string(), f.get("title")?.as_str()?.to_string())))
-        .collect()
 }
 
 /// Download a version's data, streamed: the Parquet file as stored, or CSV, JSON or XLSX; all
@@ -363,7 +339,7 @@ async fn data(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> ApiResult<Response> {
     let (mut format, mut raw, mut bom) = ("parquet".to_string(), false, false);
-    let mut rows = kho_query::RowsQuery::default();
+    let mut rows = kho_service::query::RowsQuery::default();
     let mut selected = false;
     for (k, val) in
         query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect::<Vec<_>>()).unwrap_or_default()
@@ -373,7 +349,7 @@ async fn data(
             "raw" => raw = flag("raw", &val)?,
             "bom" => bom = flag("bom", &val)?,
             "filter" => {
-                rows.filters.push(kho_query::Filter::parse(&val)?);
+                rows.filters.push(kho_service::query::Filter::parse(&val)?);
                 selected = true;
             }
             "q" if !val.trim().is_empty() => {
@@ -382,7 +358,7 @@ async fn data(
             }
             "q" => {}
             "sort" => {
-                rows.sort = kho_query::SortKey::parse_list(&val)?;
+                rows.sort = kho_service::query::SortKey::parse_list(&val)?;
                 selected |= !rows.sort.is_empty();
             }
             "fields" => {
@@ -401,126 +377,27 @@ async fn data(
             }
         }
     }
-    if !["parquet", "csv", "json", "ndjson", "xlsx"].contains(&format.as_str()) {
-        return Err(ApiError(Error::new(ErrorCode::BadRequest, "format must be parquet, csv, json, ndjson or xlsx")));
-    }
-    // Scratch files of the service: removed when dropped, and at the next start if a stop
-    // interrupted the download.
-    let tmp = s.kho.scratch_file("parquet").await?;
-    // A selection, or a table with personal fields to mask, is written by the query engine;
-    // otherwise the whole version is the stored file itself.
-    let (version, export) =
-        s.kho.export_rows(&c.ctx, &id, &name, parse_version(&v)?, selected.then_some(&rows), tmp.path()).await?;
-    let written = matches!(export, kho_service::query::Export::Written(_));
-    s.kho.count_download(&version.dataset_id);
-    let base =
-        if selected { format!("{name}-v{}-loc", version.version) } else { format!("{name}-v{}", version.version) };
-    if format == "parquet" {
-        if written {
-            let file = tokio::fs::File::open(tmp.path()).await.map_err(|e| Error::internal(e.to_string()))?;
-            drop(tmp);
-            return Ok((
-                [
-                    (header::CONTENT_TYPE, "application/vnd.apache.parquet".to_string()),
-                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{base}.parquet\"")),
-                ],
-                Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-            )
-                .into_response());
-        }
-        let stream = s.kho.blobs.get_stream(&version.object_key).await?;
-        let stream = stream.map(|r| r.map_err(|e| std::io::Error::other(e.message)));
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "application/vnd.apache.parquet".to_string()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{base}.parquet\"")),
-                (header::CONTENT_LENGTH, version.bytes.to_string()),
-            ],
-            Body::from_stream(stream),
-        )
-            .into_response());
-    }
-    // Other formats: convert batch by batch while the client reads, with a bounded buffer in
-    // between (XLSX is written to a file first: the format cannot be streamed).
-    if !written {
-        s.kho.fetch_object(&version.object_key, tmp.path()).await?;
-    }
-    if format == "xlsx" {
-        let out = s.kho.scratch_file("xlsx").await?;
-        // The workbook's own temporary files go beside it, in the service's scratch folder.
-        let out_path = out.path().to_path_buf();
-        let dir = out_path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-        let (sheet, titles) = (name.clone(), titles_of(&version));
-        tokio::task::spawn_blocking(move || {
-            kho_ingest::stage::parquet_to_xlsx(tmp.path(), &out_path, &dir, &sheet, &titles)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("export task: {e}")))?
-        .map_err(|e| {
-            Error::new(if e.code == "too_many_rows" { ErrorCode::BadRequest } else { ErrorCode::Internal }, e.message)
-        })?;
-        let file = tokio::fs::File::open(out.path()).await.map_err(|e| Error::internal(e.to_string()))?;
-        // The file is open: removing its name now leaves the data readable until streamed.
-        drop(out);
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{base}.xlsx\"")),
-            ],
-            Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-        )
-            .into_response());
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
-    let fmt = format.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(64 * 1024) };
-        if bom && fmt == "csv" {
-            w.buf.extend_from_slice("\u{feff}".as_bytes());
-        }
-        let written = match fmt.as_str() {
-            "json" => kho_ingest::stage::parquet_to_json(tmp.path(), &mut w, false),
-            "ndjson" => kho_ingest::stage::parquet_to_json(tmp.path(), &mut w, true),
-            _ => kho_ingest::stage::parquet_to_csv(tmp.path(), &mut w, raw),
-        };
-        let result = written.map(|_| ()).map_err(|e| std::io::Error::other(e.message));
-        let result = result.and_then(|()| std::io::Write::flush(&mut w));
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
-        drop(tmp);
-    });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    Ok(match format.as_str() {
-        "csv" => csv_response(body, &format!("{base}.csv")),
-        "json" => ([(header::CONTENT_TYPE, "application/json".to_string())], body).into_response(),
-        _ => ([(header::CONTENT_TYPE, "application/x-ndjson".to_string())], body).into_response(),
-    })
+    let format = kho_service::download::DataFormat::parse(&format, raw, bom)?;
+    let (_, download) =
+        s.kho.download_version(&c.ctx, &id, &name, parse_version(&v)?, format, selected.then_some(&rows)).await?;
+    Ok(download_response(download))
 }
 
-/// Feeds written bytes to a response stream in 64 KiB pieces; blocks while the client is slow,
-/// which keeps memory bounded.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
-    buf: Vec<u8>,
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 64 * 1024 {
-            self.flush()?;
+/// A download from the service as an HTTP response, streamed.
+pub fn download_response(d: kho_service::download::Download) -> Response {
+    let mut response = Body::from_stream(d.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(d.content_type));
+    if d.attachment {
+        // File names are made of slugs, table names and numbers: plain ASCII.
+        if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{}\"", d.file_name)) {
+            headers.insert(header::CONTENT_DISPOSITION, v);
         }
-        Ok(data.len())
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = bytes::Bytes::from(std::mem::take(&mut self.buf));
-            self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::other("the client went away"))?;
-        }
-        Ok(())
+    if let Some(n) = d.length {
+        headers.insert(header::CONTENT_LENGTH, n.into());
     }
+    response
 }
 
 /// The rows left out of a version (its quarantine), for the dataset's stewards.
@@ -532,9 +409,7 @@ async fn version_quarantine(
     ApiCaller(c): ApiCaller,
     Path((id, name, v)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let (version, key) = s.kho.version_quarantine(&c.ctx, &id, &name, parse_version(&v)?).await?;
-    let stream = s.kho.blobs.get_stream(&key).await?.map(|r| r.map_err(|e| std::io::Error::other(e.message)));
-    Ok(csv_response(Body::from_stream(stream), &format!("{name}-v{}-quarantine.csv", version.version)))
+    Ok(download_response(s.kho.download_quarantine(&c.ctx, &id, &name, parse_version(&v)?).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -550,13 +425,13 @@ pub struct SheetQuery {
 /// terms suggested by name and content. Nothing is stored; review it, then use it for a table.
 #[utoipa::path(post, path = "/api/v1/schema/infer", tag = "ingest", params(SheetQuery),
     request_body(content = String, content_type = "text/csv", description = "The file as the raw body: CSV, XLSX/XLS/ODS, JSON (array or one object per line) or Parquet"),
-    responses((status = 200, description = "A draft schema and the term suggestions", body = kho_ingest::infer::Inferred)))]
+    responses((status = 200, description = "A draft schema and the term suggestions", body = kho_service::ingest::Inferred)))]
 async fn infer(
     State(s): State<AppState>,
     ApiCaller(c): ApiCaller,
     ApiQuery(q): ApiQuery<SheetQuery>,
     body: Body,
-) -> ApiResult<axum::Json<kho_ingest::infer::Inferred>> {
+) -> ApiResult<axum::Json<kho_service::ingest::Inferred>> {
     c.principal().require_member()?;
     let file = spool(body, &s).await?;
     Ok(axum::Json(s.kho.infer_schema(&c.ctx, &file, &sheet_options(q.sheet, q.header_row)).await?))
@@ -626,20 +501,7 @@ async fn datapackage(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RawQuery>,
 ) -> ApiResult<Response> {
-    let out = s.kho.scratch_file("zip").await?;
-    let d = s.kho.write_datapackage(&c.ctx, &id, out.path(), q.raw).await?;
-    s.kho.count_download(&d.id);
-    let file = tokio::fs::File::open(out.path()).await.map_err(|e| Error::internal(e.to_string()))?;
-    // Open already: the name can go, the data stays readable until streamed.
-    drop(out);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/zip".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}-datapackage.zip\"", d.input.slug)),
-        ],
-        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-    )
-        .into_response())
+    Ok(download_response(s.kho.download_datapackage(&c.ctx, &id, q.raw).await?))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

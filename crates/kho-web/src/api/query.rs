@@ -4,7 +4,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use kho_core::{Error, ErrorCode};
-use kho_query::{AggregateQuery, Filter, Measure, RowsQuery, SortKey};
+use kho_service::query::{AggregateQuery, Filter, Measure, RowsQuery, SortKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -127,13 +127,13 @@ pub struct RowsAnswer {
     records: (),
 }
 
-fn fields_out(fields: Vec<kho_query::FieldInfo>) -> Vec<FieldOut> {
+fn fields_out(fields: Vec<kho_service::query::FieldInfo>) -> Vec<FieldOut> {
     fields.into_iter().map(|f| FieldOut { name: f.name, kind: f.kind.to_string() }).collect()
 }
 
 /// A JSON answer: `head`'s fields, then `"records"`, whose JSON was written straight from the
 /// Arrow batches (parsing it only to write it again would cost more than the query).
-fn with_records<T: Serialize>(head: &T, records: &kho_query::Records) -> ApiResult<Response> {
+fn with_records<T: Serialize>(head: &T, records: &kho_service::query::Records) -> ApiResult<Response> {
     let mut body = serde_json::to_vec(head).map_err(|e| ApiError(Error::internal(format!("answer: {e}"))))?;
     if body.pop() != Some(b'}') {
         return Err(ApiError(Error::internal("answer: not a JSON object")));

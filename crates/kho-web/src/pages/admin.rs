@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use kho_core::model::{AgencyKind, ApiToken, NewAgency, Role, User};
 use kho_core::{Detail, Error};
-use kho_meta::AuditFilter;
+use kho_service::audit::AuditFilter;
 use kho_service::users::{NewToken, NewUser, UserChanges};
 
 use super::catalog::{Opt, date};

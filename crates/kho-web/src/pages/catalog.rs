@@ -415,7 +415,7 @@ pub async fn new_page(State(s): State<AppState>, page: Page) -> PageResult {
         owner_agency_id: m.agency_id,
         access_level: "shared".into(),
         frequency: "annual".into(),
-        spatial: s.kho.config.province_code.clone(),
+        spatial: s.kho.config().province_code.clone(),
         ..Default::default()
     };
     blank_rows(&mut form.rows);
@@ -609,16 +609,18 @@ pub struct RevisionView {
 
 pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String>) -> PageResult {
     let page = page.with_active("datasets");
-    let d = s.kho.get_dataset(page.ctx(), &slug).await.map_err(|e| page.error(e))?;
+    let overview = s.kho.dataset_overview(page.ctx(), &slug).await.map_err(|e| page.error(e))?;
+    let kho_service::catalog::DatasetOverview {
+        dataset: d,
+        versions: mut all_versions,
+        quality,
+        revisions,
+        views,
+        downloads,
+    } = overview;
     let agencies = s.kho.list_agencies().await.map_err(|e| page.error(e))?;
     let name_of =
         |id: i64| agencies.iter().find(|a| a.id == id).map(|a| a.name.clone()).unwrap_or_else(|| id.to_string());
-    // Each table's versions are read once, for the scores and for the version list.
-    let mut all_versions = std::collections::HashMap::new();
-    for r in &d.resources {
-        all_versions.insert(r.id.clone(), s.kho.store.versions(&r.id).await.map_err(|e| page.error(e))?);
-    }
-    let quality = kho_service::quality::quality_from(&d, time::OffsetDateTime::now_utc(), &all_versions);
     let terms = s.kho.term_lookup().await.map_err(|e| page.error(e))?;
     let en = page.base.tr.lang == crate::i18n::Lang::En;
     let mut resources = Vec::new();
@@ -734,12 +736,7 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             primary_key,
         });
     }
-    let revisions = s
-        .kho
-        .store
-        .dataset_revisions(&d.id)
-        .await
-        .map_err(|e| page.error(e))?
+    let revisions = revisions
         .into_iter()
         .map(|r| RevisionView { revision: r.revision, change: r.change, by: r.changed_by, at: date(r.changed_at) })
         .collect::<Vec<_>>();
@@ -782,10 +779,8 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
     };
     let (reports, ratings) = s.kho.feedback_on(page.ctx(), &d).await.map_err(|e| page.error(e))?;
     let reports = super::feedback::views(&s, &page.base, reports).await;
-    s.kho.count_view(&d.id);
-    let usage = s.kho.search.get(&d.id);
     let map_province =
-        d.input.spatial.as_deref().filter(|c| c.len() == 2).unwrap_or(&s.kho.config.province_code).to_string();
+        d.input.spatial.as_deref().filter(|c| c.len() == 2).unwrap_or(&s.kho.config().province_code).to_string();
     let tpl = DatasetPage {
         b: &page.base,
         fresh: super::portal::freshness(
@@ -795,8 +790,8 @@ pub async fn view(State(s): State<AppState>, page: Page, Path(slug): Path<String
             d.input.access_level == AccessLevel::Open,
         ),
         quality: format!("{:.0}", quality.overall),
-        views: usage.as_ref().map_or(0, |u| u.views),
-        downloads: usage.as_ref().map_or(0, |u| u.downloads),
+        views,
+        downloads,
         map_province,
         explorer_text: explorer_text(page.tr()),
         rating: super::format_fixed(ratings.average, 1, page.tr().lang),

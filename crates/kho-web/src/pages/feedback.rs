@@ -54,10 +54,7 @@ pub async fn views(s: &AppState, b: &Base, items: Vec<Feedback>) -> Vec<Feedback
     for f in items {
         // The index keeps every dataset's slug and title; the store is read only for one it lacks.
         let dataset = match &f.dataset_id {
-            Some(id) => match s.kho.search.get(id) {
-                Some(d) => Some((d.name.clone(), d.title.clone())),
-                None => s.kho.store.dataset(id).await.ok().flatten().map(|d| (d.input.slug, d.input.title)),
-            },
+            Some(id) => s.kho.dataset_label(id).await,
             None => None,
         };
         out.push(view(b, &agencies, f, dataset));

@@ -6,7 +6,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::response::{IntoResponse, Redirect};
 use kho_core::model::Upload;
 use kho_core::{Error, ErrorCode};
-use kho_ingest::Report;
+use kho_service::ingest::Report;
 use tokio::io::AsyncWriteExt;
 
 use super::{Base, FormData, Page, PageResult};
@@ -78,18 +78,15 @@ pub(crate) async fn read_file_form(
     s: &AppState,
     page: &Page,
     multipart: Multipart,
-) -> Result<Option<(tempfile::TempPath, String, kho_ingest::convert::SheetOptions)>, super::PageError> {
+) -> Result<Option<(tempfile::TempPath, String, kho_service::SheetOptions)>, super::PageError> {
     let (file, opts, _) = read_file_form_with(s, page, multipart).await?;
     Ok(file.map(|(tmp, name)| (tmp, name, opts)))
 }
 
 /// The uploaded file of a form (streamed to the upload folder), the sheet options, and the
 /// form's other text fields, which come before the file.
-pub(crate) type FileForm = (
-    Option<(tempfile::TempPath, String)>,
-    kho_ingest::convert::SheetOptions,
-    std::collections::HashMap<String, String>,
-);
+pub(crate) type FileForm =
+    (Option<(tempfile::TempPath, String)>, kho_service::SheetOptions, std::collections::HashMap<String, String>);
 
 pub(crate) async fn read_file_form_with(
     s: &AppState,
@@ -98,7 +95,7 @@ pub(crate) async fn read_file_form_with(
 ) -> Result<FileForm, super::PageError> {
     let mut fields = std::collections::HashMap::new();
     let mut csrf_ok = false;
-    let mut opts = kho_ingest::convert::SheetOptions::default();
+    let mut opts = kho_service::SheetOptions::default();
     let mut staged: Option<(tempfile::TempPath, String)> = None;
     let bad = |m: String| page.error(Error::new(ErrorCode::BadRequest, m));
     while let Some(mut field) =

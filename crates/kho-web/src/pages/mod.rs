@@ -33,7 +33,7 @@ pub fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.config.cookie_secure)
-        .max_age(state.kho.config.session_ttl)
+        .max_age(state.kho.config().session_ttl)
         .build()
 }
 
@@ -242,7 +242,7 @@ impl FromRequestParts<AppState> for Page {
         };
         let user = match caller.ctx.principal.account() {
             Some(m) => {
-                let user = state.kho.store.user(m.user_id).await.ok().flatten();
+                let user = state.kho.own_user(&caller.ctx).await.ok();
                 let agency =
                     state.kho.list_agencies().await.ok().and_then(|all| all.into_iter().find(|a| a.id == m.agency_id));
                 user.map(|u| UserView {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::extract::State;
 use kho_core::model::{Agency, Frequency, Role};
-use kho_search::{Facet, Filter, SearchDoc, SearchQuery, SortKey};
+use kho_service::search::{Facet, Filter, SearchDoc, SearchQuery, SortKey};
 use time::OffsetDateTime;
 
 use super::catalog::{DatasetRow, date};
@@ -114,7 +114,7 @@ async fn labeller(s: &AppState, tr: Tr) -> impl Fn(Facet, &str) -> String {
     let agencies: BTreeMap<String, Agency> =
         s.kho.list_agencies().await.unwrap_or_default().into_iter().map(|a| (a.code.clone(), a)).collect();
     let mut places = BTreeMap::new();
-    if let Ok(u) = s.kho.get_admin_unit(kho_core::model::AdminEra::Current, &s.kho.config.province_code).await {
+    if let Ok(u) = s.kho.get_admin_unit(kho_core::model::AdminEra::Current, &s.kho.config().province_code).await {
         places.insert(u.code.clone(), u.full_name);
     }
     move |facet: Facet, value: &str| -> String {
@@ -417,13 +417,7 @@ pub async fn agency(
 ) -> PageResult {
     let page = page.with_active("agencies");
     let tr = page.tr();
-    let agency = s
-        .kho
-        .store
-        .agency_by_code(&code)
-        .await
-        .map_err(|e| page.error(e))?
-        .ok_or_else(|| page.error(kho_core::Error::not_found("agency")))?;
+    let agency = s.kho.agency_by_code(&code).await.map_err(|e| page.error(e))?;
     let figures = s.kho.agency_open_data(&agency).await.map_err(|e| page.error(e))?;
     let duty = Some(duty(tr, &figures));
     let found = s

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use kho_core::model::{AdminEra, AdminLevel, AdminUnit, DictionaryTerm};
-use kho_meta::AdminUnitFilter;
+use kho_service::agencies::AdminUnitFilter;
 use kho_service::agencies::AgencyNode;
 
 use super::{Base, Page, PageResult};
