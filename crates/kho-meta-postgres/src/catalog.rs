@@ -1,11 +1,11 @@
 //! Datasets with their tables and revisions, and the shared data dictionary.
 
 use async_trait::async_trait;
+use kho_core::Result;
 use kho_core::audit::AuditEvent;
 use kho_core::model::{Dataset, DatasetInput, DatasetRevision, DictionaryTerm, NewDictionaryTerm, Resource};
 use kho_core::text::fold;
-use kho_core::{Detail, Error, ErrorCode, Result};
-use kho_meta::{CatalogStore, DatasetFilter, DictionaryStore, SaveMode, Visibility};
+use kho_meta::{CatalogStore, DatasetFilter, DictionaryStore, SaveMode, Visibility, refused};
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
@@ -40,11 +40,6 @@ fn search_text(d: &Dataset) -> String {
         i.tags.join(" "),
         i.description
     ))
-}
-
-fn slug_taken(slug: &str) -> Error {
-    Error::new(ErrorCode::SlugTaken, format!("dataset slug '{slug}' is already in use"))
-        .with_details(vec![Detail::new("slug", "is already used by another dataset")])
 }
 
 /// The tables and allowed agencies of a dataset just read.
@@ -120,7 +115,7 @@ impl CatalogStore for PgStore {
                 .bind(micros(d.modified_at))
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| crate::unique_or(e, || slug_taken(&d.input.slug)))?;
+                .map_err(|e| crate::unique_or(e, || refused::dataset_slug_taken(&d.input.slug)))?;
             }
             SaveMode::Update { expected_revision } | SaveMode::Delete { expected_revision } => {
                 let deleted_at = matches!(mode, SaveMode::Delete { .. }).then(|| micros(d.modified_at));
@@ -143,12 +138,9 @@ impl CatalogStore for PgStore {
                 .bind(expected_revision)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| crate::unique_or(e, || slug_taken(&d.input.slug)))?;
+                .map_err(|e| crate::unique_or(e, || refused::dataset_slug_taken(&d.input.slug)))?;
                 if r.rows_affected() == 0 {
-                    return Err(Error::new(
-                        ErrorCode::Conflict,
-                        format!("dataset changed since revision {expected_revision}; reload it and try again"),
-                    ));
+                    return Err(refused::dataset_changed(expected_revision));
                 }
             }
         }

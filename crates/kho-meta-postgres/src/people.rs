@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use kho_core::audit::AuditEvent;
 use kho_core::model::{ApiToken, Role, User};
-use kho_core::{Error, ErrorCode, Result};
+use kho_core::{Error, Result};
 use kho_meta::{
     LoginThrottleStore, NewTokenRecord, NewUserRecord, SessionRecord, SessionStore, TokenStore, UserCredentials,
-    UserStore, UserUpdate,
+    UserStore, UserUpdate, refused,
 };
 use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
@@ -47,11 +47,7 @@ impl UserStore for PgStore {
         .bind(micros(OffsetDateTime::now_utc()))
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| {
-            unique_or(e, || {
-                Error::new(ErrorCode::UsernameTaken, format!("username '{}' is already taken", new.username))
-            })
-        })?;
+        .map_err(|e| unique_or(e, || refused::username_taken(&new.username)))?;
         let user = user_row(&row)?;
         let mut audit = audit;
         audit.object_id = user.id.to_string();

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use kho_core::audit::AuditEvent;
 use kho_core::model::{AdminEra, AdminUnit, Agency, AgencyKind, CrosswalkEntry, NewAgency};
 use kho_core::text::fold;
-use kho_core::{Error, ErrorCode, Result};
-use kho_meta::{AdminUnitFilter, AdminUnitStore, AgencyStore};
+use kho_core::{Error, Result};
+use kho_meta::{AdminUnitFilter, AdminUnitStore, AgencyStore, refused};
 use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
@@ -158,10 +158,6 @@ fn agency_row(r: &PgRow) -> Result<Agency> {
     })
 }
 
-fn code_taken(code: &str) -> Error {
-    Error::new(ErrorCode::SlugTaken, format!("agency code '{code}' is already in use"))
-}
-
 #[async_trait]
 impl AgencyStore for PgStore {
     async fn create_agency(&self, new: &NewAgency, audit: AuditEvent) -> Result<Agency> {
@@ -179,7 +175,7 @@ impl AgencyStore for PgStore {
         .bind(crate::micros(OffsetDateTime::now_utc()))
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| unique_or(e, || code_taken(&new.code)))?;
+        .map_err(|e| unique_or(e, || refused::agency_code_taken(&new.code)))?;
         let agency = agency_row(&row)?;
         let mut audit = audit;
         audit.object_id = agency.id.to_string();
@@ -203,7 +199,7 @@ impl AgencyStore for PgStore {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| unique_or(e, || code_taken(&new.code)))?
+        .map_err(|e| unique_or(e, || refused::agency_code_taken(&new.code)))?
         .ok_or_else(|| Error::not_found("agency"))?;
         let agency = agency_row(&row)?;
         append_audit_in(&mut tx, audit).await?;

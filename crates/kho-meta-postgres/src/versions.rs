@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use kho_core::audit::AuditEvent;
 use kho_core::model::{ResourceVersion, Upload};
 use kho_core::{Error, ErrorCode, Result};
-use kho_meta::VersionStore;
+use kho_meta::{VersionStore, refused};
 use sqlx::postgres::PgRow;
 
 use crate::{
@@ -56,10 +56,6 @@ fn version_row(r: &PgRow) -> Result<ResourceVersion> {
     })
 }
 
-fn decided() -> Error {
-    Error::new(ErrorCode::Conflict, "this upload was already published or rejected")
-}
-
 #[async_trait]
 impl VersionStore for PgStore {
     async fn create_upload(&self, u: &Upload, audit: AuditEvent) -> Result<()> {
@@ -107,7 +103,7 @@ impl VersionStore for PgStore {
             .await
             .map_err(db_err)?;
         if r.rows_affected() == 0 {
-            return Err(decided());
+            return Err(refused::upload_decided());
         }
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)
@@ -122,12 +118,12 @@ impl VersionStore for PgStore {
                 "UPDATE uploads SET status = 'published', version = $1 WHERE id = $2 AND status = 'checked'",
             )
             .bind(v.version)
-            .bind(uuid(upload).ok_or_else(decided)?)
+            .bind(uuid(upload).ok_or_else(refused::upload_decided)?)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
             if r.rows_affected() == 0 {
-                return Err(decided());
+                return Err(refused::upload_decided());
             }
         }
         sqlx::query(sql!(

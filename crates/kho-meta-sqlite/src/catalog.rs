@@ -109,13 +109,7 @@ impl CatalogStore for SqliteStore {
                 .await;
                 match res {
                     Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(Error::new(
-                            ErrorCode::SlugTaken,
-                            format!("dataset slug '{}' is already in use", d.input.slug),
-                        )
-                        .with_details(vec![kho_core::Detail::new("slug", "is already used by another dataset")]));
-                    }
+                    Err(e) if is_unique_violation(&e) => return Err(refused::dataset_slug_taken(&d.input.slug)),
                     Err(e) => return Err(db_err(e)),
                 }
             }
@@ -138,20 +132,9 @@ impl CatalogStore for SqliteStore {
                 .execute(&mut *tx)
                 .await;
                 match res {
-                    Ok(r) if r.rows_affected() == 0 => {
-                        return Err(Error::new(
-                            ErrorCode::Conflict,
-                            format!("dataset changed since revision {expected_revision}; reload it and try again"),
-                        ));
-                    }
+                    Ok(r) if r.rows_affected() == 0 => return Err(refused::dataset_changed(expected_revision)),
                     Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(Error::new(
-                            ErrorCode::SlugTaken,
-                            format!("dataset slug '{}' is already in use", d.input.slug),
-                        )
-                        .with_details(vec![kho_core::Detail::new("slug", "is already used by another dataset")]));
-                    }
+                    Err(e) if is_unique_violation(&e) => return Err(refused::dataset_slug_taken(&d.input.slug)),
                     Err(e) => return Err(db_err(e)),
                 }
             }

@@ -26,7 +26,7 @@ use kho_core::model::{
     ProblemCategory, RatingSummary, Resource, ResourceInput, ResourceVersion, Role, Upload, User,
 };
 use kho_core::text::fold;
-use kho_core::{Error, ErrorCode, Result};
+use kho_core::{Error, Result};
 use kho_meta::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};

@@ -53,12 +53,7 @@ impl UserStore for SqliteStore {
         .await;
         let id = match res {
             Ok(r) => r.last_insert_rowid(),
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::new(
-                    ErrorCode::UsernameTaken,
-                    format!("username '{}' is already taken", new.username),
-                ));
-            }
+            Err(e) if is_unique_violation(&e) => return Err(refused::username_taken(&new.username)),
             Err(e) => return Err(db_err(e)),
         };
         let mut audit = audit;

@@ -169,9 +169,7 @@ impl AgencyStore for SqliteStore {
         let id = match res {
             Ok(r) => r.last_insert_rowid(),
             Err(e) => {
-                return Err(unique_or(e, || {
-                    Error::new(ErrorCode::SlugTaken, format!("agency code '{}' is already in use", new.code))
-                }));
+                return Err(unique_or(e, || refused::agency_code_taken(&new.code)));
             }
         };
         let mut audit = audit;
@@ -200,9 +198,7 @@ impl AgencyStore for SqliteStore {
             Ok(r) if r.rows_affected() == 0 => return Err(Error::not_found("agency")),
             Ok(_) => {}
             Err(e) => {
-                return Err(unique_or(e, || {
-                    Error::new(ErrorCode::SlugTaken, format!("agency code '{}' is already in use", new.code))
-                }));
+                return Err(unique_or(e, || refused::agency_code_taken(&new.code)));
             }
         }
         append_audit_in(&mut tx, audit).await?;

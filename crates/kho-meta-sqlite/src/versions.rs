@@ -84,7 +84,7 @@ impl VersionStore for SqliteStore {
             .await
             .map_err(db_err)?;
         if r.rows_affected() == 0 {
-            return Err(Error::new(ErrorCode::Conflict, "this upload was already published or rejected"));
+            return Err(refused::upload_decided());
         }
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)
@@ -101,7 +101,7 @@ impl VersionStore for SqliteStore {
                     .await
                     .map_err(db_err)?;
             if r.rows_affected() == 0 {
-                return Err(Error::new(ErrorCode::Conflict, "this upload was already published or rejected"));
+                return Err(refused::upload_decided());
             }
         }
         sqlx::query(sql!(
@@ -126,11 +126,7 @@ impl VersionStore for SqliteStore {
         .bind(to_json(&v.quality)?)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            unique_or(e, || {
-                Error::new(ErrorCode::Conflict, format!("version {} of this table exists already", v.version))
-            })
-        })?;
+        .map_err(|e| unique_or(e, || refused::version_exists(v.version)))?;
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)
     }

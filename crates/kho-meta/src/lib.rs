@@ -309,5 +309,39 @@ impl<T> MetaStore for T where
 {
 }
 
+/// The refusals every backend gives for the same conflicts, worded once so that callers see the
+/// same answer whichever database is behind them.
+pub mod refused {
+    use kho_core::{Detail, Error, ErrorCode};
+
+    pub fn dataset_slug_taken(slug: &str) -> Error {
+        Error::new(ErrorCode::SlugTaken, format!("dataset slug '{slug}' is already in use"))
+            .with_details(vec![Detail::new("slug", "is already used by another dataset")])
+    }
+
+    pub fn dataset_changed(expected_revision: i64) -> Error {
+        Error::new(
+            ErrorCode::Conflict,
+            format!("dataset changed since revision {expected_revision}; reload it and try again"),
+        )
+    }
+
+    pub fn agency_code_taken(code: &str) -> Error {
+        Error::new(ErrorCode::SlugTaken, format!("agency code '{code}' is already in use"))
+    }
+
+    pub fn username_taken(username: &str) -> Error {
+        Error::new(ErrorCode::UsernameTaken, format!("username '{username}' is already taken"))
+    }
+
+    pub fn upload_decided() -> Error {
+        Error::new(ErrorCode::Conflict, "this upload was already published or rejected")
+    }
+
+    pub fn version_exists(version: i64) -> Error {
+        Error::new(ErrorCode::Conflict, format!("version {version} of this table exists already"))
+    }
+}
+
 #[cfg(feature = "story")]
 pub mod story;
