@@ -36,6 +36,10 @@ fi
 if ! python3 -c "import ckanapi" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check ckanapi
 fi
+# moto's S3 server: a real S3-compatible store for the tests of kho's objects in a bucket.
+if ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check "moto[server]"
+fi
 # openpyxl: the peer spreadsheet library reads the workbooks kho writes.
 if ! python3 -c "import openpyxl" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check openpyxl

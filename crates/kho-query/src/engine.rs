@@ -169,6 +169,9 @@ struct Cache {
 
 pub struct QueryEngine {
     store: Arc<dyn ObjectStore>,
+    /// Put before every version's key: where kho's objects are in the store (`""`, or a
+    /// bucket's folder such as `son-la/`).
+    key_prefix: String,
     pub(crate) runtime: Arc<RuntimeEnv>,
     pub(crate) limits: QueryLimits,
     /// Rows queries run on one partition so that, without a sort, rows come in the order they
@@ -183,7 +186,11 @@ pub struct QueryEngine {
 }
 
 impl QueryEngine {
-    pub fn new(store: Arc<dyn ObjectStore>, limits: QueryLimits) -> Result<Arc<QueryEngine>> {
+    pub fn new(store: Arc<dyn ObjectStore>, key_prefix: &str, limits: QueryLimits) -> Result<Arc<QueryEngine>> {
+        let key_prefix = match key_prefix.trim_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
         let url = url::Url::parse(STORE_URL).map_err(|e| Error::internal(format!("store URL: {e}")))?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
@@ -196,6 +203,7 @@ impl QueryEngine {
         let exec = Executor::new(limits.sql_threads)?;
         Ok(Arc::new(QueryEngine {
             store,
+            key_prefix,
             runtime,
             limits,
             rows_ctx,
@@ -298,7 +306,7 @@ impl QueryEngine {
             .get_or_try_init(|| async {
                 let df = self
                     .rows_ctx
-                    .read_parquet(format!("{STORE_URL}/{key}"), ParquetReadOptions::default())
+                    .read_parquet(format!("{STORE_URL}/{}{key}", self.key_prefix), ParquetReadOptions::default())
                     .await
                     .map_err(df_err)?;
                 Ok::<_, Error>(df.into_view())
@@ -360,7 +368,7 @@ impl QueryEngine {
     async fn start_loading(&self, key: &str, slot: Arc<Slot>, parquet: Arc<dyn TableProvider>) -> Result<()> {
         let head = self
             .store
-            .head(&ObjectPath::from(key))
+            .head(&ObjectPath::from(format!("{}{key}", self.key_prefix)))
             .await
             .map_err(|e| Error::internal(format!("reading {key}: {e}")))?;
         if head.size.saturating_mul(IN_MEMORY_GROWTH) > self.limits.cache_bytes / 2 {
@@ -511,7 +519,7 @@ mod tests {
         put(&store, "b/data.parquet", 20_000).await;
         // Room for about one of the two tables in memory.
         let limits = QueryLimits { cache_bytes: 2_000_000, ..Default::default() };
-        let engine = QueryEngine::new(store, limits).unwrap();
+        let engine = QueryEngine::new(store, "", limits).unwrap();
         let source = |k: &str| Source { key: k.into(), primary_key: vec!["ma".into()], masks: Vec::new() };
         let query = RowsQuery {
             filters: vec![Filter::parse("so:gte:45").unwrap()],
@@ -543,7 +551,7 @@ mod tests {
         let store: Arc<dyn ObjectStore> =
             Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
         put(&store, "p/data.parquet", 30).await;
-        let engine = QueryEngine::new(store, QueryLimits::default()).unwrap();
+        let engine = QueryEngine::new(store, "", QueryLimits::default()).unwrap();
         let masked = Source {
             key: "p/data.parquet".into(),
             primary_key: Vec::new(),

@@ -403,7 +403,7 @@ mod bounds {
     fn engine(limits: QueryLimits) -> Arc<QueryEngine> {
         let dir = tempfile::tempdir().unwrap().keep();
         let store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap());
-        QueryEngine::new(store, limits).unwrap()
+        QueryEngine::new(store, "", limits).unwrap()
     }
 
     /// Check and run a statement over no tables; the one value of the answer.

@@ -30,6 +30,7 @@ use kho_core::policy::Principal;
 pub use kho_ingest::changes::{Change, Mode as PublishMode};
 pub use kho_ingest::convert::SheetOptions;
 use kho_meta::MetaStore;
+pub use kho_storage::{ObjectsConfig, ObjectsLocation};
 pub use versions::PublishOptions;
 
 /// Settings the use cases need; the CLI fills them from file, environment and flags.
@@ -98,7 +99,8 @@ impl Kho {
         blobs: kho_storage::BlobStore,
         config: ServiceConfig,
     ) -> kho_core::Result<Self> {
-        let query = kho_query::QueryEngine::new(blobs.object_store(), config.query.clone())?;
+        let (objects, key_prefix) = blobs.for_readers();
+        let query = kho_query::QueryEngine::new(objects, &key_prefix, config.query.clone())?;
         Ok(Kho {
             store,
             blobs,
@@ -119,20 +121,32 @@ impl Kho {
 }
 
 impl Kho {
+    /// Whether the objects are in this server's own folder (one server owns them) rather than a
+    /// store shared by several.
+    pub fn objects_are_local(&self) -> bool {
+        self.blobs.is_local()
+    }
+
     /// The settings this instance runs with.
     pub fn config(&self) -> &ServiceConfig {
         &self.config
     }
 
-    /// Open kho on its metadata database and the objects folder `data_dir/objects`.
-    pub async fn open(database: &Database, data_dir: &std::path::Path, config: ServiceConfig) -> kho_core::Result<Kho> {
+    /// Open kho on its metadata database and its object store (by default the folder
+    /// `data_dir/objects`).
+    pub async fn open(
+        database: &Database,
+        objects: &ObjectsConfig,
+        data_dir: &std::path::Path,
+        config: ServiceConfig,
+    ) -> kho_core::Result<Kho> {
         let store: Arc<dyn MetaStore> = match database {
             Database::Sqlite(path) => Arc::new(kho_meta_sqlite::SqliteStore::open(path).await?),
             Database::Postgres { url, connections } => {
                 Arc::new(kho_meta_postgres::PgStore::connect(url, *connections).await?)
             }
         };
-        let blobs = kho_storage::BlobStore::local(&data_dir.join("objects"))?;
+        let blobs = kho_storage::BlobStore::open(objects, &data_dir.join("objects"))?;
         Kho::new(store, blobs, config)
     }
 

@@ -1,5 +1,6 @@
 //! Where dataset versions live: immutable objects written through `object_store`, so the same
-//! code serves the local data folder today and an S3-compatible store tomorrow.
+//! code serves the local data folder of one server and an S3-compatible store shared by several
+//! (chosen by `object_store_url`, see [`ObjectsConfig`]).
 //!
 //! Objects are written whole (a multipart upload becomes visible only when it completes), and a
 //! version becomes part of the catalog only when its manifest row is committed in the metadata
@@ -28,22 +29,115 @@ pub fn version_prefix(dataset_id: &str, resource_id: &str, version: i64) -> Stri
 
 #[derive(Clone)]
 pub struct BlobStore {
+    /// The store as kho's keys address it (under the configured prefix).
     inner: Arc<dyn ObjectStore>,
+    /// The bucket itself and the prefix of kho's keys in it, for readers that must see the
+    /// store's own paths (see [`BlobStore::for_readers`]).
+    root: Arc<dyn ObjectStore>,
+    prefix: String,
     /// The folder of a local store, for what `object_store` does not list (see
     /// [`BlobStore::remove_unfinished_uploads`]).
     local_root: Option<std::path::PathBuf>,
 }
 
+/// Where the objects live, as configured.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectsConfig {
+    /// None (or empty) for the local folder; `s3://bucket` or `s3://bucket/prefix` for an
+    /// S3-compatible store.
+    pub url: Option<String>,
+    /// The store's address when it is not Amazon's (`https://s3.example.vn`, `http://minio:9000`).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Credentials; when absent, the standard `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+    /// environment variables (or the machine's role) are used.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+/// Where the objects go, from an [`ObjectsConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectsLocation {
+    Local(std::path::PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl ObjectsConfig {
+    /// The location this configuration names; `local` is the folder used when it names none.
+    pub fn location(&self, local: &Path) -> Result<ObjectsLocation> {
+        let Some(url) = self.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(ObjectsLocation::Local(local.to_path_buf()));
+        };
+        let Some(rest) = url.strip_prefix("s3://") else {
+            return Err(Error::new(
+                kho_core::ErrorCode::BadRequest,
+                format!(
+                    "'{url}' is not an object store kho can use: write s3://bucket or s3://bucket/prefix, or leave it empty for the data folder"
+                ),
+            ));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::new(kho_core::ErrorCode::BadRequest, format!("'{url}' names no bucket")));
+        }
+        Ok(ObjectsLocation::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
+    }
+}
+
 impl BlobStore {
+    /// The store an [`ObjectsConfig`] names, `local` being the folder used when it names none.
+    pub fn open(config: &ObjectsConfig, local: &Path) -> Result<BlobStore> {
+        match config.location(local)? {
+            ObjectsLocation::Local(root) => BlobStore::local(&root),
+            ObjectsLocation::S3 { bucket, prefix } => BlobStore::s3(config, &bucket, &prefix),
+        }
+    }
+
+    /// Objects in an S3-compatible bucket, under `prefix`. Addresses are path-style
+    /// (`endpoint/bucket/key`), which every S3-compatible store understands; settings not given
+    /// come from the standard `AWS_*` environment variables.
+    pub fn s3(config: &ObjectsConfig, bucket: &str, prefix: &str) -> Result<BlobStore> {
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_virtual_hosted_style_request(false);
+        if let Some(endpoint) = config.endpoint.as_deref().filter(|e| !e.is_empty()) {
+            // A store inside the data centre's network may be reached over plain HTTP.
+            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(region) = config.region.as_deref().filter(|r| !r.is_empty()) {
+            builder = builder.with_region(region);
+        }
+        if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
+            builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+        }
+        let s3: Arc<dyn ObjectStore> =
+            Arc::new(builder.build().map_err(|e| store_err(&format!("opening the bucket {bucket}"), e))?);
+        let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            s3.clone()
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3.clone(), prefix))
+        };
+        Ok(BlobStore { inner, root: s3, prefix: prefix.to_string(), local_root: None })
+    }
+
+    /// Whether the objects are in the local folder (then one server owns them).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     /// Objects under a folder of the local file system (created if needed).
     pub fn local(root: &Path) -> Result<BlobStore> {
         std::fs::create_dir_all(root).map_err(|e| store_err(&format!("creating {}", root.display()), e))?;
         let fs = LocalFileSystem::new_with_prefix(root).map_err(|e| store_err("opening", e))?;
-        Ok(BlobStore { inner: Arc::new(fs), local_root: Some(root.to_path_buf()) })
+        let fs: Arc<dyn ObjectStore> = Arc::new(fs);
+        Ok(BlobStore { inner: fs.clone(), root: fs, prefix: String::new(), local_root: Some(root.to_path_buf()) })
     }
 
-    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
-        self.inner.clone()
+    /// The store and the prefix to put before a key, for readers such as the query engine that
+    /// compare the paths the store reports with the ones they asked for (a prefixing wrapper
+    /// reports some paths with the prefix and some without).
+    pub fn for_readers(&self) -> (Arc<dyn ObjectStore>, String) {
+        (self.root.clone(), self.prefix.clone())
     }
 
     /// Upload a local file as the object `key`, in parts, so memory stays flat.
@@ -121,11 +215,22 @@ impl BlobStore {
     }
 
     /// Objects under `datasets/` whose version folder is not in `known` (the prefixes of
-    /// committed versions): leftovers of publishes that were interrupted.
+    /// committed versions): leftovers of publishes that were interrupted. In a store shared by
+    /// several servers another one may be publishing right now, its objects written and its
+    /// version not yet committed: there only objects older than an hour count.
     pub async fn orphans(&self, known: &std::collections::HashSet<String>) -> Result<Vec<String>> {
-        let all = self.list("datasets").await?;
+        const SHARED_GRACE_SECS: i64 = 3600;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let shared = !self.is_local();
+        let prefix = ObjectPath::from("datasets");
+        let all: Vec<object_store::ObjectMeta> =
+            self.inner.list(Some(&prefix)).try_collect().await.map_err(|e| store_err("listing", e))?;
         Ok(all
             .into_iter()
+            .filter(|m| !shared || now - m.last_modified.timestamp() > SHARED_GRACE_SECS)
+            .map(|m| m.location.to_string())
             .filter(|k| {
                 let folder: String = k.rsplit_once('/').map_or(k.as_str(), |(p, _)| p).to_string();
                 !known.contains(&folder)
@@ -137,6 +242,21 @@ impl BlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_object_store_is_chosen_by_its_address() {
+        let local = Path::new("/srv/kho/objects");
+        let at = |url: Option<&str>| ObjectsConfig { url: url.map(String::from), ..Default::default() }.location(local);
+        assert_eq!(at(None).unwrap(), ObjectsLocation::Local(local.into()));
+        assert_eq!(at(Some(" ")).unwrap(), ObjectsLocation::Local(local.into()));
+        assert_eq!(at(Some("s3://kho")).unwrap(), ObjectsLocation::S3 { bucket: "kho".into(), prefix: String::new() });
+        assert_eq!(
+            at(Some("s3://kho/son-la/")).unwrap(),
+            ObjectsLocation::S3 { bucket: "kho".into(), prefix: "son-la".into() }
+        );
+        assert!(at(Some("gs://kho")).unwrap_err().message.contains("s3://bucket"));
+        assert!(at(Some("s3:///x")).unwrap_err().message.contains("no bucket"));
+    }
 
     #[tokio::test]
     async fn write_read_list_and_orphans() {

@@ -19,6 +19,16 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Connections each node keeps to a PostgreSQL database.
     pub database_connections: u32,
+    /// Where versions and other data files are kept: empty for `objects/` in `data_dir`, or
+    /// `s3://bucket/prefix` for an S3-compatible store that several kho nodes share.
+    pub object_store_url: Option<String>,
+    /// The S3-compatible store's address when it is not Amazon's, e.g. `http://minio:9000`.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    /// Credentials of the store; without them the standard `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` environment variables are used.
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
     /// Address to listen on.
     pub listen: String,
     /// GSO code of the province this instance serves.
@@ -106,6 +116,11 @@ impl Default for Config {
             data_dir: PathBuf::from("./kho-data"),
             database_url: None,
             database_connections: 16,
+            object_store_url: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
             listen: "127.0.0.1:8080".into(),
             province_code: "14".into(),
             cookie_secure: false,
@@ -162,6 +177,11 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
         "data_dir",
         "database_url",
         "database_connections",
+        "object_store_url",
+        "s3_endpoint",
+        "s3_region",
+        "s3_access_key_id",
+        "s3_secret_access_key",
         "listen",
         "province_code",
         "cookie_secure",
@@ -187,6 +207,10 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
     config.proxies()?;
     config.public_url()?;
     config.database()?;
+    config
+        .objects()
+        .location(&config.data_dir.join("objects"))
+        .map_err(|e| anyhow::anyhow!("invalid configuration: object_store_url: {}", e.message))?;
     Ok(config)
 }
 
@@ -210,7 +234,21 @@ impl Config {
             shown.initial_admin_password = Some("***".into());
         }
         shown.database_url = shown.database_url.map(|url| hide_password(&url));
+        if shown.s3_secret_access_key.is_some() {
+            shown.s3_secret_access_key = Some("***".into());
+        }
         shown
+    }
+
+    /// Where the objects live, from `object_store_url` and the `s3_*` settings.
+    pub fn objects(&self) -> kho_service::ObjectsConfig {
+        kho_service::ObjectsConfig {
+            url: self.object_store_url.clone(),
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+        }
     }
 
     /// Where the metadata lives, from `database_url`.

@@ -285,7 +285,7 @@ async fn open(cfg: &Config) -> anyhow::Result<Kho> {
             ..Default::default()
         },
     };
-    Kho::open(&cfg.database()?, &cfg.data_dir, service).await.map_err(e)
+    Kho::open(&cfg.database()?, &cfg.objects(), &cfg.data_dir, service).await.map_err(e)
 }
 
 /// Open and make sure the instance is initialised (reference data, agencies, first admin).
@@ -338,6 +338,11 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     println!("kho {} — {} (GSO {})", env!("CARGO_PKG_VERSION"), province, cfg.province_code);
     println!("  data folder: {}", cfg.data_dir.display());
     println!("  metadata: {}", cfg.database()?.describe());
+    if let Ok(kho_service::ObjectsLocation::S3 { bucket, prefix }) =
+        cfg.objects().location(&cfg.data_dir.join("objects"))
+    {
+        println!("  objects: s3://{bucket}/{prefix}");
+    }
     println!("  search index: {indexed} dataset(s)");
     println!("  listening on http://{addr}  (ready in {} ms)", started.elapsed().as_millis());
     print_first_admin(&report);

@@ -402,7 +402,6 @@ pub async fn open_data(State(s): State<AppState>, page: Page) -> PageResult {
 #[template(path = "agency.html")]
 struct AgencyPage<'a> {
     b: &'a Base,
-    agency: Agency,
     name: String,
     duty: Option<AgencyDuty>,
     cards: Vec<Card>,
@@ -439,7 +438,6 @@ pub async fn agency(
         cards: found.hits.iter().map(|d| card(tr, d)).collect(),
         total: found.total,
         duty,
-        agency,
     };
     Ok(page.render(&tpl))
 }
