@@ -224,8 +224,8 @@ impl CatalogStore for PgStore {
         }
         let where_ = conds.join(" AND ");
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        let count = sqlx::query_scalar::<_, i64>(sql!("SELECT COUNT(*) FROM datasets d WHERE {where_}"));
-        let total = crate::bind_all_scalar(count, &binds).fetch_one(&mut *conn).await.map_err(db_err)?;
+        let count = sqlx::query(sql!("SELECT COUNT(*) AS n FROM datasets d WHERE {where_}"));
+        let total: i64 = get(&crate::bind_all(count, &binds).fetch_one(&mut *conn).await.map_err(db_err)?, "n")?;
         let (limit, offset) = (p.next(), p.next());
         let list = sqlx::query(sql!(
             "SELECT {DATASET_COLS} FROM datasets d WHERE {where_} ORDER BY d.modified_at DESC, d.id

@@ -164,16 +164,3 @@ fn bind_all<'q>(
     }
     q
 }
-
-fn bind_all_scalar<'q, O>(
-    mut q: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    binds: &[Bind],
-) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Int(i) => q.bind(*i),
-            Bind::Text(t) => q.bind(t.clone()),
-        };
-    }
-    q
-}

@@ -112,8 +112,8 @@ impl AdminUnitStore for PgStore {
             }
         }
         let where_ = conds.join(" AND ");
-        let count = sqlx::query_scalar::<_, i64>(sql!("SELECT COUNT(*) FROM admin_units WHERE {where_}"));
-        let total = crate::bind_all_scalar(count, &binds).fetch_one(&self.pool).await.map_err(db_err)?;
+        let count = sqlx::query(sql!("SELECT COUNT(*) AS n FROM admin_units WHERE {where_}"));
+        let total: i64 = get(&crate::bind_all(count, &binds).fetch_one(&self.pool).await.map_err(db_err)?, "n")?;
         let (limit, offset) = (p.next(), p.next());
         let list = sqlx::query(sql!(
             "SELECT {UNIT_COLS} FROM admin_units WHERE {where_} ORDER BY era, level DESC, code LIMIT {limit} OFFSET {offset}"

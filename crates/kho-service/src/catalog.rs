@@ -2,7 +2,7 @@
 //! revision history every change leaves behind.
 
 use kho_core::model::{AccessLevel, CatalogKind, Dataset, DatasetInput, DatasetRevision, Resource, ResourceInput};
-use kho_core::policy::{self, Action, DatasetAccess, Principal};
+use kho_core::policy::{self, Action, DatasetAccess};
 use kho_core::table_schema;
 use kho_core::text::{fold, slug_problem};
 use kho_core::{Detail, Error, ErrorCode, Result};
@@ -30,10 +30,6 @@ pub struct DatasetQuery {
 }
 
 impl Kho {
-    pub(crate) fn visibility(p: &Principal) -> Visibility {
-        Visibility::of(p)
-    }
-
     /// Check a dataset description; every problem is reported at once, each with its field.
     async fn check_dataset_input(&self, input: &mut DatasetInput) -> Result<()> {
         let mut problems = Vec::new();
@@ -428,7 +424,7 @@ impl Kho {
 
     pub async fn list_datasets(&self, ctx: &Ctx, q: &DatasetQuery) -> Result<(Vec<Dataset>, i64)> {
         let filter = DatasetFilter {
-            visibility: Self::visibility(&ctx.principal),
+            visibility: Visibility::of(&ctx.principal),
             owner_agency_id: q.owner_agency_id,
             q: q.q.clone().filter(|s| !s.trim().is_empty()),
             limit: q.limit.clamp(1, MAX_PAGE),

@@ -121,12 +121,6 @@ impl Kho {
 }
 
 impl Kho {
-    /// Whether the objects are in this server's own folder (one server owns them) rather than a
-    /// store shared by several.
-    pub fn objects_are_local(&self) -> bool {
-        self.blobs.is_local()
-    }
-
     /// The settings this instance runs with.
     pub fn config(&self) -> &ServiceConfig {
         &self.config

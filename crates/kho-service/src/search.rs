@@ -146,17 +146,13 @@ impl Kho {
 
     /// Search the catalog as the caller: anonymous callers find open datasets only.
     pub fn search_datasets(&self, ctx: &Ctx, mut q: SearchQuery) -> Result<SearchResult> {
-        q.visibility = Self::search_visibility(ctx);
+        q.visibility = Visibility::of(&ctx.principal);
         self.search.search(&q)
     }
 
     /// Downloads of all the datasets the caller may see.
     pub fn visible_downloads(&self, ctx: &Ctx) -> u64 {
-        self.search.downloads(Self::search_visibility(ctx))
-    }
-
-    fn search_visibility(ctx: &Ctx) -> Visibility {
-        Self::visibility(&ctx.principal)
+        self.search.downloads(Visibility::of(&ctx.principal))
     }
 
     /// A dataset's slug and title, to name it beside what is said about it (feedback the caller
