@@ -57,6 +57,7 @@ error_codes! {
     SqlNotReadOnly => "sql_not_read_only", "Only one read-only statement (SELECT, WITH … SELECT, EXPLAIN) may be run.";
     QueryLimit => "query_limit", "The query ran past its time or memory limit; narrow it (filters, fewer groups) or page through it.";
     RateLimited => "rate_limited", "Too many requests; retry after the time in `Retry-After`.";
+    Unavailable => "unavailable", "A store kho depends on (the metadata database) does not answer at the moment; nothing was changed. Retry after the time in `Retry-After`.";
     Internal => "internal", "An unexpected error on the server; it has been logged.";
 }
 
@@ -133,6 +134,13 @@ impl Error {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Internal, message)
+    }
+
+    /// The metadata database does not answer (down, unreachable, every connection busy): the
+    /// caller may retry shortly. The cause is logged where it is known, not shown.
+    pub fn store_unavailable() -> Self {
+        Error::new(ErrorCode::Unavailable, "the metadata database does not answer; nothing was changed, retry shortly")
+            .with_retry_after(10)
     }
 }
 

@@ -5,13 +5,16 @@
 //! Nothing here relies on a lock inside one process: whatever must happen one at a time across
 //! nodes is serialised by the database itself. Audit appends take a transaction-scoped advisory
 //! lock before reading the chain's last entry ([`append_audit_in`]); new dictionary term
-//! versions lock their term; two publishes of the same table version meet the primary key.
+//! versions lock their term; two publishes of the same table version meet the primary key; work
+//! done by one node at a time holds a session advisory lock (the `leases` module).
 //!
 //! The code is split by concern, one module per group of traits.
 
 mod audit;
 mod catalog;
+mod dump;
 mod feedback;
+mod leases;
 mod people;
 mod places;
 mod versions;
@@ -75,7 +78,18 @@ pub(crate) use sql;
 
 fn db_err(e: sqlx::Error) -> Error {
     tracing::error!(error = %e, "metadata store error");
-    Error::internal(format!("metadata store: {e}"))
+    match e {
+        // The database cannot be reached (or every connection is busy): not the request's fault
+        // and not a bug; the caller may retry.
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            Error::store_unavailable()
+        }
+        // Connection exceptions (08…) and the server shutting down or restarting (57P…).
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => {
+            Error::store_unavailable()
+        }
+        e => Error::internal(format!("metadata store: {e}")),
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

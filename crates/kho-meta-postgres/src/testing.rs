@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 pub struct TempPostgres {
     child: Child,
     port: u16,
+    bin: PathBuf,
+    root: bool,
     // Kept until drop: the cluster's files.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     next_db: std::sync::atomic::AtomicU32,
 }
 
@@ -82,25 +84,18 @@ impl TempPostgres {
         assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
         let port =
             TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
-        // Durability is not under test here: without fsync the server is fast on a busy machine.
-        let child = command(&bin, "postgres", root)
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"])
-            .arg("-k")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("postgres starts");
-        let pg = TempPostgres { child, port, _dir: dir, next_db: Default::default() };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "PostgreSQL did not start within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        pg
+        let child = spawn(&bin, root, dir.path(), port);
+        TempPostgres { child, port, bin, root, dir, next_db: Default::default() }
+    }
+
+    /// Stop the server (its sessions end), keeping its data and port: a database outage.
+    pub fn stop(&mut self) {
+        shut_down(&mut self.child, self.dir.path());
+    }
+
+    /// Start the server again after [`TempPostgres::stop`], on the same data and port.
+    pub fn start_again(&mut self) {
+        self.child = spawn(&self.bin, self.root, self.dir.path(), self.port);
     }
 
     /// The address of the server's default database.
@@ -137,19 +132,51 @@ impl TempPostgres {
     }
 }
 
+/// Start the server on the cluster in `dir`, and wait until it listens.
+fn spawn(bin: &Path, root: bool, dir: &Path, port: u16) -> Child {
+    // Durability is not under test here: without fsync the server is fast on a busy machine.
+    let child = command(bin, "postgres", root)
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"])
+        .arg("-k")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("postgres starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "PostgreSQL did not start within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// SIGINT is PostgreSQL's fast shutdown: it ends its sessions and its own processes, which a
+/// plain kill of the postmaster would leave behind. The signal goes to the postmaster itself
+/// (its pid is the first line of `postmaster.pid`): as root, `child` is `runuser`, which does
+/// not pass it on.
+fn shut_down(child: &mut Child, dir: &Path) {
+    let pid = std::fs::read_to_string(dir.join("data").join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().map(str::to_string))
+        .unwrap_or_else(|| child.id().to_string());
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for TempPostgres {
     fn drop(&mut self) {
-        // SIGINT is PostgreSQL's fast shutdown: it ends its sessions and its own processes,
-        // which a plain kill of the postmaster would leave behind.
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        shut_down(&mut self.child, self.dir.path());
     }
 }

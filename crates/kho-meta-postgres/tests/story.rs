@@ -74,3 +74,18 @@ async fn the_database_refuses_to_change_the_audit_log_or_a_version() {
         assert!(err.to_string().contains("append-only"), "{statement}: {err}");
     }
 }
+
+#[tokio::test]
+async fn leases_hold_across_two_nodes_on_one_database() {
+    let url = server().database().await;
+    let first = PgStore::connect(&url, 4).await.unwrap();
+    let second = PgStore::connect(&url, 4).await.unwrap();
+    kho_meta::story::run_leases(&first, &second).await;
+}
+
+#[tokio::test]
+async fn a_dump_loads_into_an_empty_store_unchanged() {
+    let source = PgStore::connect(&server().database().await, 4).await.unwrap();
+    let target = PgStore::connect(&server().database().await, 4).await.unwrap();
+    kho_meta::story::run_dump(&source, &target).await;
+}

@@ -7,7 +7,9 @@
 
 mod audit;
 mod catalog;
+mod dump;
 mod feedback;
+mod leases;
 mod people;
 mod places;
 mod versions;
@@ -39,6 +41,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     pool: SqlitePool,
     write: Mutex<()>,
+    /// The folder of the lease files (see [`leases`]).
+    leases: std::path::PathBuf,
 }
 
 /// Only constant column lists, conditions and `?` placeholders are ever formatted into SQL here;
@@ -54,7 +58,14 @@ pub(crate) use sql;
 
 fn db_err(e: sqlx::Error) -> Error {
     tracing::error!(error = %e, "metadata store error");
-    Error::internal(format!("metadata store: {e}"))
+    match e {
+        // The database cannot be reached (or every connection is busy): not the request's fault
+        // and not a bug; the caller may retry.
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            Error::store_unavailable()
+        }
+        e => Error::internal(format!("metadata store: {e}")),
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -127,7 +138,9 @@ impl SqliteStore {
             .await
             .map_err(|e| Error::internal(format!("cannot open metadata database {}: {e}", path.display())))?;
         MIGRATOR.run(&pool).await.map_err(|e| Error::internal(format!("migrating {}: {e}", path.display())))?;
-        Ok(SqliteStore { pool, write: Mutex::new(()) })
+        let mut leases = path.as_os_str().to_owned();
+        leases.push("-leases");
+        Ok(SqliteStore { pool, write: Mutex::new(()), leases: leases.into() })
     }
 
     /// One row by key, or none.

@@ -49,3 +49,19 @@ async fn two_stores_on_one_file_keep_one_audit_chain() {
     let second = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
     kho_meta::story::run_concurrent(&first, &second).await;
 }
+
+#[tokio::test]
+async fn leases_hold_across_two_openings_of_one_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
+    let second = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
+    kho_meta::story::run_leases(&first, &second).await;
+}
+
+#[tokio::test]
+async fn a_dump_loads_into_an_empty_store_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = SqliteStore::open(&dir.path().join("kho.db")).await.unwrap();
+    let target = SqliteStore::open(&dir.path().join("copy.db")).await.unwrap();
+    kho_meta::story::run_dump(&source, &target).await;
+}

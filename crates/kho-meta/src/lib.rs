@@ -274,6 +274,38 @@ pub trait FeedbackStore: Send + Sync {
     async fn rating_summary(&self, dataset_id: &str) -> Result<RatingSummary>;
 }
 
+/// A named lease: work that must happen in one place at a time across every process sharing
+/// the store — publishing a table's next version, the clean-up run at start, the hourly purge.
+/// A lock inside one process cannot say that once several kho nodes share a database, so the
+/// backend holds it where they all meet: a lock file beside the SQLite database, a session
+/// advisory lock in PostgreSQL. A lease is released when dropped, and when its process dies.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Wait until `name` is free, then hold it until the returned [`Lease`] is dropped.
+    async fn lease(&self, name: &str) -> Result<Lease>;
+    /// Take `name` if it is free now; `None` if another holder has it (for work that one node
+    /// does for all: the others skip it).
+    async fn try_lease(&self, name: &str) -> Result<Option<Lease>>;
+}
+
+/// A held [`LeaseStore`] lease; dropping it releases the name.
+pub struct Lease {
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Lease {
+    /// A lease held for as long as `held` lives (a locked file, a database session).
+    pub fn new(held: impl std::any::Any + Send + Sync) -> Lease {
+        Lease { _held: Box::new(held) }
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lease")
+    }
+}
+
 /// Everything a backend provides.
 pub trait MetaStore:
     AdminUnitStore
@@ -289,6 +321,8 @@ pub trait MetaStore:
     + VersionStore
     + UsageStore
     + FeedbackStore
+    + LeaseStore
+    + dump::DumpStore
 {
 }
 
@@ -306,6 +340,8 @@ impl<T> MetaStore for T where
         + VersionStore
         + UsageStore
         + FeedbackStore
+        + LeaseStore
+        + dump::DumpStore
 {
 }
 
@@ -343,5 +379,6 @@ pub mod refused {
     }
 }
 
+pub mod dump;
 #[cfg(feature = "story")]
 pub mod story;

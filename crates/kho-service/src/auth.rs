@@ -229,8 +229,9 @@ impl Kho {
     }
 
     /// Forget sessions past their end; run from time to time (their secrets no longer sign in
-    /// anyway).
+    /// anyway). One node of a cluster does it for all: the others find the lease taken and skip.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let Some(_lease) = self.store.try_lease("purge-expired-sessions").await? else { return Ok(0) };
         self.store.purge_expired_sessions(time::OffsetDateTime::now_utc()).await
     }
 

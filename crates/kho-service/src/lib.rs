@@ -6,6 +6,7 @@
 pub mod agencies;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod catalog;
 pub mod dcat;
@@ -70,8 +71,6 @@ pub struct Kho {
     pub(crate) query: Arc<kho_query::QueryEngine>,
     /// Full-text and faceted search over the catalog, kept in step with it.
     pub(crate) search: Arc<kho_search::SearchIndex>,
-    /// Publishes are serialised so that version numbers never collide and none is lost.
-    publish_lock: Arc<tokio::sync::Mutex<()>>,
     /// Administrative codes and the crosswalk for validators: loaded once, they only change
     /// with a new kho release.
     references: Arc<tokio::sync::OnceCell<Arc<kho_ingest::References>>>,
@@ -108,7 +107,6 @@ impl Kho {
             search: Arc::new(kho_search::SearchIndex::new()?),
             config: Arc::new(config),
             references: Arc::default(),
-            publish_lock: Arc::default(),
             usage: Arc::default(),
             agencies: Arc::default(),
             terms: Arc::default(),

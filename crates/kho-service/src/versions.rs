@@ -77,9 +77,85 @@ fn schema_hash(schema: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(serde_json::to_string(schema).unwrap_or_default().as_bytes()))
 }
 
+/// The files of a checked upload that publishing needs: its rows, their key index, the rows
+/// left out, the quality figures.
+pub(crate) const STAGED_FILES: [&str; 4] = ["data.parquet", stage::KEYS_FILE, "quarantine.csv", "quality.json"];
+
+/// Where a checked upload's files are kept in a shared object store.
+fn staged_prefix(upload_id: &str) -> String {
+    format!("uploads/{upload_id}")
+}
+
 impl Kho {
     fn staging_dir(&self, upload_id: &str) -> PathBuf {
         self.config.upload_dir.join(upload_id)
+    }
+
+    /// With a shared object store, the checked files of an upload are kept there too
+    /// (`uploads/{id}/…`), so that the node that publishes it need not be the one that checked
+    /// it: behind a load balancer, the steward's next click may reach any node.
+    async fn share_staged(&self, upload_id: &str, dir: &Path) -> Result<()> {
+        if self.blobs.is_local() {
+            return Ok(());
+        }
+        for name in STAGED_FILES {
+            let file = dir.join(name);
+            if tokio::fs::try_exists(&file).await.unwrap_or(false) {
+                self.blobs.put_file(&format!("{}/{name}", staged_prefix(upload_id)), &file).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The local folder of a checked upload's files, fetched from the shared store when this
+    /// node did not check it (or has restarted since).
+    pub(crate) async fn staged(&self, upload_id: &str) -> Result<PathBuf> {
+        let dir = self.staging_dir(upload_id);
+        if tokio::fs::try_exists(dir.join("data.parquet")).await.unwrap_or(false) || self.blobs.is_local() {
+            return Ok(dir);
+        }
+        let prefix = staged_prefix(upload_id);
+        let stored = self.blobs.list(&prefix).await?;
+        if !stored.iter().any(|k| k.ends_with("/data.parquet")) {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                "the checked file of this upload is no longer kept; upload the file again",
+            ));
+        }
+        // Fetched into a folder of its own, then moved into place whole, so that two requests
+        // fetching at once never see half a folder.
+        let fetching = self.config.upload_dir.join(format!(
+            "{}{upload_id}-{}",
+            crate::ingest::SCRATCH_PREFIX,
+            uuid::Uuid::now_v7()
+        ));
+        for key in &stored {
+            let name = key.rsplit('/').next().unwrap_or_default();
+            if STAGED_FILES.contains(&name) {
+                self.fetch_object(key, &fetching.join(name)).await?;
+            }
+        }
+        match tokio::fs::rename(&fetching, &dir).await {
+            Ok(()) => {}
+            // Another request fetched it first: theirs is the same.
+            Err(_) if tokio::fs::try_exists(dir.join("data.parquet")).await.unwrap_or(false) => {
+                let _ = tokio::fs::remove_dir_all(&fetching).await;
+            }
+            Err(e) => return Err(Error::internal(format!("{}: {e}", dir.display()))),
+        }
+        Ok(dir)
+    }
+
+    /// Forget an upload's checked files, here and in the shared store, once it is decided.
+    async fn drop_staged(&self, upload_id: &str) {
+        let _ = tokio::fs::remove_dir_all(self.staging_dir(upload_id)).await;
+        if !self.blobs.is_local() {
+            for name in STAGED_FILES {
+                if let Err(e) = self.blobs.delete(&format!("{}/{name}", staged_prefix(upload_id))).await {
+                    tracing::warn!(error = %e.message, upload = upload_id, "a checked file was left in the store; the clean-up at start removes it");
+                }
+            }
+        }
     }
 
     /// The key index of a stored version by the key fields `names`, fetched into `staging`:
@@ -153,6 +229,10 @@ impl Kho {
         // Kept with the staged files until publishing stores it with the version.
         let quality = serde_json::to_vec(&staged.quality).map_err(|e| Error::internal(e.to_string()))?;
         tokio::fs::write(dir.join("quality.json"), quality).await.map_err(|e| Error::internal(e.to_string()))?;
+        if let Err(e) = self.share_staged(&id, &dir).await {
+            self.drop_staged(&id).await;
+            return Err(e);
+        }
         let bytes = tokio::fs::metadata(path).await.map(|m| m.len() as i64).unwrap_or(0);
         let report = &staged.report;
         let upload = Upload {
@@ -175,7 +255,7 @@ impl Kho {
             "upload": id, "resource": r.input.name, "rows": report.rows, "invalid_rows": report.invalid_rows,
         }));
         if let Err(e) = self.store.create_upload(&upload, event).await {
-            let _ = tokio::fs::remove_dir_all(&dir).await;
+            self.drop_staged(&id).await;
             return Err(e);
         }
         Ok(upload)
@@ -260,8 +340,11 @@ impl Kho {
     pub(crate) async fn upload_quarantine(&self, ctx: &Ctx, id: &str) -> Result<PathBuf> {
         let (u, d) = self.upload_for(ctx, id).await?;
         self.outsider_reads_raw_rows(ctx, &d, &u.resource_id, "upload quarantine").await?;
-        let path = self.staging_dir(&u.id).join("quarantine.csv");
-        if u.status != "checked" || !path.exists() {
+        if u.status != "checked" {
+            return Err(Error::new(ErrorCode::NotFound, "this upload has no quarantined rows waiting"));
+        }
+        let path = self.staged(&u.id).await?.join("quarantine.csv");
+        if !path.exists() {
             return Err(Error::new(ErrorCode::NotFound, "this upload has no quarantined rows waiting"));
         }
         Ok(path)
@@ -275,7 +358,7 @@ impl Kho {
                 ctx.event("upload.reject", "dataset", &d.id).detail(serde_json::json!({"upload": u.id})),
             )
             .await?;
-        let _ = tokio::fs::remove_dir_all(self.staging_dir(&u.id)).await;
+        self.drop_staged(&u.id).await;
         Ok(self.upload_for(ctx, id).await?.0)
     }
 
@@ -333,7 +416,7 @@ impl Kho {
                 .filter(|m| *m != Mode::Upsert || !key_names.is_empty())
                 .collect(),
         };
-        let staging = self.staging_dir(&u.id);
+        let staging = self.staged(&u.id).await?;
         // The previous version's files are fetched beside the staged ones, in a folder of this
         // look alone (a publication may be reading the staged folder meanwhile).
         let work = staging.join(format!("changes-{}", uuid::Uuid::now_v7()));
@@ -413,8 +496,14 @@ impl Kho {
             return Err(Error::validation(vec![Detail::new("file", "no row is valid: nothing to publish")]));
         }
         let r = find_resource(&d, &u.resource_id)?;
-        let staging = self.staging_dir(&u.id);
-        let _guard = self.publish_lock.lock().await;
+        let staging = self.staged(&u.id).await?;
+        // One publication of a table at a time, across every node sharing the store: the next
+        // version is worked out from the last one, and its objects go to that version's folder.
+        let _lease = self.store.lease(&format!("publish:{}", r.id)).await?;
+        let u = self.store.upload(&u.id).await?.ok_or_else(|| Error::not_found("upload"))?;
+        if u.status != "checked" {
+            return Err(kho_meta::refused::upload_decided());
+        }
         let previous = self.store.versions(&r.id).await?.into_iter().next();
         let version = previous.as_ref().map_or(1, |p| p.version + 1);
 
@@ -548,7 +637,7 @@ impl Kho {
             }
             return Err(e);
         }
-        let _ = tokio::fs::remove_dir_all(&staging).await;
+        self.drop_staged(&u.id).await;
         self.reindex(&d.id).await;
         Ok(v)
     }
@@ -636,22 +725,51 @@ impl Kho {
     }
 
     /// Remove objects that no committed version points to (interrupted publishes) and staged
-    /// uploads that were decided. Run at start.
+    /// uploads that were decided. Run at start. In a cluster the shared store is cleaned by one
+    /// node at a time (a lease); each node cleans its own folders.
     pub async fn clean_orphans(&self) -> Result<usize> {
-        let known: std::collections::HashSet<String> = self
-            .store
-            .version_object_keys()
-            .await?
-            .into_iter()
-            .filter_map(|k| k.rsplit_once('/').map(|(p, _)| p.to_string()))
-            .collect();
-        let orphans = self.blobs.orphans(&known).await?;
-        for k in &orphans {
-            self.blobs.delete(k).await?;
+        let mut removed = 0;
+        if let Some(_lease) = self.store.try_lease("clean-orphan-objects").await? {
+            let known: std::collections::HashSet<String> = self
+                .store
+                .version_object_keys()
+                .await?
+                .into_iter()
+                .filter_map(|k| k.rsplit_once('/').map(|(p, _)| p.to_string()))
+                .collect();
+            let orphans = self.blobs.orphans(&known).await?;
+            for k in &orphans {
+                self.blobs.delete(k).await?;
+            }
+            removed += orphans.len();
+            removed += self.clean_shared_staging().await?;
         }
-        let parts = self.blobs.remove_unfinished_uploads()?;
-        let staged = self.clean_staging().await?;
-        Ok(orphans.len() + parts + staged)
+        removed += self.blobs.remove_unfinished_uploads()?;
+        removed += self.clean_staging().await?;
+        Ok(removed)
+    }
+
+    /// Remove checked files kept in a shared store for uploads that were decided, or that were
+    /// never recorded (a node stopped between checking and recording; after an hour, since
+    /// another node may be recording one right now).
+    async fn clean_shared_staging(&self) -> Result<usize> {
+        const GRACE_SECS: u64 = 3600;
+        if self.blobs.is_local() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for (key, age) in self.blobs.list_with_age("uploads").await? {
+            let Some(id) = key.split('/').nth(1) else { continue };
+            let keep = match self.store.upload(id).await? {
+                Some(u) => u.status == "checked",
+                None => age.as_secs() < GRACE_SECS,
+            };
+            if !keep {
+                self.blobs.delete(&key).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Remove staging folders that no upload waits on: a check the server stopped in the
@@ -668,7 +786,12 @@ impl Kho {
         while let Some(entry) = entries.next_entry().await.map_err(|e| Error::internal(e.to_string()))? {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with(crate::ingest::SCRATCH_PREFIX) {
-                let _ = tokio::fs::remove_file(entry.path()).await;
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    tokio::fs::remove_dir_all(path).await
+                } else {
+                    tokio::fs::remove_file(path).await
+                };
                 removed += 1;
                 continue;
             }

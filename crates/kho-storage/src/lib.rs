@@ -27,6 +27,12 @@ pub fn version_prefix(dataset_id: &str, resource_id: &str, version: i64) -> Stri
     format!("datasets/{dataset_id}/{resource_id}/v{version}")
 }
 
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 #[derive(Clone)]
 pub struct BlobStore {
     /// The store as kho's keys address it (under the configured prefix).
@@ -38,6 +44,8 @@ pub struct BlobStore {
     /// The folder of a local store, for what `object_store` does not list (see
     /// [`BlobStore::remove_unfinished_uploads`]).
     local_root: Option<std::path::PathBuf>,
+    /// Where the objects are, to tell two stores apart (see [`BlobStore::same_place`]).
+    place: String,
 }
 
 /// Where the objects live, as configured.
@@ -117,7 +125,14 @@ impl BlobStore {
         } else {
             Arc::new(object_store::prefix::PrefixStore::new(s3.clone(), prefix))
         };
-        Ok(BlobStore { inner, root: s3, prefix: prefix.to_string(), local_root: None })
+        let place = format!("{}|{bucket}|{prefix}", config.endpoint.as_deref().unwrap_or_default());
+        Ok(BlobStore { inner, root: s3, prefix: prefix.to_string(), local_root: None, place })
+    }
+
+    /// Whether two stores keep their objects in the same place (the same folder, or the same
+    /// bucket and prefix at the same address).
+    pub fn same_place(&self, other: &BlobStore) -> bool {
+        self.local_root.is_some() == other.local_root.is_some() && self.place == other.place
     }
 
     /// Whether the objects are in the local folder (then one server owns them).
@@ -130,7 +145,13 @@ impl BlobStore {
         std::fs::create_dir_all(root).map_err(|e| store_err(&format!("creating {}", root.display()), e))?;
         let fs = LocalFileSystem::new_with_prefix(root).map_err(|e| store_err("opening", e))?;
         let fs: Arc<dyn ObjectStore> = Arc::new(fs);
-        Ok(BlobStore { inner: fs.clone(), root: fs, prefix: String::new(), local_root: Some(root.to_path_buf()) })
+        Ok(BlobStore {
+            inner: fs.clone(),
+            root: fs,
+            prefix: String::new(),
+            local_root: Some(root.to_path_buf()),
+            place: root.display().to_string(),
+        })
     }
 
     /// The store and the prefix to put before a key, for readers such as the query engine that
@@ -191,6 +212,21 @@ impl BlobStore {
             .map_err(|e| store_err("listing", e))
     }
 
+    /// Every object key under `prefix`, with how long ago it was last written.
+    pub async fn list_with_age(&self, prefix: &str) -> Result<Vec<(String, std::time::Duration)>> {
+        let now = unix_now();
+        let prefix = ObjectPath::from(prefix);
+        self.inner
+            .list(Some(&prefix))
+            .map_ok(|m| {
+                let age = u64::try_from(now - m.last_modified.timestamp()).unwrap_or(0);
+                (m.location.to_string(), std::time::Duration::from_secs(age))
+            })
+            .try_collect()
+            .await
+            .map_err(|e| store_err("listing", e))
+    }
+
     /// Delete the parts of uploads that never completed. On the local file system a multipart
     /// upload writes beside its destination (`data.parquet#1`) and renames on completion; a
     /// process killed in between leaves that file, which listings do not show. (On S3 an
@@ -220,9 +256,7 @@ impl BlobStore {
     /// version not yet committed: there only objects older than an hour count.
     pub async fn orphans(&self, known: &std::collections::HashSet<String>) -> Result<Vec<String>> {
         const SHARED_GRACE_SECS: i64 = 3600;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = unix_now();
         let shared = !self.is_local();
         let prefix = ObjectPath::from("datasets");
         let all: Vec<object_store::ObjectMeta> =

@@ -28,6 +28,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         }
         CsrfFailed | Forbidden | PasswordChangeRequired => StatusCode::FORBIDDEN,
         TooManyAttempts | RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -64,7 +65,12 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody {
             code: e.code.as_str().to_string(),
-            message: if status.is_server_error() { "internal error; it has been logged".into() } else { e.message },
+            // An unavailable store's message is kho's own words, safe to show.
+            message: if status.is_server_error() && e.code != ErrorCode::Unavailable {
+                "internal error; it has been logged".into()
+            } else {
+                e.message
+            },
             details: e.details,
         };
         let mut resp = (status, axum::Json(body)).into_response();

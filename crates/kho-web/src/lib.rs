@@ -32,6 +32,9 @@ struct Health {
     status: &'static str,
     version: &'static str,
     uptime_seconds: u64,
+    /// Why the node cannot serve, when it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 /// What a signed-in caller or a token receives may hold non-open or personal data: no shared
@@ -55,11 +58,22 @@ async fn health(State(s): State<AppState>) -> Response {
             status: "ok",
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: s.started.elapsed().as_secs(),
+            reason: None,
         })
         .into_response(),
-        Err(_) => (
+        // A load balancer takes the node out of rotation; its operator reads why.
+        Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health { status: "unavailable", version: env!("CARGO_PKG_VERSION"), uptime_seconds: 0 }),
+            Json(Health {
+                status: "unavailable",
+                version: env!("CARGO_PKG_VERSION"),
+                uptime_seconds: s.started.elapsed().as_secs(),
+                reason: Some(if e.code == ErrorCode::Unavailable {
+                    "the metadata database does not answer"
+                } else {
+                    "the metadata database answers with an error (see the log)"
+                }),
+            }),
         )
             .into_response(),
     }

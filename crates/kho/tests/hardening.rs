@@ -529,68 +529,13 @@ async fn cells_that_would_run_as_formulas_are_neutralised_in_every_csv_people_op
     assert_eq!(data_lines(&reader.get(&format!("{base}&raw=true")).await.text), raw);
 }
 
-/// A real nginx in front of kho, as a data center runs it: it connects to kho from 127.0.0.2
-/// and appends the address it received each request from to `X-Forwarded-For`.
-struct Nginx {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn start(upstream: &str) -> Nginx {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let d = dir.path().display();
-        let upstream = upstream.trim_start_matches("http://");
-        let conf = format!(
-            "user root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
-             fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-             server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   proxy_pass http://{upstream};\n\
-             proxy_bind 127.0.0.2;\n   proxy_set_header Host $host;\n\
-             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n  }}\n }}\n}}\n"
-        );
-        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let child = std::process::Command::new("nginx")
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
-            .arg("-g")
-            .arg("daemon off;")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nginx must be installed for this test (Debian: apt-get install nginx-light)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nginx { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
-    }
-}
-
-impl Drop for Nginx {
-    #[allow(unsafe_code)]
-    fn drop(&mut self) {
-        // TERM lets the master stop its workers; KILL would leave them running.
-        // SAFETY: signalling a child process this test started and still owns.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn behind_a_proxy_the_client_is_who_the_proxy_saw_not_who_it_says_it_is() {
     let s = Server::start_with(
         true,
         &[("KHO_TRUST_PROXY", "true"), ("KHO_TRUSTED_PROXIES", "127.0.0.2"), ("KHO_ANONYMOUS_API_PER_MINUTE", "5")],
     );
-    let nginx = Nginx::start(&s.base);
+    let nginx = Nginx::start(&[&s.base]);
     // The visitor reaches nginx from 127.0.0.3.
     let visitor =
         reqwest::Client::builder().local_address("127.0.0.3".parse::<std::net::IpAddr>().unwrap()).build().unwrap();

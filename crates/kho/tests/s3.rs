@@ -8,65 +8,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use kho_meta_postgres::testing::TempPostgres;
 use reqwest::StatusCode;
-
-/// An S3-compatible server on a free port, stopped when dropped.
-struct S3Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl S3Server {
-    fn start() -> S3Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server, an S3-compatible server (pip install 'moto[server]')");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the S3 server did not start within 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        S3Server { child, endpoint: format!("http://127.0.0.1:{port}") }
-    }
-
-    async fn bucket(&self, name: &str) {
-        let r = reqwest::Client::new().put(format!("{}/{name}", self.endpoint)).send().await.unwrap();
-        assert!(r.status().is_success(), "creating the bucket: {}", r.status());
-    }
-
-    /// The keys in a bucket under a prefix.
-    async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let url = format!("{}/{bucket}?list-type=2&prefix={prefix}", self.endpoint);
-        let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
-        xml.split("<Key>").skip(1).filter_map(|k| k.split("</Key>").next()).map(str::to_string).collect()
-    }
-
-    fn env(&self, url: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("KHO_OBJECT_STORE_URL", url.to_string()),
-            ("KHO_S3_ENDPOINT", self.endpoint.clone()),
-            ("KHO_S3_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "kho-test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "kho-test-secret".into()),
-        ]
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn start(demo: bool, env: &[(&'static str, String)]) -> Server {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -140,4 +86,91 @@ async fn two_nodes_sharing_a_database_and_a_bucket_serve_the_same_data() {
         assert!(Instant::now() < deadline, "node B's search never found it: {}", found.text);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+#[tokio::test]
+async fn two_nodes_publishing_one_table_at_once_make_two_versions_and_lose_nothing() {
+    let s3 = S3Server::start();
+    s3.bucket("kho-race").await;
+    let pg = TempPostgres::start();
+    let mut env = s3.env("s3://kho-race");
+    env.push(("KHO_DATABASE_URL", pg.database().await));
+    let a = start(true, &env);
+    let b = start(false, &env);
+    let on_a = Client::signed_in(&a.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let on_b = Client::signed_in(&b.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let r = on_a.post("/api/v1/datasets", dataset("dua-hai-nut", "open")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    // Each node checks its own file; both are published at the same moment, appending rows.
+    let (sa, ua) = upload_file(&on_a, "dua-hai-nut", "bang-chinh", b"ma_xa,so_luong\n03979,1\n".to_vec()).await;
+    let (sb, ub) = upload_file(&on_b, "dua-hai-nut", "bang-chinh", b"ma_xa,so_luong\n03982,2\n".to_vec()).await;
+    assert_eq!((sa, sb), (StatusCode::CREATED, StatusCode::CREATED), "{ua} {ub}");
+    let body = serde_json::json!({"mode": "append"});
+    let (path_a, path_b) = (
+        format!("/api/v1/uploads/{}/publish", ua["id"].as_str().unwrap()),
+        format!("/api/v1/uploads/{}/publish", ub["id"].as_str().unwrap()),
+    );
+    let (pa, pb) = tokio::join!(on_a.post(&path_a, body.clone()), on_b.post(&path_b, body.clone()));
+    assert_eq!((pa.status, pb.status), (StatusCode::CREATED, StatusCode::CREATED), "{} / {}", pa.text, pb.text);
+    let mut versions = [pa.body["version"].as_i64().unwrap(), pb.body["version"].as_i64().unwrap()];
+    versions.sort();
+    assert_eq!(versions, [1, 2], "one after the other, never both the same number");
+
+    // Both versions are whole in the bucket: the first one's rows, then both files' rows.
+    let path = "/api/v1/datasets/dua-hai-nut/resources/bang-chinh/versions";
+    let first = on_b.get(&format!("{path}/1/data?format=csv")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.text.lines().count(), 2, "{}", first.text);
+    let second = on_a.get(&format!("{path}/2/data?format=csv")).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    let mut rows: Vec<&str> = second.text.lines().skip(1).collect();
+    rows.sort();
+    assert_eq!(rows, ["03979,1", "03982,2"], "{}", second.text);
+    // And the audit log is still one chain.
+    let verify = a.admin().await.get("/api/v1/audit/verify").await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.text);
+    assert_eq!(verify.body["broken_at"], serde_json::Value::Null, "{}", verify.text);
+}
+
+#[tokio::test]
+async fn a_file_checked_on_one_node_is_reviewed_and_published_on_another() {
+    let s3 = S3Server::start();
+    s3.bucket("kho-handoff").await;
+    let pg = TempPostgres::start();
+    let mut env = s3.env("s3://kho-handoff");
+    env.push(("KHO_DATABASE_URL", pg.database().await));
+    let a = start(true, &env);
+    let b = start(false, &env);
+    let on_a = Client::signed_in(&a.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let on_b = Client::signed_in(&b.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let r = on_a.post("/api/v1/datasets", dataset("chuyen-nut", "open")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    publish_csv(&on_a, "chuyen-nut", "bang-chinh", "ma_xa,so_luong\n03979,1\n".into()).await;
+
+    // Checked on A, with one bad row…
+    let (status, u) =
+        upload_file(&on_a, "chuyen-nut", "bang-chinh", b"ma_xa,so_luong\n03982,2\n03985,hai\n".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{u}");
+    assert_eq!(u["invalid_rows"], 1, "{u}");
+    let id = u["id"].as_str().unwrap();
+    let staged = s3.keys("kho-handoff", &format!("uploads/{id}/")).await;
+    assert!(staged.iter().any(|k| k.ends_with("/data.parquet")), "the checked rows are in the bucket: {staged:?}");
+
+    // …its left-out rows and what it would change are seen on B, and B publishes it.
+    let quarantine = on_b.get(&format!("/api/v1/uploads/{id}/quarantine")).await;
+    assert_eq!(quarantine.status, StatusCode::OK, "{}", quarantine.text);
+    assert!(quarantine.text.contains("hai"), "{}", quarantine.text);
+    let changes = on_b.get(&format!("/api/v1/uploads/{id}/changes?mode=append")).await;
+    assert_eq!(changes.status, StatusCode::OK, "{}", changes.text);
+    assert_eq!(changes.body["added"], 1, "{}", changes.text);
+    let published = on_b
+        .post(&format!("/api/v1/uploads/{id}/publish"), serde_json::json!({"mode": "append", "skip_invalid": true}))
+        .await;
+    assert_eq!(published.status, StatusCode::CREATED, "{}", published.text);
+    assert_eq!((published.body["version"].as_i64(), published.body["rows"].as_i64()), (Some(2), Some(2)));
+    let csv = on_a.get("/api/v1/datasets/chuyen-nut/resources/bang-chinh/versions/2/data?format=csv").await;
+    assert_eq!(csv.text, "ma_xa,so_luong\n03979,1\n03982,2\n", "{}", csv.text);
+    // Once decided, the checked files leave the bucket.
+    assert_eq!(s3.keys("kho-handoff", &format!("uploads/{id}/")).await, Vec::<String>::new());
 }

@@ -81,6 +81,7 @@ impl From<Error> for CkanError {
             PasswordChangeRequired => ("Authorization Error", StatusCode::FORBIDDEN),
             TooManyAttempts | RateLimited => ("Rate Limit Error", StatusCode::TOO_MANY_REQUESTS),
             Internal => ("Internal Server Error", StatusCode::INTERNAL_SERVER_ERROR),
+            Unavailable => ("Service Unavailable", StatusCode::SERVICE_UNAVAILABLE),
             // CKAN answers every refused input with a validation error and 409; sizes and media
             // types keep their own statuses, which CKAN's clients report as they are.
             PayloadTooLarge => ("Validation Error", StatusCode::PAYLOAD_TOO_LARGE),

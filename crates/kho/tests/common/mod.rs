@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -244,14 +244,17 @@ pub fn db_path(dir: &Path) -> PathBuf {
 
 /// Run the `kho` command on a data folder (with the test administrator's password).
 pub fn kho_cli(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(kho_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("KHO_LOG", "warn")
-        .env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .output()
-        .expect("run kho")
+    kho_cli_with(data, args, &[])
+}
+
+/// [`kho_cli`] with more environment variables (another database, a bucket).
+pub fn kho_cli_with(data: &Path, args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
+    let mut cmd = Command::new(kho_bin());
+    cmd.args(args).arg("--data-dir").arg(data).env("KHO_LOG", "warn").env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run kho")
 }
 
 /// Run a statement in DuckDB (PyPI `duckdb`), the peer kho's Parquet versions are read with;
@@ -295,4 +298,126 @@ pub async fn publish_file(c: &Client, dataset: &str, resource: &str, body: Vec<u
     let r = c.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     r.body
+}
+
+/// An S3-compatible server on a free port, stopped when dropped.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server, an S3-compatible server (pip install 'moto[server]')");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the S3 server did not start within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3Server { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    pub async fn bucket(&self, name: &str) {
+        let r = reqwest::Client::new().put(format!("{}/{name}", self.endpoint)).send().await.unwrap();
+        assert!(r.status().is_success(), "creating the bucket: {}", r.status());
+    }
+
+    /// The keys in a bucket under a prefix.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let url = format!("{}/{bucket}?list-type=2&prefix={prefix}", self.endpoint);
+        let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
+        xml.split("<Key>").skip(1).filter_map(|k| k.split("</Key>").next()).map(str::to_string).collect()
+    }
+
+    pub fn env(&self, url: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("KHO_OBJECT_STORE_URL", url.to_string()),
+            ("KHO_S3_ENDPOINT", self.endpoint.clone()),
+            ("KHO_S3_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "kho-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "kho-test-secret".into()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real nginx in front of kho, as a data center runs it: it connects to kho from 127.0.0.2,
+/// appends the address it received each request from to `X-Forwarded-For`, and spreads requests
+/// over several nodes in turn (round robin, no sticky sessions), logging which one answered.
+pub struct Nginx {
+    child: Child,
+    pub base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub fn start(nodes: &[&str]) -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let d = dir.path().display();
+        let servers: String =
+            nodes.iter().map(|n| format!("  server {};\n", n.trim_start_matches("http://"))).collect();
+        let conf = format!(
+            "user root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n log_format node '$request_method $uri $status $upstream_addr';\n\
+             access_log {d}/access.log node;\n client_max_body_size 100m;\n\
+             client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+             upstream kho {{\n{servers} }}\n\
+             server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   proxy_pass http://kho;\n\
+             proxy_bind 127.0.0.2;\n   proxy_set_header Host $host;\n\
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n  }}\n }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-g")
+            .arg("daemon off;")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx must be installed for this test (Debian: apt-get install nginx-light)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx { child, base: format!("http://127.0.0.1:{port}"), dir }
+    }
+
+    /// Each request nginx passed on, as "METHOD /path STATUS node-address".
+    pub fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Nginx {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // TERM lets the master stop its workers; KILL would leave them running.
+        // SAFETY: signalling a child process this test started and still owns.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
 }
