@@ -13,6 +13,7 @@ pub mod dcat;
 pub mod dictionary;
 pub mod download;
 pub mod feedback;
+pub mod iceberg;
 pub mod ingest;
 mod kept;
 pub mod opendata;

@@ -46,6 +46,9 @@ pub struct BlobStore {
     local_root: Option<std::path::PathBuf>,
     /// Where the objects are, to tell two stores apart (see [`BlobStore::same_place`]).
     place: String,
+    /// The address of the store's root as other programs name it (`s3://bucket/prefix`,
+    /// `file:///srv/kho/objects`), see [`BlobStore::uri_of`].
+    uri_base: String,
 }
 
 /// Where the objects live, as configured.
@@ -126,7 +129,8 @@ impl BlobStore {
             Arc::new(object_store::prefix::PrefixStore::new(s3.clone(), prefix))
         };
         let place = format!("{}|{bucket}|{prefix}", config.endpoint.as_deref().unwrap_or_default());
-        Ok(BlobStore { inner, root: s3, prefix: prefix.to_string(), local_root: None, place })
+        let uri_base = if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
+        Ok(BlobStore { inner, root: s3, prefix: prefix.to_string(), local_root: None, place, uri_base })
     }
 
     /// Whether two stores keep their objects in the same place (the same folder, or the same
@@ -145,12 +149,15 @@ impl BlobStore {
         std::fs::create_dir_all(root).map_err(|e| store_err(&format!("creating {}", root.display()), e))?;
         let fs = LocalFileSystem::new_with_prefix(root).map_err(|e| store_err("opening", e))?;
         let fs: Arc<dyn ObjectStore> = Arc::new(fs);
+        // Other programs are given absolute addresses, whatever folder kho was started in.
+        let absolute = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         Ok(BlobStore {
             inner: fs.clone(),
             root: fs,
             prefix: String::new(),
             local_root: Some(root.to_path_buf()),
             place: root.display().to_string(),
+            uri_base: format!("file://{}", absolute.display()),
         })
     }
 
@@ -159,6 +166,18 @@ impl BlobStore {
     /// reports some paths with the prefix and some without).
     pub fn for_readers(&self) -> (Arc<dyn ObjectStore>, String) {
         (self.root.clone(), self.prefix.clone())
+    }
+
+    /// The address of object `key` for other programs that read the store themselves (Iceberg
+    /// readers): `s3://bucket/prefix/key`, or `file:///…/objects/key` for the local folder.
+    pub fn uri_of(&self, key: &str) -> String {
+        format!("{}/{key}", self.uri_base)
+    }
+
+    /// Write a small object whole (metadata files).
+    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.inner.put(&ObjectPath::from(key), bytes.into()).await.map_err(|e| store_err(key, e))?;
+        Ok(())
     }
 
     /// Upload a local file as the object `key`, in parts, so memory stays flat.

@@ -120,6 +120,7 @@ pub fn app(kho: Kho, config: WebConfig) -> axum::Router {
         .merge(pages::routes())
         .merge(api::ckan::routes())
         .merge(api::dcat::routes())
+        .merge(api::iceberg::routes())
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(spec))

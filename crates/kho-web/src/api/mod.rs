@@ -8,6 +8,7 @@ pub mod ckan;
 pub mod dcat;
 pub mod dictionary;
 pub mod feedback;
+pub mod iceberg;
 pub mod ingest;
 pub mod quality;
 pub mod query;
