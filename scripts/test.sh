@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "installing test tools (Chromium, nginx, sqlite3, playwright-core, schemathesis, duckdb, ckanapi, pyshacl) where missing"
+step "installing test tools (Chromium, nginx, sqlite3, PostgreSQL, playwright-core, schemathesis, duckdb, ckanapi, moto, openpyxl, pyiceberg, pyshacl) where missing"
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
@@ -44,6 +44,10 @@ fi
 if ! python3 -c "import openpyxl" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check openpyxl
 fi
+# PyIceberg: the Iceberg client that reads kho's tables through its REST catalog.
+if ! python3 -c "import pyiceberg, pyarrow" >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check "pyiceberg[pyarrow]"
+fi
 if ! python3 -c "import pyshacl" >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check pyshacl
 fi
@@ -61,6 +65,11 @@ trap 'rm -rf "$logs"' EXIT
 step "Rust unit and integration tests"
 cargo test --workspace --all-targets 2>&1 | tee "$logs/cargo.log"
 
+# The same HTTP integration tests again, each kho on a PostgreSQL database and an S3 bucket of its
+# own (a few tests of the embedded layout itself stay on SQLite and the local folder).
+step "Rust integration tests on PostgreSQL + S3"
+KHO_TEST_BACKENDS=postgres+s3 cargo test -p kho --tests 2>&1 | tee "$logs/cargo-cluster.log"
+
 step "browser tests (headless Chromium)"
 cargo build -p kho --quiet
 (cd tests/browser && npm test) 2>&1 | tee "$logs/browser.log"
@@ -72,12 +81,13 @@ step "schemathesis against /openapi.json (fails on any 5xx)"
 scripts/schemathesis.sh 25 2>&1 | tee "$logs/schemathesis.log"
 
 # One closing line for the whole suite: Rust tests, browser tests and the fuzzed operations.
-rust_passed=$(grep -o '[0-9]* passed' "$logs/cargo.log" | awk '{s+=$1} END {print s+0}')
-rust_failed=$(grep -o '[0-9]* failed' "$logs/cargo.log" | awk '{s+=$1} END {print s+0}')
+rust_passed=$(cat "$logs/cargo.log" "$logs/cargo-cluster.log" | grep -o '[0-9]* passed' | awk '{s+=$1} END {print s+0}')
+rust_failed=$(cat "$logs/cargo.log" "$logs/cargo-cluster.log" | grep -o '[0-9]* failed' | awk '{s+=$1} END {print s+0}')
+cluster_passed=$(grep -o '[0-9]* passed' "$logs/cargo-cluster.log" | awk '{s+=$1} END {print s+0}')
 browser_passed=$(awk '/^# pass/ {print $3}' "$logs/browser.log")
 browser_failed=$(awk '/^# fail/ {print $3}' "$logs/browser.log")
 fuzz_ops=$(grep -o 'Tested: [0-9]*' "$logs/schemathesis.log" | awk '{s+=$2} END {print s+0}')
 harvest_checks=$(grep -c '^ok ' "$logs/harvest.log" || true)
 echo
-echo "Rust: $rust_passed passed; browser: $browser_passed passed; harvesters (ckanapi, DCAT): $harvest_checks checks; schemathesis: $fuzz_ops operations without a server error"
+echo "Rust: $rust_passed passed ($cluster_passed of them on PostgreSQL + S3); browser: $browser_passed passed; harvesters (ckanapi, DCAT): $harvest_checks checks; schemathesis: $fuzz_ops operations without a server error"
 echo "tests: $((rust_passed + browser_passed + harvest_checks + fuzz_ops)) passed, $((rust_failed + browser_failed)) failed"

@@ -88,6 +88,13 @@ impl TempPostgres {
         TempPostgres { child, port, bin, root, dir, next_db: Default::default() }
     }
 
+    /// The server's own process (not the `runuser` that started it as root), for a test
+    /// harness that must stop a server it keeps in a static, which is never dropped.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.path().join("data").join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     /// Stop the server (its sessions end), keeping its data and port: a database outage.
     pub fn stop(&mut self) {
         shut_down(&mut self.child, self.dir.path());

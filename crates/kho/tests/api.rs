@@ -129,13 +129,10 @@ async fn tokens_are_shown_once_scoped_and_revocable() {
     let created = admin.post("/api/v1/tokens", json!({"name": "hết hạn", "expires_in_days": 1})).await;
     let expiring = created.body["secret"].as_str().unwrap().to_string();
     assert_eq!(Client::with_token(&s.base, &expiring).get("/api/v1/me").await.status, StatusCode::OK);
-    // Move its expiry into the past directly in the database file.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path(&s.data_dir()).display())).await.unwrap();
-    sqlx::query("UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00Z' WHERE id = ?")
-        .bind(created.body["token"]["id"].as_i64().unwrap())
-        .execute(&pool)
-        .await
-        .unwrap();
+    // Move its expiry into the past directly in the database.
+    let id = created.body["token"]["id"].as_i64().unwrap();
+    store_sql(&s.data_dir(), &format!("UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00Z' WHERE id = {id}"))
+        .await;
     let r = Client::with_token(&s.base, &expiring).get("/api/v1/me").await;
     assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "token_expired"));
 

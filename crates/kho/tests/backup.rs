@@ -105,6 +105,10 @@ async fn a_backup_taken_while_kho_runs_is_checked_and_restored_into_either_backe
     assert!(said.contains(&format!("{inside}: its content changed")), "{said}");
     assert!(said.contains("metadata/audit_log.jsonl: its content changed"), "{said}");
     assert!(said.contains("was altered"), "{said}");
+    // And it is not restored.
+    let target = tempfile::tempdir().unwrap();
+    let out = kho_cli(&target.path().join("data"), &["restore", tampered.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out).contains("its content changed"), "{}", text(&out));
 
     // Into PostgreSQL and a bucket…
     let s3 = S3Server::start();
@@ -138,7 +142,7 @@ async fn a_backup_taken_while_kho_runs_is_checked_and_restored_into_either_backe
 
 #[tokio::test]
 async fn migrate_moves_an_embedded_instance_to_postgres_and_a_bucket() {
-    let s = Server::start(true);
+    let s = Server::embedded(true);
     let (upload, entries) = with_content(&s).await;
     let s3 = S3Server::start();
     s3.bucket("kho-migrate").await;

@@ -116,6 +116,8 @@ async fn users_and_tokens_from_the_command_line() {
 async fn audit_verify_names_the_first_tampered_entry() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // It edits the SQLite file behind kho's back (PostgreSQL refuses such edits itself).
+    pin_embedded(&data);
     let o = kho(&data, &["demo", "load"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = kho(&data, &["audit", "verify"]);
@@ -187,4 +189,41 @@ async fn changes_made_from_the_command_line_beside_a_running_server_reach_search
     assert_eq!(after, before + 1);
     let ttl = anon.get("/catalog.ttl?q=cong+trinh+xay+dung").await;
     assert!(ttl.text.contains("Sở Xây dựng"), "{}", ttl.text);
+}
+
+/// The cluster deployment files in `deploy/` stay true: kho accepts the example configuration as
+/// it is, and nginx the example balancer.
+#[test]
+fn the_deployment_examples_are_accepted_by_kho_and_nginx() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let out = std::process::Command::new(kho_bin())
+        .arg("--config")
+        .arg(deploy.join("kho.toml.example"))
+        .arg("config")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("\"object_store_url\": \"s3://kho-son-la/prod\""), "{said}");
+    assert!(said.contains("postgres://kho:***@"), "the password is not printed: {said}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nginx.conf");
+    let d = dir.path().display();
+    std::fs::write(
+        &conf,
+        format!(
+            "user root;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{}}\nhttp {{\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n include {};\n}}\n",
+            deploy.join("nginx-kho.conf").display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("nginx")
+        .args(["-t", "-p"])
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .expect("nginx (Debian: apt-get install nginx)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

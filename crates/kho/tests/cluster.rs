@@ -144,3 +144,18 @@ async fn while_the_database_is_down_a_node_says_so_and_it_recovers_by_itself() {
     let r = steward.get("/api/v1/datasets?mine=true").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
+
+/// The suite runs twice, on the embedded backends and on PostgreSQL + S3
+/// (`KHO_TEST_BACKENDS=postgres+s3`): each run really is on the backends it says.
+#[tokio::test]
+async fn the_integration_tests_run_on_the_backends_they_were_asked_for() {
+    let s = Server::start(false);
+    let said = s.stdout.join("");
+    if on_cluster_backends() {
+        assert!(said.contains("metadata: PostgreSQL") && said.contains("objects: s3://kho-tests/node-"), "{said}");
+    } else {
+        assert!(said.contains("metadata: SQLite") && !said.contains("objects: s3://"), "{said}");
+    }
+    let embedded = Server::embedded(false);
+    assert!(embedded.stdout.join("").contains("metadata: SQLite"), "{:?}", embedded.stdout);
+}

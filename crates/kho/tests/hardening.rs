@@ -258,7 +258,8 @@ fn turtle(text: &str) -> Result<Vec<oxrdf::Quad>, String> {
 
 #[tokio::test]
 async fn fields_with_a_format_are_checked_and_nothing_injects_into_the_catalog() {
-    let s = Server::start(true);
+    // It writes into the SQLite file what kho itself would refuse.
+    let s = Server::embedded(true);
     let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
     let evil = "x@y.vn> . <http://kho.example/dataset/other> <http://purl.org/dc/terms/title> \"pwned\" . <mailto:a";
     let mut d = dataset("dich-benh", "open");
@@ -625,7 +626,8 @@ async fn links_use_the_public_address_and_a_restart_clears_what_a_stopped_check_
 
 #[tokio::test]
 async fn a_backup_of_the_database_and_the_objects_restores_a_serving_instance() {
-    let s = Server::start(true);
+    // The file-by-file backup of the embedded layout.
+    let s = Server::embedded(true);
     let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
     let head = "ma_co_so,ten_co_so,ma_xa,so_giuong,dien_thoai\n";
     publish_csv(&steward, "co-so-y-te", "co-so", format!("{head}BV01,Bệnh viện tỉnh,04045,500,0912345678\n")).await;
@@ -655,6 +657,7 @@ async fn a_backup_of_the_database_and_the_objects_restores_a_serving_instance() 
     std::fs::create_dir_all(restored.path().join("data")).unwrap();
     std::fs::rename(backup.path().join("kho.db"), restored.path().join("data").join("kho.db")).unwrap();
     std::fs::rename(backup.path().join("objects"), restored.path().join("data").join("objects")).unwrap();
+    pin_embedded(&restored.path().join("data"));
     let s = Server::start_in(restored, false, &[]);
     let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
     let r = steward.get(rows).await;

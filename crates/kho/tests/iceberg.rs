@@ -76,7 +76,8 @@ fn read_both_versions(seen: &Value) {
 
 #[tokio::test]
 async fn pyiceberg_reads_every_version_through_the_catalog_with_the_callers_rights() {
-    let s = Server::start(true);
+    // The objects in the local folder, which PyIceberg reads itself (the bucket: below).
+    let s = Server::embedded(true);
     let steward = two_versions(&s, "iceberg-mo", "open").await;
     two_versions(&s, "iceberg-chung", "shared").await;
 

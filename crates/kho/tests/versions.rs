@@ -300,7 +300,8 @@ async fn futures_join_all<F: std::future::Future<Output = Resp>>(futs: impl Iter
 
 #[tokio::test]
 async fn objects_of_an_interrupted_publish_are_removed_at_start() {
-    let s = Server::start(true);
+    // It leaves files in the objects folder as a killed publish would.
+    let s = Server::embedded(true);
     let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
     let u = upload(&steward, &format!("{HEADER}BV1,Bệnh viện,03979,1,0912345678\n")).await;
     let r = steward.post(&format!("/api/v1/uploads/{}/publish", u["id"].as_str().unwrap()), json!({})).await;
@@ -358,7 +359,8 @@ fn kho_import_loads_a_file_from_the_command_line() {
 /// and finds the same rows and column sums as kho's own CSV download.
 #[tokio::test]
 async fn duckdb_reads_a_stored_version() {
-    let s = Server::start(true);
+    // DuckDB reads the version's file in the objects folder.
+    let s = Server::embedded(true);
     let steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
     let mut csv = String::from(HEADER);
     for i in 0..500 {
@@ -595,7 +597,8 @@ fn objects_under(root: &std::path::Path, dir: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn publishing_survives_kill_9_at_any_moment() {
-    let mut s = Server::start(true);
+    // It looks into the objects folder after each kill.
+    let mut s = Server::embedded(true);
     let mut steward = Client::signed_in(&s.base, "yte.canbo", "demo-yte-canbo").await;
     let first = upload(&steward, &format!("{HEADER}BV1,Bệnh viện,03979,1,0912345678\n")).await;
     let r = steward.post(&format!("/api/v1/uploads/{}/publish", first["id"].as_str().unwrap()), json!({})).await;

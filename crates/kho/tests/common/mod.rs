@@ -27,6 +27,13 @@ impl Server {
         Self::start_with(demo, &[])
     }
 
+    /// A server on the embedded backends in every test run (see [`pin_embedded`]).
+    pub fn embedded(demo: bool) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        pin_embedded(&dir.path().join("data"));
+        Self::start_in(dir, demo, &[])
+    }
+
     pub fn start_with(demo: bool, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         Self::start_in(dir, demo, env)
@@ -35,6 +42,9 @@ impl Server {
     pub fn start_in(dir: tempfile::TempDir, demo: bool, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(kho_bin());
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(dir.path().join("data"));
+        for (k, v) in backend_env(&dir.path().join("data")) {
+            cmd.env(k, v);
+        }
         if demo {
             cmd.arg("--demo");
         }
@@ -251,6 +261,9 @@ pub fn kho_cli(data: &Path, args: &[&str]) -> std::process::Output {
 pub fn kho_cli_with(data: &Path, args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
     let mut cmd = Command::new(kho_bin());
     cmd.args(args).arg("--data-dir").arg(data).env("KHO_LOG", "warn").env("KHO_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    for (k, v) in backend_env(data) {
+        cmd.env(k, v);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -419,5 +432,116 @@ impl Drop for Nginx {
         // SAFETY: signalling a child process this test started and still owns.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
+    }
+}
+
+/// The backends the integration tests run kho on. By default the embedded ones (SQLite and the
+/// local folder, in each test's data folder). With `KHO_TEST_BACKENDS=postgres+s3` every data
+/// folder a test uses — by its server or its commands, whichever comes first — gets a database
+/// of its own on one PostgreSQL server and a prefix of its own in one bucket of one S3 server,
+/// both started for the test binary and stopped when it exits.
+pub fn backend_env(data: &Path) -> Vec<(&'static str, String)> {
+    use std::sync::OnceLock;
+    static CLUSTER: OnceLock<Option<(kho_meta_postgres::testing::TempPostgres, S3Server)>> = OnceLock::new();
+    let cluster = CLUSTER.get_or_init(|| match std::env::var("KHO_TEST_BACKENDS").as_deref() {
+        Ok("postgres+s3") => {
+            let pg = kho_meta_postgres::testing::TempPostgres::start();
+            let s3 = S3Server::start();
+            create_bucket(&s3.endpoint, "kho-tests");
+            // Statics are never dropped: stop both servers when the test binary exits.
+            CLUSTER_PIDS[0].store(pg.postmaster_pid().unwrap_or(0), std::sync::atomic::Ordering::SeqCst);
+            CLUSTER_PIDS[1].store(s3.child.id(), std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: registering a plain function that captures nothing.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::atexit(stop_cluster)
+            };
+            Some((pg, s3))
+        }
+        Ok("") | Err(_) => None,
+        Ok(other) => panic!("KHO_TEST_BACKENDS={other}: expected postgres+s3 (or nothing, for the embedded default)"),
+    });
+    let Some((pg, s3)) = cluster else { return Vec::new() };
+    let mut assigned = assigned().lock().unwrap();
+    let n = assigned.len();
+    assigned
+        .entry(data.to_path_buf())
+        .or_insert_with(|| {
+            let database = format!("kho_node_{n}");
+            let created = Command::new("psql")
+                .args([&pg.url(), "-q", "-c", &format!("CREATE DATABASE {database}")])
+                .output()
+                .expect("psql, PostgreSQL's client");
+            assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+            let mut env = s3.env(&format!("s3://kho-tests/node-{n}"));
+            env.push(("KHO_DATABASE_URL", pg.url_of(&database)));
+            // Many servers share one PostgreSQL server in a test run.
+            env.push(("KHO_DATABASE_CONNECTIONS", "4".into()));
+            env
+        })
+        .clone()
+}
+
+/// Whether the tests run kho on PostgreSQL and S3 (see [`backend_env`]).
+pub fn on_cluster_backends() -> bool {
+    std::env::var("KHO_TEST_BACKENDS").is_ok_and(|b| !b.is_empty())
+}
+
+/// The PostgreSQL postmaster and the S3 server shared by a test binary's servers.
+static CLUSTER_PIDS: [std::sync::atomic::AtomicU32; 2] =
+    [std::sync::atomic::AtomicU32::new(0), std::sync::atomic::AtomicU32::new(0)];
+
+extern "C" fn stop_cluster() {
+    // SIGINT is PostgreSQL's fast shutdown; the S3 server just stops.
+    for (pid, signal) in CLUSTER_PIDS.iter().zip([libc::SIGINT, libc::SIGTERM]) {
+        let pid = pid.load(std::sync::atomic::Ordering::SeqCst);
+        if pid > 0 {
+            // SAFETY: signalling processes this test binary started and still owns.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(pid as i32, signal)
+            };
+        }
+    }
+}
+
+/// Create a bucket without an async runtime (the backends are chosen from synchronous code).
+fn create_bucket(endpoint: &str, bucket: &str) {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "creating the bucket: {answer}");
+}
+
+type Assigned = std::sync::Mutex<std::collections::HashMap<PathBuf, Vec<(&'static str, String)>>>;
+
+/// The backends each data folder was given (see [`backend_env`]).
+fn assigned() -> &'static Assigned {
+    static ASSIGNED: std::sync::OnceLock<Assigned> = std::sync::OnceLock::new();
+    ASSIGNED.get_or_init(Default::default)
+}
+
+/// Keep the kho on `data` on the embedded backends whatever `KHO_TEST_BACKENDS` says: for the
+/// tests of the embedded layout itself (the SQLite file, the objects folder).
+pub fn pin_embedded(data: &Path) {
+    assigned().lock().unwrap().entry(data.to_path_buf()).or_default();
+}
+
+/// Run one statement on the metadata database of the kho on `data`, SQLite or PostgreSQL: for
+/// tests that put the store in a state kho itself never would.
+pub async fn store_sql(data: &Path, sql: &str) {
+    let env = backend_env(data);
+    match env.iter().find(|(k, _)| *k == "KHO_DATABASE_URL") {
+        Some((_, url)) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&pool).await.unwrap();
+        }
+        None => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path(data).display())).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&pool).await.unwrap();
+        }
     }
 }
