@@ -159,3 +159,59 @@ async fn the_integration_tests_run_on_the_backends_they_were_asked_for() {
     let embedded = Server::embedded(false);
     assert!(embedded.stdout.join("").contains("metadata: SQLite"), "{:?}", embedded.stdout);
 }
+
+#[tokio::test]
+async fn a_node_killed_while_publishing_loses_nothing_and_the_other_serves_on() {
+    let s3 = S3Server::start();
+    s3.bucket("kho-kill").await;
+    let pg = TempPostgres::start();
+    let mut env = s3.env("s3://kho-kill");
+    env.push(("KHO_DATABASE_URL", pg.database().await));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut a = Server::start_with(true, &env);
+    let b = Server::start_with(false, &env);
+    let on_a = Client::signed_in(&a.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    // A table without a key, and a file long enough that publishing it takes a moment; whenever
+    // the kill lands (before, during or after the publish's commit), nothing is lost.
+    let mut d = dataset("bi-ngat", "open");
+    d["resources"][0]["schema"].as_object_mut().unwrap().remove("primaryKey");
+    let r = on_a.post("/api/v1/datasets", d).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    const ROWS: usize = 200_000;
+    let communes = ["03979", "03982"];
+    let mut csv = String::from("ma_xa,so_luong\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!("{},{}\n", communes[i % 2], i % 1000));
+    }
+    let (status, u) = upload_file(&on_a, "bi-ngat", "bang-chinh", csv.into_bytes()).await;
+    assert_eq!(status, StatusCode::CREATED, "{u}");
+    let id = u["id"].as_str().unwrap().to_string();
+
+    // Node A dies (kill -9) as it publishes.
+    let publishing = {
+        let on_a = Client::signed_in(&a.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+        let id = id.clone();
+        tokio::spawn(async move { on_a.post(&format!("/api/v1/uploads/{id}/publish"), serde_json::json!({})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.child.kill().unwrap();
+    let _ = a.child.wait();
+    let _ = publishing.await;
+
+    // Node B serves on: the upload was published whole, or not at all and B publishes it (the
+    // dead node's lease on the table ended with its connection).
+    let on_b = Client::signed_in(&b.base, "taichinh.canbo", "demo-taichinh-canbo").await;
+    let upload = on_b.get(&format!("/api/v1/uploads/{id}")).await;
+    if upload.body["status"] == "checked" {
+        let r = on_b.post(&format!("/api/v1/uploads/{id}/publish"), serde_json::json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    } else {
+        assert_eq!(upload.body["status"], "published", "{}", upload.text);
+    }
+    let versions = on_b.get("/api/v1/datasets/bi-ngat/resources/bang-chinh/versions").await;
+    assert_eq!(versions.body.as_array().map(Vec::len), Some(1), "{}", versions.text);
+    let rows = on_b.get("/api/v1/datasets/bi-ngat/resources/bang-chinh/rows").await;
+    assert_eq!((rows.status, rows.body["total"].as_i64()), (StatusCode::OK, Some(ROWS as i64)), "{}", rows.text);
+    let verify = Client::signed_in(&b.base, "admin", ADMIN_PASSWORD).await.get("/api/v1/audit/verify").await;
+    assert_eq!(verify.body["broken_at"], serde_json::Value::Null, "{}", verify.text);
+}
