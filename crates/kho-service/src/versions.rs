@@ -146,6 +146,25 @@ impl Kho {
         Ok(dir)
     }
 
+    /// Store one file of a new version as `key`: a checked file that is already in the shared
+    /// store (see [`Kho::share_staged`]) is copied there by the store itself instead of being
+    /// uploaded a second time; anything else (a merged table, a rebuilt key index) is uploaded.
+    async fn store_version_file(&self, upload_id: &str, staging: &Path, file: &Path, key: &str) -> Result<u64> {
+        if !self.blobs.is_local()
+            && file.parent() == Some(staging)
+            && let Some(name) = file.file_name().and_then(|n| n.to_str()).filter(|n| STAGED_FILES.contains(n))
+        {
+            let from = format!("{}/{name}", staged_prefix(upload_id));
+            match self.blobs.copy(&from, key).await {
+                Ok(()) => return self.blobs.size(key).await,
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "copying a checked file in the store failed; uploading it")
+                }
+            }
+        }
+        self.blobs.put_file(key, file).await
+    }
+
     /// Forget an upload's checked files, here and in the shared store, once it is decided.
     async fn drop_staged(&self, upload_id: &str) {
         let _ = tokio::fs::remove_dir_all(self.staging_dir(upload_id)).await;
@@ -596,12 +615,12 @@ impl Kho {
 
         let prefix = kho_storage::version_prefix(&d.id, &r.id, version);
         let object_key = format!("{prefix}/data.parquet");
-        let bytes = self.blobs.put_file(&object_key, &data.join("data.parquet")).await?;
-        self.blobs.put_file(&format!("{prefix}/{}", stage::KEYS_FILE), &new_keys).await?;
+        let bytes = self.store_version_file(&u.id, &staging, &data.join("data.parquet"), &object_key).await?;
+        self.store_version_file(&u.id, &staging, &new_keys, &format!("{prefix}/{}", stage::KEYS_FILE)).await?;
         let quarantine = staging.join("quarantine.csv");
         let quarantine_key = if u.invalid_rows > 0 && quarantine.exists() {
             let key = format!("{prefix}/quarantine.csv");
-            self.blobs.put_file(&key, &quarantine).await?;
+            self.store_version_file(&u.id, &staging, &quarantine, &key).await?;
             Some(key)
         } else {
             None

@@ -174,6 +174,11 @@ impl BlobStore {
         format!("{}/{key}", self.uri_base)
     }
 
+    /// Copy an object inside the store (on S3 a server-side copy: nothing passes through kho).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        self.inner.copy(&ObjectPath::from(from), &ObjectPath::from(to)).await.map_err(|e| store_err(to, e))
+    }
+
     /// Write a small object whole (metadata files).
     pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
         self.inner.put(&ObjectPath::from(key), bytes.into()).await.map_err(|e| store_err(key, e))?;
