@@ -46,13 +46,7 @@ cluster_env=(KHO_DATABASE_URL="postgres://kho@127.0.0.1:$pg_port/kho" KHO_OBJECT
 
 echo "generating $rows rows…"
 python3 "$here/bench/gen_csv.py" "$rows" --open > "$work/f.csv"
-python3 - "$here/bench/dataset.json" "$work/dataset.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1], encoding="utf-8"))
-d["access_level"] = "open"
-d["resources"][0]["schema"]["fields"] = [f for f in d["resources"][0]["schema"]["fields"] if f["name"] not in ("cccd", "ho_ten")]
-json.dump(d, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
-PY
+python3 "$here/bench/open_dataset.py" "$work/dataset.json"
 sync
 
 seconds() { local t0; t0=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $t0" | bc -l; }

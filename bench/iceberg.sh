@@ -21,13 +21,7 @@ export KHO_DATA_DIR="$work/data" KHO_LOG=warn KHO_ANONYMOUS_API_PER_MINUTE=0
 
 echo "publishing $rows rows of open data…"
 python3 "$here/bench/gen_csv.py" "$rows" --open > "$work/f.csv"
-python3 - "$here/bench/dataset.json" "$work/dataset.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1], encoding="utf-8"))
-d["access_level"] = "open"
-d["resources"][0]["schema"]["fields"] = [f for f in d["resources"][0]["schema"]["fields"] if f["name"] not in ("cccd", "ho_ten")]
-json.dump(d, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
-PY
+python3 "$here/bench/open_dataset.py" "$work/dataset.json"
 "$kho" dataset create --file "$work/dataset.json" >/dev/null
 "$kho" import "$work/f.csv" --dataset bench-ho-so >/dev/null
 "$kho" serve --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1 &

@@ -103,18 +103,11 @@ impl DumpStore for PgStore {
     async fn load(&self, table: &'static Table, rows: &[Vec<Value>]) -> Result<()> {
         let names = table.column_names();
         let marks: Vec<String> = table.columns.iter().enumerate().map(|(i, (_, k))| placeholder(i + 1, *k)).collect();
+        let sql = format!("INSERT INTO {} ({}) VALUES ({})", table.name, names.join(", "), marks.join(", "));
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         for row in rows {
-            if row.len() != table.columns.len() {
-                return Err(Error::internal(format!(
-                    "{}: a row has {} values for {} columns",
-                    table.name,
-                    row.len(),
-                    names.len()
-                )));
-            }
-            let sql = sql!("INSERT INTO {} ({}) VALUES ({})", table.name, names.join(", "), marks.join(", "));
-            let mut q = sqlx::query(sql);
+            table.check_width(row)?;
+            let mut q = sqlx::query(crate::safe(sql.clone()));
             for (c, v) in table.columns.iter().zip(row) {
                 q = bind(q, table, *c, v)?;
             }

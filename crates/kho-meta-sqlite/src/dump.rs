@@ -75,18 +75,11 @@ impl DumpStore for SqliteStore {
     async fn load(&self, table: &'static Table, rows: &[Vec<Value>]) -> Result<()> {
         let names = table.column_names();
         let marks = vec!["?"; names.len()].join(", ");
+        let sql = format!("INSERT INTO {} ({}) VALUES ({marks})", table.name, names.join(", "));
         let (_guard, mut tx) = self.write().await?;
         for row in rows {
-            if row.len() != table.columns.len() {
-                return Err(Error::internal(format!(
-                    "{}: a row has {} values for {} columns",
-                    table.name,
-                    row.len(),
-                    names.len()
-                )));
-            }
-            let sql = sql!("INSERT INTO {} ({}) VALUES ({marks})", table.name, names.join(", "));
-            let mut q = sqlx::query(sql);
+            table.check_width(row)?;
+            let mut q = sqlx::query(safe(sql.clone()));
             for (c, v) in table.columns.iter().zip(row) {
                 q = bind(q, table, *c, v)?;
             }

@@ -39,6 +39,19 @@ impl Table {
     pub fn column_names(&self) -> Vec<&'static str> {
         self.columns.iter().map(|(n, _)| *n).collect()
     }
+
+    /// A row to load must have a value for each column, in order.
+    pub fn check_width(&self, row: &[Value]) -> Result<()> {
+        if row.len() == self.columns.len() {
+            return Ok(());
+        }
+        Err(kho_core::Error::internal(format!(
+            "{}: a row has {} values for {} columns",
+            self.name,
+            row.len(),
+            self.columns.len()
+        )))
+    }
 }
 
 use Kind::*;

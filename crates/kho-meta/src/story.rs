@@ -12,6 +12,18 @@ use time::OffsetDateTime;
 
 use crate::*;
 
+/// A department at the top of the tree.
+fn department(code: &str, name: &str) -> NewAgency {
+    NewAgency {
+        code: code.into(),
+        name: name.into(),
+        name_en: None,
+        kind: AgencyKind::Department,
+        parent_id: None,
+        admin_unit_code: None,
+    }
+}
+
 fn ev(action: &str) -> AuditEvent {
     AuditEvent::new("story", action, "test", "")
 }
@@ -533,20 +545,7 @@ async fn verify_chain(store: &dyn MetaStore) -> usize {
 /// passed twice), written to at the same time: the audit log stays one valid chain with no gap,
 /// and of concurrent publishes of the same version of a table exactly one wins.
 pub async fn run_concurrent(first: &dyn MetaStore, second: &dyn MetaStore) {
-    let agency = first
-        .create_agency(
-            &NewAgency {
-                code: "so-song-song".into(),
-                name: "Sở song song".into(),
-                name_en: None,
-                kind: AgencyKind::Department,
-                parent_id: None,
-                admin_unit_code: None,
-            },
-            ev("agency.create"),
-        )
-        .await
-        .unwrap();
+    let agency = first.create_agency(&department("so-song-song", "Sở song song"), ev("agency.create")).await.unwrap();
     let before = verify_chain(first).await;
     const WRITERS: usize = 40;
     let appends = (0..WRITERS).map(|i| {
@@ -676,20 +675,8 @@ pub async fn run_dump(source: &dyn MetaStore, target: &dyn MetaStore) {
     }
     assert!(rows.0.iter().any(|(t, r)| t.name == "audit_log" && !r.is_empty()));
     verify_chain(target).await;
-    let agency = target
-        .create_agency(
-            &NewAgency {
-                code: "so-sau-khi-chuyen".into(),
-                name: "Sở sau khi chuyển".into(),
-                name_en: None,
-                kind: AgencyKind::Department,
-                parent_id: None,
-                admin_unit_code: None,
-            },
-            ev("agency.create"),
-        )
-        .await
-        .unwrap();
+    let agency =
+        target.create_agency(&department("so-sau-khi-chuyen", "Sở sau khi chuyển"), ev("agency.create")).await.unwrap();
     let most = target.list_agencies().await.unwrap().iter().map(|a| a.id).max().unwrap();
     assert_eq!(agency.id, most, "new rows are numbered after the loaded ones");
     verify_chain(target).await;

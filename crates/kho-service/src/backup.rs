@@ -81,9 +81,7 @@ struct FileSink {
     current: Option<(&'static Table, BufWriter<std::fs::File>, Sha256, u64, u64)>,
     tables: BTreeMap<String, u64>,
     files: BTreeMap<String, FileEntry>,
-    chain: ChainVerifier,
-    chain_break: Option<String>,
-    last_hash: String,
+    audit: AuditRows,
     /// The version and upload rows, to know which objects to copy.
     versions: Vec<Vec<Value>>,
     uploads: Vec<Vec<Value>>,
@@ -130,18 +128,36 @@ impl DumpSink for FileSink {
         let Some((table, _, _, _, rows)) = self.current.as_mut() else { return Ok(()) };
         *rows += 1;
         match table.name {
-            "audit_log" if self.chain_break.is_none() => {
-                let record = audit_record(&values)?;
-                if let Err(b) = self.chain.push(&record) {
-                    self.chain_break = Some(format!("audit log entry {}: {}", b.seq, b.reason));
-                }
-                self.last_hash = record.hash;
-            }
+            "audit_log" => self.audit.push(&values),
             "resource_versions" => self.versions.push(values),
             "uploads" => self.uploads.push(values),
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// The audit chain followed row by row through dumped `audit_log` rows: how many entries held,
+/// the last hash, and the first break (after which it stops looking).
+#[derive(Default)]
+struct AuditRows {
+    chain: ChainVerifier,
+    last_hash: String,
+    broken: Option<String>,
+}
+
+impl AuditRows {
+    fn push(&mut self, row: &[Value]) {
+        if self.broken.is_some() {
+            return;
+        }
+        match audit_record(row) {
+            Ok(r) => match self.chain.push(&r) {
+                Ok(()) => self.last_hash = r.hash,
+                Err(b) => self.broken = Some(format!("audit log entry {}: {}", b.seq, b.reason)),
+            },
+            Err(e) => self.broken = Some(e.message),
+        }
     }
 }
 
@@ -191,9 +207,7 @@ impl Kho {
             current: None,
             tables: BTreeMap::new(),
             files: BTreeMap::new(),
-            chain: ChainVerifier::default(),
-            chain_break: None,
-            last_hash: String::new(),
+            audit: AuditRows::default(),
             versions: Vec::new(),
             uploads: Vec::new(),
         };
@@ -203,7 +217,7 @@ impl Kho {
         // The objects the metadata names: each version's folder, each waiting upload's files.
         let mut report = ArchiveReport { tables: sink.tables.clone(), ..Default::default() };
         // A broken chain is kept as it is (the archive is evidence too), and said.
-        report.problems.extend(sink.chain_break.clone());
+        report.problems.extend(sink.audit.broken.clone());
         let mut folders: Vec<String> = sink
             .versions
             .iter()
@@ -239,15 +253,15 @@ impl Kho {
                 sink.files.insert(inside, entry);
             }
         }
-        report.audit_entries = sink.chain.checked;
+        report.audit_entries = sink.audit.chain.checked;
         let manifest = Manifest {
             format: FORMAT,
             kho_version: env!("CARGO_PKG_VERSION").to_string(),
             created_at: time::OffsetDateTime::now_utc(),
             tables: sink.tables,
             files: sink.files,
-            audit_entries: sink.chain.checked,
-            audit_last_hash: sink.last_hash,
+            audit_entries: sink.audit.chain.checked,
+            audit_last_hash: sink.audit.last_hash,
         };
         let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::internal(e.to_string()))?;
         tokio::fs::write(dest.join(MANIFEST), text).await.map_err(|e| io(dest.join(MANIFEST).display(), e))?;
@@ -533,9 +547,7 @@ type ChainCheck = (u64, Vec<String>);
 fn check_rows(archive: &Path, manifest: &Manifest) -> (BTreeMap<String, u64>, ChainCheck, Vec<String>) {
     let mut tables = BTreeMap::new();
     let mut problems = Vec::new();
-    let mut chain = ChainVerifier::default();
-    let mut chain_problems = Vec::new();
-    let mut last_hash = String::new();
+    let mut audit = AuditRows::default();
     for table in dump::TABLES {
         let mut count = 0u64;
         let mut reader = match RowReader::open(archive, table) {
@@ -557,13 +569,7 @@ fn check_rows(archive: &Path, manifest: &Manifest) -> (BTreeMap<String, u64>, Ch
             count += rows.len() as u64;
             for row in &rows {
                 match table.name {
-                    "audit_log" if chain_problems.is_empty() => match audit_record(row) {
-                        Ok(r) => match chain.push(&r) {
-                            Ok(()) => last_hash = r.hash,
-                            Err(b) => chain_problems.push(format!("audit log entry {}: {}", b.seq, b.reason)),
-                        },
-                        Err(e) => chain_problems.push(e.message),
-                    },
+                    "audit_log" => audit.push(row),
                     "resource_versions" => {
                         let key = cell("resource_versions", row, "object_key").as_str().unwrap_or_default();
                         let bytes = cell("resource_versions", row, "bytes").as_u64().unwrap_or_default();
@@ -584,12 +590,12 @@ fn check_rows(archive: &Path, manifest: &Manifest) -> (BTreeMap<String, u64>, Ch
             problems.push(format!("metadata/{}.jsonl: {count} rows, {expected} recorded", table.name));
         }
         tables.insert(table.name.to_string(), count);
-        if table.name == "audit_log" && chain_problems.is_empty() && last_hash != manifest.audit_last_hash {
-            chain_problems
-                .push("audit log: its last entry is not the one recorded (entries missing at the end)".into());
+        if table.name == "audit_log" && audit.broken.is_none() && audit.last_hash != manifest.audit_last_hash {
+            audit.broken =
+                Some("audit log: its last entry is not the one recorded (entries missing at the end)".into());
         }
     }
-    (tables, (chain.checked, chain_problems), problems)
+    (tables, (audit.chain.checked, audit.broken.into_iter().collect()), problems)
 }
 
 #[cfg(test)]

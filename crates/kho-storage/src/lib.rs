@@ -44,8 +44,9 @@ pub struct BlobStore {
     /// The folder of a local store, for what `object_store` does not list (see
     /// [`BlobStore::remove_unfinished_uploads`]).
     local_root: Option<std::path::PathBuf>,
-    /// Where the objects are, to tell two stores apart (see [`BlobStore::same_place`]).
-    place: String,
+    /// The S3-compatible store's address, when it is not Amazon's: with [`BlobStore::uri_of`]'s
+    /// base it tells two stores apart (see [`BlobStore::same_place`]).
+    endpoint: Option<String>,
     /// The address of the store's root as other programs name it (`s3://bucket/prefix`,
     /// `file:///srv/kho/objects`), see [`BlobStore::uri_of`].
     uri_base: String,
@@ -128,15 +129,15 @@ impl BlobStore {
         } else {
             Arc::new(object_store::prefix::PrefixStore::new(s3.clone(), prefix))
         };
-        let place = format!("{}|{bucket}|{prefix}", config.endpoint.as_deref().unwrap_or_default());
         let uri_base = if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
-        Ok(BlobStore { inner, root: s3, prefix: prefix.to_string(), local_root: None, place, uri_base })
+        let endpoint = config.endpoint.clone().filter(|e| !e.is_empty());
+        Ok(BlobStore { inner, root: s3, prefix: prefix.to_string(), local_root: None, endpoint, uri_base })
     }
 
     /// Whether two stores keep their objects in the same place (the same folder, or the same
     /// bucket and prefix at the same address).
     pub fn same_place(&self, other: &BlobStore) -> bool {
-        self.local_root.is_some() == other.local_root.is_some() && self.place == other.place
+        self.uri_base == other.uri_base && self.endpoint == other.endpoint
     }
 
     /// Whether the objects are in the local folder (then one server owns them).
@@ -156,7 +157,7 @@ impl BlobStore {
             root: fs,
             prefix: String::new(),
             local_root: Some(root.to_path_buf()),
-            place: root.display().to_string(),
+            endpoint: None,
             uri_base: format!("file://{}", absolute.display()),
         })
     }
